@@ -1,0 +1,89 @@
+"""The click group, lazy command loading, and the one place errors become exit codes.
+
+Commands live in their own modules and are imported only when invoked, so that
+``codeprm --help`` and the deterministic commands start fast and never import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+import click
+
+from codeprm import __version__
+from codeprm.errors import EXIT_CODES, CodeprmError
+
+#: command name -> "module:attribute". One line per command; the module is imported lazily.
+COMMANDS: dict[str, str] = {
+    "def": "codeprm.cli.nav:definition_cmd",
+    "refs": "codeprm.cli.nav:references_cmd",
+    "hover": "codeprm.cli.nav:hover_cmd",
+    "symbols": "codeprm.cli.nav:symbols_cmd",
+    "diag": "codeprm.cli.nav:diag_cmd",
+    "doctor": "codeprm.cli.doctor:doctor_cmd",
+    "schema": "codeprm.cli.schema:schema_group",
+}
+
+_EPILOG = "Exit codes:\n\n\b\n" + "\n".join(f"{c:>3}  {m}" for c, m in EXIT_CODES.items())
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attr = target.split(":")
+        return getattr(importlib.import_module(module_name), attr)
+
+
+@click.group(cls=LazyGroup, epilog=_EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="codeprm")
+def cli() -> None:
+    """codeprm: machine-checked, step-by-step rewards for coding agents' edits."""
+
+
+def _fail(message: str, code: int) -> int:
+    click.echo(f"codeprm: error: {' '.join(message.split())}", err=True)
+    return code
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code; never lets a traceback reach the user."""
+    try:
+        rv: Any = cli.main(args=argv, prog_name="codeprm", standalone_mode=False)
+    except CodeprmError as err:
+        return _fail(err.one_line(), err.exit_code)
+    except click.exceptions.NoArgsIsHelp as err:
+        click.echo(err.format_message() if hasattr(err, "format_message") else str(err))
+        return 2
+    except click.UsageError as err:
+        hint = ""
+        if err.ctx is not None:
+            hint = f" (see '{err.ctx.command_path} --help')"
+        return _fail(err.format_message() + hint, 2)
+    except click.ClickException as err:
+        return _fail(err.format_message(), 2)
+    except click.exceptions.Exit as err:
+        return int(err.exit_code)
+    except click.exceptions.Abort:
+        return _fail("aborted", 73)
+    except KeyboardInterrupt:
+        return _fail("cancelled", 73)
+    except BrokenPipeError:
+        # stdout closed early (| head): not an error of ours
+        return 0
+    except Exception as err:  # the last line of defence: one line, not a traceback
+        if os.environ.get("CODEPRM_DEBUG"):
+            raise
+        return _fail(f"internal error: {type(err).__name__}: {err} (set CODEPRM_DEBUG=1 for a traceback)", 1)
+    return int(rv) if isinstance(rv, int) else 0
+
+
+def main() -> None:
+    sys.exit(run())
