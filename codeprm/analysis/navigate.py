@@ -1,0 +1,192 @@
+"""Navigation and diagnostics over a live session, each answer an analysis bundle.
+
+This is the library behind ``codeprm def|refs|hover|symbols|diag``: it resolves targets,
+syncs the documents involved, asks the server, and wraps the facts in a bundle. It
+knows nothing of click or of how results are rendered.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from codeprm.analysis import files
+from codeprm.bundles import make_bundle
+from codeprm.bundles.environment import capture
+from codeprm.errors import NotFoundError
+from codeprm.lsp import SessionConfig, SyncSession
+from codeprm.lsp.client import Frame
+from codeprm.types import Diagnostic, Location, Position, Range
+
+
+@dataclass(frozen=True)
+class Target:
+    """A resolved place in the workspace: a file and a 0-based utf-16 range in it."""
+
+    path: Path
+    range: Range
+    selector: str
+    resolution: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def position(self) -> Position:
+        return self.range.start
+
+
+@dataclass
+class Analyzer:
+    """One workspace, one warm session, many questions."""
+
+    root: Path
+    python: Path | None = None
+    timeout: float = 60.0
+    frame_sink: Callable[[Frame], None] | None = None
+    _session: SyncSession | None = None
+
+    def __post_init__(self) -> None:
+        self.root = self.root.resolve()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def __enter__(self) -> Analyzer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            session.close()
+
+    @property
+    def session(self) -> SyncSession:
+        if self._session is None:
+            config = SessionConfig(root=self.root, python=self.python, timeout=self.timeout, frame_sink=self.frame_sink)
+            self._session = SyncSession(config).__enter__()
+        return self._session
+
+    # -- targets -----------------------------------------------------------------------------
+    def file(self, given: str | Path) -> Path:
+        """A file named on the command line: workspace-relative first, then cwd-relative."""
+        p = Path(given)
+        candidates = [p] if p.is_absolute() else [self.root / p, Path.cwd() / p]
+        for c in candidates:
+            if c.exists():
+                files.relative(self.root, c)  # refuses paths outside the workspace
+                return c.resolve()
+        raise NotFoundError(f"{given}: no such file in workspace {self.root}")
+
+    def resolve(self, selector: str, index_io: str = "utf-16") -> Target:
+        """Any selector kind -> a Target, through codeprm.selectors."""
+        from codeprm import selectors
+
+        res = selectors.resolve(selector, selectors.WorkspaceIndex(self.root), index_io=index_io)
+        return Target(path=self.root / res.path, range=res.range, selector=selector, resolution=res.to_json())
+
+    def open(self, path: Path) -> str:
+        text = files.read_source(path)
+        self.session.sync(path, text)
+        return text
+
+    # -- bundles -----------------------------------------------------------------------------
+    def _bundle(
+        self,
+        operation: str,
+        *,
+        targets: Sequence[str],
+        facts: dict[str, Any],
+        started: float,
+        selector: str | None = None,
+        params: dict[str, Any] | None = None,
+        resolution: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        session = self.session
+        info = session.info
+        env = capture(
+            server_name=info.name,
+            server_version=info.version,
+            position_encoding=info.position_encoding,
+            python=session.session.python,
+            config_digest=session.session.config_digest,
+        )
+        return make_bundle(
+            request={
+                "operation": operation,
+                "workspaceDigest": files.workspace_digest(self.root),
+                "targets": list(targets),
+                "selector": selector,
+                "params": params or {},
+            },
+            resolution=resolution,
+            facts=facts,
+            environment=env,
+            capabilities=info.capabilities,
+            meta={
+                "durationMs": round((time.perf_counter() - started) * 1000, 3),
+                "createdAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "serverRestarts": session.session.restarts,
+                "workspaceRoot": str(self.root),
+            },
+        )
+
+    # -- operations --------------------------------------------------------------------------
+    def diagnostics(self, targets: Sequence[str | Path] = ()) -> dict[str, Any]:
+        """Diagnostics of the given files, or of every Python file in the workspace."""
+        started = time.perf_counter()
+        if targets:
+            paths = sorted({self.file(t) for t in targets})
+        else:
+            paths = list(files.iter_python_files(self.root))
+            if not paths:
+                raise NotFoundError(f"no Python files in workspace {self.root}")
+        for path in paths:  # open everything first: cross-file facts need the whole set
+            self.open(path)
+        diags: list[Diagnostic] = []
+        for path in paths:
+            diags.extend(self.session.diagnostics(path))
+        diags.sort(key=Diagnostic.sort_key)
+        counts = {sev: sum(1 for d in diags if d.severity == sev) for sev in ("error", "warning", "information")}
+        rels = [files.relative(self.root, p) for p in paths]
+        facts = {"diagnostics": [d.to_json() for d in diags], "counts": counts, "files": rels}
+        return self._bundle("diag", targets=rels, facts=facts, started=started)
+
+    def _at(self, operation: str, selector: str, index_io: str, ask: Callable[[Path, Position], dict[str, Any]]) -> dict[str, Any]:
+        started = time.perf_counter()
+        target = self.resolve(selector, index_io)
+        self.open(target.path)
+        facts = ask(target.path, target.position)
+        rel = files.relative(self.root, target.path)
+        return self._bundle(operation, targets=[rel], selector=selector, facts=facts, started=started, resolution=target.resolution)
+
+    def definition(self, selector: str, index_io: str = "utf-16") -> dict[str, Any]:
+        return self._at("def", selector, index_io, lambda p, pos: {"locations": _locs(self.session.definition(p, pos))})
+
+    def references(self, selector: str, index_io: str = "utf-16", include_declaration: bool = True) -> dict[str, Any]:
+        def ask(p: Path, pos: Position) -> dict[str, Any]:
+            return {"locations": _locs(self.session.references(p, pos, include_declaration))}
+
+        return self._at("refs", selector, index_io, ask)
+
+    def hover(self, selector: str, index_io: str = "utf-16") -> dict[str, Any]:
+        def ask(p: Path, pos: Position) -> dict[str, Any]:
+            h = self.session.hover(p, pos)
+            return {"hover": h.to_json() if h else None}
+
+        return self._at("hover", selector, index_io, ask)
+
+    def symbols(self, target: str) -> dict[str, Any]:
+        started = time.perf_counter()
+        path = self.file(target)
+        self.open(path)
+        syms = self.session.symbols(path)
+        rel = files.relative(self.root, path)
+        return self._bundle("symbols", targets=[rel], facts={"symbols": [s.to_json() for s in syms]}, started=started)
+
+
+def _locs(locs: list[Location]) -> list[dict[str, Any]]:
+    return [loc.to_json() for loc in sorted(set(locs), key=Location.sort_key)]
+
+

@@ -1,0 +1,76 @@
+"""Navigation commands: def, refs, hover, symbols, diag (thin: parse, call, render)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from codeprm.cli import render
+from codeprm.cli.options import server_options
+
+SELECTOR_HELP = (
+    "SELECTOR names a place: a cursor path@L<line>:C<col>, a range path@R(l,c->l,c) "
+    "(1-based lines and columns), or any other selector kind (see 'codeprm locate --help')."
+)
+
+
+def _analyzer(workspace: Path | None, target: str, python_path: Path | None, timeout: float) -> Any:
+    from codeprm.analysis.files import find_root
+    from codeprm.analysis.navigate import Analyzer
+
+    path_part = target.split("@", 1)[0] if "://" not in target else "."
+    return Analyzer(root=find_root(Path(path_part) if path_part else Path.cwd(), workspace), python=python_path, timeout=timeout)
+
+
+def _converter(root: Path, index_io: str) -> render.Convert | None:
+    """Server (utf-16) positions -> 1-based positions in the --index-io unit."""
+    if index_io == "utf-16":
+        return None
+    from codeprm.analysis.positions import converter
+
+    return converter(root, index_io)
+
+
+def _positional(name: str, op: str, show: Callable[..., None]) -> click.Command:
+    @click.command(name=name, help=f"{op} at SELECTOR.\n\n{SELECTOR_HELP}")
+    @click.argument("selector")
+    @server_options
+    def command(selector: str, workspace: Path | None, as_json: bool, timeout: float, python_path: Path | None, index_io: str, verbose: bool) -> None:
+        with _analyzer(workspace, selector, python_path, timeout) as an:
+            bundle = getattr(an, _METHOD[name])(selector, index_io)
+            if as_json:
+                render.emit_json(bundle)
+            else:
+                show(bundle, _converter(an.root, index_io))
+
+    return command
+
+
+_METHOD = {"def": "definition", "refs": "references", "hover": "hover"}
+
+definition_cmd = _positional("def", "Go to the definition of the symbol", render.render_locations)
+references_cmd = _positional("refs", "Find every reference to the symbol", render.render_locations)
+hover_cmd = _positional("hover", "Show the type and documentation of the symbol", render.render_hover)
+
+
+@click.command(name="symbols")
+@click.argument("file")
+@server_options
+def symbols_cmd(file: str, workspace: Path | None, as_json: bool, timeout: float, python_path: Path | None, index_io: str, verbose: bool) -> None:
+    """List the symbols defined in FILE, nested."""
+    with _analyzer(workspace, file, python_path, timeout) as an:
+        bundle = an.symbols(file)
+        render.emit_json(bundle) if as_json else render.render_symbols(bundle, _converter(an.root, index_io))
+
+
+@click.command(name="diag")
+@click.argument("files", nargs=-1)
+@server_options
+def diag_cmd(files: tuple[str, ...], workspace: Path | None, as_json: bool, timeout: float, python_path: Path | None, index_io: str, verbose: bool) -> None:
+    """Diagnostics of FILES, or of every Python file in the workspace when none are given."""
+    with _analyzer(workspace, files[0] if files else ".", python_path, timeout) as an:
+        bundle = an.diagnostics(files)
+        render.emit_json(bundle) if as_json else render.render_diagnostics(bundle, _converter(an.root, index_io))

@@ -1,0 +1,79 @@
+"""Rendering bundles for people (rich) and machines (canonical JSON on stdout)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from codeprm.bundles import encode
+
+Convert = Callable[[str, dict[str, int]], tuple[int, int]]
+
+
+def emit_json(bundle: dict[str, Any]) -> None:
+    sys.stdout.buffer.write(encode(bundle) + b"\n")
+    sys.stdout.flush()
+
+
+def console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
+def _utf16(path: str, pos: dict[str, int]) -> tuple[int, int]:
+    return pos["line"] + 1, pos["character"] + 1
+
+
+def where(path: str, pos: dict[str, int], convert: Convert | None = None) -> str:
+    line, col = (convert or _utf16)(path, pos)
+    return f"{path}:{line}:{col}"
+
+
+def render_locations(bundle: dict[str, Any], convert: Convert | None = None) -> None:
+    out = console()
+    locs = bundle["facts"].get("locations", [])
+    if not locs:
+        out.print("[dim]no locations[/dim]")
+    for loc in locs:
+        out.print(where(loc["path"], loc["range"]["start"], convert), markup=False)
+
+
+def render_hover(bundle: dict[str, Any], convert: Convert | None = None) -> None:
+    out = console()
+    hover = bundle["facts"].get("hover")
+    if not hover:
+        out.print("[dim]no hover information[/dim]")
+        return
+    from rich.markdown import Markdown
+
+    out.print(Markdown(hover["contents"]))
+
+
+def render_symbols(bundle: dict[str, Any], convert: Convert | None = None) -> None:
+    out = console()
+    path = bundle["request"]["targets"][0]
+
+    def walk(symbols: list[dict[str, Any]], depth: int) -> None:
+        for s in symbols:
+            out.print(f"{'  ' * depth}{s['kind']:<10} {s['name']}  [dim]{where(path, s['selectionRange']['start'], convert)}[/dim]")
+            walk(s["children"], depth + 1)
+
+    walk(bundle["facts"].get("symbols", []), 0)
+
+
+_STYLE = {"error": "bold red", "warning": "yellow", "information": "cyan"}
+
+
+def render_diagnostics(bundle: dict[str, Any], convert: Convert | None = None) -> None:
+    out = console()
+    facts = bundle["facts"]
+    for d in facts["diagnostics"]:
+        code = f" [dim]\\[{d['code']}][/dim]" if d.get("code") else ""
+        loc = where(d["path"], d["range"]["start"], convert)
+        out.print(f"{loc}: [{_STYLE[d['severity']]}]{d['severity']}[/]: ", end="")
+        out.print(d["message"], markup=False, end="")
+        out.print(code)
+    c = facts["counts"]
+    out.print(f"{len(facts['files'])} file(s): {c['error']} error(s), {c['warning']} warning(s), {c['information']} information")

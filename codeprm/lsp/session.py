@@ -1,0 +1,379 @@
+"""An async language-server session: lifecycle, document sync, bounded requests, restarts.
+
+The session owns one server process at a time. Every request is bounded by a timeout;
+a server that hangs is killed (the request fails with exit code 64), a server that
+crashes is restarted with backoff and the in-flight request retried once (exit code 65
+if that fails too). Documents are re-opened on the new server with their last text.
+Diagnostics are pulled (textDocument/diagnostic), so each result belongs to the
+document version that was last sent: no sleeps, no stale pushes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from lsprotocol import types as lsp
+from pygls.exceptions import JsonRpcException
+
+from codeprm.errors import (
+    CancelledError,
+    CodeprmError,
+    ContentModifiedError,
+    ServerCrashError,
+    ServerTimeoutError,
+    UnsupportedCapabilityError,
+)
+from codeprm.lsp import convert
+from codeprm.lsp.client import CodeprmClient, FrameSink
+from codeprm.lsp.servers import ServerSpec, basedpyright_spec, config_digest, find_target_python
+from codeprm.types import Diagnostic, Hover, Location, Position, Symbol
+
+T = TypeVar("T")
+
+#: Seconds to wait before each successive restart of a crashed server.
+RESTART_BACKOFF = (0.0, 0.25, 1.0, 3.0)
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    root: Path
+    python: Path | None = None
+    timeout: float = 60.0
+    spec: ServerSpec | None = None
+    frame_sink: FrameSink | None = None
+
+
+@dataclass
+class ServerInfo:
+    """What the running server said about itself; recorded in every bundle."""
+
+    name: str
+    version: str
+    position_encoding: str
+    capabilities: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Document:
+    version: int
+    text: str
+
+
+def _capabilities(caps: lsp.ServerCapabilities) -> dict[str, Any]:
+    def has(value: Any) -> bool:
+        return value not in (None, False)
+
+    rename = caps.rename_provider
+    return {
+        "definition": has(caps.definition_provider),
+        "references": has(caps.references_provider),
+        "hover": has(caps.hover_provider),
+        "documentSymbol": has(caps.document_symbol_provider),
+        "rename": has(rename),
+        "prepareRename": isinstance(rename, lsp.RenameOptions) and bool(rename.prepare_provider),
+        "codeAction": has(caps.code_action_provider),
+        # basedpyright registers pull diagnostics dynamically, after initialize
+        "diagnosticPull": "static" if has(caps.diagnostic_provider) else "dynamic",
+        "textDocumentSync": "incremental" if _sync_kind(caps) == lsp.TextDocumentSyncKind.Incremental else "full",
+    }
+
+
+def _sync_kind(caps: lsp.ServerCapabilities) -> lsp.TextDocumentSyncKind | None:
+    sync = caps.text_document_sync
+    if isinstance(sync, lsp.TextDocumentSyncOptions):
+        return sync.change
+    return sync
+
+
+class LspSession:
+    """One conversation with a language server over a workspace root."""
+
+    def __init__(self, config: SessionConfig) -> None:
+        self.config = config
+        self.root = config.root.resolve()
+        self.python = find_target_python(self.root, config.python)
+        self.spec = config.spec or basedpyright_spec(self.python)
+        self.mapper = convert.PathMapper(self.root)
+        self.info: ServerInfo | None = None
+        self.restarts = 0
+        self.config_digest = config_digest(self.root, self.spec)
+        self._client: CodeprmClient | None = None
+        self._documents: dict[str, _Document] = {}
+        self._lock = asyncio.Lock()
+
+    # -- lifecycle ------------------------------------------------------------------------
+    async def __aenter__(self) -> LspSession:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        if self._client is not None:
+            return
+        client = CodeprmClient(
+            configuration=self.spec.section,
+            workspace_folders=[lsp.WorkspaceFolder(uri=self.root.as_uri(), name=self.root.name)],
+            frame_sink=self.config.frame_sink,
+        )
+        try:
+            await client.start_process(self.spec.command, cwd=str(self.root))
+        except OSError as err:
+            raise ServerCrashError(f"cannot start the language server ({self.spec.command[0]}): {err.strerror or err}") from err
+        self._client = client
+        try:
+            result = await self._bounded(client, client.initialize_async(self._initialize_params()), "initialize")
+        except BaseException:
+            await self._kill()
+            raise
+        client.initialized(lsp.InitializedParams())
+        client.workspace_did_change_configuration(lsp.DidChangeConfigurationParams(settings=self.spec.settings))
+        caps = result.capabilities
+        server = result.server_info
+        self.info = ServerInfo(
+            name=server.name if server else self.spec.name,
+            version=(server.version if server and server.version else self.spec.version),
+            # basedpyright speaks utf-16 only and omits the field, which then means utf-16
+            position_encoding=str(caps.position_encoding or lsp.PositionEncodingKind.Utf16.value),
+            capabilities=_capabilities(caps),
+        )
+        if caps.diagnostic_provider is not None:
+            client.diagnostic_registered.set()
+        for uri, doc in self._documents.items():  # after a restart
+            client.text_document_did_open(
+                lsp.DidOpenTextDocumentParams(text_document=lsp.TextDocumentItem(uri=uri, language_id="python", version=doc.version, text=doc.text))
+            )
+
+    def _initialize_params(self) -> lsp.InitializeParams:
+        root_uri = self.root.as_uri()
+        return lsp.InitializeParams(
+            process_id=os.getpid(),  # the server exits when we die: no orphaned node
+            root_uri=root_uri,
+            root_path=str(self.root),
+            workspace_folders=[lsp.WorkspaceFolder(uri=root_uri, name=self.root.name)],
+            client_info=lsp.ClientInfo(name="codeprm"),
+            initialization_options={},
+            capabilities=lsp.ClientCapabilities(
+                general=lsp.GeneralClientCapabilities(position_encodings=[lsp.PositionEncodingKind.Utf16]),
+                workspace=lsp.WorkspaceClientCapabilities(
+                    configuration=True,
+                    workspace_folders=True,
+                    apply_edit=True,
+                    workspace_edit=lsp.WorkspaceEditClientCapabilities(document_changes=True),
+                    diagnostics=lsp.DiagnosticWorkspaceClientCapabilities(refresh_support=True),
+                    did_change_watched_files=lsp.DidChangeWatchedFilesClientCapabilities(dynamic_registration=True),
+                ),
+                text_document=lsp.TextDocumentClientCapabilities(
+                    synchronization=lsp.TextDocumentSyncClientCapabilities(dynamic_registration=False),
+                    diagnostic=lsp.DiagnosticClientCapabilities(dynamic_registration=True, related_document_support=False),
+                    publish_diagnostics=lsp.PublishDiagnosticsClientCapabilities(version_support=True),
+                    hover=lsp.HoverClientCapabilities(content_format=[lsp.MarkupKind.Markdown, lsp.MarkupKind.PlainText]),
+                    definition=lsp.DefinitionClientCapabilities(link_support=False),
+                    references=lsp.ReferenceClientCapabilities(),
+                    document_symbol=lsp.DocumentSymbolClientCapabilities(hierarchical_document_symbol_support=True),
+                    rename=lsp.RenameClientCapabilities(prepare_support=True),
+                    code_action=lsp.CodeActionClientCapabilities(
+                        code_action_literal_support=lsp.ClientCodeActionLiteralOptions(
+                            code_action_kind=lsp.ClientCodeActionKindOptions(value_set=[k for k in lsp.CodeActionKind])
+                        )
+                    ),
+                ),
+                window=lsp.WindowClientCapabilities(work_done_progress=True),
+            ),
+        )
+
+    async def close(self) -> None:
+        """shutdown, exit, then stop: stop alone hangs on a server that is still running."""
+        client = self._client
+        if client is None:
+            return
+        if client.process is not None and client.process.returncode is None:
+            try:
+                await asyncio.wait_for(client.shutdown_async(None), timeout=min(self.config.timeout, 5.0))
+                client.exit(None)
+                await asyncio.wait_for(client.process.wait(), timeout=5.0)
+            except (TimeoutError, RuntimeError, JsonRpcException, ConnectionError):
+                pass
+        await self._kill()
+
+    async def _kill(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        proc = client.process
+        if proc is not None and proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+        with contextlib.suppress(TimeoutError, RuntimeError):
+            await asyncio.wait_for(client.stop(), timeout=5.0)
+
+    async def restart(self) -> None:
+        """Kill whatever runs and start a fresh server, with backoff between tries."""
+        last: CodeprmError | None = None
+        for delay in RESTART_BACKOFF:
+            await self._kill()
+            if delay:
+                await asyncio.sleep(delay)
+            self.restarts += 1
+            try:
+                await self.start()
+                return
+            except ServerCrashError as err:
+                last = err
+        raise ServerCrashError(f"the language server keeps crashing: {last}") from last
+
+    @property
+    def pid(self) -> int | None:
+        if self._client and self._client.process:
+            return self._client.process.pid
+        return None
+
+    def _crash_message(self, client: CodeprmClient) -> str:
+        code = client.process.returncode if client.process else None
+        tail = next((line for line in reversed(client.stderr_tail) if line.strip()), "")
+        return f"the language server exited (code {code})" + (f": {tail}" if tail else "")
+
+    # -- bounded requests ---------------------------------------------------------------------
+    async def _bounded(self, client: CodeprmClient, awaitable: Awaitable[T], what: str) -> T:
+        """Await a request under the timeout, translating transport failures."""
+        exited = asyncio.ensure_future(client.exited.wait())
+        request = asyncio.ensure_future(awaitable)
+        try:
+            done, _ = await asyncio.wait({request, exited}, timeout=self.config.timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            exited.cancel()
+        if request in done:
+            try:
+                return request.result()
+            except JsonRpcException as err:
+                raise _rpc_error(what, err) from err
+            except (RuntimeError, ConnectionError) as err:
+                raise ServerCrashError(f"{what}: {self._crash_message(client)}") from err
+        request.cancel()
+        if client.exited.is_set():
+            raise ServerCrashError(f"{what}: {self._crash_message(client)}")
+        # A server that does not answer in time is presumed hung: kill it, a later request restarts.
+        await self._kill()
+        raise ServerTimeoutError(f"the language server did not answer {what} within {self.config.timeout:g}s")
+
+    async def call(self, what: str, make: Callable[[CodeprmClient], Awaitable[T]]) -> T:
+        """Run one request; on a crash restart the server and retry once."""
+        async with self._lock:
+            for attempt in (0, 1):
+                if self._client is None:
+                    await (self.restart() if attempt or self.info else self.start())
+                client = self._client
+                assert client is not None
+                try:
+                    return await self._bounded(client, make(client), what)
+                except ServerCrashError:
+                    if attempt:
+                        raise
+                    await self.restart()
+            raise AssertionError("unreachable")
+
+    # -- documents --------------------------------------------------------------------------
+    async def sync(self, path: Path, text: str) -> int:
+        """Open a document, or send its new text if it changed; returns the version sent."""
+        uri = path.resolve().as_uri()
+        async with self._lock:
+            if self._client is None:
+                await (self.restart() if self.info else self.start())
+            client = self._client
+            assert client is not None
+            doc = self._documents.get(uri)
+            if doc is None:
+                doc = self._documents[uri] = _Document(version=1, text=text)
+                client.text_document_did_open(
+                    lsp.DidOpenTextDocumentParams(text_document=lsp.TextDocumentItem(uri=uri, language_id="python", version=1, text=text))
+                )
+            elif doc.text != text:
+                doc.version += 1
+                doc.text = text
+                client.text_document_did_change(
+                    lsp.DidChangeTextDocumentParams(
+                        text_document=lsp.VersionedTextDocumentIdentifier(uri=uri, version=doc.version),
+                        content_changes=[lsp.TextDocumentContentChangeWholeDocument(text=text)],
+                    )
+                )
+            return doc.version
+
+    async def close_document(self, path: Path) -> None:
+        uri = path.resolve().as_uri()
+        async with self._lock:
+            if self._documents.pop(uri, None) is not None and self._client is not None:
+                self._client.text_document_did_close(lsp.DidCloseTextDocumentParams(text_document=lsp.TextDocumentIdentifier(uri=uri)))
+
+    def document_version(self, path: Path) -> int | None:
+        doc = self._documents.get(path.resolve().as_uri())
+        return doc.version if doc else None
+
+    @staticmethod
+    def _doc_id(path: Path) -> lsp.TextDocumentIdentifier:
+        return lsp.TextDocumentIdentifier(uri=path.resolve().as_uri())
+
+    # -- features -----------------------------------------------------------------------------
+    async def diagnostics(self, path: Path) -> list[Diagnostic]:
+        """Pull the diagnostics of an open document at the version last synced."""
+        uri = path.resolve().as_uri()
+
+        async def pull(client: CodeprmClient) -> Any:
+            try:
+                await asyncio.wait_for(client.diagnostic_registered.wait(), timeout=self.config.timeout)
+            except TimeoutError as err:
+                raise UnsupportedCapabilityError(f"{self.spec.name} did not offer pull diagnostics (textDocument/diagnostic)") from err
+            return await client.text_document_diagnostic_async(
+                lsp.DocumentDiagnosticParams(text_document=lsp.TextDocumentIdentifier(uri=uri))
+            )
+
+        report = await self.call("textDocument/diagnostic", pull)
+        items = getattr(report, "items", None) or []
+        return convert.diagnostics(self.mapper.rel(uri), items)
+
+    async def definition(self, path: Path, pos: Position) -> list[Location]:
+        params = lsp.DefinitionParams(text_document=self._doc_id(path), position=convert.to_lsp_position(pos))
+        result = await self.call("textDocument/definition", lambda c: c.text_document_definition_async(params))
+        return convert.locations(self.mapper, result)
+
+    async def references(self, path: Path, pos: Position, include_declaration: bool = True) -> list[Location]:
+        params = lsp.ReferenceParams(
+            text_document=self._doc_id(path),
+            position=convert.to_lsp_position(pos),
+            context=lsp.ReferenceContext(include_declaration=include_declaration),
+        )
+        result = await self.call("textDocument/references", lambda c: c.text_document_references_async(params))
+        return convert.locations(self.mapper, result)
+
+    async def hover(self, path: Path, pos: Position) -> Hover | None:
+        params = lsp.HoverParams(text_document=self._doc_id(path), position=convert.to_lsp_position(pos))
+        return convert.hover(await self.call("textDocument/hover", lambda c: c.text_document_hover_async(params)))
+
+    async def symbols(self, path: Path) -> list[Symbol]:
+        params = lsp.DocumentSymbolParams(text_document=self._doc_id(path))
+        return convert.symbols(await self.call("textDocument/documentSymbol", lambda c: c.text_document_document_symbol_async(params)))
+
+    async def request_raw(self, method: str, params: Any) -> Any:
+        """Any other request, bounded and restarted like the rest (for later features)."""
+        return await self.call(method, lambda c: c.protocol.send_request_async(method, params))
+
+
+def _rpc_error(what: str, err: JsonRpcException) -> CodeprmError:
+    code = getattr(err, "code", None)
+    message = f"{what}: {getattr(err, 'message', None) or err}"
+    if code == lsp.LSPErrorCodes.ContentModified:
+        return ContentModifiedError(message)
+    if code == lsp.LSPErrorCodes.RequestCancelled:
+        return CancelledError(message)
+    if code == lsp.ErrorCodes.MethodNotFound:
+        return UnsupportedCapabilityError(message)
+    return ServerCrashError(f"the language server failed {message}")
+
+
