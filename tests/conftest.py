@@ -1,0 +1,78 @@
+"""Shared fixtures: copies of fixture workspaces, a live analyzer, a CLI runner."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def copy_fixture(name: str, dest: Path) -> Path:
+    target = dest / name
+    shutil.copytree(FIXTURES / name, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def ws_basic(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private copy of tests/fixtures/ws_basic (tests may not write to the repo)."""
+    return copy_fixture("ws_basic", tmp_path_factory.mktemp("ws"))
+
+
+@pytest.fixture(scope="session")
+def analyzer(ws_basic: Path) -> Iterator[Any]:
+    """One warm basedpyright session over ws_basic, shared by the e2e tests."""
+    from codeprm.analysis.navigate import Analyzer
+
+    with Analyzer(root=ws_basic, timeout=60) as an:
+        yield an
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120) -> Result:
+    """Run ``python -m codeprm`` in a fresh process, as a user would."""
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("CODEPRM_DEBUG", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "codeprm", *args],
+        cwd=cwd or REPO,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def assert_clean_error(result: Result, code: int, fragment: str = "") -> None:
+    """A failure is exactly one line on stderr, the right code, and no traceback."""
+    assert result.code == code, (result.code, result.err)
+    lines = [ln for ln in result.err.splitlines() if ln.strip()]
+    assert len(lines) == 1, result.err
+    assert lines[0].startswith("codeprm: error: "), lines
+    assert "Traceback" not in result.err
+    assert fragment in lines[0], lines[0]
+
+
+def check_bundle(bundle: dict[str, Any]) -> dict[str, Any]:
+    """Every bundle a test sees must validate against the published schema and id."""
+    from codeprm.bundles.schema import validate_bundle
+
+    validate_bundle(bundle)
+    return bundle
