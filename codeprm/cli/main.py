@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "diag": "codeprm.cli.nav:diag_cmd",
     "doctor": "codeprm.cli.doctor:doctor_cmd",
     "schema": "codeprm.cli.schema:schema_group",
+    "locate": "codeprm.cli.locate:locate_cmd",
 }
 
 _EPILOG = "Exit codes:\n\n\b\n" + "\n".join(f"{c:>3}  {m}" for c, m in EXIT_CODES.items())
@@ -59,8 +60,8 @@ def run(argv: list[str] | None = None) -> int:
         rv: Any = cli.main(args=argv, prog_name="codeprm", standalone_mode=False)
     except CodeprmError as err:
         return _fail(err.one_line(), err.exit_code)
-    except click.exceptions.NoArgsIsHelp as err:
-        click.echo(err.format_message() if hasattr(err, "format_message") else str(err))
+    except click.exceptions.NoArgsIsHelpError as err:
+        click.echo(err.format_message())
         return 2
     except click.UsageError as err:
         hint = ""

@@ -327,7 +327,8 @@ class LspSession:
 
         async def pull(client: CodeprmClient) -> Any:
             try:
-                await asyncio.wait_for(client.diagnostic_registered.wait(), timeout=self.config.timeout)
+                if not client.diagnostic_registered.is_set():
+                    await asyncio.wait_for(client.diagnostic_registered.wait(), timeout=self.config.timeout)
             except TimeoutError as err:
                 raise UnsupportedCapabilityError(f"{self.spec.name} did not offer pull diagnostics (textDocument/diagnostic)") from err
             return await client.text_document_diagnostic_async(
