@@ -8,6 +8,7 @@ workspace snapshot gives the same id in any process.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from codeprm.bundles.canonical import bundle_id, canonical_bytes
@@ -43,6 +44,7 @@ def make_bundle(
         "error": error,
         "meta": dict(meta or {}),
     }
+    bundle = copy.deepcopy(bundle)  # a bundle never aliases its caller's data
     # round-trip through the canonical encoder now: a value that cannot be encoded is a
     # bug here, not a surprise for whoever reads the bundle later
     canonical_bytes({k: v for k, v in bundle.items() if k != "meta"})
