@@ -103,15 +103,6 @@ class Analyzer:
         params: dict[str, Any] | None = None,
         resolution: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        session = self.session
-        info = session.info
-        env = capture(
-            server_name=info.name,
-            server_version=info.version,
-            position_encoding=info.position_encoding,
-            python=session.session.python,
-            config_digest=session.session.config_digest,
-        )
         return make_bundle(
             request={
                 "operation": operation,
@@ -122,15 +113,31 @@ class Analyzer:
             },
             resolution=resolution,
             facts=facts,
-            environment=env,
-            capabilities=info.capabilities,
-            meta={
-                "durationMs": round((time.perf_counter() - started) * 1000, 3),
-                "createdAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "serverRestarts": session.session.restarts,
-                "workspaceRoot": str(self.root),
-            },
+            environment=self.environment(),
+            capabilities=self.session.info.capabilities,
+            meta=self.meta(started),
         )
+
+    def environment(self) -> dict[str, Any]:
+        """The environment block of every bundle this analyzer makes."""
+        session = self.session
+        info = session.info
+        return capture(
+            server_name=info.name,
+            server_version=info.version,
+            position_encoding=info.position_encoding,
+            python=session.session.python,
+            config_digest=session.session.config_digest,
+        )
+
+    def meta(self, started: float) -> dict[str, Any]:
+        """The volatile block: timings and where this ran (never part of the bundle id)."""
+        return {
+            "durationMs": round((time.perf_counter() - started) * 1000, 3),
+            "createdAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "serverRestarts": self.session.session.restarts,
+            "workspaceRoot": str(self.root),
+        }
 
     # -- operations --------------------------------------------------------------------------
     def diagnostics(self, targets: Sequence[str | Path] = ()) -> dict[str, Any]:

@@ -25,6 +25,8 @@ COMMANDS: dict[str, str] = {
     "diag": "codeprm.cli.nav:diag_cmd",
     "doctor": "codeprm.cli.doctor:doctor_cmd",
     "schema": "codeprm.cli.schema:schema_group",
+    "prm": "codeprm.cli.prm:prm_group",
+    "step": "codeprm.cli.step:step_cmd",
     "locate": "codeprm.cli.locate:locate_cmd",
 }
 

@@ -77,3 +77,21 @@ def render_diagnostics(bundle: dict[str, Any], convert: Convert | None = None) -
         out.print(code)
     c = facts["counts"]
     out.print(f"{len(facts['files'])} file(s): {c['error']} error(s), {c['warning']} warning(s), {c['information']} information")
+
+
+def render_step(bundle: dict[str, Any], *, applied: bool = False) -> None:
+    out = console()
+    facts, reward = bundle["facts"], bundle["processReward"]
+    for kind, style in (("introduced", "red"), ("fixed", "green")):
+        for d in facts[kind]:
+            sign = "+" if kind == "introduced" else "-"
+            out.print(f"[{style}]{sign} {d['severity']}[/{style}] {where(d['path'], d['range']['start'])}: ", end="")
+            out.print(d["message"], markup=False)
+    b, a = facts["before"]["counts"], facts["after"]["counts"]
+    out.print(f"covered {len(facts['covered'])} file(s): errors {b['error']} -> {a['error']}, warnings {b['warning']} -> {a['warning']}")
+    if not facts["safety"]["passed"]:
+        out.print("[red]unsafe:[/red] ", end="")
+        out.print("; ".join(facts["safety"]["reasons"].values()), markup=False)
+    parts = ", ".join(f"{k} {v:+g}" for k, v in reward["components"].items())
+    out.print(f"reward [bold]{reward['total']:+g}[/bold] ({reward['formula']['name']}: {parts})")
+    out.print("applied" if applied else "[dim]preview only: nothing written (use --apply to write)[/dim]")

@@ -1,0 +1,229 @@
+"""Scoring edit steps in memory: facts before and after, their delta, and the reward.
+
+A step is a ``WorkspaceChange`` applied to a snapshot of texts held in memory; nothing
+on disk changes. The engine syncs the before texts into the warm session, pulls the
+diagnostics of every covered file (the edited files and every file that imports them,
+so cross-file breakage counts), then syncs the after texts and pulls again. Diagnostics
+are matched by position-free identity (``rewards.identity``) and the reward is the
+potential-based functional of ``rewards.functional``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from codeprm.analysis import files, structure
+from codeprm.analysis.navigate import Analyzer
+from codeprm.bundles import make_bundle
+from codeprm.rewards import DEFAULT_FORMULA, Facts, Weights, step_reward
+from codeprm.rewards.identity import Located, counts, delta
+from codeprm.selectors.modules import is_python_path
+from codeprm.workspace.edits import WorkspaceChange, apply_to_texts
+
+
+def texts_digest(texts: Mapping[str, str]) -> str:
+    """sha256 over (path, sha256(text)) of a snapshot held in memory, in path order."""
+    h = hashlib.sha256()
+    for path in sorted(texts):
+        content = hashlib.sha256(texts[path].encode("utf-8", "surrogatepass")).hexdigest()
+        h.update(f"{path}\0{content}\n".encode())
+    return "sha256:" + h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Safety:
+    """The safe-apply checks of one step, each passed or not, with why."""
+
+    checks: Mapping[str, bool] = field(default_factory=dict)
+    reasons: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return all(self.checks.values())
+
+    def to_json(self) -> dict[str, Any]:
+        return {"checks": dict(sorted(self.checks.items())), "reasons": dict(sorted(self.reasons.items())), "passed": self.passed}
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    bundle: dict[str, Any]
+    texts: dict[str, str]  # the snapshot after the step (unchanged when it was refused)
+    facts: Facts
+
+
+@dataclass
+class StepEngine:
+    """Scores steps over one warm session; keeps no state but the session's documents."""
+
+    analyzer: Analyzer
+    weights: Weights = field(default_factory=Weights)
+    formula: str = DEFAULT_FORMULA
+
+    @property
+    def root(self) -> Path:
+        return self.analyzer.root
+
+    def workspace_texts(self) -> dict[str, str]:
+        """Every Python source of the workspace as it is on disk now."""
+        out = {}
+        for path in files.iter_python_files(self.root):
+            try:
+                out[files.relative(self.root, path)] = files.read_source(path)
+            except Exception:  # an unreadable file is not ours to score; it is simply absent
+                continue
+        return out
+
+    def covered(self, before: Mapping[str, str], after: Mapping[str, str], changed: Iterable[str]) -> list[str]:
+        """The edited Python files and every file importing them, before or after."""
+        changed = [p for p in changed if is_python_path(p)]
+        cover = set(changed) | structure.importers(before, changed) | structure.importers(after, changed)
+        return sorted(cover)
+
+    def measure(self, texts: Mapping[str, str], covered: Iterable[str]) -> list[Located]:
+        """Diagnostics of the covered files in the snapshot, each with its enclosing symbol."""
+        session = self.analyzer.session
+        present = [p for p in covered if p in texts]
+        for path in covered:
+            if path not in texts:
+                session.close_document(self.root / path)
+        for path in present:  # sync the whole snapshot first: cross-file facts need it
+            session.sync(self.root / path, texts[path])
+        out: list[Located] = []
+        for path in present:
+            diags = session.diagnostics(self.root / path)
+            names = structure.enclosing(texts[path], (d.range.start for d in diags))
+            out.extend(Located(d, name) for d, name in zip(diags, names, strict=True))
+        return sorted(out, key=lambda x: x.diagnostic.sort_key())
+
+    def score(
+        self,
+        before: Mapping[str, str],
+        change: WorkspaceChange | None,
+        *,
+        safety: Safety,
+        confidence: float = 1.0,
+        previous: Facts | None = None,
+        covered: Iterable[str] | None = None,
+        request: Mapping[str, Any] | None = None,
+    ) -> StepOutcome:
+        """Score one step from the snapshot ``before``.
+
+        ``change`` None means the step was refused (it failed a safety check before it
+        could be resolved): the snapshot stays as it is and only S and c move.
+        ``previous`` carries S and c of the state before (default: a safe start, c = 1).
+        ``covered`` fixes the measured file set (trajectories use one set for every
+        step so that rewards telescope).
+        """
+        started = time.perf_counter()
+        after_texts = dict(before) if change is None or not safety.passed else apply_to_texts(before, change)
+        changed = list(change.paths) if change is not None else []
+        cover = sorted(covered) if covered is not None else self.covered(before, after_texts, changed)
+        located_before = self.measure(before, cover)
+        located_after = self.measure(after_texts, cover)
+        d = delta(located_before, located_after)
+        c_before, c_after = counts(located_before), counts(located_after)
+        prev = previous or Facts(c_before["error"], c_before["warning"], True, 1.0)
+        facts_before = Facts(c_before["error"], c_before["warning"], prev.safe, prev.confidence)
+        facts_after = Facts(c_after["error"], c_after["warning"], safety.passed, confidence)
+        reward = step_reward(facts_before, facts_after, self.weights, self.formula)
+        facts = {
+            "covered": cover,
+            "before": {"counts": c_before, "diagnostics": [x.to_json() for x in located_before]},
+            "after": {"counts": c_after, "diagnostics": [x.to_json() for x in located_after]},
+            **d.to_json(),
+            "safety": safety.to_json(),
+            "confidence": confidence,
+        }
+        bundle = self._bundle(before, changed, change, facts, reward, started, request or {})
+        return StepOutcome(bundle=bundle, texts=after_texts, facts=facts_after)
+
+    def _bundle(
+        self,
+        before: Mapping[str, str],
+        changed: list[str],
+        change: WorkspaceChange | None,
+        facts: dict[str, Any],
+        reward: dict[str, Any],
+        started: float,
+        request: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        params = {"weights": self.weights.to_json(), "formula": self.formula, **request.get("params", {})}
+        return make_bundle(
+            request={
+                "operation": request.get("operation", "step"),
+                "workspaceDigest": texts_digest(before),
+                "targets": changed,
+                "selector": request.get("selector"),
+                "params": params,
+            },
+            facts=facts,
+            edits=change.to_json() if change is not None else [],
+            process_reward=reward,
+            environment=self.analyzer.environment(),
+            capabilities=self.analyzer.session.info.capabilities,
+            meta=self.analyzer.meta(started),
+        )
+
+
+def parse_edit(text: str) -> tuple[str, Any]:
+    """An edit given as text: an LSP WorkspaceEdit (a JSON object) or a unified diff."""
+    import json
+
+    stripped = text.lstrip()
+    if stripped.startswith("{"):
+        try:
+            return "workspaceEdit", json.loads(stripped)
+        except json.JSONDecodeError as err:
+            from codeprm.errors import UsageError
+
+            raise UsageError(f"edit is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}") from err
+    return "diff", text
+
+
+def plan_edit(root: Path, text: str, options: Any = None) -> WorkspaceChange:
+    """Resolve an edit against the workspace as it is on disk (reads, never writes)."""
+    from codeprm.workspace import ApplyOptions, plan_diff, plan_workspace_edit
+
+    kind, payload = parse_edit(text)
+    opts = options or ApplyOptions(allow_dirty=True)
+    if kind == "workspaceEdit":
+        return plan_workspace_edit(root, payload, options=opts)
+    return plan_diff(root, payload, options=opts)
+
+
+def score_edit(engine: StepEngine, text: str, *, confidence: float = 1.0) -> StepOutcome:
+    """``codeprm step``: score one edit (diff or WorkspaceEdit) against the workspace on disk.
+
+    A path the jail refuses makes the step unsafe (S = 0) and leaves the snapshot as it
+    is; an edit that does not apply to the current text is an error (exit 70 or 74).
+    """
+    from codeprm.errors import WriteDeniedError
+
+    before = engine.workspace_texts()
+    checks: dict[str, bool] = {}
+    reasons: dict[str, str] = {}
+    change: WorkspaceChange | None
+    try:
+        change = plan_edit(engine.root, text)
+        checks["jail"] = True
+    except WriteDeniedError as err:
+        change = None
+        checks["jail"] = False
+        reasons["jail"] = err.one_line()
+    if change is not None:
+        before = {**before, **change.old_texts()}
+        checks["cleanApply"] = True  # plan_edit raised otherwise
+    edit_sha = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return engine.score(
+        before,
+        change,
+        safety=Safety(checks, reasons),
+        confidence=confidence,
+        request={"operation": "step", "params": {"editSha256": edit_sha}},
+    )

@@ -1,0 +1,111 @@
+"""Structure of source texts the step engine needs: enclosing definitions and imports.
+
+Both are computed with tree-sitter (error-tolerant: an agent's half-finished edit still
+parses) and cached by the sha256 of the text, so unchanged files are never re-parsed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+
+from codeprm.selectors.modules import module_name
+from codeprm.selectors.outline import new_parser, outline_of, python_language
+from codeprm.selectors.position_encoding import LineTable
+from codeprm.types import Position
+
+_IMPORT_QUERY = """
+(import_statement name: [(dotted_name) @module (aliased_import name: (dotted_name) @module)])
+(import_from_statement module_name: [(dotted_name) @from (relative_import) @relative])
+(import_from_statement module_name: (relative_import) @base name: [(dotted_name) @member (aliased_import name: (dotted_name) @member)])
+(import_from_statement module_name: (dotted_name) @base name: [(dotted_name) @member (aliased_import name: (dotted_name) @member)])
+"""
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@lru_cache(maxsize=4096)
+def _definitions(sha: str, text: str) -> tuple[tuple[int, int, str], ...]:
+    outline = outline_of(text.encode("utf-8", "surrogatepass"), new_parser())
+    return tuple((d.span[0], d.span[1], d.qualname) for d in outline.definitions)
+
+
+def enclosing(text: str, positions: Iterable[Position]) -> list[str]:
+    """Qualified name of the innermost definition around each utf-16 position ("" = module)."""
+    defs = _definitions(_sha(text), text)
+    table = LineTable(text)
+    out = []
+    for pos in positions:
+        try:
+            offset = table.offset_to_byte(table.position_to_offset(pos, "utf-16"))
+        except (ValueError, IndexError):
+            out.append("")
+            continue
+        best = ""
+        best_len = None
+        for start, end, qualname in defs:
+            if start <= offset < end and (best_len is None or end - start < best_len):
+                best, best_len = qualname, end - start
+        out.append(best)
+    return out
+
+
+def _resolve_relative(dots: int, tail: str, importer: str, is_package: bool) -> str | None:
+    parts = importer.split(".")
+    base = parts if is_package else parts[:-1]
+    if dots - 1 > len(base):
+        return None
+    base = base[: len(base) - (dots - 1)]
+    full = ".".join([*base, tail] if tail else base)
+    return full or None
+
+
+@lru_cache(maxsize=4096)
+def _imports(sha: str, text: str, path: str) -> frozenset[str]:
+    import tree_sitter
+
+    tree = new_parser().parse(text.encode("utf-8", "surrogatepass"))
+    query = tree_sitter.Query(python_language(), _IMPORT_QUERY)
+    me = module_name(path) or ""
+    is_package = path.endswith(("__init__.py", "__init__.pyi"))
+    found: set[str] = set()
+    for _, captures in tree_sitter.QueryCursor(query).matches(tree.root_node):
+        def texts(name: str, captures: dict[str, list[tree_sitter.Node]] = captures) -> list[str]:
+            return [n.text.decode("utf-8", "replace") for n in captures.get(name, []) if n.text is not None]
+
+        found.update(texts("module") + texts("from"))
+        for rel in texts("relative"):
+            dots = len(rel) - len(rel.lstrip("."))
+            resolved = _resolve_relative(dots, rel.lstrip("."), me, is_package) if me else None
+            if resolved:
+                found.add(resolved)
+        for base in texts("base"):
+            if base.startswith("."):
+                dots = len(base) - len(base.lstrip("."))
+                resolved_base = _resolve_relative(dots, base.lstrip("."), me, is_package) if me else None
+            else:
+                resolved_base = base
+            if resolved_base:
+                found.update(f"{resolved_base}.{m}" for m in texts("member"))
+    return frozenset(found)
+
+
+def imports(text: str, path: str) -> frozenset[str]:
+    """Modules a file imports, relative imports resolved (``from a import b`` adds a and a.b)."""
+    return _imports(_sha(text), text, path)
+
+
+def importers(texts: Mapping[str, str], changed: Iterable[str]) -> set[str]:
+    """Files (workspace-relative) that import any module among the changed paths."""
+    targets = {m for m in (module_name(p) for p in changed) if m}
+    if not targets:
+        return set()
+    out = set()
+    for path, text in texts.items():
+        mods = imports(text, path)
+        if any(m in targets or any(m.startswith(t + ".") for t in targets) for m in mods):
+            out.add(path)
+    return out

@@ -1,0 +1,68 @@
+"""``codeprm step EDIT``: score one edit in memory; write it only with --apply."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from codeprm.cli import render
+from codeprm.cli.options import json_option, python_option, timeout_option, workspace_option
+from codeprm.errors import UsageError, WriteDeniedError
+
+
+def read_edit(source: str) -> str:
+    if source == "-":
+        return sys.stdin.read()
+    path = Path(source)
+    try:
+        return path.read_text("utf-8")
+    except FileNotFoundError as err:
+        from codeprm.errors import NotFoundError
+
+        raise NotFoundError(f"{source}: no such file") from err
+    except (OSError, UnicodeDecodeError) as err:
+        raise UsageError(f"{source}: cannot read the edit: {err}") from err
+
+
+@click.command(name="step")
+@click.argument("edit")
+@workspace_option
+@json_option
+@timeout_option
+@python_option
+@click.option("--weights", default=None, help="Reward weights as key=value pairs, e.g. a=0.5,a_w=0.1,b=0.4,g=0.1.")
+@click.option("--formula", type=click.Choice(["potential-v1", "published-v1"]), default="potential-v1", show_default=True)
+@click.option("--confidence", type=click.FloatRange(0.0, 1.0), default=1.0, show_default=True, help="How confidently the edit's target was located.")
+@click.option("--apply", "do_apply", is_flag=True, help="Write the edit after scoring (atomically, inside the jail).")
+@click.option("--allow-dirty", is_flag=True, help="With --apply: write even if the git worktree has uncommitted changes.")
+def step_cmd(edit: str, workspace: Path | None, as_json: bool, timeout: float, python_path: Path | None, weights: str | None, formula: str, confidence: float, do_apply: bool, allow_dirty: bool) -> None:
+    """Score EDIT (a unified diff or an LSP WorkspaceEdit JSON file, '-' for stdin) as one step.
+
+    Nothing on disk changes unless --apply is given: the reward comes from the language
+    server's facts before and after the edit, held in memory.
+    """
+    from codeprm.analysis.files import find_root
+    from codeprm.analysis.navigate import Analyzer
+    from codeprm.analysis.step import StepEngine, score_edit
+    from codeprm.rewards import Weights
+
+    text = read_edit(edit)
+    w = Weights.parse(weights)
+    root = find_root(Path.cwd(), workspace)
+    with Analyzer(root=root, python=python_path, timeout=timeout) as an:
+        outcome = score_edit(StepEngine(an, w, formula), text, confidence=confidence)
+    bundle = outcome.bundle
+    if do_apply:
+        if not bundle["facts"]["safety"]["passed"]:
+            raise WriteDeniedError("refusing to apply an edit that failed the safety checks: " + "; ".join(bundle["facts"]["safety"]["reasons"].values()))
+        from codeprm.analysis.step import plan_edit
+        from codeprm.workspace import ApplyOptions, apply_change
+
+        options = ApplyOptions(allow_dirty=allow_dirty)
+        apply_change(root, plan_edit(root, text, options), options=options)
+    if as_json:
+        render.emit_json(bundle)
+    else:
+        render.render_step(bundle, applied=do_apply)
