@@ -24,6 +24,8 @@ EXIT_CODES: dict[int, str] = {
     73: "cancelled",
     74: "content modified",
     76: "replay mismatch",
+    77: "gate failed: total reward below --fail-under",
+    78: "gate failed: a step introduced new errors (--fail-on-new-errors)",
 }
 
 
@@ -121,6 +123,11 @@ class ReplayMismatchError(CodeprmError):
     name = "replay-mismatch"
 
 
-def exit_code_table() -> str:
-    """The exit-code table as plain text lines, for --help and the README."""
-    return "\n".join(f"{code:>3}  {meaning}" for code, meaning in EXIT_CODES.items())
+class RewardGateError(CodeprmError):
+    exit_code = 77
+    name = "gate-fail-under"
+
+
+class NewErrorsGateError(CodeprmError):
+    exit_code = 78
+    name = "gate-new-errors"

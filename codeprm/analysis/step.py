@@ -55,6 +55,7 @@ class StepOutcome:
     bundle: dict[str, Any]
     texts: dict[str, str]  # the snapshot after the step (unchanged when it was refused)
     facts: Facts
+    located: list[Located]  # the diagnostics of that snapshot
 
 
 @dataclass
@@ -108,28 +109,43 @@ class StepEngine:
         *,
         safety: Safety,
         confidence: float = 1.0,
-        previous: Facts | None = None,
-        covered: Iterable[str] | None = None,
         request: Mapping[str, Any] | None = None,
     ) -> StepOutcome:
         """Score one step from the snapshot ``before``.
 
         ``change`` None means the step was refused (it failed a safety check before it
-        could be resolved): the snapshot stays as it is and only S and c move.
-        ``previous`` carries S and c of the state before (default: a safe start, c = 1).
-        ``covered`` fixes the measured file set (trajectories use one set for every
-        step so that rewards telescope).
+        could be resolved): the snapshot stays as it is and only S and c move. The
+        state before is taken as safe with confidence 1.
         """
         started = time.perf_counter()
-        after_texts = dict(before) if change is None or not safety.passed else apply_to_texts(before, change)
+        after = dict(before) if change is None or not safety.passed else apply_to_texts(before, change)
         changed = list(change.paths) if change is not None else []
-        cover = sorted(covered) if covered is not None else self.covered(before, after_texts, changed)
+        cover = self.covered(before, after, changed)
         located_before = self.measure(before, cover)
-        located_after = self.measure(after_texts, cover)
+        c = counts(located_before)
+        return self.step(
+            before, after, change, located_before, Facts(c["error"], c["warning"], True, 1.0),
+            safety=safety, confidence=confidence, cover=cover, request=request or {}, started=started,
+        )
+
+    def step(
+        self,
+        before: Mapping[str, str],
+        after: Mapping[str, str],
+        change: WorkspaceChange | None,
+        located_before: list[Located],
+        facts_before: Facts,
+        *,
+        safety: Safety,
+        confidence: float,
+        cover: list[str],
+        request: Mapping[str, Any],
+        started: float,
+    ) -> StepOutcome:
+        """Measure the state after a step whose state before is already measured."""
+        located_after = self.measure(after, cover)
         d = delta(located_before, located_after)
         c_before, c_after = counts(located_before), counts(located_after)
-        prev = previous or Facts(c_before["error"], c_before["warning"], True, 1.0)
-        facts_before = Facts(c_before["error"], c_before["warning"], prev.safe, prev.confidence)
         facts_after = Facts(c_after["error"], c_after["warning"], safety.passed, confidence)
         reward = step_reward(facts_before, facts_after, self.weights, self.formula)
         facts = {
@@ -140,25 +156,12 @@ class StepEngine:
             "safety": safety.to_json(),
             "confidence": confidence,
         }
-        bundle = self._bundle(before, changed, change, facts, reward, started, request or {})
-        return StepOutcome(bundle=bundle, texts=after_texts, facts=facts_after)
-
-    def _bundle(
-        self,
-        before: Mapping[str, str],
-        changed: list[str],
-        change: WorkspaceChange | None,
-        facts: dict[str, Any],
-        reward: dict[str, Any],
-        started: float,
-        request: Mapping[str, Any],
-    ) -> dict[str, Any]:
         params = {"weights": self.weights.to_json(), "formula": self.formula, **request.get("params", {})}
-        return make_bundle(
+        bundle = make_bundle(
             request={
                 "operation": request.get("operation", "step"),
                 "workspaceDigest": texts_digest(before),
-                "targets": changed,
+                "targets": list(change.paths) if change is not None else [],
                 "selector": request.get("selector"),
                 "params": params,
             },
@@ -167,8 +170,9 @@ class StepEngine:
             process_reward=reward,
             environment=self.analyzer.environment(),
             capabilities=self.analyzer.session.info.capabilities,
-            meta=self.analyzer.meta(started),
+            meta={**self.analyzer.meta(started), **request.get("meta", {})},
         )
+        return StepOutcome(bundle=bundle, texts=dict(after), facts=facts_after, located=located_after)
 
 
 def parse_edit(text: str) -> tuple[str, Any]:

@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "schema": "codeprm.cli.schema:schema_group",
     "prm": "codeprm.cli.prm:prm_group",
     "step": "codeprm.cli.step:step_cmd",
+    "score": "codeprm.cli.score:score_cmd",
     "locate": "codeprm.cli.locate:locate_cmd",
 }
 

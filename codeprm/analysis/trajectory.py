@@ -1,0 +1,108 @@
+"""Scoring a whole trajectory (a commit range, an imported agent run) with one warm session.
+
+Every state of the trajectory is measured once, over one covered set (the union of
+each step's edited files and their importers), so consecutive states are comparable
+and the rewards telescope exactly to Phi(end) - Phi(start). Bundles are handed to the
+caller as they are produced: a long run never loses the steps already scored.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from codeprm.analysis.step import Safety, StepEngine
+from codeprm.errors import ContentModifiedError, WriteDeniedError
+from codeprm.rewards import Facts
+from codeprm.rewards.identity import counts
+from codeprm.workspace.edits import WorkspaceChange, apply_to_texts
+from codeprm.workspace.jail import Jail
+
+
+@dataclass(frozen=True)
+class TrajectoryStep:
+    """One step to score: a change from the previous state, and how it was located."""
+
+    change: WorkspaceChange
+    confidence: float = 1.0
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Planned:
+    index: int
+    before: Mapping[str, str]
+    after: Mapping[str, str]
+    change: WorkspaceChange | None
+    safety: Safety
+    confidence: float
+    meta: dict[str, Any]
+
+
+def plan(root: Path, base: Mapping[str, str], steps: Iterable[TrajectoryStep]) -> list[Planned]:
+    """Walk the states in memory; a step that escapes the jail or does not apply is refused."""
+    jail = Jail.at(root)
+    state: dict[str, str] = dict(base)
+    out = []
+    for index, step in enumerate(steps):
+        checks, reasons = {"jail": True, "cleanApply": True}, {}
+        after: dict[str, str] = state
+        change: WorkspaceChange | None = step.change
+        try:
+            for path in step.change.paths:
+                jail.normalise(path)
+        except WriteDeniedError as err:
+            checks["jail"], reasons["jail"], change = False, err.one_line(), None
+        if change is not None:
+            try:
+                after = apply_to_texts(state, change)
+            except ContentModifiedError as err:
+                checks["cleanApply"], reasons["cleanApply"] = False, err.one_line()
+        out.append(Planned(index, state, after, change, Safety(checks, reasons), step.confidence, dict(step.meta)))
+        state = after
+    return out
+
+
+def score(
+    engine: StepEngine,
+    base: Mapping[str, str],
+    steps: Iterable[TrajectoryStep],
+    *,
+    on_bundle: Callable[[dict[str, Any]], None] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    operation: str = "score",
+) -> list[dict[str, Any]]:
+    """Score every step; returns the step bundles in order (and streams them to on_bundle)."""
+    planned = plan(engine.root, base, steps)
+    cover: set[str] = set()
+    for p in planned:
+        cover.update(engine.covered(p.before, p.after, p.change.paths if p.change else ()))
+    covered = sorted(cover)
+    located = engine.measure(base, covered)
+    c = counts(located)
+    facts = Facts(c["error"], c["warning"], True, 1.0)
+    bundles = []
+    for p in planned:
+        started = time.perf_counter()
+        outcome = engine.step(
+            p.before,
+            p.after,
+            p.change,
+            located,
+            facts,
+            safety=p.safety,
+            confidence=p.confidence,
+            cover=covered,
+            request={"operation": operation, "params": {"stepIndex": p.index}, "meta": p.meta},
+            started=started,
+        )
+        located, facts = outcome.located, outcome.facts
+        bundles.append(outcome.bundle)
+        if on_bundle is not None:
+            on_bundle(outcome.bundle)
+        if on_progress is not None:
+            on_progress(p.index + 1, len(planned))
+    return bundles

@@ -1,0 +1,152 @@
+"""``codeprm score``: score a commit range or a trajectory with one warm session, for CI."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from codeprm.cli.options import json_option, python_option, timeout_option, workspace_option
+from codeprm.errors import NewErrorsGateError, RewardGateError, UsageError
+
+
+def _load_steps(root: Path, trajectory: Path | None, rev_range: str | None) -> tuple[dict[str, str] | None, list[Any], str]:
+    from codeprm.analysis.trajectory import TrajectoryStep
+
+    if rev_range:
+        from codeprm.workspace.history import commit_steps
+
+        history = commit_steps(root, rev_range)
+        steps = [
+            TrajectoryStep(c.change, 1.0, {"commit": c.sha, "subject": c.subject, **({"skipped": list(c.skipped)} if c.skipped else {})})
+            for c in history.steps
+        ]
+        return history.base_texts, steps, f"{rev_range} ({len(steps)} commits)"
+    assert trajectory is not None
+    from codeprm.trajectories import read_jsonl
+
+    steps = [TrajectoryStep(s.change, s.confidence, {"source": s.source, **({"id": s.id} if s.id else {})}) for s in read_jsonl(trajectory)]
+    return None, steps, f"{trajectory} ({len(steps)} steps)"
+
+
+@click.command(name="score")
+@click.argument("trajectory", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--rev-range", help="Score each commit of BASE..HEAD (first parent, oldest first) as one step.")
+@workspace_option
+@json_option
+@timeout_option
+@python_option
+@click.option("--weights", default=None, help="Reward weights, e.g. a=0.5,a_w=0.1,b=0.4,g=0.1.")
+@click.option("--formula", type=click.Choice(["potential-v1", "published-v1"]), default="potential-v1", show_default=True)
+@click.option("--bundles", "bundles_out", type=click.Path(dir_okay=False, path_type=Path), help="Write every step bundle to this JSONL file as it is produced.")
+@click.option("--sarif", "sarif_out", type=click.Path(dir_okay=False, path_type=Path), help="Write SARIF 2.1.0 (one result per introduced diagnostic).")
+@click.option("--markdown", "markdown_out", type=click.Path(dir_okay=False, path_type=Path), help="Write a Markdown summary.")
+@click.option("--annotations", is_flag=True, help="Print GitHub workflow annotations for introduced diagnostics.")
+@click.option("--fail-under", type=float, default=None, help="Exit 77 when the total reward is below this.")
+@click.option("--fail-on-new-errors", is_flag=True, help="Exit 78 when any step introduced an error.")
+def score_cmd(
+    trajectory: Path | None, rev_range: str | None, workspace: Path | None, as_json: bool, timeout: float,
+    python_path: Path | None, weights: str | None, formula: str, bundles_out: Path | None, sarif_out: Path | None,
+    markdown_out: Path | None, annotations: bool, fail_under: float | None, fail_on_new_errors: bool,
+) -> None:
+    """Score TRAJECTORY (codeprm JSONL) or --rev-range BASE..HEAD step by step.
+
+    Nothing on disk changes: every state is rebuilt in memory (from git objects for a
+    rev range). Prints a table; --bundles keeps every step's bundle as it is scored.
+    """
+    from codeprm.analysis.files import find_root
+    from codeprm.analysis.navigate import Analyzer
+    from codeprm.analysis.step import StepEngine
+    from codeprm.analysis.trajectory import score
+    from codeprm.bundles import encode
+    from codeprm.rewards import Weights
+
+    if (trajectory is None) == (rev_range is None):
+        raise UsageError("give either a TRAJECTORY file or --rev-range BASE..HEAD")
+    w = Weights.parse(weights)
+    root = find_root(Path.cwd(), workspace)
+    base, steps, label = _load_steps(root, trajectory, rev_range)
+    sink = bundles_out.open("wb") if bundles_out else None
+    try:
+        with Analyzer(root=root, python=python_path, timeout=timeout) as an:
+            engine = StepEngine(an, w, formula)
+            if base is None:
+                base = engine.workspace_texts()
+                for s in steps:  # a trajectory's own before texts win over the disk
+                    for path, text in s.change.old_texts().items():
+                        base.setdefault(path, text)
+
+            def keep(bundle: dict[str, Any]) -> None:
+                if sink is not None:
+                    sink.write(encode(bundle) + b"\n")
+                    sink.flush()
+
+            bundles = _with_progress(lambda progress: score(engine, base, steps, on_bundle=keep, on_progress=progress), len(steps), label)
+    finally:
+        if sink is not None:
+            sink.close()
+    _reports(bundles, sarif_out, markdown_out, annotations)
+    total = round(sum(b["processReward"]["total"] for b in bundles), 12)
+    if as_json:
+        summary = {
+            "total": total,
+            "steps": [
+                {"index": i, "bundleId": b["bundleId"], "reward": b["processReward"]["total"], "introduced": len(b["facts"]["introduced"]), "fixed": len(b["facts"]["fixed"]), "safe": b["facts"]["safety"]["passed"], **{k: v for k, v in b["meta"].items() if k in ("commit", "subject")}}
+                for i, b in enumerate(bundles)
+            ],
+        }
+        click.echo(json.dumps(summary, sort_keys=True))
+    else:
+        _table(bundles, total)
+    if fail_on_new_errors and any(d["severity"] == "error" for b in bundles for d in b["facts"]["introduced"]):
+        raise NewErrorsGateError("a step introduced new errors")
+    if fail_under is not None and total < fail_under:
+        raise RewardGateError(f"total reward {total:g} is below --fail-under {fail_under:g}")
+
+
+def _with_progress(run: Any, total: int, label: str) -> Any:
+    if not sys.stderr.isatty():
+        return run(None)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        return run(lambda done, _total: bar.update(task, completed=done))
+
+
+def _table(bundles: list[dict[str, Any]], total: float) -> None:
+    from rich.table import Table
+
+    from codeprm.cli.render import console
+
+    table = Table(show_edge=False)
+    for name in ("step", "commit", "reward", "errors", "+new", "-fixed", "safe"):
+        table.add_column(name, justify="right" if name not in ("commit",) else "left")
+    for i, b in enumerate(bundles):
+        meta, facts = b["meta"], b["facts"]
+        commit = f"{meta['commit'][:8]} {meta.get('subject', '')[:50]}" if "commit" in meta else str(meta.get("id", ""))
+        table.add_row(str(i), commit, f"{b['processReward']['total']:+g}", str(facts["after"]["counts"]["error"]), str(len(facts["introduced"])), str(len(facts["fixed"])), "yes" if facts["safety"]["passed"] else "NO")
+    out = console()
+    out.print(table)
+    out.print(f"total reward {total:+g} over {len(bundles)} step(s)")
+
+
+def _reports(bundles: list[dict[str, Any]], sarif_out: Path | None, markdown_out: Path | None, annotations: bool) -> None:
+    if sarif_out is not None:
+        from codeprm import __version__
+        from codeprm.reports.sarif import to_sarif
+
+        sarif_out.write_text(json.dumps(to_sarif(bundles, tool_version=__version__), indent=2, sort_keys=True) + "\n", "utf-8")
+    if markdown_out is not None:
+        from codeprm.reports.markdown import to_markdown
+
+        markdown_out.write_text(to_markdown(bundles, title="codeprm step rewards"), "utf-8")
+    if annotations:
+        from codeprm.reports.annotations import to_github_annotations
+
+        for line in to_github_annotations(bundles):
+            click.echo(line)
