@@ -64,7 +64,15 @@ class Analyzer:
     @property
     def session(self) -> SyncSession:
         if self._session is None:
-            config = SessionConfig(root=self.root, python=self.python, timeout=self.timeout, frame_sink=self.frame_sink)
+            from codeprm.bundles import trace
+
+            sink = self.frame_sink
+            recorder = trace.active()
+            if recorder is not None:
+                recorder.workspace(self.root, files.workspace_digest(self.root))
+                if sink is None:
+                    sink = lambda frame: recorder.frame(frame.direction, frame.body)  # noqa: E731
+            config = SessionConfig(root=self.root, python=self.python, timeout=self.timeout, frame_sink=sink)
             self._session = SyncSession(config).__enter__()
         return self._session
 

@@ -28,10 +28,13 @@ COMMANDS: dict[str, str] = {
     "prm": "codeprm.cli.prm:prm_group",
     "step": "codeprm.cli.step:step_cmd",
     "score": "codeprm.cli.score:score_cmd",
+    "replay": "codeprm.cli.replay:replay_cmd",
+    "trace": "codeprm.cli.trace:trace_group",
+    "batch": "codeprm.cli.batch:batch_cmd",
     "locate": "codeprm.cli.locate:locate_cmd",
 }
 
-_EPILOG = "Exit codes:\n\n\b\n" + "\n".join(f"{c:>3}  {m}" for c, m in EXIT_CODES.items())
+_EPILOG = "Every command also takes --trace-file FILE: append a replayable trace of the\ninvocation (JSON-RPC frames, bundles) to FILE; see 'codeprm trace'.\n\nExit codes:\n\n\b\n" + "\n".join(f"{c:>3}  {m}" for c, m in EXIT_CODES.items())
 
 
 class LazyGroup(click.Group):
@@ -52,12 +55,58 @@ def cli() -> None:
     """codeprm: machine-checked, step-by-step rewards for coding agents' edits."""
 
 
+_last_error: list[str] = []
+
+
 def _fail(message: str, code: int) -> int:
-    click.echo(f"codeprm: error: {' '.join(message.split())}", err=True)
+    line = " ".join(message.split())
+    _last_error[:] = [line]
+    click.echo(f"codeprm: error: {line}", err=True)
     return code
 
 
+def _split_trace(argv: list[str]) -> tuple[list[str], str | None]:
+    """``--trace-file FILE`` is accepted on every command: take it out before click parses."""
+    out, trace_file, i = [], None, 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            out.extend(argv[i:])
+            break
+        if arg == "--trace-file" and i + 1 < len(argv):
+            trace_file, i = argv[i + 1], i + 2
+            continue
+        if arg.startswith("--trace-file="):
+            trace_file, i = arg.split("=", 1)[1], i + 1
+            continue
+        out.append(arg)
+        i += 1
+    return out, trace_file
+
+
 def run(argv: list[str] | None = None) -> int:
+    """Run the CLI (recording a trace when asked) and return its exit code."""
+    args, trace_file = _split_trace(list(sys.argv[1:] if argv is None else argv))
+    if trace_file is None:
+        return _run(args)
+    from pathlib import Path
+
+    from codeprm.bundles import trace
+
+    try:
+        trace.start(Path(trace_file), args)
+    except CodeprmError as err:
+        return _fail(err.one_line(), err.exit_code)
+    code = 1
+    _last_error.clear()
+    try:
+        code = _run(args)
+    finally:
+        trace.stop(code, _last_error[0] if _last_error and code else None)
+    return code
+
+
+def _run(argv: list[str]) -> int:
     """Run the CLI and return its exit code; never lets a traceback reach the user."""
     try:
         rv: Any = cli.main(args=argv, prog_name="codeprm", standalone_mode=False)

@@ -18,6 +18,7 @@ from lsprotocol import types as lsp
 from pygls.lsp.client import LanguageClient
 
 from codeprm import __version__
+from codeprm.lsp import replay
 
 if not os.environ.get("CODEPRM_DEBUG"):
     # pygls logs warnings for benign events (unknown notifications); keep stderr ours.
@@ -87,13 +88,36 @@ class CodeprmClient(LanguageClient):
         self.diagnostic_registered = asyncio.Event()
         self.exited = asyncio.Event()
         self.process: asyncio.subprocess.Process | None = None
+        self.replay_server: replay.ReplayServer | None = None
         self._configuration = configuration
         self._folders = workspace_folders
         self._install_handlers()
 
     # -- process ------------------------------------------------------------------------
     async def start_process(self, command: tuple[str, ...], cwd: str) -> None:
-        """Start the server over stdio, tee its frames, and drain its stderr."""
+        """Start the server over stdio, tee its frames, and drain its stderr.
+
+        When recorded frames are installed (``codeprm trace replay``) no process starts:
+        a ReplayServer answers from the recording instead.
+        """
+        from pygls.io_ import run_async
+
+        frames = replay.installed()
+        if frames is not None:
+            self.replay_server = replay.ReplayServer(frames)
+            self.protocol.set_writer(self.replay_server)
+            self._async_tasks.append(
+                asyncio.create_task(
+                    run_async(
+                        stop_event=self._stop_event,
+                        reader=self.replay_server.reader,
+                        protocol=self.protocol,
+                        logger=logging.getLogger("pygls.client"),
+                        error_handler=self.report_server_error,
+                    )
+                )
+            )
+            return
         server = await asyncio.create_subprocess_exec(
             *command,
             stdin=asyncio.subprocess.PIPE,
@@ -103,8 +127,6 @@ class CodeprmClient(LanguageClient):
         )
         assert server.stdout is not None and server.stdin is not None and server.stderr is not None
         sink = self.frame_sink or (lambda frame: None)
-        from pygls.io_ import run_async
-
         self.protocol.set_writer(_TeeWriter(server.stdin, sink))
         connection = asyncio.create_task(
             run_async(

@@ -25,12 +25,14 @@ from codeprm.errors import (
     CancelledError,
     CodeprmError,
     ContentModifiedError,
+    ReplayMismatchError,
     ServerCrashError,
     ServerTimeoutError,
     UnsupportedCapabilityError,
 )
 from codeprm.lsp import convert
 from codeprm.lsp.client import CodeprmClient, FrameSink
+from codeprm.lsp.replay import REPLAY_MISMATCH_CODE
 from codeprm.lsp.servers import ServerSpec, basedpyright_spec, config_digest, find_target_python
 from codeprm.types import Diagnostic, Hover, Location, Position, Symbol
 
@@ -194,11 +196,12 @@ class LspSession:
         client = self._client
         if client is None:
             return
-        if client.process is not None and client.process.returncode is None:
+        if client.replay_server is not None or (client.process is not None and client.process.returncode is None):
             try:
                 await asyncio.wait_for(client.shutdown_async(None), timeout=min(self.config.timeout, 5.0))
                 client.exit(None)
-                await asyncio.wait_for(client.process.wait(), timeout=5.0)
+                if client.process is not None:
+                    await asyncio.wait_for(client.process.wait(), timeout=5.0)
             except (TimeoutError, RuntimeError, JsonRpcException, ConnectionError):
                 pass
         await self._kill()
@@ -207,6 +210,8 @@ class LspSession:
         client, self._client = self._client, None
         if client is None:
             return
+        if client.replay_server is not None:
+            client.replay_server.close()
         proc = client.process
         if proc is not None and proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
@@ -375,6 +380,8 @@ def _rpc_error(what: str, err: JsonRpcException) -> CodeprmError:
         return CancelledError(message)
     if code == lsp.ErrorCodes.MethodNotFound:
         return UnsupportedCapabilityError(message)
+    if code == REPLAY_MISMATCH_CODE:
+        return ReplayMismatchError(f"replay: {getattr(err, 'message', None) or err}")
     return ServerCrashError(f"the language server failed {message}")
 
 

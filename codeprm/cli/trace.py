@@ -1,0 +1,154 @@
+"""``codeprm trace list|show|replay``: inspect recorded invocations and replay them offline."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+from codeprm.errors import NotFoundError, ReplayMismatchError
+
+_filters = [
+    click.option("--operation", default=None, help="Only invocations of this operation (diag, step, score ...)."),
+    click.option("--selector", default=None, help="Only invocations whose last bundle asked about this selector."),
+    click.option("--status", type=click.Choice(["ok", "error", "incomplete"]), default=None),
+    click.option("--exit-code", type=int, default=None),
+]
+
+
+def _with_filters(func: Any) -> Any:
+    for opt in reversed(_filters):
+        func = opt(func)
+    return func
+
+
+def _selected(file: Path, operation: str | None, selector: str | None, status: str | None, exit_code: int | None) -> list[Any]:
+    from codeprm.bundles import trace
+
+    return list(trace.select(trace.read(file), operation=operation, selector=selector, status=status, exit_code=exit_code))
+
+
+@click.group(name="trace")
+def trace_group() -> None:
+    """Traces written with --trace-file: list, show and replay invocations."""
+
+
+@trace_group.command(name="list")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@_with_filters
+@click.option("--json", "as_json", is_flag=True)
+def list_cmd(file: Path, operation: str | None, selector: str | None, status: str | None, exit_code: int | None, as_json: bool) -> None:
+    """One line per recorded invocation of FILE."""
+    for inv in _selected(file, operation, selector, status, exit_code):
+        s = inv.summary()
+        if as_json:
+            click.echo(json.dumps(s, sort_keys=True))
+        else:
+            click.echo(f"{s['inv']}  {s['status']:<10} exit {s['exitCode']!s:<4} {s['operation'] or '-':<8} bundles {s['bundles']:<3} frames {s['frames']:<5} {' '.join(s['argv'])}")
+
+
+@trace_group.command(name="show")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("inv", required=False)
+@_with_filters
+@click.option("--frames", is_flag=True, help="Also print every JSON-RPC frame.")
+def show_cmd(file: Path, inv: str | None, operation: str | None, selector: str | None, status: str | None, exit_code: int | None, frames: bool) -> None:
+    """The bundles (and with --frames the JSON-RPC frames) of the selected invocations."""
+    from codeprm.bundles import encode
+
+    chosen = [i for i in _selected(file, operation, selector, status, exit_code) if inv is None or i.inv.startswith(inv)]
+    if not chosen:
+        raise NotFoundError(f"no invocation in {file} matches")
+    for i in chosen:
+        click.echo(json.dumps(i.summary(), sort_keys=True))
+        for direction, body in i.frames if frames else []:
+            click.echo(f"{'->' if direction == 'send' else '<-'} {body}")
+        for bundle in i.bundles:
+            sys.stdout.buffer.write(encode(bundle) + b"\n")
+            sys.stdout.flush()
+
+
+@contextlib.contextmanager
+def _replaying(frames: list[tuple[str, str]], cwd: str) -> Iterator[tuple[Any, io.BytesIO]]:
+    from codeprm.bundles import trace
+    from codeprm.lsp import replay
+
+    collector = trace.collect()
+    replay.install(frames)
+    buffer = io.BytesIO()
+    stdout, stderr, here = sys.stdout, sys.stderr, os.getcwd()
+    sys.stdout = io.TextIOWrapper(buffer, encoding="utf-8", write_through=True)
+    sys.stderr = io.StringIO()  # the replayed command's own error line is not ours to print
+    try:
+        os.chdir(cwd)
+        yield collector, buffer
+    finally:
+        os.chdir(here)
+        sys.stdout, sys.stderr = stdout, stderr
+        replay.install(None)
+        trace._active = None
+
+
+def _strip_meta(bundle: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in bundle.items() if k != "meta"}
+
+
+def replay_invocation(inv: Any) -> list[dict[str, Any]]:
+    """Re-run one recorded invocation against its frames; its bundles must come out the same."""
+    from codeprm.analysis.files import workspace_digest
+    from codeprm.bundles import canonical_bytes
+    from codeprm.cli.main import _run
+
+    inv.verify()
+    for ws in inv.of("workspace"):
+        root = Path(ws["root"])
+        if not root.is_dir() or workspace_digest(root) != ws["digest"]:
+            raise ReplayMismatchError(f"invocation {inv.inv}: the workspace {root} changed since it was traced (digest mismatch)")
+    end = inv.end
+    with _replaying(inv.frames, inv.begin["cwd"]) as (collector, _):
+        code = _run(inv.argv)
+    recorded = inv.bundles
+    if code != end["exitCode"]:
+        raise ReplayMismatchError(f"invocation {inv.inv}: replay exited {code}, the trace says {end['exitCode']}")
+    if len(collector.bundles) != len(recorded):
+        raise ReplayMismatchError(f"invocation {inv.inv}: replay made {len(collector.bundles)} bundle(s), the trace has {len(recorded)}")
+    out = []
+    for n, (new, old) in enumerate(zip(collector.bundles, recorded, strict=True)):
+        if canonical_bytes(_strip_meta(new)) != canonical_bytes(_strip_meta(old)):
+            differing = sorted(k for k in set(new) | set(old) if k != "meta" and new.get(k) != old.get(k))
+            raise ReplayMismatchError(f"invocation {inv.inv}: bundle {n} differs from the trace in {', '.join(differing)}")
+        # meta holds wall-clock facts (timings, timestamps) that no replay can re-measure
+        out.append({**new, "meta": old["meta"]})
+    return out
+
+
+@trace_group.command(name="replay")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("inv", required=False)
+@_with_filters
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), help="Write the regenerated bundles (JSONL).")
+def replay_cmd(file: Path, inv: str | None, operation: str | None, selector: str | None, status: str | None, exit_code: int | None, out_file: Path | None) -> None:
+    """Regenerate the bundles of recorded invocations offline, with no server.
+
+    Exits 76 when the trace was modified, the workspace changed since it was traced, or
+    a regenerated bundle differs from the recorded one.
+    """
+    from codeprm.bundles import canonical_bytes
+
+    chosen = [i for i in _selected(file, operation, selector, status, exit_code) if inv is None or i.inv.startswith(inv)]
+    if not chosen:
+        raise NotFoundError(f"no invocation in {file} matches")
+    regenerated: list[bytes] = []
+    for i in chosen:
+        bundles = replay_invocation(i)
+        regenerated.extend(canonical_bytes(b) + b"\n" for b in bundles)
+        click.echo(f"{i.inv}: {len(bundles)} bundle(s) identical ({' '.join(i.argv)})")
+    if out_file is not None:
+        out_file.write_bytes(b"".join(regenerated))

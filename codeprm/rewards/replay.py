@@ -1,0 +1,60 @@
+"""Counterfactual re-scoring: recompute step rewards from recorded bundles, no server.
+
+Each step bundle records the facts of the states before and after it
+(``processReward.before`` / ``after``); any other weights or formula is a pure function
+of those. Bundles are checked first: a bundle whose id does not match its content is a
+replay mismatch (exit 76), never silently re-scored.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from codeprm.errors import UsageError
+from codeprm.rewards.functional import DEFAULT_FORMULA, Facts, Weights, step_reward
+
+
+@dataclass(frozen=True)
+class Rescored:
+    index: int
+    bundle_id: str
+    original: float
+    reward: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"index": self.index, "bundleId": self.bundle_id, "original": self.original, "total": self.reward["total"], "components": self.reward["components"]}
+
+
+def read_bundles(path: Path) -> Iterator[dict[str, Any]]:
+    """Bundles from a JSONL file, each validated (schema and id) with its line number."""
+    from codeprm.bundles.schema import validate_bundle
+
+    try:
+        lines = path.read_text("utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise UsageError(f"{path}: cannot read: {err}") from err
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            bundle = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise UsageError(f"{where}: malformed or truncated line: {err.msg} at column {err.colno}") from err
+        validate_bundle(bundle, where=where)
+        yield bundle
+
+
+def rescore(bundles: Iterable[dict[str, Any]], weights: Weights, formula: str = DEFAULT_FORMULA) -> list[Rescored]:
+    out = []
+    for index, bundle in enumerate(bundles):
+        reward = bundle.get("processReward")
+        if not reward:
+            raise UsageError(f"bundle {index} ({bundle.get('request', {}).get('operation')}) carries no process reward")
+        before, after = Facts.from_json(reward["before"]), Facts.from_json(reward["after"])
+        out.append(Rescored(index, bundle["bundleId"], reward["total"], step_reward(before, after, weights, formula)))
+    return out
