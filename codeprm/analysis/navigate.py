@@ -16,7 +16,7 @@ from typing import Any
 from codeprm.analysis import files
 from codeprm.bundles import make_bundle
 from codeprm.bundles.environment import capture
-from codeprm.errors import NotFoundError
+from codeprm.errors import CodeprmError, NotFoundError
 from codeprm.lsp import SessionConfig, SyncSession
 from codeprm.lsp.client import Frame
 from codeprm.types import Diagnostic, Location, Position, Range
@@ -30,10 +30,12 @@ class Target:
     range: Range
     selector: str
     resolution: dict[str, Any] = field(default_factory=dict)
+    anchor: Position | None = None
 
     @property
     def position(self) -> Position:
-        return self.range.start
+        """Where questions about the target are asked (a definition's name, else the start)."""
+        return self.anchor or self.range.start
 
 
 @dataclass
@@ -87,17 +89,39 @@ class Analyzer:
                 return c.resolve()
         raise NotFoundError(f"{given}: no such file in workspace {self.root}")
 
-    def resolve(self, selector: str, index_io: str = "utf-16") -> Target:
-        """Any selector kind -> a Target, through codeprm.selectors."""
+    def resolve(self, selector: str, index_io: str = "utf-16", *, anchor: bool = True) -> Target:
+        """Any selector kind -> a Target, through codeprm.selectors.
+
+        With ``anchor`` a symbol or AST-path selector points at the definition's name, where
+        the server answers definition, references, hover and rename questions.
+        """
         from codeprm import selectors
+        from codeprm.analysis import structure
 
         res = selectors.resolve(selector, selectors.WorkspaceIndex(self.root), index_io=index_io)
-        return Target(path=self.root / res.path, range=res.range, selector=selector, resolution=res.to_json())
+        path = self.root / res.path
+        position = res.range.start
+        if anchor and res.kind in ("symbol", "ast"):
+            position = structure.name_position(files.read_source(path), res.range.start) or position
+        return Target(path=path, range=res.range, selector=selector, resolution=res.to_json(), anchor=position)
 
     def open(self, path: Path) -> str:
         text = files.read_source(path)
         self.session.sync(path, text)
         return text
+
+    def open_all(self) -> dict[str, str]:
+        """Sync every readable Python file of the workspace; workspace-wide answers need them.
+
+        (basedpyright's references and rename only search documents the client opened.)
+        """
+        texts = {}
+        for path in files.iter_python_files(self.root):
+            try:
+                texts[files.relative(self.root, path)] = self.open(path)
+            except CodeprmError:  # unreadable files are simply not part of the answer
+                continue
+        return texts
 
     # -- bundles -----------------------------------------------------------------------------
     def _bundle(
@@ -181,6 +205,7 @@ class Analyzer:
 
     def references(self, selector: str, index_io: str = "utf-16", include_declaration: bool = True) -> dict[str, Any]:
         def ask(p: Path, pos: Position) -> dict[str, Any]:
+            self.open_all()
             return {"locations": _locs(self.session.references(p, pos, include_declaration))}
 
         return self._at("refs", selector, index_io, ask)

@@ -20,6 +20,7 @@ from typing import Any
 from codeprm.analysis import files, structure
 from codeprm.analysis.navigate import Analyzer
 from codeprm.bundles import make_bundle
+from codeprm.errors import CodeprmError
 from codeprm.rewards import DEFAULT_FORMULA, Facts, Weights, step_reward
 from codeprm.rewards.identity import Located, counts, delta
 from codeprm.selectors.modules import is_python_path
@@ -71,12 +72,12 @@ class StepEngine:
         return self.analyzer.root
 
     def workspace_texts(self) -> dict[str, str]:
-        """Every Python source of the workspace as it is on disk now."""
+        """Every readable Python source of the workspace as it is on disk now."""
         out = {}
         for path in files.iter_python_files(self.root):
             try:
                 out[files.relative(self.root, path)] = files.read_source(path)
-            except Exception:  # an unreadable file is not ours to score; it is simply absent
+            except CodeprmError:  # an unreadable file is not ours to score; it is simply absent
                 continue
         return out
 

@@ -28,9 +28,25 @@ def _sha(text: str) -> str:
 
 
 @lru_cache(maxsize=4096)
-def _definitions(sha: str, text: str) -> tuple[tuple[int, int, str], ...]:
+def _outline(sha: str, text: str) -> tuple[tuple[int, int, str, int], ...]:
+    """(start byte, end byte, qualname, name start byte) of every definition."""
     outline = outline_of(text.encode("utf-8", "surrogatepass"), new_parser())
-    return tuple((d.span[0], d.span[1], d.qualname) for d in outline.definitions)
+    return tuple((d.span[0], d.span[1], d.qualname, d.name_span[0]) for d in outline.definitions)
+
+
+def _definitions(sha: str, text: str) -> tuple[tuple[int, int, str], ...]:
+    return tuple(d[:3] for d in _outline(sha, text))
+
+
+def name_position(text: str, position: Position) -> Position | None:
+    """Where the name of the innermost definition starting at or around position is."""
+    table = LineTable(text)
+    offset = table.offset_to_byte(table.position_to_offset(position, "utf-16"))
+    best = None
+    for start, end, _, name in _outline(_sha(text), text):
+        if start <= offset < end and (best is None or end - start < best[0]):
+            best = (end - start, name)
+    return None if best is None else table.byte_to_position(best[1], "utf-16")
 
 
 def enclosing(text: str, positions: Iterable[Position]) -> list[str]:

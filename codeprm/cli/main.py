@@ -31,6 +31,9 @@ COMMANDS: dict[str, str] = {
     "replay": "codeprm.cli.replay:replay_cmd",
     "trace": "codeprm.cli.trace:trace_group",
     "batch": "codeprm.cli.batch:batch_cmd",
+    "rename": "codeprm.cli.edit:rename_cmd",
+    "actions": "codeprm.cli.edit:actions_cmd",
+    "apply": "codeprm.cli.edit:apply_cmd",
     "locate": "codeprm.cli.locate:locate_cmd",
 }
 

@@ -59,6 +59,36 @@ def to_lsp_position(p: Position) -> lsp.Position:
     return lsp.Position(line=p.line, character=p.character)
 
 
+def to_lsp_range(r: Range) -> lsp.Range:
+    return lsp.Range(start=to_lsp_position(r.start), end=to_lsp_position(r.end))
+
+
+_SEVERITY_BACK = {v: k for k, v in _SEVERITY.items()}
+
+
+def to_lsp_diagnostic(d: Diagnostic) -> lsp.Diagnostic:
+    return lsp.Diagnostic(
+        range=to_lsp_range(d.range),
+        message=d.message,
+        severity=lsp.DiagnosticSeverity(_SEVERITY_BACK[d.severity]),
+        code=d.code,
+        source=d.source,
+    )
+
+
+def prepare_rename_range(result: Any, pos: Position) -> Range | None:
+    """Any prepareRename result shape -> the range to rename (None: not renamable)."""
+    if result is None:
+        return None
+    if isinstance(result, lsp.Range):
+        return range_(result)
+    if isinstance(result, lsp.PrepareRenamePlaceholder):
+        return range_(result.range)
+    if isinstance(result, lsp.PrepareRenameDefaultBehavior):
+        return Range(pos, pos) if result.default_behavior else None
+    return None
+
+
 def location(mapper: PathMapper, loc: lsp.Location | lsp.LocationLink) -> Location:
     if isinstance(loc, lsp.LocationLink):
         return Location(mapper.rel(loc.target_uri), range_(loc.target_selection_range))

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from codeprm.lsp.session import LspSession, ServerInfo, SessionConfig
-from codeprm.types import Diagnostic, Hover, Location, Position, Symbol
+from codeprm.types import Diagnostic, Hover, Location, Position, Range, Symbol
 
 T = TypeVar("T")
 
@@ -98,6 +98,15 @@ class SyncSession:
 
     def symbols(self, path: Path) -> list[Symbol]:
         return self._run(self.session.symbols(path))
+
+    def prepare_rename(self, path: Path, pos: Position) -> Range | None:
+        return self._run(self.session.prepare_rename(path, pos))
+
+    def rename(self, path: Path, pos: Position, new_name: str) -> dict[str, Any] | None:
+        return self._run(self.session.rename(path, pos, new_name))
+
+    def code_actions(self, path: Path, range_: Range, diagnostics: list[Diagnostic]) -> list[dict[str, Any]]:
+        return self._run(self.session.code_actions(path, range_, diagnostics))
 
     def restart(self) -> None:
         self._run(self.session.restart())

@@ -34,7 +34,7 @@ from codeprm.lsp import convert
 from codeprm.lsp.client import CodeprmClient, FrameSink
 from codeprm.lsp.replay import REPLAY_MISMATCH_CODE
 from codeprm.lsp.servers import ServerSpec, basedpyright_spec, config_digest, find_target_python
-from codeprm.types import Diagnostic, Hover, Location, Position, Symbol
+from codeprm.types import Diagnostic, Hover, Location, Position, Range, Symbol
 
 T = TypeVar("T")
 
@@ -365,6 +365,36 @@ class LspSession:
     async def symbols(self, path: Path) -> list[Symbol]:
         params = lsp.DocumentSymbolParams(text_document=self._doc_id(path))
         return convert.symbols(await self.call("textDocument/documentSymbol", lambda c: c.text_document_document_symbol_async(params)))
+
+    async def prepare_rename(self, path: Path, pos: Position) -> Range | None:
+        """The range the server would rename at pos, or None when nothing renamable is there."""
+        params = lsp.PrepareRenameParams(text_document=self._doc_id(path), position=convert.to_lsp_position(pos))
+        result = await self.call("textDocument/prepareRename", lambda c: c.text_document_prepare_rename_async(params))
+        return convert.prepare_rename_range(result, pos)
+
+    async def rename(self, path: Path, pos: Position, new_name: str) -> dict[str, Any] | None:
+        """The server's WorkspaceEdit for a rename, as plain JSON (codeprm.workspace parses it)."""
+        params = lsp.RenameParams(text_document=self._doc_id(path), position=convert.to_lsp_position(pos), new_name=new_name)
+        result = await self.call("textDocument/rename", lambda c: c.text_document_rename_async(params))
+        return None if result is None else self._unstructure(result)
+
+    async def code_actions(self, path: Path, range_: Range, diagnostics: list[Diagnostic]) -> list[dict[str, Any]]:
+        """Code actions for a range, each as plain JSON {title, kind, edit?, diagnostics?}."""
+        uri = path.resolve().as_uri()
+        context = lsp.CodeActionContext(diagnostics=[convert.to_lsp_diagnostic(d) for d in diagnostics])
+        params = lsp.CodeActionParams(text_document=lsp.TextDocumentIdentifier(uri=uri), range=convert.to_lsp_range(range_), context=context)
+        result = await self.call("textDocument/codeAction", lambda c: c.text_document_code_action_async(params)) or []
+        out = []
+        for item in result:
+            data = self._unstructure(item)
+            if isinstance(item, lsp.Command):
+                data = {"title": item.title, "command": data}
+            out.append(data)
+        return out
+
+    def _unstructure(self, value: Any) -> Any:
+        assert self._client is not None
+        return self._client.protocol._converter.unstructure(value)
 
     async def request_raw(self, method: str, params: Any) -> Any:
         """Any other request, bounded and restarted like the rest (for later features)."""

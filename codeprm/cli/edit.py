@@ -1,0 +1,111 @@
+"""Edit commands: rename, actions, apply. Preview by default; --apply writes atomically."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from codeprm.cli import render
+from codeprm.cli.options import server_options
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def write_options(func: F) -> F:
+    for opt in reversed(
+        (
+            click.option("--apply", "do_apply", is_flag=True, help="Write the change (default: preview only)."),
+            click.option("--allow-dirty", is_flag=True, help="Write even if the git worktree has uncommitted changes."),
+            click.option("--allow", "allow", multiple=True, metavar="GLOB", help="Only paths matching a GLOB may be written (repeatable)."),
+            click.option("--deny", "deny", multiple=True, metavar="GLOB", help="Paths matching a GLOB may never be written (repeatable)."),
+        )
+    ):
+        func = opt(func)
+    return func
+
+
+def _planner(workspace: Path | None, python_path: Path | None, timeout: float) -> Any:
+    from codeprm.analysis.edits import EditPlanner
+    from codeprm.analysis.files import find_root
+    from codeprm.analysis.navigate import Analyzer
+
+    return EditPlanner(Analyzer(root=find_root(Path.cwd(), workspace), python=python_path, timeout=timeout))
+
+
+def _finish(planner: Any, planned: Any, as_json: bool, do_apply: bool, options: Any, confidence: float | None = None, allow_ambiguous: bool = False) -> None:
+    if do_apply:
+        planner.write(planned, options, confidence, allow_ambiguous)
+    if as_json:
+        render.emit_json(planned.bundle)
+        return
+    sys.stdout.write(planned.diff)
+    sys.stdout.flush()
+    click.echo(("applied: " if do_apply else "preview only, nothing written (use --apply): ") + f"{len(planned.change)} file(s)", err=True)
+
+
+@click.command(name="rename")
+@click.argument("selector")
+@click.argument("new_name")
+@server_options
+@write_options
+@click.option("--allow-ambiguous", is_flag=True, help="With --apply: accept a selector resolved with confidence below 1.")
+def rename_cmd(selector: str, new_name: str, workspace: Path | None, as_json: bool, timeout: float, python_path: Path | None, index_io: str, verbose: bool, do_apply: bool, allow_dirty: bool, allow: tuple[str, ...], deny: tuple[str, ...], allow_ambiguous: bool) -> None:
+    """Rename the symbol at SELECTOR to NEW_NAME everywhere (gated by prepareRename).
+
+    Refused when NEW_NAME is not an identifier, clashes with a definition in the same
+    scope, or when the renamed code has diagnostics the original did not.
+    """
+    from codeprm.workspace import ApplyOptions
+
+    planner = _planner(workspace, python_path, timeout)
+    with planner.analyzer:
+        planned = planner.rename(selector, new_name, index_io)
+        confidence = planned.bundle["resolution"]["confidence"]
+        _finish(planner, planned, as_json, do_apply, ApplyOptions(allow_dirty, allow, deny), confidence, allow_ambiguous)
+
+
+@click.command(name="actions")
+@click.argument("selector")
+@server_options
+def actions_cmd(selector: str, workspace: Path | None, as_json: bool, timeout: float, python_path: Path | None, index_io: str, verbose: bool) -> None:
+    """List the code actions (quick fixes, refactorings) at SELECTOR with their edits."""
+    planner = _planner(workspace, python_path, timeout)
+    with planner.analyzer:
+        bundle = planner.actions(selector, index_io)
+    if as_json:
+        render.emit_json(bundle)
+        return
+    actions = bundle["facts"]["actions"]
+    if not actions:
+        click.echo("no code actions")
+    for n, action in enumerate(actions):
+        click.echo(f"[{n}] {action['kind'] or '-'}: {action['title']}")
+        if verbose and action.get("diff"):
+            click.echo(action["diff"])
+
+
+@click.command(name="apply")
+@click.argument("edit")
+@server_options
+@write_options
+@click.option("--git-3way", "three_way", is_flag=True, help="Apply a diff through 'git apply --3way'; conflicts exit 70 with the hunks.")
+def apply_cmd(edit: str, workspace: Path | None, as_json: bool, timeout: float, python_path: Path | None, index_io: str, verbose: bool, do_apply: bool, allow_dirty: bool, allow: tuple[str, ...], deny: tuple[str, ...], three_way: bool) -> None:
+    """Preview EDIT (a unified diff or an LSP WorkspaceEdit JSON file, '-' for stdin); --apply writes it."""
+    from codeprm.cli.step import read_edit
+    from codeprm.workspace import ApplyOptions, apply_diff
+
+    text = read_edit(edit)
+    options = ApplyOptions(allow_dirty, allow, deny)
+    planner = _planner(workspace, python_path, timeout)
+    if three_way:
+        if not do_apply:
+            raise click.UsageError("--git-3way merges into the worktree: give --apply too")
+        result = apply_diff(planner.root, text, options=options, three_way=True)
+        click.echo(f"applied through git apply --3way: {len(result.change)} file(s)", err=True)
+        return
+    with planner.analyzer:
+        _finish(planner, planner.edit(text), as_json, do_apply, options)
