@@ -66,6 +66,8 @@ class StepEngine:
     analyzer: Analyzer
     weights: Weights = field(default_factory=Weights)
     formula: str = DEFAULT_FORMULA
+    _synced: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    _memo: dict[tuple[str, tuple[str, ...]], list[Located]] = field(default_factory=dict, init=False, repr=False)
 
     @property
     def root(self) -> Path:
@@ -88,20 +90,40 @@ class StepEngine:
         return sorted(cover)
 
     def measure(self, texts: Mapping[str, str], covered: Iterable[str]) -> list[Located]:
-        """Diagnostics of the covered files in the snapshot, each with its enclosing symbol."""
+        """Diagnostics of the covered files in the snapshot, each with its enclosing symbol.
+
+        The session is first made to mirror the snapshot: every document an earlier
+        measurement synced that differs here is re-synced (or closed), so no stale text
+        of another state can leak into cross-file facts. A snapshot measured recently
+        over the same files is answered from memory (diagnostics are a pure function of
+        the texts, the server and its settings, all fixed for one engine).
+        """
+        cover = sorted(set(covered))
+        key = (texts_digest(texts), tuple(cover))
+        if key in self._memo:
+            return list(self._memo[key])
         session = self.analyzer.session
-        present = [p for p in covered if p in texts]
-        for path in covered:
+        for path, synced in list(self._synced.items()):
             if path not in texts:
                 session.close_document(self.root / path)
+                del self._synced[path]
+            elif texts[path] != synced:
+                session.sync(self.root / path, texts[path])
+                self._synced[path] = texts[path]
+        present = [p for p in cover if p in texts]
         for path in present:  # sync the whole snapshot first: cross-file facts need it
             session.sync(self.root / path, texts[path])
+            self._synced[path] = texts[path]
         out: list[Located] = []
         for path in present:
             diags = session.diagnostics(self.root / path)
             names = structure.enclosing(texts[path], (d.range.start for d in diags))
             out.extend(Located(d, name) for d, name in zip(diags, names, strict=True))
-        return sorted(out, key=lambda x: x.diagnostic.sort_key())
+        out.sort(key=lambda x: x.diagnostic.sort_key())
+        if len(self._memo) >= 4:  # a few recent states: rank measures the same start again and again
+            self._memo.pop(next(iter(self._memo)))
+        self._memo[key] = list(out)
+        return out
 
     def score(
         self,
@@ -151,8 +173,10 @@ class StepEngine:
         reward = step_reward(facts_before, facts_after, self.weights, self.formula)
         facts = {
             "covered": cover,
-            "before": {"counts": c_before, "diagnostics": [x.to_json() for x in located_before]},
-            "after": {"counts": c_after, "diagnostics": [x.to_json() for x in located_after]},
+            # counts only: listing every diagnostic of both states would repeat the previous
+            # step's list in each bundle; what changed is in introduced / fixed
+            "before": {"counts": c_before},
+            "after": {"counts": c_after},
             **d.to_json(),
             "safety": safety.to_json(),
             "confidence": confidence,

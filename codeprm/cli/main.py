@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "rename": "codeprm.cli.edit:rename_cmd",
     "actions": "codeprm.cli.edit:actions_cmd",
     "apply": "codeprm.cli.edit:apply_cmd",
+    "rank": "codeprm.cli.rank:rank_cmd",
     "locate": "codeprm.cli.locate:locate_cmd",
 }
 

@@ -1,0 +1,154 @@
+"""Ranking candidate edits of one file with the combined reward, in one warm session.
+
+Every candidate starts from the same state (the file as it is on disk). The
+deterministic reward comes from the step engine; the learned PRM (when one is loaded)
+scores each candidate's edited region, and the two are combined as
+``deterministic + w * (p - 0.5)`` (``codeprm.prm.combine``). A candidate that cannot be
+read or applied gets its own error; the others are still scored. Nothing on disk changes.
+
+The JSON contract (``codeprm rank --json``) is stable: a list, best first, of objects
+with at least ``id``, ``reward`` (null for a failed candidate) and ``components``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from codeprm.analysis import files
+from codeprm.analysis.regions import edited_region
+from codeprm.analysis.step import Safety, StepEngine
+from codeprm.errors import CodeprmError, UsageError
+from codeprm.workspace.diffs import parse_unified_diff, resolve_patch
+from codeprm.workspace.edits import WorkspaceChange
+
+DEFAULT_PRM_WEIGHT = 1.0
+
+
+@dataclass(frozen=True)
+class Candidate:
+    id: str
+    line: int
+    new_text: str | None = None
+    diff: str | None = None
+    error: CodeprmError | None = None
+
+
+@dataclass
+class Ranked:
+    id: str
+    reward: float | None
+    components: dict[str, Any] = field(default_factory=dict)
+    bundle: dict[str, Any] | None = None
+    error: CodeprmError | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "reward": self.reward, "components": self.components}
+        if self.bundle is not None:
+            out["bundleId"] = self.bundle["bundleId"]
+            out["introduced"] = len(self.bundle["facts"]["introduced"])
+            out["fixed"] = len(self.bundle["facts"]["fixed"])
+        if self.error is not None:
+            out["error"] = {"exitCode": self.error.exit_code, "message": self.error.one_line()}
+        return out
+
+
+def read_candidates(path: Path) -> list[Candidate]:
+    """Candidates from JSONL; a bad line becomes a candidate with an error, not a failure."""
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError as err:
+        from codeprm.errors import NotFoundError
+
+        raise NotFoundError(f"{path}: no such file") from err
+    except (OSError, UnicodeDecodeError) as err:
+        raise UsageError(f"{path}: cannot read: {err}") from err
+    out: list[Candidate] = []
+    seen: set[str] = set()
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{path.name}:{number}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            out.append(Candidate(f"<line {number}>", number, error=UsageError(f"{where}: not JSON: {err.msg}")))
+            continue
+        if not isinstance(row, dict) or "id" not in row:
+            out.append(Candidate(f"<line {number}>", number, error=UsageError(f"{where}: a candidate is an object with an id")))
+            continue
+        cid = str(row["id"])
+        if cid in seen:
+            out.append(Candidate(cid, number, error=UsageError(f"{where}: duplicate candidate id {cid!r}")))
+            continue
+        seen.add(cid)
+        new_text, diff = row.get("new_text"), row.get("diff")
+        if (new_text is None) == (diff is None) or not isinstance(new_text or diff, str):
+            out.append(Candidate(cid, number, error=UsageError(f"{where}: give exactly one of new_text or diff (a string)")))
+            continue
+        out.append(Candidate(cid, number, new_text=new_text, diff=diff))
+    if not out:
+        raise UsageError(f"{path}: no candidates")
+    return out
+
+
+def _change(candidate: Candidate, rel: str, old: str, texts: dict[str, str]) -> WorkspaceChange:
+    if candidate.new_text is not None:
+        return WorkspaceChange.between({rel: old}, {rel: candidate.new_text})
+    assert candidate.diff is not None
+    patch = parse_unified_diff(candidate.diff)
+    return resolve_patch(patch, {p: texts[p] for p in patch.paths() if p in texts})
+
+
+def rank(
+    engine: StepEngine,
+    file: Path,
+    candidates: Sequence[Candidate],
+    *,
+    task: str = "",
+    scorer: Any = None,
+    prm_weight: float = DEFAULT_PRM_WEIGHT,
+) -> list[Ranked]:
+    """Score every candidate; best first (ties by id), failed candidates last."""
+    from codeprm.prm.combine import combine
+
+    rel = files.relative(engine.root, file)
+    texts = engine.workspace_texts()
+    old = files.read_source(file)
+    texts[rel] = old
+    results: list[Ranked] = []
+    scored: list[tuple[Ranked, Any]] = []
+    for cand in candidates:
+        if cand.error is not None:
+            results.append(Ranked(cand.id, None, error=cand.error))
+            continue
+        try:
+            change = _change(cand, rel, old, texts)
+            before = {**texts, **change.old_texts()}
+            outcome = engine.score(before, change, safety=Safety({"jail": True, "cleanApply": True}), request={"operation": "rank", "params": {"candidate": cand.id, "task": task}})
+        except CodeprmError as err:
+            results.append(Ranked(cand.id, None, error=err))
+            continue
+        reward = outcome.bundle["processReward"]
+        item = Ranked(cand.id, reward["total"], {"deterministic": reward["total"], "deterministicComponents": reward["components"]}, outcome.bundle)
+        region = edited_region(old, outcome.texts.get(rel, ""))
+        scored.append((item, region))
+        results.append(item)
+    if scorer is not None and scored:
+        from codeprm.prm.records import StepInput
+
+        inputs = [
+            StepInput(before=r.before if r else "", after=r.after if r else "", context=r.context if r else "", task=task, path=rel)
+            for _, r in scored
+        ]
+        probabilities = scorer.score(inputs)
+        for (item, _), p in zip(scored, probabilities, strict=True):
+            total, parts = combine(float(item.reward or 0.0), float(p), prm_weight)
+            item.reward = round(total, 12)
+            item.components.update(prm=parts, prmCheckpoint=scorer.checkpoint_hash)
+    ok = sorted((r for r in results if r.reward is not None), key=lambda r: (-(r.reward or 0.0), r.id))
+    failed = [r for r in results if r.reward is None]
+    return ok + failed

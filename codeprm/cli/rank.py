@@ -1,0 +1,76 @@
+"""``codeprm rank FILE --candidates CANDS.jsonl``: best-first ranking of candidate edits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from codeprm.cli.options import json_option, python_option, timeout_option, workspace_option
+
+
+def load_prm(choice: str, device: str) -> tuple[Any, str | None]:
+    """The scorer for --prm (auto: the fetched default when torch and it are present)."""
+    if choice == "none":
+        return None, "disabled (--prm none)"
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None or importlib.util.find_spec("transformers") is None:
+        if choice == "auto":
+            return None, "torch/transformers not installed"
+        from codeprm.errors import UsageError
+
+        raise UsageError("--prm needs torch and transformers: pip install 'codeprm[prm]' torch==2.13.0")
+    from codeprm.errors import NotFoundError
+    from codeprm.prm import load_scorer
+
+    try:
+        return load_scorer(None if choice in ("auto", "default") else choice, device), None
+    except NotFoundError as err:
+        if choice == "auto":
+            return None, err.one_line()
+        raise
+
+
+@click.command(name="rank")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--candidates", "candidates_file", required=True, type=click.Path(dir_okay=False, path_type=Path), help='JSONL, one candidate per line: {"id": ..., "new_text": ...} or {"id": ..., "diff": ...}.')
+@workspace_option
+@click.option("--task", default="", help="What the edit should achieve (given to the learned PRM).")
+@json_option
+@timeout_option
+@python_option
+@click.option("--prm", "prm", default="auto", show_default=True, help="auto | default | none | PATH to a PRM checkpoint.")
+@click.option("--prm-weight", type=click.FloatRange(min=0.0), default=1.0, show_default=True, help="w in deterministic + w * (p - 0.5).")
+@click.option("--device", default="auto", show_default=True, help="PRM device: auto | cpu | cuda.")
+def rank_cmd(file: Path, candidates_file: Path, workspace: Path | None, task: str, as_json: bool, timeout: float, python_path: Path | None, prm: str, prm_weight: float, device: str) -> None:
+    """Rank candidate edits of FILE, best first, by the combined reward. Nothing is written.
+
+    Every candidate starts from FILE as it is on disk. With --json prints a JSON list,
+    best first, of {"id", "reward", "components", ...}; a candidate that cannot be
+    scored has "reward": null and an "error", and the others are still ranked.
+    """
+    from codeprm.analysis.files import find_root
+    from codeprm.analysis.navigate import Analyzer
+    from codeprm.analysis.rank import rank, read_candidates
+    from codeprm.analysis.step import StepEngine
+
+    candidates = read_candidates(candidates_file)
+    root = find_root(file if file.is_absolute() else Path.cwd() / file, workspace)
+    scorer, why_not = load_prm(prm, device)
+    with Analyzer(root=root, python=python_path, timeout=timeout) as an:
+        ranked = rank(StepEngine(an), an.file(file), candidates, task=task, scorer=scorer, prm_weight=prm_weight)
+    if as_json:
+        click.echo(json.dumps([r.to_json() for r in ranked], sort_keys=True))
+        return
+    if why_not:
+        click.echo(f"learned PRM not used: {why_not}", err=True)
+    for n, r in enumerate(ranked, 1):
+        if r.reward is None:
+            click.echo(f"  -  {r.id}: error: {r.error.one_line() if r.error else '?'}")
+            continue
+        prm_part = r.components.get("prm")
+        extra = f"  (deterministic {r.components['deterministic']:+g}, PRM p={prm_part['prm_probability']:.3f})" if prm_part else ""
+        click.echo(f"{n:>3}. {r.id}: {r.reward:+.4f}{extra}")
