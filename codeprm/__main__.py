@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from codeprm.cli.main import main
+from codeprm.cli.entry import main
 
 if __name__ == "__main__":
     main()

@@ -21,6 +21,31 @@ from codeprm.lsp import SessionConfig, SyncSession
 from codeprm.lsp.client import Frame
 from codeprm.types import Diagnostic, Location, Position, Range
 
+_POOL: dict[tuple[Path, Path | None], Analyzer] | None = None
+
+
+def enable_pool() -> None:
+    """Make ``open_analyzer`` hand out long-lived analyzers (the daemon does this)."""
+    global _POOL
+    if _POOL is None:
+        _POOL = {}
+
+
+def pooled_analyzers() -> list[Analyzer]:
+    return list((_POOL or {}).values())
+
+
+def open_analyzer(root: Path, python: Path | None = None, timeout: float = 60.0) -> Analyzer:
+    """The analyzer a command should use: a fresh one, or the daemon's warm one."""
+    if _POOL is None:
+        return Analyzer(root=root, python=python, timeout=timeout)
+    key = (root.resolve(), python)
+    an = _POOL.get(key)
+    if an is None:
+        an = _POOL[key] = Analyzer(root=root, python=python, timeout=timeout, pooled=True)
+    an.refresh()
+    return an
+
 
 @dataclass(frozen=True)
 class Target:
@@ -46,6 +71,8 @@ class Analyzer:
     python: Path | None = None
     timeout: float = 60.0
     frame_sink: Callable[[Frame], None] | None = None
+    #: a pooled analyzer (the daemon's) outlives the commands that use it
+    pooled: bool = False
     _session: SyncSession | None = None
 
     def __post_init__(self) -> None:
@@ -56,7 +83,28 @@ class Analyzer:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.close()
+        if not self.pooled:
+            self.close()
+
+    def refresh(self) -> list[str]:
+        """Re-sync every open document whose file changed on disk (an editor, git checkout).
+
+        Returns the workspace-relative paths that changed; deleted files are closed.
+        """
+        if self._session is None:
+            return []
+        changed = []
+        for path, text in self._session.session.open_documents().items():
+            try:
+                current = files.read_source(path)
+            except CodeprmError:
+                self._session.close_document(path)
+                changed.append(path.as_posix())
+                continue
+            if current != text:
+                self._session.sync(path, current)
+                changed.append(path.as_posix())
+        return changed
 
     def close(self) -> None:
         if self._session is not None:

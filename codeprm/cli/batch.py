@@ -51,12 +51,12 @@ def batch_cmd(requests: str, workspace: Path | None, timeout: float, python_path
     A failing request does not stop the others; the exit code is the first failure's.
     """
     from codeprm.analysis.files import find_root
-    from codeprm.analysis.navigate import Analyzer
+    from codeprm.analysis.navigate import open_analyzer
     from codeprm.analysis.step import StepEngine
 
     source = sys.stdin if requests == "-" else _open(requests)
     first_failure = 0
-    with Analyzer(root=find_root(Path.cwd(), workspace), python=python_path, timeout=timeout) as an:
+    with open_analyzer(find_root(Path.cwd(), workspace), python_path, timeout) as an:
         engine = StepEngine(an)
         for number, line in enumerate(source, 1):
             if not line.strip():

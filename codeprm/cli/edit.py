@@ -31,9 +31,9 @@ def write_options(func: F) -> F:
 def _planner(workspace: Path | None, python_path: Path | None, timeout: float) -> Any:
     from codeprm.analysis.edits import EditPlanner
     from codeprm.analysis.files import find_root
-    from codeprm.analysis.navigate import Analyzer
+    from codeprm.analysis.navigate import open_analyzer
 
-    return EditPlanner(Analyzer(root=find_root(Path.cwd(), workspace), python=python_path, timeout=timeout))
+    return EditPlanner(open_analyzer(find_root(Path.cwd(), workspace), python_path, timeout))
 
 
 def _finish(planner: Any, planned: Any, as_json: bool, do_apply: bool, options: Any, confidence: float | None = None, allow_ambiguous: bool = False) -> None:

@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "actions": "codeprm.cli.edit:actions_cmd",
     "apply": "codeprm.cli.edit:apply_cmd",
     "rank": "codeprm.cli.rank:rank_cmd",
+    "daemon": "codeprm.cli.daemon:daemon_group",
     "locate": "codeprm.cli.locate:locate_cmd",
 }
 

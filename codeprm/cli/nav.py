@@ -19,10 +19,10 @@ SELECTOR_HELP = (
 
 def _analyzer(workspace: Path | None, target: str, python_path: Path | None, timeout: float) -> Any:
     from codeprm.analysis.files import find_root
-    from codeprm.analysis.navigate import Analyzer
+    from codeprm.analysis.navigate import open_analyzer
 
     path_part = target.split("@", 1)[0] if "://" not in target else "."
-    return Analyzer(root=find_root(Path(path_part) if path_part else Path.cwd(), workspace), python=python_path, timeout=timeout)
+    return open_analyzer(find_root(Path(path_part) if path_part else Path.cwd(), workspace), python_path, timeout)
 
 
 def _converter(root: Path, index_io: str) -> render.Convert | None:

@@ -53,14 +53,14 @@ def rank_cmd(file: Path, candidates_file: Path, workspace: Path | None, task: st
     scored has "reward": null and an "error", and the others are still ranked.
     """
     from codeprm.analysis.files import find_root
-    from codeprm.analysis.navigate import Analyzer
+    from codeprm.analysis.navigate import open_analyzer
     from codeprm.analysis.rank import rank, read_candidates
     from codeprm.analysis.step import StepEngine
 
     candidates = read_candidates(candidates_file)
     root = find_root(file if file.is_absolute() else Path.cwd() / file, workspace)
     scorer, why_not = load_prm(prm, device)
-    with Analyzer(root=root, python=python_path, timeout=timeout) as an:
+    with open_analyzer(root, python_path, timeout) as an:
         ranked = rank(StepEngine(an), an.file(file), candidates, task=task, scorer=scorer, prm_weight=prm_weight)
     if as_json:
         click.echo(json.dumps([r.to_json() for r in ranked], sort_keys=True))

@@ -58,7 +58,7 @@ def score_cmd(
     rev range). Prints a table; --bundles keeps every step's bundle as it is scored.
     """
     from codeprm.analysis.files import find_root
-    from codeprm.analysis.navigate import Analyzer
+    from codeprm.analysis.navigate import open_analyzer
     from codeprm.analysis.step import StepEngine
     from codeprm.analysis.trajectory import score
     from codeprm.bundles import encode
@@ -71,7 +71,7 @@ def score_cmd(
     base, steps, label = _load_steps(root, trajectory, rev_range)
     sink = bundles_out.open("wb") if bundles_out else None
     try:
-        with Analyzer(root=root, python=python_path, timeout=timeout) as an:
+        with open_analyzer(root, python_path, timeout) as an:
             engine = StepEngine(an, w, formula)
             if base is None:
                 base = engine.workspace_texts()

@@ -44,14 +44,14 @@ def step_cmd(edit: str, workspace: Path | None, as_json: bool, timeout: float, p
     server's facts before and after the edit, held in memory.
     """
     from codeprm.analysis.files import find_root
-    from codeprm.analysis.navigate import Analyzer
+    from codeprm.analysis.navigate import open_analyzer
     from codeprm.analysis.step import StepEngine, score_edit
     from codeprm.rewards import Weights
 
     text = read_edit(edit)
     w = Weights.parse(weights)
     root = find_root(Path.cwd(), workspace)
-    with Analyzer(root=root, python=python_path, timeout=timeout) as an:
+    with open_analyzer(root, python_path, timeout) as an:
         outcome = score_edit(StepEngine(an, w, formula), text, confidence=confidence)
     bundle = outcome.bundle
     if do_apply:

@@ -84,7 +84,8 @@ def _replaying(frames: list[tuple[str, str]], cwd: str) -> Iterator[tuple[Any, i
     replay.install(frames)
     buffer = io.BytesIO()
     stdout, stderr, here = sys.stdout, sys.stderr, os.getcwd()
-    sys.stdout = io.TextIOWrapper(buffer, encoding="utf-8", write_through=True)
+    wrapper = io.TextIOWrapper(buffer, encoding="utf-8", write_through=True)
+    sys.stdout = wrapper
     sys.stderr = io.StringIO()  # the replayed command's own error line is not ours to print
     try:
         os.chdir(cwd)
@@ -92,6 +93,7 @@ def _replaying(frames: list[tuple[str, str]], cwd: str) -> Iterator[tuple[Any, i
     finally:
         os.chdir(here)
         sys.stdout, sys.stderr = stdout, stderr
+        wrapper.detach()
         replay.install(None)
         trace._active = None
 

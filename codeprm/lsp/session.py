@@ -317,6 +317,17 @@ class LspSession:
             if self._documents.pop(uri, None) is not None and self._client is not None:
                 self._client.text_document_did_close(lsp.DidCloseTextDocumentParams(text_document=lsp.TextDocumentIdentifier(uri=uri)))
 
+    def open_documents(self) -> dict[Path, str]:
+        """Every document the session holds open, with the text last sent."""
+        from codeprm.lsp.convert import uri_to_path
+
+        out = {}
+        for uri, doc in self._documents.items():
+            path = uri_to_path(uri)
+            if path is not None:
+                out[path] = doc.text
+        return out
+
     def document_version(self, path: Path) -> int | None:
         doc = self._documents.get(path.resolve().as_uri())
         return doc.version if doc else None

@@ -1,0 +1,79 @@
+"""``codeprm daemon start|stop|status``: the warm per-workspace daemon the CLI uses itself."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from codeprm.cli.options import json_option, workspace_option
+
+_memory = click.option("--max-memory-mb", type=click.FloatRange(min=64), default=2048.0, show_default=True, help="Restart a language server whose resident memory passes this.")
+_idle = click.option("--idle-timeout", type=click.FloatRange(min=1), default=3600.0, show_default=True, help="Exit after this many seconds without a request.")
+
+
+def _root(workspace: Path | None) -> Path:
+    from codeprm.analysis.files import find_root
+
+    return find_root(Path.cwd(), workspace)
+
+
+@click.group(name="daemon")
+def daemon_group() -> None:
+    """A warm daemon per workspace: once started, every codeprm command in the workspace uses it.
+
+    Commands find it through .codeprm/daemon.json and fall back to running in-process
+    when it does not answer. CODEPRM_NO_DAEMON=1 disables it for one call.
+    """
+
+
+def _show(data: dict[str, object], as_json: bool, verb: str) -> None:
+    if as_json:
+        click.echo(json.dumps(data, sort_keys=True))
+    else:
+        click.echo(f"daemon {verb}: pid {data.get('pid')}" + (f", served {data['served']}" if "served" in data else ""))
+
+
+@daemon_group.command(name="start")
+@workspace_option
+@_memory
+@_idle
+@json_option
+def start_cmd(workspace: Path | None, max_memory_mb: float, idle_timeout: float, as_json: bool) -> None:
+    """Start the daemon for the workspace (or report the one running)."""
+    from codeprm.agents import daemon
+
+    data = daemon.start(_root(workspace), max_memory_mb, idle_timeout)
+    _show(data, as_json, "already running" if data.get("alreadyRunning") else "started")
+
+
+@daemon_group.command(name="stop")
+@workspace_option
+@json_option
+def stop_cmd(workspace: Path | None, as_json: bool) -> None:
+    """Stop the workspace's daemon and its language servers."""
+    from codeprm.agents import daemon
+
+    _show(daemon.stop(_root(workspace)), as_json, "stopped")
+
+
+@daemon_group.command(name="status")
+@workspace_option
+@json_option
+def status_cmd(workspace: Path | None, as_json: bool) -> None:
+    """Pid, uptime, requests served and the language servers' memory; exit 3 when none runs."""
+    from codeprm.agents import daemon
+
+    _show(daemon.status(_root(workspace)), as_json, "running")
+
+
+@daemon_group.command(name="serve", hidden=True)
+@workspace_option
+@_memory
+@_idle
+def serve_cmd(workspace: Path | None, max_memory_mb: float, idle_timeout: float) -> None:
+    """Run the daemon in the foreground (what 'start' launches)."""
+    from codeprm.agents import daemon
+
+    daemon.serve(_root(workspace), max_memory_mb, idle_timeout)
