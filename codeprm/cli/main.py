@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "apply": "codeprm.cli.edit:apply_cmd",
     "rank": "codeprm.cli.rank:rank_cmd",
     "daemon": "codeprm.cli.daemon:daemon_group",
+    "trajectory": "codeprm.cli.trajectory:trajectory_group",
     "locate": "codeprm.cli.locate:locate_cmd",
 }
 

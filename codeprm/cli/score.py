@@ -32,6 +32,21 @@ def _load_steps(root: Path, trajectory: Path | None, rev_range: str | None) -> t
     return None, steps, f"{trajectory} ({len(steps)} steps)"
 
 
+def seed_base(disk: dict[str, str], steps: list[Any]) -> dict[str, str]:
+    """The start state of a trajectory: the disk, with each file as the trajectory first saw it."""
+    base, seen = dict(disk), set()
+    for step in steps:
+        for edit in step.change.edits:
+            if edit.path in seen:
+                continue
+            seen.add(edit.path)
+            if edit.old_text is None:
+                base.pop(edit.path, None)  # created by the trajectory: absent at its start
+            else:
+                base[edit.path] = edit.old_text
+    return base
+
+
 @click.command(name="score")
 @click.argument("trajectory", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--rev-range", help="Score each commit of BASE..HEAD (first parent, oldest first) as one step.")
@@ -74,10 +89,7 @@ def score_cmd(
         with open_analyzer(root, python_path, timeout) as an:
             engine = StepEngine(an, w, formula)
             if base is None:
-                base = engine.workspace_texts()
-                for s in steps:  # a trajectory's own before texts win over the disk
-                    for path, text in s.change.old_texts().items():
-                        base.setdefault(path, text)
+                base = seed_base(engine.workspace_texts(), steps)
 
             def keep(bundle: dict[str, Any]) -> None:
                 if sink is not None:
@@ -124,15 +136,21 @@ def _table(bundles: list[dict[str, Any]], total: float) -> None:
     from codeprm.cli.render import console
 
     table = Table(show_edge=False)
-    for name in ("step", "commit", "reward", "errors", "+new", "-fixed", "safe"):
-        table.add_column(name, justify="right" if name not in ("commit",) else "left")
+    for name in ("step", "source", "reward", "errors", "+new", "-fixed", "safe"):
+        table.add_column(name, justify="left" if name == "source" else "right")
     for i, b in enumerate(bundles):
         meta, facts = b["meta"], b["facts"]
-        commit = f"{meta['commit'][:8]} {meta.get('subject', '')[:50]}" if "commit" in meta else str(meta.get("id", ""))
+        commit = f"{meta['commit'][:8]} {meta.get('subject', '')[:50]}" if "commit" in meta else _source_label(meta)
         table.add_row(str(i), commit, f"{b['processReward']['total']:+g}", str(facts["after"]["counts"]["error"]), str(len(facts["introduced"])), str(len(facts["fixed"])), "yes" if facts["safety"]["passed"] else "NO")
     out = console()
     out.print(table)
     out.print(f"total reward {total:+g} over {len(bundles)} step(s)")
+
+
+def _source_label(meta: dict[str, Any]) -> str:
+    source = meta.get("source") or {}
+    where = next((f"{k} {source[k]}" for k in ("entry", "event", "ref") if k in source), "")
+    return " ".join(str(x) for x in (meta.get("id"), source.get("kind"), where) if x)
 
 
 def _reports(bundles: list[dict[str, Any]], sarif_out: Path | None, markdown_out: Path | None, annotations: bool) -> None:

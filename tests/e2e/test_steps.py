@@ -241,3 +241,34 @@ def test_batch_keeps_going_after_a_failure(tmp_path: Path) -> None:
     assert [(x["id"], x["exitCode"]) for x in results] == [("a", 0), ("b", 3), (3, 2), ("d", 0)]
     check_bundle(results[0]["bundle"])
     assert results[0]["bundle"]["facts"]["counts"]["error"] == 1
+
+
+def test_ci_reports_from_a_commit_range(repo: Path, tmp_path: Path) -> None:
+    from codeprm.reports.sarif import validate_sarif
+
+    sarif, markdown = tmp_path / "out.sarif", tmp_path / "out.md"
+    r = run_cli("score", "-w", str(repo), "--rev-range", "HEAD~3..HEAD", "--sarif", str(sarif), "--markdown", str(markdown), "--annotations")
+    assert r.code == 0, r.err
+    doc = json.loads(sarif.read_text())
+    validate_sarif(doc)
+    results = doc["runs"][0]["results"]
+    assert sorted(res["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for res in results) == ["pkg/app.py", "pkg/broken.py"]
+    assert all(res["ruleId"] == "basedpyright/reportCallIssue" for res in results), [res["ruleId"] for res in results]
+    assert len({res["partialFingerprints"]["codeprmIdentity/v1"] for res in results}) == 2
+    assert "break: area takes one argument" in markdown.read_text()
+    annotations = [line for line in r.out.splitlines() if line.startswith("::error ")]
+    assert len(annotations) == 2 and all("Expected 1 positional argument" in a for a in annotations)
+
+
+def test_swe_agent_import_then_score(tmp_path: Path) -> None:
+    ws = tmp_path / "calc"
+    shutil.copytree(FIXTURES / "trajectories" / "calc_base", ws)
+    out = tmp_path / "swe.jsonl"
+    r = run_cli("trajectory", "import", "--from", "swe-agent", str(FIXTURES / "trajectories" / "swe_agent_calc.traj"), "-w", str(ws), "-o", str(out))
+    assert r.code == 0, r.err
+    assert "4 step(s) imported" in r.err
+    scored = run_cli("score", str(out), "-w", str(ws), "--json")
+    assert scored.code == 0, scored.err
+    steps = json.loads(scored.out)["steps"]
+    assert len(steps) == 4 and all(s["safe"] for s in steps)
+    assert_clean_error(run_cli("trajectory", "import", "--from", "swe-agent", str(tmp_path / "nope.traj"), "-w", str(ws)), 3)
