@@ -73,6 +73,8 @@ class Analyzer:
     frame_sink: Callable[[Frame], None] | None = None
     #: a pooled analyzer (the daemon's) outlives the commands that use it
     pooled: bool = False
+    #: measured snapshots (texts digest, covered files) -> diagnostics; see StepEngine.measure
+    measure_cache: dict[Any, Any] = field(default_factory=dict)
     _session: SyncSession | None = None
 
     def __post_init__(self) -> None:

@@ -66,8 +66,6 @@ class StepEngine:
     analyzer: Analyzer
     weights: Weights = field(default_factory=Weights)
     formula: str = DEFAULT_FORMULA
-    _synced: dict[str, str] = field(default_factory=dict, init=False, repr=False)
-    _memo: dict[tuple[str, tuple[str, ...]], list[Located]] = field(default_factory=dict, init=False, repr=False)
 
     @property
     def root(self) -> Path:
@@ -92,37 +90,39 @@ class StepEngine:
     def measure(self, texts: Mapping[str, str], covered: Iterable[str]) -> list[Located]:
         """Diagnostics of the covered files in the snapshot, each with its enclosing symbol.
 
-        The session is first made to mirror the snapshot: every document an earlier
-        measurement synced that differs here is re-synced (or closed), so no stale text
+        The session is first made to mirror the snapshot: every open document that
+        differs from it is re-synced (or closed when the snapshot lacks it), so no text
         of another state can leak into cross-file facts. A snapshot measured recently
         over the same files is answered from memory (diagnostics are a pure function of
         the texts, the server and its settings, all fixed for one engine).
         """
         cover = sorted(set(covered))
         key = (texts_digest(texts), tuple(cover))
-        if key in self._memo:
-            return list(self._memo[key])
+        memo = self.analyzer.measure_cache
+        if key in memo:
+            return list(memo[key])
         session = self.analyzer.session
-        for path, synced in list(self._synced.items()):
-            if path not in texts:
-                session.close_document(self.root / path)
-                del self._synced[path]
-            elif texts[path] != synced:
-                session.sync(self.root / path, texts[path])
-                self._synced[path] = texts[path]
+        for abs_path, held in session.session.open_documents().items():
+            try:
+                rel = abs_path.resolve().relative_to(self.root).as_posix()
+            except ValueError:
+                continue
+            if rel not in texts:
+                session.close_document(abs_path)
+            elif texts[rel] != held:
+                session.sync(abs_path, texts[rel])
         present = [p for p in cover if p in texts]
         for path in present:  # sync the whole snapshot first: cross-file facts need it
             session.sync(self.root / path, texts[path])
-            self._synced[path] = texts[path]
         out: list[Located] = []
         for path in present:
             diags = session.diagnostics(self.root / path)
             names = structure.enclosing(texts[path], (d.range.start for d in diags))
             out.extend(Located(d, name) for d, name in zip(diags, names, strict=True))
         out.sort(key=lambda x: x.diagnostic.sort_key())
-        if len(self._memo) >= 4:  # a few recent states: rank measures the same start again and again
-            self._memo.pop(next(iter(self._memo)))
-        self._memo[key] = list(out)
+        if len(memo) >= 8:  # a few recent states: rank and the daemon measure the same start again
+            memo.pop(next(iter(memo)))
+        memo[key] = list(out)
         return out
 
     def score(
