@@ -148,7 +148,7 @@ class Analyzer:
         from codeprm import selectors
         from codeprm.analysis import structure
 
-        res = selectors.resolve(selector, selectors.WorkspaceIndex(self.root), index_io=index_io)
+        res = selectors.resolve(selector, selectors.WorkspaceIndex(self.root, scan=False), index_io=index_io)
         path = self.root / res.path
         position = res.range.start
         if anchor and res.kind in ("symbol", "ast"):

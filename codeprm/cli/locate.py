@@ -46,7 +46,8 @@ def locate_cmd(
       anchor://src/app.py#"def%20load_data("?ctx=24
     Any kind may end in ?v=<sha256 prefix> (or &v=...) of the text it was made against.
     """
-    index = WorkspaceIndex(workspace if workspace is not None else default_root())
+    # lazy: an exact selector reads only its own file; relocation walks the workspace
+    index = WorkspaceIndex(workspace if workspace is not None else default_root(), scan=False)
     res = resolve(selector, index, index_io=index_io)
     if as_json:
         click.echo(json.dumps(res.to_json(), sort_keys=True))
