@@ -37,7 +37,10 @@ COMMANDS: dict[str, str] = {
     "rank": "codeprm.cli.rank:rank_cmd",
     "daemon": "codeprm.cli.daemon:daemon_group",
     "trajectory": "codeprm.cli.trajectory:trajectory_group",
+    "agent": "codeprm.cli.agent:agent_group",
     "locate": "codeprm.cli.locate:locate_cmd",
+    "mcp": "codeprm.cli.mcp:mcp_cmd",
+    "hook": "codeprm.cli.hook:hook_group",
 }
 
 _EPILOG = "Every command also takes --trace-file FILE: append a replayable trace of the\ninvocation (JSON-RPC frames, bundles) to FILE; see 'codeprm trace'.\n\nExit codes:\n\n\b\n" + "\n".join(f"{c:>3}  {m}" for c, m in EXIT_CODES.items())

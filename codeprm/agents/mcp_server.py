@@ -1,0 +1,278 @@
+"""The MCP server: codeprm's diagnostics, selectors, step scoring, ranking and edits as tools.
+
+One ``Workbench`` (one workspace, one warm Analyzer, the learned PRM once loaded) serves
+the server's whole life: the language server starts on the first tool call and is
+closed when the client hangs up. Before every call the documents the session holds are
+re-synced with the disk, so answers follow the edits an agent makes between calls.
+
+Tools return structured JSON: analysis bundles, or small objects around them. A
+``CodeprmError`` becomes an MCP tool error whose text is ``codeprm: error: <one line>
+(exit N)`` and the server keeps serving; an unexpected exception too (exit 1).
+
+Nothing but protocol may reach stdout: while serving, the SDK's stdio transport keeps
+the wire on a private descriptor and points fd 1 at stderr (so stray prints, and
+children, write to stderr); logging goes to stderr. This module never imports click:
+the command line passes in how to load the PRM.
+
+Written for the official MCP Python SDK 2.x (``mcp.server.mcpserver.MCPServer``, the
+successor of v1's FastMCP).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Required
+
+from typing_extensions import TypedDict  # pydantic reads typing's TypedDict only on 3.12+
+
+from codeprm.errors import CodeprmError, UsageError
+
+if TYPE_CHECKING:
+    from mcp.server.mcpserver import MCPServer
+
+    from codeprm.analysis.navigate import Analyzer
+    from codeprm.selectors import WorkspaceIndex
+
+log = logging.getLogger("codeprm.mcp")
+
+#: () -> (scorer or None, why not); the CLI binds ``codeprm.cli.rank.load_prm`` to its options.
+PrmLoader = Callable[[], tuple[Any, str | None]]
+
+INSTRUCTIONS = """\
+codeprm checks Python code with a real language server (basedpyright) and scores edits.
+Positions in results are 0-based (line, character in UTF-16 code units); selectors use
+1-based lines and columns: pkg/app.py@L6:C23, pkg/app.py@R(6,12->6,20),
+py://pkg.geometry#Point.norm:body, ast://[module=pkg.geometry]/[class=Point]/[def=norm],
+anchor://pkg/app.py#"area(".
+Score an edit before writing it (score_edit, rank_edits, preview_rename); apply_edit writes.
+A step reward below 0 means the edit introduced errors or warnings; facts.introduced lists them.
+"""
+
+
+class CandidateInput(TypedDict, total=False):
+    """One candidate edit of the file: exactly one of ``new_text`` (the whole new file) or ``diff``."""
+
+    id: Required[str]
+    new_text: str
+    diff: str
+
+
+@dataclass
+class Workbench:
+    """One workspace and its warm services; every method is one tool, serialised by a lock."""
+
+    root: Path
+    python: Path | None = None
+    timeout: float = 60.0
+    load_prm: PrmLoader | None = None
+    _analyzer: Analyzer | None = field(default=None, init=False, repr=False)
+    _index: WorkspaceIndex | None = field(default=None, init=False, repr=False)
+    _prm: tuple[Any, str | None] | None = field(default=None, init=False, repr=False)
+    # the SDK runs synchronous tools in worker threads; one session answers one call at a time
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.root = self.root.resolve()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def analyzer(self) -> Analyzer:
+        """The warm analyzer, created on first use, with its documents re-synced from disk."""
+        if self._analyzer is None:
+            from codeprm.analysis.navigate import Analyzer
+
+            self._analyzer = Analyzer(root=self.root, python=self.python, timeout=self.timeout)
+        else:
+            self._analyzer.refresh()
+        return self._analyzer
+
+    def close(self, wait: float = -1) -> None:
+        """Stop the language server; after ``wait`` seconds (>= 0) even if a call is in flight."""
+        held = self._lock.acquire(timeout=wait)
+        try:
+            if self._analyzer is not None:
+                analyzer, self._analyzer = self._analyzer, None
+                analyzer.close()
+        finally:
+            if held:
+                self._lock.release()
+
+    def scorer(self) -> Any:
+        """The learned PRM, loaded on the first ranking (None when unavailable or disabled)."""
+        if self._prm is None:
+            self._prm = self.load_prm() if self.load_prm is not None else (None, "not configured")
+            if self._prm[1]:
+                log.warning("learned PRM not used: %s", self._prm[1])
+        return self._prm[0]
+
+    # -- tools -------------------------------------------------------------------------------
+    def diagnostics(self, files: Sequence[str] = ()) -> dict[str, Any]:
+        with self._lock:
+            return self.analyzer().diagnostics(list(files))
+
+    def locate(self, selector: str) -> dict[str, Any]:
+        from codeprm import selectors
+
+        with self._lock:
+            if self._index is None:
+                self._index = selectors.WorkspaceIndex(self.root)
+            else:
+                self._index.refresh()
+            return selectors.resolve(selector, self._index).to_json()
+
+    def rank_edits(self, file: str, candidates: Sequence[Mapping[str, Any]], task: str = "") -> list[dict[str, Any]]:
+        from codeprm.analysis.rank import rank
+        from codeprm.analysis.step import StepEngine
+
+        cands = candidates_from(candidates)
+        with self._lock:
+            an = self.analyzer()
+            path = an.file(file)
+            ranked = rank(StepEngine(an), path, cands, task=task, scorer=self.scorer())
+            return [r.to_json() for r in ranked]
+
+    def score_edit(self, edit: str) -> dict[str, Any]:
+        from codeprm.analysis.step import StepEngine, score_edit
+
+        with self._lock:
+            return score_edit(StepEngine(self.analyzer()), edit).bundle
+
+    def preview_rename(self, selector: str, new_name: str) -> dict[str, Any]:
+        from codeprm.analysis.edits import EditPlanner
+
+        with self._lock:
+            planned = EditPlanner(self.analyzer()).rename(selector, new_name)
+            return {"diff": planned.diff, "bundle": planned.bundle}
+
+    def apply_edit(self, edit: str, allow_dirty: bool = False) -> dict[str, Any]:
+        from codeprm.analysis.edits import EditPlanner
+        from codeprm.workspace import ApplyOptions
+
+        with self._lock:
+            planner = EditPlanner(self.analyzer())
+            planned = planner.edit(edit)
+            written = planner.write(planned, ApplyOptions(allow_dirty=allow_dirty))
+            return {"written": written, "diff": planned.diff, "bundle": planned.bundle}
+
+
+def candidates_from(rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """Candidates as ``codeprm rank`` reads them; a bad one gets its own error, the rest are scored."""
+    from codeprm.analysis.rank import Candidate
+
+    if not rows:
+        raise UsageError("rank_edits needs at least one candidate")
+    out: list[Candidate] = []
+    seen: set[str] = set()
+    for number, row in enumerate(rows, 1):
+        where = f"candidate {number}"
+        cid = str(row.get("id", f"<candidate {number}>"))
+        new_text, diff = row.get("new_text"), row.get("diff")
+        if cid in seen:
+            out.append(Candidate(cid, number, error=UsageError(f"{where}: duplicate candidate id {cid!r}")))
+        elif (new_text is None) == (diff is None) or not isinstance(new_text if new_text is not None else diff, str):
+            out.append(Candidate(cid, number, error=UsageError(f"{where}: give exactly one of new_text or diff (a string)")))
+        else:
+            out.append(Candidate(cid, number, new_text=new_text, diff=diff))
+        seen.add(cid)
+    return out
+
+
+def tool_error_text(err: BaseException) -> str:
+    """The text of a failed tool call: codeprm's one line and its exit code."""
+    if isinstance(err, CodeprmError):
+        return f"codeprm: error: {err.one_line()} (exit {err.exit_code})"
+    return f"codeprm: error: internal error: {type(err).__name__}: {' '.join(str(err).split())} (exit 1)"
+
+
+@contextmanager
+def _as_tool_errors(tool: str) -> Iterator[None]:
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    try:
+        yield
+    except CodeprmError as err:
+        log.info("%s failed: %s", tool, err.one_line())
+        raise ToolError(tool_error_text(err)) from err
+    except Exception as err:  # a bug of ours: one line for the client, the traceback on stderr
+        log.exception("%s raised an unexpected exception", tool)
+        raise ToolError(tool_error_text(err)) from err
+
+
+def build_server(bench: Workbench) -> MCPServer[Any]:
+    """An ``MCPServer`` whose tools call ``bench``."""
+    from mcp.server.mcpserver import MCPServer
+    from mcp.types import ToolAnnotations
+
+    from codeprm import __version__
+
+    server = MCPServer(name="codeprm", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING")
+    read_only = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+
+    @server.tool(annotations=read_only)
+    def diagnostics(files: list[str] = []) -> dict[str, Any]:  # noqa: B006 (the SDK copies defaults)
+        """Errors, warnings and information of the given Python files (workspace-relative paths), or of the whole workspace when none are given. Returns a diagnostics bundle: facts.diagnostics, facts.counts."""
+        with _as_tool_errors("diagnostics"):
+            return bench.diagnostics(files)
+
+    @server.tool(annotations=read_only)
+    def locate(selector: str) -> dict[str, Any]:
+        """Resolve a selector to a file and a 0-based UTF-16 range, with a confidence in [0, 1] and the alternatives considered. Selectors: path@L6:C23 (cursor), path@R(6,12->6,20) (range), py://pkg.mod#Class.method[:def|sig|body|doc] (symbol), ast://[module=pkg.mod]/[class=C]/[def=m], anchor://path#"text"."""
+        with _as_tool_errors("locate"):
+            return bench.locate(selector)
+
+    @server.tool(annotations=read_only)
+    def rank_edits(file: str, candidates: list[CandidateInput], task: str = "") -> list[dict[str, Any]]:
+        """Rank candidate edits of one file, best first, by the step reward (deterministic, plus the learned PRM when available). Each candidate is {"id", "new_text"} (the whole new file) or {"id", "diff"} (a unified diff); all start from the file as it is on disk; nothing is written. Returns the list codeprm rank --json prints: {id, reward, components, bundleId, introduced, fixed}; a candidate that cannot be scored has reward null and an error."""
+        with _as_tool_errors("rank_edits"):
+            return bench.rank_edits(file, [dict(c) for c in candidates], task)
+
+    @server.tool(annotations=read_only)
+    def score_edit(edit: str) -> dict[str, Any]:
+        """Score one edit (a unified diff, or an LSP WorkspaceEdit as JSON text) as a step, in memory: diagnostics before and after over the edited files and their importers, what it introduced and fixed, and the reward (processReward.total; negative means it made things worse). Nothing is written."""
+        with _as_tool_errors("score_edit"):
+            return bench.score_edit(edit)
+
+    @server.tool(annotations=read_only)
+    def preview_rename(selector: str, new_name: str) -> dict[str, Any]:
+        """Plan renaming the symbol at a selector to new_name everywhere in the workspace (the language server's rename, refused when it would clash or introduce diagnostics). Returns {diff, bundle}; nothing is written (apply the diff with apply_edit)."""
+        with _as_tool_errors("preview_rename"):
+            return bench.preview_rename(selector, new_name)
+
+    @server.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False))
+    def apply_edit(edit: str, allow_dirty: bool = False) -> dict[str, Any]:
+        """Write an edit (a unified diff, or an LSP WorkspaceEdit as JSON text) atomically inside the workspace. Refused on a git worktree with uncommitted changes unless allow_dirty. Returns {written: {txid, files}, diff, bundle (with facts.introduced / facts.fixed)}."""
+        with _as_tool_errors("apply_edit"):
+            return bench.apply_edit(edit, allow_dirty)
+
+    return server
+
+
+def serve(bench: Workbench) -> None:
+    """Serve MCP over stdin/stdout until the client hangs up; then close the language server.
+
+    SIGTERM and SIGINT stop the server at once (exit 128 + signal number), language server
+    included: the stdio transport reads stdin in a thread that no cancellation interrupts,
+    so unwinding the event loop would wait for the client to close stdin.
+    """
+    import os
+    import signal
+
+    import anyio
+
+    server = build_server(bench)
+
+    def stop(signum: int, frame: object) -> None:
+        bench.close(wait=5.0)
+        os._exit(128 + signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        anyio.run(server.run_stdio_async)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        bench.close()

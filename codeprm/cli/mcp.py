@@ -1,0 +1,38 @@
+"""``codeprm mcp``: serve codeprm's tools to an agent over MCP (stdio)."""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from pathlib import Path
+
+import click
+
+from codeprm.cli.options import python_option, timeout_option, workspace_option
+from codeprm.errors import UsageError
+
+
+@click.command(name="mcp")
+@workspace_option
+@timeout_option
+@python_option
+@click.option("--prm", "prm", default="auto", show_default=True, help="Learned PRM for rank_edits: auto | default | none | PATH to a checkpoint (loaded on the first ranking).")
+@click.option("--device", default="auto", show_default=True, help="PRM device: auto | cpu | cuda.")
+def mcp_cmd(workspace: Path | None, timeout: float, python_path: Path | None, prm: str, device: str) -> None:
+    """Serve an MCP server over stdin/stdout for coding agents (Claude Code, Codex, OpenHands).
+
+    \b
+    Tools: diagnostics(files), locate(selector), rank_edits(file, candidates, task),
+    score_edit(edit), preview_rename(selector, new_name), apply_edit(edit, allow_dirty).
+    One warm language server serves every call; errors come back as tool errors with
+    codeprm's exit code. Only protocol is written to stdout; logs go to stderr.
+    Register it with: claude mcp add codeprm -- codeprm mcp -w .
+    """
+    if importlib.util.find_spec("mcp") is None:
+        raise UsageError("codeprm mcp needs the MCP Python SDK: pip install 'mcp>=2.3,<3'")
+    from codeprm.agents.mcp_server import Workbench, serve
+    from codeprm.analysis.files import find_root
+    from codeprm.cli.rank import load_prm
+
+    root = find_root(Path.cwd(), workspace)
+    serve(Workbench(root=root, python=python_path, timeout=timeout, load_prm=functools.partial(load_prm, prm, device)))
