@@ -49,7 +49,7 @@ def _defined_in_scope(text: str, qualname: str, new_name: str) -> bool:
     """Whether ``new_name`` already names a definition beside ``qualname`` (same parent)."""
     parent = qualname.rpartition(".")[0]
     sibling = f"{parent}.{new_name}" if parent else new_name
-    return any(q == sibling for _, _, q in structure._definitions(structure._sha(text), text))
+    return any(d.qualname == sibling for d in structure.definitions(text))
 
 
 class EditPlanner:

@@ -111,13 +111,18 @@ def rank(
     task: str = "",
     scorer: Any = None,
     prm_weight: float = DEFAULT_PRM_WEIGHT,
+    base_text: str | None = None,
 ) -> list[Ranked]:
-    """Score every candidate; best first (ties by id), failed candidates last."""
+    """Score every candidate; best first (ties by id), failed candidates last.
+
+    ``base_text`` is the file's starting text when it is not what the disk holds (the
+    planning loop ranks candidates from states it reached in memory).
+    """
     from codeprm.prm.combine import combine
 
     rel = files.relative(engine.root, file)
     texts = engine.workspace_texts()
-    old = files.read_source(file)
+    old = files.read_source(file) if base_text is None else base_text
     texts[rel] = old
     results: list[Ranked] = []
     scored: list[tuple[Ranked, Any]] = []

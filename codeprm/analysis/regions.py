@@ -35,9 +35,9 @@ def _definition_lines(text: str) -> list[tuple[int, int]]:
     """(first line, end line exclusive) of every definition in text."""
     table = LineTable(text)
     out = []
-    for start, end, _, _ in structure._outline(structure._sha(text), text):
-        first = table.byte_to_position(start, "utf-16").line
-        last = table.byte_to_position(max(start, end - 1), "utf-16").line
+    for d in structure.definitions(text):
+        first = table.byte_to_position(d.start, "utf-16").line
+        last = table.byte_to_position(max(d.start, d.end - 1), "utf-16").line
         out.append((first, last + 1))
     return out
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 
 from codeprm.selectors.modules import module_name
@@ -27,15 +28,26 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+@dataclass(frozen=True)
+class Def:
+    """One definition: byte span, qualified name, where its name starts, class or function."""
+
+    start: int
+    end: int
+    qualname: str
+    name_start: int
+    kind: str
+
+
 @lru_cache(maxsize=4096)
-def _outline(sha: str, text: str) -> tuple[tuple[int, int, str, int], ...]:
-    """(start byte, end byte, qualname, name start byte) of every definition."""
+def _outline(sha: str, text: str) -> tuple[Def, ...]:
     outline = outline_of(text.encode("utf-8", "surrogatepass"), new_parser())
-    return tuple((d.span[0], d.span[1], d.qualname, d.name_span[0]) for d in outline.definitions)
+    return tuple(Def(d.span[0], d.span[1], d.qualname, d.name_span[0], d.kind) for d in outline.definitions)
 
 
-def _definitions(sha: str, text: str) -> tuple[tuple[int, int, str], ...]:
-    return tuple(d[:3] for d in _outline(sha, text))
+def definitions(text: str) -> tuple[Def, ...]:
+    """Every class and function definition of text, in source order (cached by content)."""
+    return _outline(_sha(text), text)
 
 
 def name_position(text: str, position: Position) -> Position | None:
@@ -43,15 +55,15 @@ def name_position(text: str, position: Position) -> Position | None:
     table = LineTable(text)
     offset = table.offset_to_byte(table.position_to_offset(position, "utf-16"))
     best = None
-    for start, end, _, name in _outline(_sha(text), text):
-        if start <= offset < end and (best is None or end - start < best[0]):
-            best = (end - start, name)
+    for d in definitions(text):
+        if d.start <= offset < d.end and (best is None or d.end - d.start < best[0]):
+            best = (d.end - d.start, d.name_start)
     return None if best is None else table.byte_to_position(best[1], "utf-16")
 
 
 def enclosing(text: str, positions: Iterable[Position]) -> list[str]:
     """Qualified name of the innermost definition around each utf-16 position ("" = module)."""
-    defs = _definitions(_sha(text), text)
+    defs = [(d.start, d.end, d.qualname) for d in definitions(text)]
     table = LineTable(text)
     out = []
     for pos in positions:

@@ -1,0 +1,224 @@
+"""Candidate proposers for the planning loop: mutation repairs, quick fixes, an LLM.
+
+Each proposer turns the current state (file texts, failing-test output, diagnostics)
+into whole-file candidate texts. Order matters only for the unguided baseline, which
+tries candidates in proposer order; the guided loop ranks them by reward.
+
+* ``MutationRepairs``: single-edit repairs of the suspicious functions (those in the
+  failing traceback, else every function of the files): comparison and operator swaps,
+  off-by-one, wrong variable or attribute, swapped arguments, negated conditions, a
+  restored or deleted statement (``codeprm.prm.mutate``).
+* ``QuickFixes``: the language server's code actions for the files' diagnostics.
+* ``LLMProposer``: an OpenAI-compatible chat endpoint the user runs; never used unless
+  configured; a non-responding endpoint is an error for that proposer only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from codeprm.analysis import structure
+from codeprm.errors import CodeprmError, ServerTimeoutError, UsageError
+from codeprm.selectors.position_encoding import LineTable
+
+_FRAME = re.compile(r'File "(?P<path>[^"]+)", line (?P<line>\d+), in (?P<func>[\w<>.]+)')
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What the proposers see of a state."""
+
+    texts: Mapping[str, str]
+    paths: Sequence[str]
+    test_output: str = ""
+    #: path -> 0-based first lines of the functions the tests called (from the localizer)
+    called: Mapping[str, Sequence[int]] = field(default_factory=dict)
+
+    def focus(self, path: str) -> list[int]:
+        """Lines to look at first: traceback frames, then every function the tests called."""
+        lines = suspicious_lines(self.test_output, path)
+        lines += [line for line in self.called.get(path, ()) if line not in lines]
+        return lines
+
+
+@dataclass(frozen=True)
+class Proposal:
+    id: str
+    path: str
+    new_text: str
+    proposer: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def suspicious_lines(output: str, path: str) -> list[int]:
+    """0-based lines of ``path`` in the tracebacks of a test run, innermost first."""
+    lines = []
+    for m in _FRAME.finditer(output):
+        frame = m.group("path").replace("\\", "/")
+        if frame == path or frame.endswith("/" + path):
+            lines.append(int(m.group("line")) - 1)
+    out: list[int] = []
+    for line in reversed(lines):
+        if line not in out:
+            out.append(line)
+    return out
+
+
+def function_spans(text: str) -> list[tuple[int, int, str]]:
+    """(start offset, end offset, qualname) of every function (not class), in source order."""
+    table = LineTable(text)
+    return [(table.byte_to_offset(d.start), table.byte_to_offset(d.end), d.qualname) for d in structure.definitions(text) if d.kind == "function"]
+
+
+def suspicious_functions(text: str, lines: Sequence[int]) -> list[tuple[int, int, str]]:
+    """Innermost functions holding the given lines (in that order); all functions when none do."""
+    spans = function_spans(text)
+    table = LineTable(text)
+    chosen: list[tuple[int, int, str]] = []
+    for line in lines:
+        if line >= table.line_count:
+            continue
+        offset = table.line_start(line)
+        inside = [s for s in spans if s[0] <= offset < s[1]]
+        if inside:
+            best = min(inside, key=lambda s: s[1] - s[0])
+            if best not in chosen:
+                chosen.append(best)
+    if chosen:
+        return chosen
+    # no frame in these files: every innermost function (a method, not its class)
+    return [s for s in spans if not any(o != s and s[0] <= o[0] and o[1] <= s[1] for o in spans)]
+
+
+class MutationRepairs:
+    name = "mutation"
+
+    def __init__(self, max_per_file: int = 400) -> None:
+        self.max_per_file = max_per_file
+
+    def propose(self, obs: Observation) -> list[Proposal]:
+        from codeprm.prm.mutate import attribute_names, enumerate_mutations
+
+        out: list[Proposal] = []
+        for path in obs.paths:
+            text = obs.texts[path]
+            try:
+                import ast
+
+                pool = sorted(attribute_names(ast.parse(text)))
+            except SyntaxError:
+                pool = []
+            seen: set[str] = set()
+            count = 0
+            for start, end, qualname in suspicious_functions(text, obs.focus(path)):
+                snippet = text[start:end]
+                for mutation in enumerate_mutations(snippet, attr_pool=pool):
+                    new_text = text[:start] + mutation.apply(snippet) + text[end:]
+                    if new_text in seen or new_text == text:
+                        continue
+                    seen.add(new_text)
+                    out.append(Proposal(f"{path}:{qualname}:{mutation.kind}:{start + mutation.site}", path, new_text, self.name, {"function": qualname, "kind": mutation.kind}))
+                    count += 1
+                    if count >= self.max_per_file:
+                        break
+                if count >= self.max_per_file:
+                    break
+        return out
+
+
+class QuickFixes:
+    """The server's code actions for the current diagnostics of the files."""
+
+    name = "quickfix"
+
+    def __init__(self, analyzer: Any) -> None:
+        self.analyzer = analyzer
+
+    def propose(self, obs: Observation) -> list[Proposal]:
+        from codeprm.workspace import ApplyOptions, plan_workspace_edit
+
+        texts = obs.texts
+        out: list[Proposal] = []
+        session = self.analyzer.session
+        for path in obs.paths:
+            absolute = self.analyzer.root / path
+            session.sync(absolute, texts[path])
+            for diag in session.diagnostics(absolute):
+                for n, action in enumerate(session.code_actions(absolute, diag.range, [diag])):
+                    edit = action.get("edit")
+                    if not edit or "ignore" in action.get("title", ""):
+                        continue  # suppressing a diagnostic is not a repair
+                    try:
+                        change = plan_workspace_edit(self.analyzer.root, edit, options=ApplyOptions(allow_dirty=True))
+                    except CodeprmError:
+                        continue
+                    new = change.new_texts().get(path)
+                    if new is not None and new != texts[path]:
+                        out.append(Proposal(f"{path}:quickfix:{diag.range.start.line}:{n}", path, new, self.name, {"title": action.get("title")}))
+        return out
+
+
+class LLMProposer:
+    """Whole-function rewrites from an OpenAI-compatible /v1/chat/completions endpoint."""
+
+    name = "llm"
+
+    def __init__(self, url: str, model: str = "default", n: int = 4, timeout: float = 60.0) -> None:
+        self.url = url.rstrip("/")
+        self.model = model
+        self.n = n
+        self.timeout = timeout
+
+    def _ask(self, prompt: str) -> str:
+        body = json.dumps({"model": self.model, "messages": [{"role": "user", "content": prompt}], "temperature": 0.8}).encode()
+        endpoint = self.url if self.url.endswith("/chat/completions") else self.url + "/v1/chat/completions"
+        request = urllib.request.Request(endpoint, body, {"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                data = json.loads(response.read())
+        except TimeoutError as err:
+            raise ServerTimeoutError(f"the LLM endpoint {endpoint} did not answer within {self.timeout:g}s") from err
+        except (urllib.error.URLError, OSError, ValueError) as err:
+            raise UsageError(f"the LLM endpoint {endpoint} failed: {err}") from err
+        try:
+            return str(data["choices"][0]["message"]["content"])
+        except (KeyError, IndexError, TypeError) as err:
+            raise UsageError(f"the LLM endpoint {endpoint} answered without choices[0].message.content") from err
+
+    def propose(self, obs: Observation) -> list[Proposal]:
+        out: list[Proposal] = []
+        test_output = obs.test_output
+        for path in obs.paths:
+            text = obs.texts[path]
+            for start, end, qualname in suspicious_functions(text, obs.focus(path))[:3]:
+                snippet = text[start:end]
+                prompt = (
+                    f"The tests fail:\n{test_output[-1500:]}\n\nThis function in {path} may be wrong:\n```python\n{snippet}\n```\n"
+                    "Reply with the corrected function only, in one ```python block, same indentation."
+                )
+                for k in range(self.n):
+                    reply = self._ask(prompt)
+                    m = re.search(r"```(?:python)?\n(.*?)```", reply, re.S)
+                    if not m:
+                        continue
+                    new_text = text[:start] + m.group(1).rstrip("\n") + text[start + len(snippet.rstrip("\n")) :]
+                    if new_text != text:
+                        out.append(Proposal(f"{path}:{qualname}:llm:{k}", path, new_text, self.name, {"function": qualname}))
+        return out
+
+
+def dedupe(proposals: Iterable[Proposal]) -> list[Proposal]:
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for p in proposals:
+        key = (p.path, p.new_text)
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+    return out

@@ -1,0 +1,140 @@
+"""Verification: run the user's test command against a candidate, in a scratch copy.
+
+The user's workspace is never written while the agent searches: each candidate is
+written into a private copy of the workspace (environments and VCS data left out) and
+the test command runs there, bounded by a timeout. Pass means exit status 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from codeprm.analysis.files import SKIP_DIRS
+
+_SITECUSTOMIZE = """\
+import atexit, os, sys, threading
+_targets = set(os.environ.get("CODEPRM_LOCALIZE_FILES", "").split(os.pathsep)) - {""}
+_seen = set()
+def _hook(frame, event, arg):
+    if event == "call":
+        code = frame.f_code
+        if code.co_flags & 1 and code.co_filename in _targets:  # CO_OPTIMIZED: functions only
+            _seen.add((code.co_filename, code.co_firstlineno, getattr(code, "co_qualname", code.co_name)))
+def _dump():
+    with open(os.environ["CODEPRM_LOCALIZE_OUT"], "a", encoding="utf-8") as f:
+        for filename, first, name in sorted(_seen):
+            f.write(f"{filename}\\t{first}\\t{name}\\n")
+if _targets:
+    sys.setprofile(_hook)
+    threading.setprofile(_hook)
+    atexit.register(_dump)
+"""
+
+
+@dataclass(frozen=True)
+class TestRun:
+    passed: bool
+    exit_code: int | None  # None: timed out
+    seconds: float
+    output_tail: str
+
+    def to_json(self) -> dict[str, object]:
+        return {"passed": self.passed, "exitCode": self.exit_code, "seconds": round(self.seconds, 3), "outputTail": self.output_tail}
+
+
+class Sandbox:
+    """A scratch copy of the workspace; texts are written into it, the command runs in it."""
+
+    def __init__(self, root: Path, test_cmd: str, timeout: float = 120.0, memory_mb: float | None = 4096.0) -> None:
+        self.root = root
+        self.test_cmd = test_cmd
+        self.timeout = timeout
+        #: address-space cap of each test process: a candidate that allocates without end
+        #: (a mutated loop bound) fails its run instead of exhausting the machine
+        self.memory_mb = memory_mb
+        self._tmp = tempfile.TemporaryDirectory(prefix="codeprm-verify-")
+        self.copy = Path(self._tmp.name) / root.name
+        shutil.copytree(root, self.copy, symlinks=True, ignore=shutil.ignore_patterns(*(SKIP_DIRS - {"build", "dist"})))
+        self._written: dict[str, str | None] = {}
+        self.runs = 0
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._tmp.cleanup()
+
+    def set_texts(self, texts: Mapping[str, str | None]) -> None:
+        """Make the copy hold these texts (None: absent); earlier changes are undone first."""
+        for rel, original in self._written.items():
+            self._put(rel, original)
+        self._written = {}
+        for rel, text in texts.items():
+            path = self.copy / rel
+            self._written[rel] = path.read_text("utf-8") if path.exists() else None
+            self._put(rel, text)
+
+    def _put(self, rel: str, text: str | None) -> None:
+        path = self.copy / rel
+        if text is None:
+            path.unlink(missing_ok=True)
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, "utf-8")
+        # a stale bytecode cache with the same mtime second could hide the new text
+        for cache in path.parent.glob(f"__pycache__/{path.stem}.*.pyc"):
+            cache.unlink(missing_ok=True)
+
+    def called_functions(self, paths: Sequence[str]) -> tuple[TestRun, list[tuple[str, int, str]]]:
+        """Run the tests once, recording which functions of ``paths`` they called.
+
+        A ``sitecustomize`` put first on PYTHONPATH installs a profile hook in every Python
+        process the command starts; each records (path, first line, qualname) of the calls
+        into the target files. A command that replaces PYTHONPATH instead of extending it
+        records nothing, and localization falls back to tracebacks.
+        """
+        trace_dir = Path(self._tmp.name) / "localize"
+        trace_dir.mkdir(exist_ok=True)
+        (trace_dir / "sitecustomize.py").write_text(_SITECUSTOMIZE, "utf-8")
+        out = trace_dir / "calls.txt"
+        out.unlink(missing_ok=True)
+        targets = os.pathsep.join(str((self.copy / p).resolve()) for p in paths)
+        extra = {"PYTHONPATH": os.pathsep.join(filter(None, [str(trace_dir), os.environ.get("PYTHONPATH", "")])), "CODEPRM_LOCALIZE_FILES": targets, "CODEPRM_LOCALIZE_OUT": str(out)}
+        run = self.run(extra)
+        calls: list[tuple[str, int, str]] = []
+        if out.exists():
+            for line in sorted(set(out.read_text("utf-8").splitlines())):
+                filename, first, qualname = line.split("\t")
+                calls.append((Path(filename).resolve().relative_to(self.copy.resolve()).as_posix(), int(first), qualname))
+        return run, calls
+
+    def run(self, extra_env: Mapping[str, str] | None = None) -> TestRun:
+        self.runs += 1
+        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "CODEPRM_NO_DAEMON": "1", **(extra_env or {})}
+        started = time.perf_counter()
+        limit = None if self.memory_mb is None else int(self.memory_mb * 1024 * 1024)
+
+        def cap() -> None:
+            if limit is not None:
+                resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+        proc = subprocess.Popen(self.test_cmd, shell=True, cwd=self.copy, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True, preexec_fn=cap)
+        try:
+            output, _ = proc.communicate(timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            # a hanging test suite: kill the whole process group, not just the shell
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            output, _ = proc.communicate()
+            return TestRun(False, None, time.perf_counter() - started, (output or "")[-4000:])
+        return TestRun(proc.returncode == 0, proc.returncode, time.perf_counter() - started, (output or "")[-4000:])

@@ -1,0 +1,90 @@
+"""``codeprm agent repair``: a reward-guided repair run that reports the fix and the tests spent."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from codeprm.cli.options import json_option, python_option, timeout_option, workspace_option
+
+
+@click.group(name="agent")
+def agent_group() -> None:
+    """The planning loop: propose, score, select, verify, record."""
+
+
+@agent_group.command(name="repair")
+@click.argument("files", nargs=-1, required=True)
+@click.option("--test-cmd", required=True, help="Shell command whose exit status 0 means the repair worked (runs in a scratch copy).")
+@workspace_option
+@json_option
+@timeout_option
+@python_option
+@click.option("--budget", type=click.IntRange(min=1), default=20, show_default=True, help="Most test runs to spend on candidates.")
+@click.option("--beam", type=click.IntRange(min=1), default=1, show_default=True, help="Above 1: also search one step deeper from this many failed candidates.")
+@click.option("--order", type=click.Choice(["reward", "proposer"]), default="reward", show_default=True, help="Try candidates best reward first, or in proposer order (the unguided baseline).")
+@click.option("--prm", default="auto", show_default=True, help="auto | default | none | PATH to a PRM checkpoint.")
+@click.option("--prm-weight", type=click.FloatRange(min=0.0), default=1.0, show_default=True)
+@click.option("--llm-url", default=None, help="An OpenAI-compatible endpoint to ask for candidate rewrites (never used unless given).")
+@click.option("--llm-model", default="default", show_default=True)
+@click.option("--test-timeout", type=click.FloatRange(min=1), default=120.0, show_default=True, help="Seconds before a test run counts as failed and is killed.")
+@click.option("--test-memory-mb", type=click.FloatRange(min=64), default=4096.0, show_default=True, help="Address-space cap of each test run.")
+@click.option("--trajectory", "trajectory_out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Record every scored candidate and test run as JSONL.")
+@click.option("--apply", "do_apply", is_flag=True, help="Write the fix found into the workspace (atomically, inside the jail).")
+@click.option("--allow-dirty", is_flag=True, help="With --apply: write even if the git worktree has uncommitted changes.")
+def repair_cmd(
+    files: tuple[str, ...], test_cmd: str, workspace: Path | None, as_json: bool, timeout: float, python_path: Path | None,
+    budget: int, beam: int, order: str, prm: str, prm_weight: float, llm_url: str | None, llm_model: str,
+    test_timeout: float, test_memory_mb: float, trajectory_out: Path | None, do_apply: bool, allow_dirty: bool,
+) -> None:
+    """Repair FILES until --test-cmd passes, trying the best-rewarded candidates first.
+
+    Candidates come from mutation repairs of the functions in the failing traceback,
+    the language server's quick fixes, and an LLM when --llm-url is given. Nothing in
+    the workspace changes unless --apply is given.
+    """
+    from codeprm.agents.loop import RepairLoop, check_paths, fix_diff
+    from codeprm.agents.proposers import LLMProposer, MutationRepairs, QuickFixes
+    from codeprm.agents.verify import Sandbox
+    from codeprm.analysis.files import find_root
+    from codeprm.analysis.navigate import open_analyzer
+    from codeprm.analysis.step import StepEngine
+    from codeprm.cli.rank import load_prm
+
+    root = find_root(Path.cwd(), workspace)
+    paths = check_paths(root, files)
+    scorer, why_not = load_prm(prm, "auto") if order == "reward" else (None, "not needed for --order proposer")
+    record = trajectory_out.open("w", encoding="utf-8") if trajectory_out else None
+    try:
+        with open_analyzer(root, python_path, timeout) as an, Sandbox(root, test_cmd, test_timeout, test_memory_mb) as sandbox:
+            proposers = [MutationRepairs(), QuickFixes(an)]
+            if llm_url:
+                proposers.append(LLMProposer(llm_url, llm_model))
+            loop = RepairLoop(StepEngine(an), proposers, sandbox, scorer=scorer, prm_weight=prm_weight, budget=budget, beam=beam, order=order, record=record)
+            result = loop.repair(paths)
+            if result.fixed and do_apply:
+                from codeprm.workspace import ApplyOptions, WorkspaceChange, apply_change
+
+                assert result.fix is not None
+                old = (root / result.fix.path).read_text("utf-8")
+                apply_change(root, WorkspaceChange.between({result.fix.path: old}, {result.fix.path: result.fix.new_text}), options=ApplyOptions(allow_dirty=allow_dirty))
+    finally:
+        if record is not None:
+            record.close()
+    if as_json:
+        click.echo(json.dumps({**result.to_json(), "prm": None if scorer is None else scorer.checkpoint_hash, "prmNotUsed": why_not}, sort_keys=True))
+    else:
+        if why_not and order == "reward":
+            click.echo(f"learned PRM not used: {why_not}", err=True)
+        if result.fixed and result.fix is not None:
+            click.echo(f"fixed with {result.fix.id} (reward {result.fix_reward}) after {result.test_runs} test run(s), {result.candidates} candidate(s) scored")
+            sys.stdout.write(fix_diff(root, result.fix) if not do_apply else "applied\n")
+        else:
+            click.echo(f"no fix found: {result.test_runs} test run(s), {result.candidates} candidate(s); " + "; ".join(result.errors))
+    if not result.fixed:
+        from codeprm.errors import NotFoundError
+
+        raise NotFoundError("no candidate made the tests pass within the budget")
