@@ -96,6 +96,34 @@ def suspicious_functions(text: str, lines: Sequence[int]) -> list[tuple[int, int
     return [s for s in spans if not any(o != s and s[0] <= o[0] and o[1] <= s[1] for o in spans)]
 
 
+def name_repairs(snippet: str, module_text: str) -> list[tuple[str, int, str]]:
+    """Replace each use of an undefined name by the defined names closest to it in spelling.
+
+    ``module_text`` is the rest of the module (without the snippet), where names may be defined.
+    """
+    import ast
+    import difflib
+
+    from codeprm.prm.mutate import all_names, parse_snippet, undefined_names
+
+    missing = undefined_names(snippet, module_text)
+    parsed = parse_snippet(snippet)
+    if not missing or parsed is None:
+        return []
+    tree, shift = parsed
+    module = parse_snippet(module_text)
+    known = sorted((all_names(tree) | (all_names(module[0]) if module else set())) - missing)
+    table = LineTable(snippet)
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in missing:
+            line = node.lineno - 1 - shift
+            start = table.line_start(line) + len(table.line_text(line).encode("utf-8")[: node.col_offset].decode("utf-8", "replace"))
+            for other in difflib.get_close_matches(node.id, known, n=3, cutoff=0.6):
+                out.append(("undefined-name", start, snippet[:start] + other + snippet[start + len(node.id) :]))
+    return out
+
+
 class MutationRepairs:
     name = "mutation"
 
@@ -118,12 +146,14 @@ class MutationRepairs:
             count = 0
             for start, end, qualname in suspicious_functions(text, obs.focus(path)):
                 snippet = text[start:end]
-                for mutation in enumerate_mutations(snippet, attr_pool=pool):
-                    new_text = text[:start] + mutation.apply(snippet) + text[end:]
+                edits = [(m.kind, m.site, m.apply(snippet)) for m in enumerate_mutations(snippet, attr_pool=pool)]
+                edits += name_repairs(snippet, text[:start] + text[end:])
+                for kind, site, new_snippet in edits:
+                    new_text = text[:start] + new_snippet + text[end:]
                     if new_text in seen or new_text == text:
                         continue
                     seen.add(new_text)
-                    out.append(Proposal(f"{path}:{qualname}:{mutation.kind}:{start + mutation.site}", path, new_text, self.name, {"function": qualname, "kind": mutation.kind}))
+                    out.append(Proposal(f"{path}:{qualname}:{kind}:{start + site}", path, new_text, self.name, {"function": qualname, "kind": kind}))
                     count += 1
                     if count >= self.max_per_file:
                         break

@@ -77,7 +77,7 @@ def repair_cmd(
     if as_json:
         click.echo(json.dumps({**result.to_json(), "prm": None if scorer is None else scorer.checkpoint_hash, "prmNotUsed": why_not}, sort_keys=True))
     else:
-        if why_not and order == "reward":
+        if why_not and order == "reward" and prm == "auto":
             click.echo(f"learned PRM not used: {why_not}", err=True)
         if result.fixed and result.fix is not None:
             click.echo(f"fixed with {result.fix.id} (reward {result.fix_reward}) after {result.test_runs} test run(s), {result.candidates} candidate(s) scored")

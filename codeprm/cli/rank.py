@@ -65,7 +65,7 @@ def rank_cmd(file: Path, candidates_file: Path, workspace: Path | None, task: st
     if as_json:
         click.echo(json.dumps([r.to_json() for r in ranked], sort_keys=True))
         return
-    if why_not:
+    if why_not and prm == "auto":
         click.echo(f"learned PRM not used: {why_not}", err=True)
     for n, r in enumerate(ranked, 1):
         if r.reward is None:
