@@ -41,6 +41,21 @@ if _targets:
 """
 
 
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _die_with_parent() -> None:
+    """Linux: the test process is killed when codeprm dies (a killed agent leaves no orphan)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 @dataclass(frozen=True)
 class TestRun:
     passed: bool
@@ -127,14 +142,16 @@ class Sandbox:
         def cap() -> None:
             if limit is not None:
                 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+            _die_with_parent()
 
         proc = subprocess.Popen(self.test_cmd, shell=True, cwd=self.copy, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True, preexec_fn=cap)
         try:
             output, _ = proc.communicate(timeout=self.timeout)
         except subprocess.TimeoutExpired:
-            # a hanging test suite: kill the whole process group, not just the shell
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
+            _kill_group(proc)  # a hanging test suite: the whole group, not just the shell
             output, _ = proc.communicate()
             return TestRun(False, None, time.perf_counter() - started, (output or "")[-4000:])
+        except BaseException:  # interrupted: leave no test process behind
+            _kill_group(proc)
+            raise
         return TestRun(proc.returncode == 0, proc.returncode, time.perf_counter() - started, (output or "")[-4000:])

@@ -1,0 +1,140 @@
+"""Repair tasks from the standard library: the reward-guided loop versus proposer order.
+
+Each task is one standard-library module copied into a scratch workspace with one
+injected bug (a mutation of a function its CPython tests call, kept only when it makes
+those tests fail), and the module's own CPython test file as the test command. Both
+arms see the same candidates (mutation repairs of the functions the tests call, and
+quick fixes); the guided arm tries them best combined reward first, the baseline in
+proposer order. Both have the same budget of test runs. Printed side by side: fixes
+found and test runs spent (the baseline run included).
+
+Run: python benchmarks/repair.py [--tasks 24] [--budget 30] [--prm auto|none|PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import statistics
+import sys
+import sysconfig
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from codeprm.agents.loop import RepairLoop
+from codeprm.agents.proposers import MutationRepairs, QuickFixes, function_spans
+from codeprm.agents.verify import Sandbox
+from codeprm.analysis.navigate import Analyzer
+from codeprm.analysis.step import StepEngine
+from codeprm.cli.rank import load_prm
+from codeprm.prm.mutate import enumerate_mutations
+
+STDLIB = Path(sysconfig.get_paths()["stdlib"])
+#: pure-Python modules whose CPython test files run in about a second
+MODULES = ("textwrap", "colorsys", "fnmatch", "shlex", "calendar", "string", "quopri", "bisect", "heapq", "fractions", "graphlib", "reprlib", "getopt", "base64", "difflib", "pprint")
+
+
+@dataclass
+class Task:
+    name: str
+    module: str
+    text: str  # the buggy module
+    function: str
+    kind: str
+
+
+def test_cmd(module: str) -> str:
+    return f"PYTHONPATH=.:$PYTHONPATH {sys.executable} -m unittest -q test.test_{module}"
+
+
+def make_tasks(n: int, per_module: int, seed: int, scratch: Path) -> list[Task]:
+    rng = random.Random(seed)
+    tasks: list[Task] = []
+    for module in MODULES:
+        source = STDLIB / f"{module}.py"
+        if not source.is_file() or not (STDLIB / "test" / f"test_{module}.py").is_file():
+            continue
+        ws = scratch / f"probe_{module}"
+        ws.mkdir()
+        shutil.copy(source, ws / source.name)
+        original = source.read_text("utf-8")
+        with Sandbox(ws, test_cmd(module), timeout=20, memory_mb=2048) as sandbox:
+            run, calls = sandbox.called_functions([source.name])
+            if not run.passed:
+                continue  # the suite does not pass as shipped here: no task from it
+            called_lines = {first - 1 for _, first, _ in calls}
+            spans = [s for s in function_spans(original) if original.count("\n", 0, s[0]) in called_lines]
+            rng.shuffle(spans)
+            found = 0
+            for start, end, qualname in spans:
+                if found >= per_module or len(tasks) >= n:
+                    break
+                snippet = original[start:end]
+                mutations = enumerate_mutations(snippet)
+                rng.shuffle(mutations)
+                for mutation in mutations[:4]:
+                    buggy = original[:start] + mutation.apply(snippet) + original[end:]
+                    sandbox.set_texts({source.name: buggy})
+                    if not sandbox.run().passed:
+                        tasks.append(Task(f"{module}:{qualname}:{mutation.kind}", module, buggy, qualname, mutation.kind))
+                        found += 1
+                        break
+        if len(tasks) >= n:
+            break
+    return tasks
+
+
+def run_arm(task: Task, scratch: Path, order: str, scorer: object, budget: int, prm_weight: float) -> tuple[bool, int, int, float]:
+    ws = scratch / f"{order}_{task.name.replace(':', '_').replace('.', '_')}"
+    ws.mkdir()
+    (ws / f"{task.module}.py").write_text(task.text, "utf-8")
+    started = time.perf_counter()
+    with Analyzer(root=ws, timeout=120) as an, Sandbox(ws, test_cmd(task.module), timeout=20, memory_mb=2048) as sandbox:
+        loop = RepairLoop(StepEngine(an), [MutationRepairs(), QuickFixes(an)], sandbox, scorer=scorer if order == "reward" else None, prm_weight=prm_weight, budget=budget, order=order)
+        result = loop.repair([f"{task.module}.py"])
+    return result.fixed, result.test_runs, result.candidates, time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=24)
+    parser.add_argument("--per-module", type=int, default=2)
+    parser.add_argument("--budget", type=int, default=30)
+    parser.add_argument("--prm", default="auto")
+    parser.add_argument("--prm-weight", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    scorer, why_not = load_prm(args.prm, "auto")
+    print(f"PRM: {'none (' + str(why_not) + ')' if scorer is None else scorer.describe().get('kind', 'loaded')}")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = Path(tmp)
+        tasks = make_tasks(args.tasks, args.per_module, args.seed, scratch)
+        print(f"{len(tasks)} tasks from {len({t.module for t in tasks})} modules; budget {args.budget} test runs each")
+        print(f"{'task':<52} {'guided':>14} {'proposer order':>16}")
+        for task in tasks:
+            guided = run_arm(task, scratch, "reward", scorer, args.budget, args.prm_weight)
+            baseline = run_arm(task, scratch, "proposer", None, args.budget, args.prm_weight)
+            rows.append((task, guided, baseline))
+
+            def cell(r: tuple[bool, int, int, float]) -> str:
+                return f"{'fixed' if r[0] else 'miss '} {r[1]:>3} runs"
+
+            print(f"{task.name[:52]:<52} {cell(guided):>14} {cell(baseline):>16}", flush=True)
+    g_fixed = sum(1 for _, g, _ in rows if g[0])
+    b_fixed = sum(1 for _, _, b in rows if b[0])
+    g_runs = sum(g[1] for _, g, _ in rows)
+    b_runs = sum(b[1] for _, _, b in rows)
+    both = [(g[1], b[1]) for _, g, b in rows if g[0] and b[0]]
+    print(f"fixes found:     guided {g_fixed}/{len(rows)}   proposer order {b_fixed}/{len(rows)}")
+    print(f"test runs spent: guided {g_runs}   proposer order {b_runs}   ratio {b_runs / max(g_runs, 1):.2f}x")
+    if both:
+        print(f"on the {len(both)} tasks both fixed: median runs guided {statistics.median(g for g, _ in both)} vs {statistics.median(b for _, b in both)}")
+    print(f"scoring time per task (guided): median {statistics.median(g[3] for _, g, _ in rows):.1f} s")
+
+
+if __name__ == "__main__":
+    main()
