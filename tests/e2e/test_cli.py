@@ -126,3 +126,52 @@ def test_doctor_json(ws_basic: Path) -> None:
     report = json.loads(r.out)
     assert report["server"]["name"] == "basedpyright" and report["server"]["positionEncoding"] == "utf-16"
     assert all(c["ok"] for c in report["checks"] if c["required"])
+
+
+@pytest.mark.parametrize(
+    ("command", "selector", "expected"),
+    [
+        ("def", "pkg/app.py@L6:C23", [("pkg/geometry.py", 16, 4)]),
+        ("def", "pkg/app.py@R(6,23->6,27)", [("pkg/geometry.py", 16, 4)]),
+        ("refs", "py://pkg.geometry#area", [("pkg/app.py", 0, 32), ("pkg/app.py", 5, 22), ("pkg/broken.py", 0, 25), ("pkg/broken.py", 4, 11), ("pkg/geometry.py", 16, 4)]),
+        ("refs", "ast://[module=pkg.geometry]/[class=Point]/[def=norm]", [("pkg/app.py", 5, 13), ("pkg/geometry.py", 12, 8)]),
+        ("def", 'anchor://pkg/app.py#"area(2.0"', [("pkg/geometry.py", 16, 4)]),
+        # GREETING = "héllo 𝔘nicode"; value = 1 -- columns in code points, the server's are utf-16
+        ("def", "pkg/text.py@L3:C10", [("pkg/text.py", 1, 29)]),
+    ],
+)
+def test_navigation_accepts_every_selector_kind(ws_basic: Path, command: str, selector: str, expected: list[tuple[str, int, int]]) -> None:
+    r = run_cli(command, selector, "-w", str(ws_basic), "--json")
+    assert r.code == 0, r.err
+    bundle = check_bundle(json.loads(r.out))
+    got = [(loc["path"], loc["range"]["start"]["line"], loc["range"]["start"]["character"]) for loc in bundle["facts"]["locations"]]
+    assert got == expected
+
+
+def test_index_io_changes_the_columns_people_see(ws_basic: Path) -> None:
+    # `value` follows the astral 𝔘 (two utf-16 units): it starts at code point 29, utf-16 unit 30
+    r = run_cli("def", "pkg/text.py@L2:C30", "-w", str(ws_basic), "--index-io", "codepoint")
+    assert r.code == 0, r.err
+    assert r.out.strip() == "pkg/text.py:2:29"
+    assert run_cli("def", "pkg/text.py@L2:C31", "-w", str(ws_basic)).out.strip() == "pkg/text.py:2:30"
+
+
+def test_hover_on_a_symbol_selector(ws_basic: Path) -> None:
+    r = run_cli("hover", "py://pkg.geometry#Point.norm", "-w", str(ws_basic), "--json")
+    bundle = check_bundle(json.loads(r.out))
+    assert "def norm(self: Self@Point) -> float" in bundle["facts"]["hover"]["contents"]
+    assert bundle["resolution"]["kind"] == "symbol" and bundle["resolution"]["confidence"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("selector", "code", "fragment"),
+    [
+        ("pkg/app.py@L60:C1", 3, "beyond the end"),
+        ("pkg/app.py@L1:C500", 3, ""),
+        ("pkg/app.py@L6:C", 2, "column 16"),
+        ("py://pkg.geometry#Nope", 3, ""),
+        ("pkg/none.py@L1:C1", 3, ""),
+    ],
+)
+def test_bad_positions(ws_basic: Path, selector: str, code: int, fragment: str) -> None:
+    assert_clean_error(run_cli("def", selector, "-w", str(ws_basic)), code, fragment)
