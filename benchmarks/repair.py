@@ -27,9 +27,9 @@ from pathlib import Path
 from codeprm.agents.loop import RepairLoop
 from codeprm.agents.proposers import MutationRepairs, QuickFixes, function_spans
 from codeprm.agents.verify import Sandbox
+from codeprm.analysis.learned import load_prm
 from codeprm.analysis.navigate import Analyzer
 from codeprm.analysis.step import StepEngine
-from codeprm.cli.rank import load_prm
 from codeprm.prm.mutate import enumerate_mutations
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])

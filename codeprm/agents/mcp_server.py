@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("codeprm.mcp")
 
-#: () -> (scorer or None, why not); the CLI binds ``codeprm.cli.rank.load_prm`` to its options.
+#: () -> (scorer or None, why not); the CLI binds ``codeprm.analysis.learned.load_prm`` to its options.
 PrmLoader = Callable[[], tuple[Any, str | None]]
 
 INSTRUCTIONS = """\

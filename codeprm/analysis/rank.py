@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from codeprm.analysis import files
-from codeprm.analysis.regions import edited_region
 from codeprm.analysis.step import Safety, StepEngine
 from codeprm.errors import CodeprmError, UsageError
 from codeprm.workspace.diffs import parse_unified_diff, resolve_patch
@@ -118,42 +117,49 @@ def rank(
     ``base_text`` is the file's starting text when it is not what the disk holds (the
     planning loop ranks candidates from states it reached in memory).
     """
-    from codeprm.prm.combine import combine
+    from codeprm.analysis.step import prm_inputs
 
     rel = files.relative(engine.root, file)
     texts = engine.workspace_texts()
     old = files.read_source(file) if base_text is None else base_text
     texts[rel] = old
-    results: list[Ranked] = []
-    scored: list[tuple[Ranked, Any]] = []
+    planned: list[tuple[Candidate, WorkspaceChange | None, CodeprmError | None]] = []
     for cand in candidates:
         if cand.error is not None:
-            results.append(Ranked(cand.id, None, error=cand.error))
+            planned.append((cand, None, cand.error))
             continue
         try:
-            change = _change(cand, rel, old, texts)
+            planned.append((cand, _change(cand, rel, old, texts), None))
+        except CodeprmError as err:
+            planned.append((cand, None, err))
+    engine.scorer, engine.prm_weight, engine.task = scorer, prm_weight, task
+    if scorer is not None:  # one batch for every candidate; the engine then hits the scorer's cache
+        from codeprm.prm.records import StepInput
+
+        batch = []
+        for _, change, _ in planned:
+            if change is not None:
+                before = {**texts, **change.old_texts()}
+                after = {**before, **change.new_texts()}
+                batch += [StepInput(before=i["before"], after=i["after"], context=i["context"], task=i["task"], path=i["path"]) for i in prm_inputs(before, after, change, task)]
+        if batch:
+            scorer.score(batch)
+    results: list[Ranked] = []
+    for cand, change, error in planned:
+        if change is None:
+            results.append(Ranked(cand.id, None, error=error))
+            continue
+        try:
             before = {**texts, **change.old_texts()}
             outcome = engine.score(before, change, safety=Safety({"jail": True, "cleanApply": True}), request={"operation": "rank", "params": {"candidate": cand.id, "task": task}})
         except CodeprmError as err:
             results.append(Ranked(cand.id, None, error=err))
             continue
         reward = outcome.bundle["processReward"]
-        item = Ranked(cand.id, reward["total"], {"deterministic": reward["total"], "deterministicComponents": reward["components"]}, outcome.bundle)
-        region = edited_region(old, outcome.texts.get(rel, ""))
-        scored.append((item, region))
-        results.append(item)
-    if scorer is not None and scored:
-        from codeprm.prm.records import StepInput
-
-        inputs = [
-            StepInput(before=r.before if r else "", after=r.after if r else "", context=r.context if r else "", task=task, path=rel)
-            for _, r in scored
-        ]
-        probabilities = scorer.score(inputs)
-        for (item, _), p in zip(scored, probabilities, strict=True):
-            total, parts = combine(float(item.reward or 0.0), float(p), prm_weight)
-            item.reward = round(total, 12)
-            item.components.update(prm=parts, prmCheckpoint=scorer.checkpoint_hash)
+        components: dict[str, Any] = {"deterministic": reward.get("deterministicTotal", reward["total"]), "deterministicComponents": {k: v for k, v in reward["components"].items() if k != "prm"}}
+        if "prm" in reward:
+            components.update(prm={"probability": reward["prm"]["probability"], "weight": reward["prm"]["weight"], "term": reward["components"]["prm"]}, prmCheckpoint=reward["prm"]["checkpoint"])
+        results.append(Ranked(cand.id, reward["total"], components, outcome.bundle))
     ok = sorted((r for r in results if r.reward is not None), key=lambda r: (-(r.reward or 0.0), r.id))
     failed = [r for r in results if r.reward is None]
     return ok + failed

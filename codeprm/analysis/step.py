@@ -66,6 +66,10 @@ class StepEngine:
     analyzer: Analyzer
     weights: Weights = field(default_factory=Weights)
     formula: str = DEFAULT_FORMULA
+    #: the learned PRM (``codeprm.prm.infer.Scorer``) or None for the deterministic reward alone
+    scorer: Any = None
+    prm_weight: float = 1.0
+    task: str = ""
 
     @property
     def root(self) -> Path:
@@ -171,6 +175,8 @@ class StepEngine:
         c_before, c_after = counts(located_before), counts(located_after)
         facts_after = Facts(c_after["error"], c_after["warning"], safety.passed, confidence)
         reward = step_reward(facts_before, facts_after, self.weights, self.formula)
+        if self.scorer is not None and change is not None and safety.passed:
+            reward = add_prm(reward, prm_inputs(before, after, change, self.task), self.scorer, self.prm_weight)
         facts = {
             "covered": cover,
             # counts only: listing every diagnostic of both states would repeat the previous
@@ -198,6 +204,56 @@ class StepEngine:
             meta={**self.analyzer.meta(started), **request.get("meta", {})},
         )
         return StepOutcome(bundle=bundle, texts=dict(after), facts=facts_after, located=located_after)
+
+
+def prm_inputs(before: Mapping[str, str], after: Mapping[str, str], change: WorkspaceChange, task: str = "") -> list[dict[str, str]]:
+    """What the PRM reads of a step: the edited region of each changed Python file."""
+    from codeprm.analysis.regions import edited_region
+
+    out = []
+    for path in change.paths:
+        if not is_python_path(path):
+            continue
+        region = edited_region(before.get(path, ""), after.get(path, ""))
+        if region is not None:
+            out.append({"path": path, "before": region.before, "after": region.after, "context": region.context, "task": task})
+    return out
+
+
+def prm_probability(scorer: Any, inputs: list[dict[str, str]]) -> float:
+    """The PRM's probability that the step is good: the mean over its edited regions."""
+    from codeprm.prm.records import StepInput
+
+    ps = scorer.score([StepInput(before=i["before"], after=i["after"], context=i["context"], task=i["task"], path=i["path"]) for i in inputs])
+    return sum(ps) / len(ps)
+
+
+def add_prm(reward: dict[str, Any], inputs: list[dict[str, str]], scorer: Any, weight: float, probability: float | None = None) -> dict[str, Any]:
+    """The deterministic reward plus the PRM term ``w * (p - 0.5)``, every part recorded.
+
+    The PRM term is per step (not a potential): replay reproduces it from the recorded
+    probability, or re-scores the recorded inputs with another checkpoint.
+    """
+    from codeprm.prm.combine import combine
+
+    if not inputs:
+        return reward
+    p = prm_probability(scorer, inputs) if probability is None else probability
+    deterministic = reward.get("deterministicTotal", reward["total"])
+    total, parts = combine(deterministic, p, weight)
+    return {
+        **reward,
+        "components": {**reward["components"], "prm": round(parts["prm_term"], 12)},
+        "deterministicTotal": deterministic,
+        "prm": {
+            "probability": p,
+            "weight": weight,
+            "checkpoint": getattr(scorer, "checkpoint_hash", None),
+            "scoringHash": getattr(scorer, "scoring_hash", None),
+            "inputs": inputs,
+        },
+        "total": round(total, 12),
+    }
 
 
 def parse_edit(text: str) -> tuple[str, Any]:

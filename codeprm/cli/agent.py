@@ -50,9 +50,9 @@ def repair_cmd(
     from codeprm.agents.proposers import LLMProposer, MutationRepairs, QuickFixes
     from codeprm.agents.verify import Sandbox
     from codeprm.analysis.files import find_root
+    from codeprm.analysis.learned import load_prm
     from codeprm.analysis.navigate import open_analyzer
     from codeprm.analysis.step import StepEngine
-    from codeprm.cli.rank import load_prm
 
     root = find_root(Path.cwd(), workspace)
     paths = check_paths(root, files)

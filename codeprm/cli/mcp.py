@@ -32,7 +32,7 @@ def mcp_cmd(workspace: Path | None, timeout: float, python_path: Path | None, pr
         raise UsageError("codeprm mcp needs the MCP Python SDK: pip install 'mcp>=2.3,<3'")
     from codeprm.agents.mcp_server import Workbench, serve
     from codeprm.analysis.files import find_root
-    from codeprm.cli.rank import load_prm
+    from codeprm.analysis.learned import load_prm
 
     root = find_root(Path.cwd(), workspace)
     serve(Workbench(root=root, python=python_path, timeout=timeout, load_prm=functools.partial(load_prm, prm, device)))

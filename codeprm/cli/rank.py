@@ -4,34 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import click
 
 from codeprm.cli.options import json_option, python_option, timeout_option, workspace_option
-
-
-def load_prm(choice: str, device: str) -> tuple[Any, str | None]:
-    """The scorer for --prm (auto: the fetched default when torch and it are present)."""
-    if choice == "none":
-        return None, "disabled (--prm none)"
-    import importlib.util
-
-    if importlib.util.find_spec("torch") is None or importlib.util.find_spec("transformers") is None:
-        if choice == "auto":
-            return None, "torch/transformers not installed"
-        from codeprm.errors import UsageError
-
-        raise UsageError("--prm needs torch and transformers: pip install 'codeprm[prm]' torch==2.13.0")
-    from codeprm.errors import NotFoundError
-    from codeprm.prm import load_scorer
-
-    try:
-        return load_scorer(None if choice in ("auto", "default") else choice, device), None
-    except NotFoundError as err:
-        if choice == "auto":
-            return None, err.one_line()
-        raise
 
 
 @click.command(name="rank")
@@ -53,6 +29,7 @@ def rank_cmd(file: Path, candidates_file: Path, workspace: Path | None, task: st
     scored has "reward": null and an "error", and the others are still ranked.
     """
     from codeprm.analysis.files import find_root
+    from codeprm.analysis.learned import load_prm
     from codeprm.analysis.navigate import open_analyzer
     from codeprm.analysis.rank import rank, read_candidates
     from codeprm.analysis.step import StepEngine
@@ -72,5 +49,5 @@ def rank_cmd(file: Path, candidates_file: Path, workspace: Path | None, task: st
             click.echo(f"  -  {r.id}: error: {r.error.one_line() if r.error else '?'}")
             continue
         prm_part = r.components.get("prm")
-        extra = f"  (deterministic {r.components['deterministic']:+g}, PRM p={prm_part['prm_probability']:.3f})" if prm_part else ""
+        extra = f"  (deterministic {r.components['deterministic']:+g}, PRM p={prm_part['probability']:.3f})" if prm_part else ""
         click.echo(f"{n:>3}. {r.id}: {r.reward:+.4f}{extra}")

@@ -56,6 +56,9 @@ def seed_base(disk: dict[str, str], steps: list[Any]) -> dict[str, str]:
 @python_option
 @click.option("--weights", default=None, help="Reward weights, e.g. a=0.5,a_w=0.1,b=0.4,g=0.1.")
 @click.option("--formula", type=click.Choice(["potential-v1", "published-v1"]), default="potential-v1", show_default=True)
+@click.option("--prm", "prm", default="none", show_default=True, help="Add the learned PRM: auto | default | none | PATH to a checkpoint.")
+@click.option("--prm-weight", type=click.FloatRange(min=0.0), default=1.0, show_default=True, help="w in deterministic + w * (p - 0.5).")
+@click.option("--task", default="", help="What the edits should achieve (given to the learned PRM).")
 @click.option("--bundles", "bundles_out", type=click.Path(dir_okay=False, path_type=Path), help="Write every step bundle to this JSONL file as it is produced.")
 @click.option("--sarif", "sarif_out", type=click.Path(dir_okay=False, path_type=Path), help="Write SARIF 2.1.0 (one result per introduced diagnostic).")
 @click.option("--markdown", "markdown_out", type=click.Path(dir_okay=False, path_type=Path), help="Write a Markdown summary.")
@@ -64,7 +67,7 @@ def seed_base(disk: dict[str, str], steps: list[Any]) -> dict[str, str]:
 @click.option("--fail-on-new-errors", is_flag=True, help="Exit 78 when any step introduced an error.")
 def score_cmd(
     trajectory: Path | None, rev_range: str | None, workspace: Path | None, as_json: bool, timeout: float,
-    python_path: Path | None, weights: str | None, formula: str, bundles_out: Path | None, sarif_out: Path | None,
+    python_path: Path | None, weights: str | None, formula: str, prm: str, prm_weight: float, task: str, bundles_out: Path | None, sarif_out: Path | None,
     markdown_out: Path | None, annotations: bool, fail_under: float | None, fail_on_new_errors: bool,
 ) -> None:
     """Score TRAJECTORY (codeprm JSONL) or --rev-range BASE..HEAD step by step.
@@ -86,8 +89,11 @@ def score_cmd(
     base, steps, label = _load_steps(root, trajectory, rev_range)
     sink = bundles_out.open("wb") if bundles_out else None
     try:
+        from codeprm.analysis.learned import load_prm
+
+        scorer, _ = load_prm(prm, "auto")
         with open_analyzer(root, python_path, timeout) as an:
-            engine = StepEngine(an, w, formula)
+            engine = StepEngine(an, w, formula, scorer, prm_weight, task)
             if base is None:
                 base = seed_base(engine.workspace_texts(), steps)
 

@@ -35,9 +35,12 @@ def read_edit(source: str) -> str:
 @click.option("--weights", default=None, help="Reward weights as key=value pairs, e.g. a=0.5,a_w=0.1,b=0.4,g=0.1.")
 @click.option("--formula", type=click.Choice(["potential-v1", "published-v1"]), default="potential-v1", show_default=True)
 @click.option("--confidence", type=click.FloatRange(0.0, 1.0), default=1.0, show_default=True, help="How confidently the edit's target was located.")
+@click.option("--prm", "prm", default="none", show_default=True, help="Add the learned PRM: auto | default | none | PATH to a checkpoint.")
+@click.option("--prm-weight", type=click.FloatRange(min=0.0), default=1.0, show_default=True, help="w in deterministic + w * (p - 0.5).")
+@click.option("--task", default="", help="What the edits should achieve (given to the learned PRM).")
 @click.option("--apply", "do_apply", is_flag=True, help="Write the edit after scoring (atomically, inside the jail).")
 @click.option("--allow-dirty", is_flag=True, help="With --apply: write even if the git worktree has uncommitted changes.")
-def step_cmd(edit: str, workspace: Path | None, as_json: bool, timeout: float, python_path: Path | None, weights: str | None, formula: str, confidence: float, do_apply: bool, allow_dirty: bool) -> None:
+def step_cmd(edit: str, workspace: Path | None, as_json: bool, timeout: float, python_path: Path | None, weights: str | None, formula: str, confidence: float, prm: str, prm_weight: float, task: str, do_apply: bool, allow_dirty: bool) -> None:
     """Score EDIT (a unified diff or an LSP WorkspaceEdit JSON file, '-' for stdin) as one step.
 
     Nothing on disk changes unless --apply is given: the reward comes from the language
@@ -51,8 +54,11 @@ def step_cmd(edit: str, workspace: Path | None, as_json: bool, timeout: float, p
     text = read_edit(edit)
     w = Weights.parse(weights)
     root = find_root(Path.cwd(), workspace)
+    from codeprm.analysis.learned import load_prm
+
+    scorer, _ = load_prm(prm, "auto")
     with open_analyzer(root, python_path, timeout) as an:
-        outcome = score_edit(StepEngine(an, w, formula), text, confidence=confidence)
+        outcome = score_edit(StepEngine(an, w, formula, scorer, prm_weight, task), text, confidence=confidence)
     bundle = outcome.bundle
     if do_apply:
         if not bundle["facts"]["safety"]["passed"]:

@@ -9,7 +9,7 @@ replay mismatch (exit 76), never silently re-scored.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,12 +49,34 @@ def read_bundles(path: Path) -> Iterator[dict[str, Any]]:
         yield bundle
 
 
-def rescore(bundles: Iterable[dict[str, Any]], weights: Weights, formula: str = DEFAULT_FORMULA) -> list[Rescored]:
+def rescore(
+    bundles: Iterable[dict[str, Any]],
+    weights: Weights,
+    formula: str = DEFAULT_FORMULA,
+    *,
+    prm_weight: float | None = None,
+    probabilities: Sequence[float | None] | None = None,
+) -> list[Rescored]:
+    """Recompute every step's reward under other weights, formula or PRM.
+
+    A step that carried a PRM term keeps it: with its recorded probability, or the one
+    given in ``probabilities`` (a re-scoring by another checkpoint), and its recorded
+    weight unless ``prm_weight`` is given.
+    """
+    from codeprm.prm.combine import combine
+
     out = []
     for index, bundle in enumerate(bundles):
         reward = bundle.get("processReward")
         if not reward:
             raise UsageError(f"bundle {index} ({bundle.get('request', {}).get('operation')}) carries no process reward")
         before, after = Facts.from_json(reward["before"]), Facts.from_json(reward["after"])
-        out.append(Rescored(index, bundle["bundleId"], reward["total"], step_reward(before, after, weights, formula)))
+        new = step_reward(before, after, weights, formula)
+        prm = reward.get("prm")
+        if prm is not None:
+            p = probabilities[index] if probabilities is not None and probabilities[index] is not None else prm["probability"]
+            w = prm["weight"] if prm_weight is None else prm_weight
+            total, parts = combine(new["total"], float(p), float(w))
+            new = {**new, "deterministicTotal": new["total"], "components": {**new["components"], "prm": round(parts["prm_term"], 12)}, "prm": {**prm, "probability": p, "weight": w}, "total": round(total, 12)}
+        out.append(Rescored(index, bundle["bundleId"], reward["total"], new))
     return out
