@@ -100,12 +100,13 @@ class RepairLoop:
         started = time.perf_counter()
         texts = {p: (self.engine.root / p).read_text("utf-8") for p in paths}
         self.sandbox.set_texts({})
-        baseline, calls = self.sandbox.called_functions(paths)
+        baseline, suspects = self.sandbox.called_functions(paths)
         called: dict[str, list[int]] = {}
-        for path, first_line, _ in calls:
-            called.setdefault(path, []).append(first_line - 1)
+        for s in suspects:
+            if s.score > 0:  # never called by a failing test: not where the bug is
+                called.setdefault(s.path, []).append(s.first_line - 1)
         result = RepairResult(False, 1, 0, baseline=baseline)
-        self._emit({"event": "baseline", "test": baseline.to_json(), "called": [list(c) for c in calls]})
+        self._emit({"event": "baseline", "test": baseline.to_json(), "suspects": [[s.path, s.first_line, s.qualname, s.score] for s in suspects]})
         if baseline.passed:
             result.errors.append("the tests already pass: nothing to repair")
             result.seconds = time.perf_counter() - started

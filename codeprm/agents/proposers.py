@@ -127,8 +127,10 @@ def name_repairs(snippet: str, module_text: str) -> list[tuple[str, int, str]]:
 class MutationRepairs:
     name = "mutation"
 
-    def __init__(self, max_per_file: int = 400) -> None:
+    def __init__(self, max_per_file: int = 400, max_functions: int = 6) -> None:
         self.max_per_file = max_per_file
+        #: only the most suspicious functions (traceback frames, then the localizer's ranking)
+        self.max_functions = max_functions
 
     def propose(self, obs: Observation) -> list[Proposal]:
         from codeprm.prm.mutate import attribute_names, enumerate_mutations
@@ -144,7 +146,7 @@ class MutationRepairs:
                 pool = []
             seen: set[str] = set()
             count = 0
-            for start, end, qualname in suspicious_functions(text, obs.focus(path)):
+            for start, end, qualname in suspicious_functions(text, obs.focus(path))[: self.max_functions]:
                 snippet = text[start:end]
                 edits = [(m.kind, m.site, m.apply(snippet)) for m in enumerate_mutations(snippet, attr_pool=pool)]
                 edits += name_repairs(snippet, text[:start] + text[end:])

@@ -8,6 +8,7 @@ the test command runs there, bounded by a timeout. Pass means exit status 0.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import resource
 import shutil
@@ -24,21 +25,74 @@ from codeprm.analysis.files import SKIP_DIRS
 _SITECUSTOMIZE = """\
 import atexit, os, sys, threading
 _targets = set(os.environ.get("CODEPRM_LOCALIZE_FILES", "").split(os.pathsep)) - {""}
-_seen = set()
+_current = ["-"]
+_calls = {}
+_outcome = {}
 def _hook(frame, event, arg):
     if event == "call":
         code = frame.f_code
         if code.co_flags & 1 and code.co_filename in _targets:  # CO_OPTIMIZED: functions only
-            _seen.add((code.co_filename, code.co_firstlineno, getattr(code, "co_qualname", code.co_name)))
+            _calls.setdefault(_current[0], set()).add((code.co_filename, code.co_firstlineno, getattr(code, "co_qualname", code.co_name)))
+def _patch_unittest():
+    # attribute calls to the unittest test that made them, and remember its outcome
+    import unittest.case
+    original = unittest.case.TestCase.run
+    def run(self, result=None):
+        _current[0] = self.id()
+        counts = (len(result.failures), len(result.errors)) if result is not None else None
+        try:
+            return original(self, result)
+        finally:
+            if result is not None:
+                _outcome[self.id()] = "pass" if (len(result.failures), len(result.errors)) == counts else "fail"
+            _current[0] = "-"
+    unittest.case.TestCase.run = run
 def _dump():
     with open(os.environ["CODEPRM_LOCALIZE_OUT"], "a", encoding="utf-8") as f:
-        for filename, first, name in sorted(_seen):
-            f.write(f"{filename}\\t{first}\\t{name}\\n")
+        for test, calls in _calls.items():
+            for filename, first, name in sorted(calls):
+                f.write(f"{test}\\t{_outcome.get(test, '-')}\\t{filename}\\t{first}\\t{name}\\n")
 if _targets:
     sys.setprofile(_hook)
     threading.setprofile(_hook)
     atexit.register(_dump)
+    try:
+        _patch_unittest()
+    except Exception:
+        pass
 """
+
+
+@dataclass(frozen=True)
+class Suspect:
+    """A function the tests called, with how suspicious the failing tests make it."""
+
+    path: str
+    first_line: int  # 1-based, as code objects count
+    qualname: str
+    score: float
+
+
+def rank_suspects(rows: Sequence[tuple[str, str, str, int, str]]) -> list[Suspect]:
+    """Ochiai over (test, outcome, path, first line, qualname) call records, best first.
+
+    score(f) = failed(f) / sqrt(total_failed * (failed(f) + passed(f))). With no test
+    outcome at all (not a unittest suite) every called function scores 1.
+    """
+    failing = {t for t, o, *_ in rows if o == "fail"}
+    functions = {(p, first, q) for _, _, p, first, q in rows}
+    if not failing:
+        return sorted((Suspect(p, first, q, 1.0) for p, first, q in functions), key=lambda s: (s.path, s.first_line))
+    failed: dict[tuple[str, int, str], set[str]] = {}
+    passed: dict[tuple[str, int, str], set[str]] = {}
+    for test, outcome, p, first, q in rows:
+        (failed if outcome == "fail" else passed).setdefault((p, first, q), set()).add(test)
+    out = []
+    for key in functions:
+        f, ok = len(failed.get(key, ())), len(passed.get(key, ()))
+        score = f / math.sqrt(len(failing) * (f + ok)) if f else 0.0
+        out.append(Suspect(*key, round(score, 12)))
+    return sorted(out, key=lambda s: (-s.score, s.path, s.first_line))
 
 
 def _kill_group(proc: subprocess.Popen[str]) -> None:
@@ -110,13 +164,15 @@ class Sandbox:
         for cache in path.parent.glob(f"__pycache__/{path.stem}.*.pyc"):
             cache.unlink(missing_ok=True)
 
-    def called_functions(self, paths: Sequence[str]) -> tuple[TestRun, list[tuple[str, int, str]]]:
+    def called_functions(self, paths: Sequence[str]) -> tuple[TestRun, list[Suspect]]:
         """Run the tests once, recording which functions of ``paths`` they called.
 
         A ``sitecustomize`` put first on PYTHONPATH installs a profile hook in every Python
-        process the command starts; each records (path, first line, qualname) of the calls
-        into the target files. A command that replaces PYTHONPATH instead of extending it
-        records nothing, and localization falls back to tracebacks.
+        process the command starts; it records the calls into the target files, per
+        unittest test with its outcome when the suite is unittest-based. Functions are
+        then ranked by Ochiai suspiciousness (called by failing tests, rarely by passing
+        ones); without per-test outcomes every called function ranks the same. A command
+        that replaces PYTHONPATH instead of extending it records nothing.
         """
         trace_dir = Path(self._tmp.name) / "localize"
         trace_dir.mkdir(exist_ok=True)
@@ -126,13 +182,13 @@ class Sandbox:
         targets = os.pathsep.join(str((self.copy / p).resolve()) for p in paths)
         extra = {"PYTHONPATH": os.pathsep.join(filter(None, [str(trace_dir), os.environ.get("PYTHONPATH", "")])), "CODEPRM_LOCALIZE_FILES": targets, "CODEPRM_LOCALIZE_OUT": str(out)}
         run = self.run(extra)
-        calls: list[tuple[str, int, str]] = []
+        rows = []
         if out.exists():
-            for line in sorted(set(out.read_text("utf-8").splitlines())):
-                filename, first, qualname = line.split("\t")
-                calls.append((Path(filename).resolve().relative_to(self.copy.resolve()).as_posix(), int(first), qualname))
-        return run, calls
-
+            copy = self.copy.resolve()
+            for line in out.read_text("utf-8").splitlines():
+                test, outcome, filename, first, qualname = line.split("\t")
+                rows.append((test, outcome, Path(filename).resolve().relative_to(copy).as_posix(), int(first), qualname))
+        return run, rank_suspects(rows)
     def run(self, extra_env: Mapping[str, str] | None = None) -> TestRun:
         self.runs += 1
         env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "CODEPRM_NO_DAEMON": "1", **(extra_env or {})}
