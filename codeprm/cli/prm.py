@@ -143,7 +143,7 @@ def data_cmd(
     as_json: bool,
 ) -> None:
     """Build labelled edit steps from real code (mined repairs) and recorded trajectories."""
-    from codeprm.prm.data import MiningConfig, mine_corpus, outcome_records, summarize
+    from codeprm.prm.data import MiningConfig, mine_corpus, outcome_records, split_of, summarize
     from codeprm.prm.records import StepInput, export_trl, read_jsonl, write_records
 
     config = MiningConfig(
@@ -181,7 +181,7 @@ def data_cmd(
                     outcome,
                     gamma=gamma,
                     trajectory_id=str(row.get("id", f"t{i}")),
-                    split="test" if held_out else "train",
+                    split=split_of(f"trajectory/{row.get('id', i)}", config),
                 )
             )
     n = write_records(out, records)

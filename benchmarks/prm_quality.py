@@ -1,0 +1,242 @@
+"""PRM quality on our own held-out repair steps: AUROC, ECE and best-of-N top-1 per bug.
+
+Held-out sets, never trained or tuned on:
+  A  stdlib files in the test split (split by a hash of the path: no file is in two splits),
+  B  code of installed packages (default: pygls, httpx2, httpcore2, typer, gguf), all of it
+     held out; recent releases, although parts may derive from older code a base model saw.
+
+Scorers:
+  smollm2 zero-shot   log p(after) - log p(before) + length correction, Platt-calibrated on
+                      the stdlib *valid* split (run 'codeprm prm fetch' first)
+  smollm2 no-len      the raw log-likelihood delta (shows what the length correction buys)
+  tiny classifier     2-layer model trained from scratch on the stdlib *train* split for a
+                      CPU time budget, calibrated on the valid split
+  det-like            a stand-in for the deterministic reward: -1 if the code does not parse,
+                      -0.5 if the step introduces an undefined name, else 0
+  det + smollm2       combine(det, p, w) = det + w * (p - 0.5); likewise det + tiny
+
+Usage: python benchmarks/prm_quality.py [--tiny-seconds 180] [--bugs 50] [--cal-bugs 30] [--json out.json]
+(about 10 minutes on an idle 2-core machine with the default sizes; more on a shared one)
+Never uses HumanEval, HumanEvalFix or QuixBugs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import sysconfig
+import tempfile
+import time
+from pathlib import Path
+
+from codeprm.prm.calibrate import fit_platt, quality
+from codeprm.prm.combine import combine
+from codeprm.prm.data import MiningConfig, mine_corpus, summarize
+from codeprm.prm.mutate import parses, undefined_names
+from codeprm.prm.records import StepRecord, group_by_bug
+
+# benchmarks/selectors.py would shadow the standard library's selectors (which subprocess and
+# asyncio import) when this file runs as a script: drop the script's folder from sys.path
+# before anything imports subprocess (torch, codeprm.prm.fetch: imported inside main()).
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+STDLIB = Path(sysconfig.get_paths()["stdlib"])
+SITE = Path(sysconfig.get_paths()["purelib"])
+PACKAGES = ("pygls", "httpx2", "httpcore2", "typer", "gguf")
+
+
+def det_like(r: StepRecord) -> float:
+    if not parses(r.after):
+        return -1.0
+    if undefined_names(r.after, r.context) - undefined_names(r.before, r.context):
+        return -0.5
+    return 0.0
+
+
+def take_bugs(records: list[StepRecord], n_bugs: int) -> list[StepRecord]:
+    out: list[StepRecord] = []
+    for i, idx in enumerate(group_by_bug(records).values()):
+        if i >= n_bugs:
+            break
+        out.extend(records[j] for j in idx)
+    return out
+
+
+def row(name: str, scores: list[float], probs: list[float] | None, recs: list[StepRecord]) -> dict:
+    q = quality(scores, [r.label for r in recs], [r.bug_id for r in recs], probs)
+    return {"scorer": name, **q}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bugs", type=int, default=50, help="bugs per held-out set")
+    ap.add_argument("--cal-bugs", type=int, default=30, help="valid-split bugs to calibrate on")
+    ap.add_argument("--max-files", type=int, default=500, help="stdlib files to mine")
+    ap.add_argument("--tiny-seconds", type=float, default=180.0)
+    ap.add_argument("--w", type=float, default=1.0, help="PRM weight in the combination")
+    ap.add_argument("--smollm2", type=Path, default=None, help="checkpoint (default: fetched)")
+    ap.add_argument("--skip-smollm2", action="store_true")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+
+    import torch
+
+    from codeprm.prm.fetch import default_dest
+    from codeprm.prm.infer import load_scorer
+    from codeprm.prm.train import TrainConfig, train
+
+    t0 = time.perf_counter()
+    stdlib = mine_corpus([STDLIB], MiningConfig(seed=0), max_files=args.max_files)
+    pkgs = [SITE / p for p in PACKAGES if (SITE / p).is_dir()]
+    recent = mine_corpus(pkgs, MiningConfig(seed=0, force_split="test", max_bugs=args.bugs))
+    sets = {
+        "A stdlib test": take_bugs([r for r in stdlib if r.split == "test"], args.bugs),
+        "B recent pkgs": take_bugs(recent, args.bugs),
+    }
+    valid = take_bugs([r for r in stdlib if r.split == "valid"], args.cal_bugs)
+    print(
+        f"mined in {time.perf_counter() - t0:.0f}s: stdlib {summarize(stdlib)['split']}",
+        file=sys.stderr,
+    )
+    for name, recs in sets.items():
+        print(f"  {name}: {len(recs)} steps, {len({r.bug_id for r in recs})} bugs", file=sys.stderr)
+
+    results: list[dict] = []
+    probs_by: dict[str, dict[str, list[float]]] = {k: {} for k in sets}
+
+    # deterministic-like baseline, calibrated on valid for its ECE
+    cal_det = fit_platt([(det_like(r),) for r in valid], [r.label for r in valid], ("det",))
+    for name, recs in sets.items():
+        det = [det_like(r) for r in recs]
+        probs_by[name]["det"] = det
+        results.append(
+            {"set": name, **row("det-like", det, [cal_det.probability((d,)) for d in det], recs)}
+        )
+
+    # tiny classifier, trained under a CPU time budget
+    with tempfile.TemporaryDirectory() as tmp:
+        t1 = time.perf_counter()
+        train_recs = [r for r in stdlib if r.split in ("train", "valid")]
+        res = train(
+            train_recs,
+            Path(tmp) / "tiny",
+            TrainConfig(
+                steps=100_000,
+                max_seconds=args.tiny_seconds,
+                device=args.device,
+                log_every=50,
+                calibration_max=800,
+            ),
+        )
+        print(
+            f"tiny: {res.steps_done} steps, {res.rows_seen} rows in {res.seconds:.0f}s, "
+            f"loss {res.losses[:1]} -> {res.losses[-1:]}, total {time.perf_counter() - t1:.0f}s",
+            file=sys.stderr,
+        )
+        tiny = load_scorer(res.path, args.device)
+        for name, recs in sets.items():
+            steps = [r.to_input() for r in recs]
+            logits, probs = tiny.logits(steps), tiny.score(steps)
+            probs_by[name]["tiny"] = probs
+            results.append({"set": name, **row("tiny classifier", logits, probs, recs)})
+        tiny_info = {
+            "steps": res.steps_done,
+            "seconds": res.seconds,
+            "params": tiny.describe()["parameters"],
+        }
+
+    # SmolLM2 zero-shot
+    smol_info: dict = {}
+    ckpt = args.smollm2 or default_dest()
+    if not args.skip_smollm2 and (ckpt / "config.json").is_file():
+        smol = load_scorer(ckpt, args.device)
+        t2 = time.perf_counter()
+        vfeats = smol.features([r.to_input() for r in valid])
+        cal = fit_platt(
+            vfeats,
+            [r.label for r in valid],
+            ("delta_ll", "delta_tokens"),
+            fitted_on={"split": "valid", "records": len(valid), "seed": 0},
+        )
+        smol.meta = smol.meta.with_(calibration=cal)
+        smol_info = {"calibration": cal.to_json()}
+        for name, recs in sets.items():
+            feats = smol.features([r.to_input() for r in recs])
+            logits = [cal.logit(f) for f in feats]
+            probs = [cal.probability(f) for f in feats]
+            probs_by[name]["smol"] = probs
+            results.append({"set": name, **row("smollm2 zero-shot", logits, probs, recs)})
+            results.append(
+                {"set": name, **row("smollm2 no-len", [f[0] for f in feats], None, recs)}
+            )
+            dr = [i for i, r in enumerate(recs) if r.mutation == "dropped-return"]
+            if dr:
+                sub = [recs[i] for i in dr]
+                results.append(
+                    {
+                        "set": name,
+                        **row(
+                            "  smollm2 (dropped-return bugs)", [logits[i] for i in dr], None, sub
+                        ),
+                    }
+                )
+                results.append(
+                    {
+                        "set": name,
+                        **row(
+                            "  smollm2 no-len (dropped-return)",
+                            [feats[i][0] for i in dr],
+                            None,
+                            sub,
+                        ),
+                    }
+                )
+        smol_info["seconds"] = time.perf_counter() - t2
+        smol_info["sequences"] = smol.sequences_run
+        print(
+            f"smollm2: {smol.sequences_run} sequences in {smol_info['seconds']:.0f}s",
+            file=sys.stderr,
+        )
+    else:
+        print(
+            f"smollm2 skipped: no checkpoint at {ckpt} (run 'codeprm prm fetch')", file=sys.stderr
+        )
+
+    # combinations with the deterministic-like reward
+    for name, recs in sets.items():
+        det = probs_by[name]["det"]
+        for key, label in (("smol", "det + smollm2"), ("tiny", "det + tiny")):
+            if key in probs_by[name]:
+                total = [
+                    combine(d, p, args.w)[0] for d, p in zip(det, probs_by[name][key], strict=True)
+                ]
+                results.append({"set": name, **row(f"{label} (w={args.w:g})", total, None, recs)})
+
+    header = f"{'set':15} {'scorer':36} {'n':>5} {'AUROC':>6} {'ECE':>6} {'top1':>6} {'chance':>6}"
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        ece = f"{r['ece']:.3f}" if "ece" in r else "   -  "
+        print(
+            f"{r['set']:15} {r['scorer']:36} {int(r['n']):5d} {r['auroc']:6.3f} {ece:>6} {r['top1']:6.3f} {r['top1_chance']:6.3f}"
+        )
+    machine = (
+        f"{os.cpu_count()} CPU cores, torch {torch.__version__}, cuda={torch.cuda.is_available()}"
+    )
+    print(f"\nmachine: {machine}; total {time.perf_counter() - t0:.0f}s")
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {"results": results, "tiny": tiny_info, "smollm2": smol_info, "machine": machine},
+                indent=2,
+                default=str,
+            )
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,213 @@
+"""Self-describing PRM checkpoints: HF ``save_pretrained`` files plus ``codeprm_prm.json``.
+
+A checkpoint directory holds the model (``config.json`` + safetensors), its tokenizer, and
+codeprm's metadata: schema version, kind, calibration, input format, data recipe, metrics,
+training config and ``weights_sha256`` (sha256 over the safetensors files, sorted by name),
+which callers record next to every reward. Reading the metadata needs no torch; loading
+the model does. A plain HF directory without metadata loads as an uncalibrated zero-shot
+causal LM.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from codeprm import __version__
+from codeprm.errors import NotFoundError, UsageError, VersionSkewError
+from codeprm.prm.calibrate import Calibration
+from codeprm.prm.records import canonical_json
+from codeprm.prm.text import FORMAT_VERSION
+
+META_FILE = "codeprm_prm.json"
+CHECKPOINT_SCHEMA_VERSION = 1
+
+#: The zero-shot calibration of a causal LM nobody calibrated (a plain HF directory): the
+#: log-likelihood delta plus a length correction of ~1.7 nats per token, the ratio fitted
+#: for SmolLM2 (see fetch.SMOLLM2_CALIBRATION); scale and bias are only rough guesses.
+DEFAULT_ZERO_SHOT = Calibration(
+    features=("delta_ll", "delta_tokens"),
+    weights=(0.18, 0.30),
+    bias=-1.0,
+    method="platt",
+    fitted_on={"note": "default, not fitted"},
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointMeta:
+    kind: str
+    calibration: Calibration
+    max_length: int = 1024
+    format_version: int = FORMAT_VERSION
+    start_token_id: int | None = None
+    base_model: Mapping[str, Any] = field(default_factory=dict)
+    data_recipe: Mapping[str, Any] = field(default_factory=dict)
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+    training: Mapping[str, Any] = field(default_factory=dict)
+    weights_sha256: str = ""
+    schema_version: int = CHECKPOINT_SCHEMA_VERSION
+    created_by: str = f"codeprm {__version__}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema_version": self.schema_version,
+            "kind": self.kind,
+            "calibration": self.calibration.to_json(),
+            "max_length": self.max_length,
+            "format_version": self.format_version,
+            "start_token_id": self.start_token_id,
+            "base_model": dict(self.base_model),
+            "data_recipe": dict(self.data_recipe),
+            "metrics": dict(self.metrics),
+            "training": dict(self.training),
+            "weights_sha256": self.weights_sha256,
+            "created_by": self.created_by,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CheckpointMeta:
+        version = data.get("schema_version")
+        if version != CHECKPOINT_SCHEMA_VERSION:
+            raise VersionSkewError(
+                f"PRM checkpoint schema version {version} is not {CHECKPOINT_SCHEMA_VERSION}"
+            )
+        if data.get("format_version") != FORMAT_VERSION:
+            raise VersionSkewError(
+                f"PRM checkpoint input format {data.get('format_version')} is not {FORMAT_VERSION}"
+            )
+        if data.get("kind") not in ("zero-shot", "classifier"):
+            raise UsageError(f"unknown PRM checkpoint kind {data.get('kind')!r}")
+        return cls(
+            kind=str(data["kind"]),
+            calibration=Calibration.from_json(data["calibration"]),
+            max_length=int(data.get("max_length", 1024)),
+            format_version=int(data["format_version"]),
+            start_token_id=data.get("start_token_id"),
+            base_model=dict(data.get("base_model", {})),
+            data_recipe=dict(data.get("data_recipe", {})),
+            metrics=dict(data.get("metrics", {})),
+            training=dict(data.get("training", {})),
+            weights_sha256=str(data.get("weights_sha256", "")),
+            schema_version=int(version),
+            created_by=str(data.get("created_by", "")),
+        )
+
+    def with_(self, **changes: Any) -> CheckpointMeta:
+        return replace(self, **changes)
+
+    def scoring_hash(self) -> str:
+        """sha256 over the weights hash and everything else that changes a score."""
+        relevant = {
+            "weights_sha256": self.weights_sha256,
+            "kind": self.kind,
+            "calibration": {
+                k: v for k, v in self.calibration.to_json().items() if k != "fitted_on"
+            },
+            "max_length": self.max_length,
+            "format_version": self.format_version,
+            "start_token_id": self.start_token_id,
+        }
+        return hashlib.sha256(canonical_json(relevant).encode()).hexdigest()
+
+
+def weights_sha256(directory: Path) -> str:
+    """sha256 over the safetensors files of a checkpoint, in sorted name order (names included)."""
+    files = sorted(Path(directory).glob("*.safetensors"))
+    if not files:
+        raise NotFoundError(f"no *.safetensors weights in {directory}")
+    h = hashlib.sha256()
+    for path in files:
+        h.update(path.name.encode() + b"\0")
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def read_meta(directory: Path) -> CheckpointMeta | None:
+    """The codeprm metadata of a checkpoint directory, or None for a plain HF directory."""
+    path = Path(directory) / META_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise UsageError(f"{path} is not JSON: {err.msg}") from err
+    return CheckpointMeta.from_json(data)
+
+
+def write_meta(directory: Path, meta: CheckpointMeta) -> None:
+    path = Path(directory) / META_FILE
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(meta.to_json(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def save_checkpoint(
+    directory: Path, model: Any, tokenizer: Any, meta: CheckpointMeta
+) -> CheckpointMeta:
+    """Write model, tokenizer and metadata (with the weights hash) into ``directory``.
+
+    Written into a sibling temporary directory first and moved into place, so a reader never
+    sees half a checkpoint.
+    """
+    directory = Path(directory)
+    tmp = directory.with_name(directory.name + ".tmp-codeprm")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    model.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    meta = meta.with_(weights_sha256=weights_sha256(tmp))
+    write_meta(tmp, meta)
+    if directory.exists():
+        shutil.rmtree(directory)
+    tmp.rename(directory)
+    return meta
+
+
+def load_checkpoint(directory: Path, device: str = "cpu") -> tuple[Any, Any, CheckpointMeta]:
+    """(model in eval mode on ``device``, tokenizer, metadata) from a local directory."""
+    from codeprm.prm.runtime import require_transformers
+
+    directory = Path(directory).expanduser()
+    if not (directory / "config.json").is_file():
+        raise NotFoundError(f"no model checkpoint (config.json) in {directory}")
+    meta = read_meta(directory)
+    actual = weights_sha256(directory)
+    if meta is None:
+        meta = CheckpointMeta(
+            kind="zero-shot",
+            calibration=DEFAULT_ZERO_SHOT,
+            base_model={"path": str(directory)},
+            weights_sha256=actual,
+        )
+    elif meta.weights_sha256 and meta.weights_sha256 != actual:
+        raise VersionSkewError(
+            f"the weights in {directory} changed since its {META_FILE} was written "
+            f"(recorded {meta.weights_sha256[:12]}, found {actual[:12]})"
+        )
+    meta = meta.with_(weights_sha256=actual)
+    transformers = require_transformers()
+    torch = __import__("torch")
+    auto = (
+        transformers.AutoModelForCausalLM
+        if meta.kind == "zero-shot"
+        else transformers.AutoModelForSequenceClassification
+    )
+    try:
+        model = auto.from_pretrained(
+            directory, dtype=torch.float32, local_files_only=True, attn_implementation="sdpa"
+        )
+        tokenizer = transformers.AutoTokenizer.from_pretrained(directory, local_files_only=True)
+    except (OSError, ValueError) as err:
+        raise UsageError(f"cannot load the PRM checkpoint in {directory}: {err}") from err
+    model.to(device)
+    model.eval()
+    return model, tokenizer, meta

@@ -1,0 +1,77 @@
+"""Import torch/transformers on demand, choose the device, and make scoring deterministic.
+
+Every module that needs torch gets it through ``require_torch()`` so that a missing install
+fails with one clear usage error instead of an ImportError traceback, and so that no hub is
+ever contacted: the offline switches are set before transformers is first imported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any
+
+from codeprm.errors import UsageError
+
+INSTALL_HINT = "install the PRM extra: pip install 'codeprm[prm]' torch==2.13.0 (the CPU build)"
+
+
+def _offline() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def require_torch() -> Any:
+    """The torch module, or a UsageError saying how to install it."""
+    _offline()
+    try:
+        import torch
+    except ImportError as err:
+        raise UsageError(f"the learned PRM needs torch: {INSTALL_HINT}") from err
+    return torch
+
+
+def require_transformers() -> Any:
+    """The transformers module (torch first), offline, with its progress noise turned down."""
+    require_torch()
+    try:
+        import transformers
+    except ImportError as err:
+        raise UsageError(f"the learned PRM needs transformers: {INSTALL_HINT}") from err
+    transformers.logging.set_verbosity_error()
+    with contextlib.suppress(AttributeError):  # older transformers
+        transformers.utils.logging.disable_progress_bar()
+    return transformers
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``auto`` -> ``cuda`` when a GPU is usable, else ``cpu``; ``cuda`` without one is an error."""
+    torch = require_torch()
+    if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
+        raise UsageError(f"unknown device {device!r} (use auto, cpu or cuda)")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError("--device cuda was asked for but torch sees no CUDA device")
+    return device
+
+
+def make_deterministic(seed: int | None = None) -> None:
+    """Deterministic kernels where torch has them; seeds torch's generators when asked."""
+    torch = require_torch()
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    if torch.backends.cudnn.is_available():
+        torch.backends.cudnn.benchmark = False
+    if seed is not None:
+        torch.manual_seed(seed)
+
+
+def autocast_dtype(device: str) -> Any:
+    """bf16 autocast on GPUs that support it; None (plain float32) on CPU."""
+    torch = require_torch()
+    if device.startswith("cuda") and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return None

@@ -1,0 +1,172 @@
+"""The tiny from-scratch PRM on CPU: training lowers the loss, checkpoints round-trip, scores are
+deterministic; the zero-shot path on a tiny causal LM; torch stays out of ``import codeprm``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from codeprm.errors import UsageError, VersionSkewError  # noqa: E402
+from codeprm.prm.checkpoint import META_FILE, read_meta, weights_sha256  # noqa: E402
+from codeprm.prm.infer import load_scorer  # noqa: E402
+from codeprm.prm.records import StepInput  # noqa: E402
+
+
+def test_training_lowers_the_loss(tiny_checkpoint) -> None:
+    losses = tiny_checkpoint.losses
+    assert len(losses) == 8
+    assert min(losses[-3:]) < losses[0] - 0.05, losses
+
+
+def test_checkpoint_is_self_describing(tiny_checkpoint) -> None:
+    path = tiny_checkpoint.path
+    meta = json.loads((path / META_FILE).read_text())
+    assert meta["schema_version"] == 1 and meta["kind"] == "classifier"
+    assert meta["weights_sha256"] == weights_sha256(path)
+    assert meta["calibration"]["features"] == ["logit"]
+    assert meta["calibration"]["fitted_on"]["split"] == "valid"
+    assert {"valid_auroc", "valid_ece", "valid_top1"} <= set(meta["metrics"])
+    assert meta["data_recipe"]["summary"]["records"] > 0
+    assert meta["training"]["steps_done"] == 40
+    assert (path / "config.json").is_file() and (path / "tokenizer.json").is_file()
+
+
+def test_save_load_round_trip_and_determinism(tiny_checkpoint, mined) -> None:
+    steps = [r.to_input() for r in mined if r.split == "test"][:24]
+    a = load_scorer(tiny_checkpoint.path, "cpu")
+    b = load_scorer(tiny_checkpoint.path, "cpu", cache_size=0)
+    first = a.score(steps)
+    assert all(0.0 < p < 1.0 for p in first)
+    assert b.score(steps) == first  # a fresh load gives bit-identical scores
+    assert b.score(steps) == first  # and so does a second pass without the cache
+    assert [b.score([s])[0] for s in steps[:6]] == first[:6]  # batch composition does not matter
+    assert a.score(steps) == first and a.cache.hits >= len(steps)  # the cache answers repeats
+    assert a.checkpoint_hash == tiny_checkpoint.meta.weights_sha256 == weights_sha256(a.path)
+    described = a.describe()
+    assert described["kind"] == "classifier" and described["checkpoint_hash"] == a.checkpoint_hash
+
+
+def test_tampered_weights_are_refused(tiny_checkpoint, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_checkpoint.path, copy)
+    weights = next(copy.glob("*.safetensors"))
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    with pytest.raises(VersionSkewError):
+        load_scorer(copy, "cpu")
+
+
+@pytest.fixture(scope="module")
+def tiny_lm(tmp_path_factory: pytest.TempPathFactory, mined) -> Path:
+    """A plain HF causal-LM directory (random tiny Llama + a locally trained tokenizer)."""
+    import transformers
+
+    from codeprm.prm.train import train_tokenizer
+
+    tok = train_tokenizer([r.after for r in mined[:300]], vocab_size=600)
+    config = transformers.LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
+    torch.manual_seed(0)
+    model = transformers.LlamaForCausalLM(config)
+    path = tmp_path_factory.mktemp("lm") / "tiny-lm"
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+def test_zero_shot_scoring_of_a_plain_hf_checkpoint(tiny_lm: Path) -> None:
+    scorer = load_scorer(tiny_lm, "cpu")
+    assert scorer.meta.kind == "zero-shot" and read_meta(tiny_lm) is None
+    before = "def f(x):\n    return x + 1\n"
+    steps = [StepInput(before, "def f(x):\n    return x - 1\n"), StepInput(before, before)]
+    feats = scorer.features(steps)
+    assert feats[1] == (0.0, 0.0)  # a no-op step changes nothing
+    assert scorer.score(steps) == scorer.score(list(steps))
+    assert scorer.cache.hits >= 2
+
+
+def test_zero_shot_prefix_cache_matches_full_rows_and_is_batch_independent(
+    tiny_lm: Path, mined
+) -> None:
+    steps = [r.to_input() for r in mined[:12]]
+    cached = load_scorer(tiny_lm, "cpu")  # CPU default: one row at a time, context KV reused
+    batched = load_scorer(tiny_lm, "cpu", batch_size=8)
+    a, b = cached.features(steps), batched.features(steps)
+    assert [x[1] for x in a] == [x[1] for x in b]  # same token counts
+    assert all(abs(x[0] - y[0]) < 1e-3 for x, y in zip(a, b, strict=True))
+    fresh = load_scorer(tiny_lm, "cpu", cache_size=0)
+    assert [fresh.features([s])[0] for s in steps[:5]] == a[:5]
+
+
+def test_zero_shot_calibration_and_pairwise_fine_tuning(
+    tiny_lm: Path, mined, tmp_path: Path
+) -> None:
+    from codeprm.prm.train import TrainConfig, train
+
+    records = [r for r in mined if r.split in ("train", "valid")][:160]
+    result = train(
+        records,
+        tmp_path / "zs",
+        TrainConfig(
+            kind="zero-shot",
+            steps=3,
+            log_every=1,
+            batch_bugs=2,
+            lr=1e-3,
+            device="cpu",
+            max_length=256,
+            calibration_max=80,
+        ),
+        base_model=tiny_lm,
+    )
+    meta = read_meta(result.path)
+    assert meta is not None and meta.kind == "zero-shot" and len(result.losses) == 3
+    assert meta.calibration.features == ("delta_ll", "delta_tokens")
+    assert meta.calibration.fitted_on["split"] == "valid"
+    scorer = load_scorer(result.path, "cpu")
+    assert scorer.checkpoint_hash == meta.weights_sha256
+
+
+def test_training_without_held_out_records_is_a_usage_error(mined, tmp_path: Path) -> None:
+    from codeprm.prm.train import TrainConfig, train
+
+    only_train = [r for r in mined if r.split == "train"][:20]
+    with pytest.raises(UsageError):
+        train(only_train, tmp_path / "x", TrainConfig(steps=1, device="cpu"))
+
+
+def test_missing_torch_is_a_clear_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from codeprm.prm import runtime
+
+    monkeypatch.setitem(sys.modules, "torch", None)
+    with pytest.raises(UsageError, match=r"torch==2\.13\.0"):
+        runtime.require_torch()
+
+
+def test_import_codeprm_does_not_import_torch() -> None:
+    code = (
+        "import sys, codeprm, codeprm.prm, codeprm.cli.prm, codeprm.prm.data, codeprm.prm.infer, "
+        "codeprm.prm.train, codeprm.prm.fetch, codeprm.prm.checkpoint\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers')]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
