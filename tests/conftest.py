@@ -70,6 +70,16 @@ def assert_clean_error(result: Result, code: int, fragment: str = "") -> None:
     assert fragment in lines[0], lines[0]
 
 
+def git(repo: Path, *args: str) -> str:
+    """Run git in a test repository with a fixed identity; returns stdout."""
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
+
+
+def tree(root: Path, skip: tuple[str, ...] = (".git",)) -> dict[str, bytes]:
+    """Every file under root (but those under a skipped directory name) with its bytes."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and not set(skip) & set(p.relative_to(root).parts)}
+
+
 def check_bundle(bundle: dict[str, Any]) -> dict[str, Any]:
     """Every bundle a test sees must validate against the published schema and id."""
     from codeprm.bundles.schema import validate_bundle

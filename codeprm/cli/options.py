@@ -50,3 +50,21 @@ def server_options(func: F) -> F:
     for opt in reversed((workspace_option, json_option, timeout_option, python_option, index_io_option, verbose_option)):
         func = opt(func)
     return func
+
+
+def reward_options(prm_default: str = "none") -> Callable[[F], F]:
+    """--weights, --formula, --prm, --prm-weight, --task: how a step is rewarded."""
+    options = (
+        click.option("--weights", default=None, help="Reward weights as key=value pairs, e.g. a=0.5,a_w=0.1,b=0.4,g=0.1."),
+        click.option("--formula", type=click.Choice(["potential-v1", "published-v1"]), default="potential-v1", show_default=True),
+        click.option("--prm", "prm", default=prm_default, show_default=True, help="The learned PRM: auto | default | none | PATH to a checkpoint."),
+        click.option("--prm-weight", type=click.FloatRange(min=0.0), default=1.0, show_default=True, help="w in deterministic + w * (p - 0.5)."),
+        click.option("--task", default="", help="What the edit should achieve (given to the learned PRM)."),
+    )
+
+    def apply(func: F) -> F:
+        for opt in reversed(options):
+            func = opt(func)
+        return func
+
+    return apply

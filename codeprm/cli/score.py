@@ -9,7 +9,13 @@ from typing import Any
 
 import click
 
-from codeprm.cli.options import json_option, python_option, timeout_option, workspace_option
+from codeprm.cli.options import (
+    json_option,
+    python_option,
+    reward_options,
+    timeout_option,
+    workspace_option,
+)
 from codeprm.errors import NewErrorsGateError, RewardGateError, UsageError
 
 
@@ -54,11 +60,7 @@ def seed_base(disk: dict[str, str], steps: list[Any]) -> dict[str, str]:
 @json_option
 @timeout_option
 @python_option
-@click.option("--weights", default=None, help="Reward weights, e.g. a=0.5,a_w=0.1,b=0.4,g=0.1.")
-@click.option("--formula", type=click.Choice(["potential-v1", "published-v1"]), default="potential-v1", show_default=True)
-@click.option("--prm", "prm", default="none", show_default=True, help="Add the learned PRM: auto | default | none | PATH to a checkpoint.")
-@click.option("--prm-weight", type=click.FloatRange(min=0.0), default=1.0, show_default=True, help="w in deterministic + w * (p - 0.5).")
-@click.option("--task", default="", help="What the edits should achieve (given to the learned PRM).")
+@reward_options()
 @click.option("--bundles", "bundles_out", type=click.Path(dir_okay=False, path_type=Path), help="Write every step bundle to this JSONL file as it is produced.")
 @click.option("--sarif", "sarif_out", type=click.Path(dir_okay=False, path_type=Path), help="Write SARIF 2.1.0 (one result per introduced diagnostic).")
 @click.option("--markdown", "markdown_out", type=click.Path(dir_okay=False, path_type=Path), help="Write a Markdown summary.")

@@ -8,7 +8,13 @@ from pathlib import Path
 import click
 
 from codeprm.cli import render
-from codeprm.cli.options import json_option, python_option, timeout_option, workspace_option
+from codeprm.cli.options import (
+    json_option,
+    python_option,
+    reward_options,
+    timeout_option,
+    workspace_option,
+)
 from codeprm.errors import UsageError, WriteDeniedError
 
 
@@ -32,12 +38,8 @@ def read_edit(source: str) -> str:
 @json_option
 @timeout_option
 @python_option
-@click.option("--weights", default=None, help="Reward weights as key=value pairs, e.g. a=0.5,a_w=0.1,b=0.4,g=0.1.")
-@click.option("--formula", type=click.Choice(["potential-v1", "published-v1"]), default="potential-v1", show_default=True)
+@reward_options()
 @click.option("--confidence", type=click.FloatRange(0.0, 1.0), default=1.0, show_default=True, help="How confidently the edit's target was located.")
-@click.option("--prm", "prm", default="none", show_default=True, help="Add the learned PRM: auto | default | none | PATH to a checkpoint.")
-@click.option("--prm-weight", type=click.FloatRange(min=0.0), default=1.0, show_default=True, help="w in deterministic + w * (p - 0.5).")
-@click.option("--task", default="", help="What the edits should achieve (given to the learned PRM).")
 @click.option("--apply", "do_apply", is_flag=True, help="Write the edit after scoring (atomically, inside the jail).")
 @click.option("--allow-dirty", is_flag=True, help="With --apply: write even if the git worktree has uncommitted changes.")
 def step_cmd(edit: str, workspace: Path | None, as_json: bool, timeout: float, python_path: Path | None, weights: str | None, formula: str, confidence: float, prm: str, prm_weight: float, task: str, do_apply: bool, allow_dirty: bool) -> None:

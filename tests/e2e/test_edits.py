@@ -9,17 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURES, assert_clean_error, check_bundle, run_cli
+from tests.conftest import FIXTURES, assert_clean_error, check_bundle, git, run_cli, tree
 
 pytestmark = pytest.mark.e2e
 
 
-def git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=repo, check=True, capture_output=True)
-
-
-def tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and ".git" not in p.parts and ".codeprm" not in p.parts}
 
 
 @pytest.fixture
@@ -33,10 +27,10 @@ def repo(tmp_path: Path) -> Path:
 
 
 def test_rename_preview_is_exactly_what_apply_writes(repo: Path, tmp_path: Path) -> None:
-    before = tree(repo)
+    before = tree(repo, (".git", ".codeprm"))
     r = run_cli("rename", "py://pkg.geometry#area", "surface", "-w", str(repo))
     assert r.code == 0, r.err
-    assert tree(repo) == before  # preview writes nothing
+    assert tree(repo, (".git", ".codeprm")) == before  # preview writes nothing
     assert r.out.count("+from pkg.geometry import") == 2 and "+def surface(" in r.out
     bundle = check_bundle(json.loads(run_cli("rename", "py://pkg.geometry#area", "surface", "-w", str(repo), "--json").out))
     assert [e["path"] for e in bundle["edits"]] == ["pkg/app.py", "pkg/broken.py", "pkg/geometry.py"]
@@ -50,7 +44,7 @@ def test_rename_preview_is_exactly_what_apply_writes(repo: Path, tmp_path: Path)
         (check / rel).parent.mkdir(parents=True, exist_ok=True)
         (check / rel).write_bytes(data)
     subprocess.run(["git", "apply", "-"], cwd=check, input=r.out.encode(), check=True)
-    assert tree(check) == tree(repo)
+    assert tree(check, (".git", ".codeprm")) == tree(repo, (".git", ".codeprm"))
     assert "surface(2.0, 5.0)" in (repo / "pkg/app.py").read_text()
 
 
@@ -65,24 +59,24 @@ def test_rename_preview_is_exactly_what_apply_writes(repo: Path, tmp_path: Path)
     ],
 )
 def test_rename_refusals(repo: Path, selector: str, name: str, code: int, fragment: str) -> None:
-    before = tree(repo)
+    before = tree(repo, (".git", ".codeprm"))
     assert_clean_error(run_cli("rename", selector, name, "-w", str(repo), "--apply"), code, fragment)
-    assert tree(repo) == before
+    assert tree(repo, (".git", ".codeprm")) == before
 
 
 def test_rename_that_introduces_errors_is_refused(repo: Path) -> None:
     # renaming the parameter y of Point.__init__ to x makes a duplicate parameter
-    before = tree(repo)
+    before = tree(repo, (".git", ".codeprm"))
     r = run_cli("rename", "pkg/geometry.py@L9:C34", "x", "-w", str(repo), "--apply")
     assert_clean_error(r, 70, "introduces")
-    assert tree(repo) == before
+    assert tree(repo, (".git", ".codeprm")) == before
 
 
 def test_rename_refuses_a_dirty_tree_unless_allowed(repo: Path) -> None:
     (repo / "pkg/app.py").write_text((repo / "pkg/app.py").read_text() + "\n# local change\n")
-    before = tree(repo)
+    before = tree(repo, (".git", ".codeprm"))
     assert_clean_error(run_cli("rename", "py://pkg.geometry#area", "surface", "-w", str(repo), "--apply"), 71, "")
-    assert tree(repo) == before
+    assert tree(repo, (".git", ".codeprm")) == before
     assert run_cli("rename", "py://pkg.geometry#area", "surface", "-w", str(repo), "--apply", "--allow-dirty").code == 0
     assert "surface" in (repo / "pkg/app.py").read_text()
 
@@ -107,6 +101,6 @@ def test_apply_workspace_edit_and_stale_edit(repo: Path, tmp_path: Path) -> None
     assert "missing_name" in (repo / "pkg/broken.py").read_text()
     assert run_cli("apply", str(path), "-w", str(repo), "--apply").code == 0
     assert (repo / "pkg/broken.py").read_text().splitlines()[4] == "    return area(1.0, 2.0)"
-    before = tree(repo)
+    before = tree(repo, (".git", ".codeprm"))
     assert_clean_error(run_cli("apply", str(path), "-w", str(repo), "--apply", "--allow-dirty"), 74)
-    assert tree(repo) == before
+    assert tree(repo, (".git", ".codeprm")) == before

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import FIXTURES, REPO, check_bundle
+from tests.conftest import FIXTURES, REPO, check_bundle, git
 
 mcp = pytest.importorskip("mcp")
 
@@ -62,9 +62,6 @@ SESSION: list[tuple[str, str, dict[str, Any]]] = [
     ("apply_dirty_allowed", "apply_edit", {"edit": BREAK, "allow_dirty": True}),
 ]
 
-
-def git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=repo, check=True, capture_output=True)
 
 
 async def _session(ws: Path, errlog: Any) -> dict[str, Any]:

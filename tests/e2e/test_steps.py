@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import pytest
 
 from codeprm.rewards import Facts, Weights
 from codeprm.rewards.functional import potential
-from tests.conftest import FIXTURES, assert_clean_error, check_bundle, run_cli
+from tests.conftest import FIXTURES, assert_clean_error, check_bundle, git, run_cli, tree
 
 pytestmark = pytest.mark.e2e
 
@@ -27,12 +26,6 @@ BREAK = """--- a/pkg/geometry.py
 """
 
 
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
-
-
-def tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and ".git" not in p.parts}
 
 
 @pytest.fixture(scope="module")
