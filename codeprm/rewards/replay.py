@@ -8,7 +8,6 @@ replay mismatch (exit 76), never silently re-scored.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,20 +30,10 @@ class Rescored:
 
 def read_bundles(path: Path) -> Iterator[dict[str, Any]]:
     """Bundles from a JSONL file, each validated (schema and id) with its line number."""
+    from codeprm.bundles.jsonl import iter_jsonl
     from codeprm.bundles.schema import validate_bundle
 
-    try:
-        lines = path.read_text("utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as err:
-        raise UsageError(f"{path}: cannot read: {err}") from err
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            bundle = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise UsageError(f"{where}: malformed or truncated line: {err.msg} at column {err.colno}") from err
+    for where, bundle in iter_jsonl(path):
         validate_bundle(bundle, where=where)
         yield bundle
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from codeprm.bundles.jsonl import iter_jsonl
 from codeprm.errors import UsageError, VersionSkewError
 from codeprm.workspace.edits import FileEdit, WorkspaceChange, text_sha256
 
@@ -102,17 +103,5 @@ def write_jsonl(steps: Iterable[Step], out: TextIO) -> int:
 
 def read_jsonl(path: Path) -> Iterator[Step]:
     """Steps of a trajectory file, checked line by line."""
-    try:
-        handle = path.open("r", encoding="utf-8")
-    except OSError as err:
-        raise UsageError(f"{path}: cannot read: {err.strerror or err}") from err
-    with handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise UsageError(f"{where}: malformed or truncated line: {err.msg} at column {err.colno}") from err
-            yield Step.from_json(data, where=where)
+    for where, data in iter_jsonl(path):
+        yield Step.from_json(data, where=where)
