@@ -5,7 +5,8 @@ the proposers for candidates, score every candidate with the combined reward (on
 session, ``analysis.rank``), and spend a budget of verifications (test runs in a
 scratch copy) on the best first. With ``beam`` > 1 the loop goes one level deeper: the
 best few candidates that did not pass become states of their own (early rejection:
-only those whose reward is not below ``min_reward``). The trajectory (every scored
+only those whose deterministic reward is not below ``min_reward``: a candidate the
+language server says breaks something is never verified). The trajectory (every scored
 candidate, every test run) is recorded as JSONL as it happens. The user's files change
 only when the caller applies the fix found.
 """
@@ -81,18 +82,19 @@ class RepairLoop:
                 errors.append(f"{proposer.name}: {err.one_line()}")
         return dedupe(proposals)
 
-    def _order(self, texts: dict[str, str], proposals: list[Proposal]) -> list[tuple[Proposal, float | None]]:
+    def _order(self, texts: dict[str, str], proposals: list[Proposal]) -> list[tuple[Proposal, float | None, float | None]]:
+        """(proposal, combined reward, deterministic reward), in the order to verify them."""
         if self.order == "proposer":
-            return [(p, None) for p in proposals]
+            return [(p, None, None) for p in proposals]
         by_path: dict[str, list[Proposal]] = {}
         for p in proposals:
             by_path.setdefault(p.path, []).append(p)
-        scored: list[tuple[Proposal, float | None]] = []
+        scored: list[tuple[Proposal, float | None, float | None]] = []
         for path, group in by_path.items():
             lookup = {p.id: p for p in group}
             candidates = [Candidate(p.id, n, new_text=p.new_text) for n, p in enumerate(group)]
             ranked = rank(self.engine, self.engine.root / path, candidates, task=self.task, scorer=self.scorer, prm_weight=self.prm_weight, base_text=texts[path])
-            scored.extend((lookup[r.id], r.reward) for r in ranked if r.reward is not None)
+            scored.extend((lookup[r.id], r.reward, r.components.get("deterministic")) for r in ranked if r.reward is not None)
         scored.sort(key=lambda pr: (-(pr[1] or 0.0), pr[0].id))
         return scored
 
@@ -118,12 +120,12 @@ class RepairLoop:
                 proposals = self._propose(Observation(state, paths, output, called), result.errors)
                 ordered = self._order(state, proposals)
                 result.candidates += len(ordered)
-                self._emit({"event": "scored", "depth": depth, "candidates": [{"id": p.id, "proposer": p.proposer, "reward": r} for p, r in ordered]})
-                for proposal, reward in ordered:
+                self._emit({"event": "scored", "depth": depth, "candidates": [{"id": p.id, "proposer": p.proposer, "reward": r, "deterministic": d} for p, r, d in ordered]})
+                for proposal, reward, deterministic in ordered:
                     if result.test_runs >= self.budget:
                         break
-                    if reward is not None and reward < self.min_reward:
-                        break  # early rejection: everything after this scores lower still
+                    if deterministic is not None and deterministic < self.min_reward:
+                        continue  # early rejection: the language server says this step breaks something
                     candidate_texts = {**state, proposal.path: proposal.new_text}
                     self.sandbox.set_texts(candidate_texts)
                     run = self.sandbox.run()
