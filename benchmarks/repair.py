@@ -65,7 +65,7 @@ def make_tasks(n: int, per_module: int, seed: int, scratch: Path) -> list[Task]:
             run, calls = sandbox.called_functions([source.name])
             if not run.passed:
                 continue  # the suite does not pass as shipped here: no task from it
-            called_lines = {first - 1 for _, first, _ in calls}
+            called_lines = {s.first_line - 1 for s in calls}
             spans = [s for s in function_spans(original) if original.count("\n", 0, s[0]) in called_lines]
             rng.shuffle(spans)
             found = 0
