@@ -16,7 +16,8 @@ Scorers:
   det + smollm2       combine(det, p, w) = det + w * (p - 0.5); likewise det + tiny
 
 Usage: python benchmarks/prm_quality.py [--tiny-seconds 180] [--bugs 50] [--cal-bugs 30] [--json out.json]
-(about 10 minutes on an idle 2-core machine with the default sizes; more on a shared one)
+(28 minutes measured on a shared, loaded 2-core machine with the default sizes, most of it
+SmolLM2 on CPU; --bugs 20 --cal-bugs 15 --tiny-seconds 60 gives a quick look)
 Never uses HumanEval, HumanEvalFix or QuixBugs.
 """
 
@@ -41,6 +42,8 @@ from codeprm.prm.records import StepRecord, group_by_bug
 # asyncio import) when this file runs as a script: drop the script's folder from sys.path
 # before anything imports subprocess (torch, codeprm.prm.fetch: imported inside main()).
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+# OpenMP threads must sleep, not spin, when the cores are shared (see codeprm.prm.runtime)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 SITE = Path(sysconfig.get_paths()["purelib"])

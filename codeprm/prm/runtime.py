@@ -17,6 +17,10 @@ INSTALL_HINT = "install the PRM extra: pip install 'codeprm[prm]' torch==2.13.0 
 
 
 def _offline() -> None:
+    # OpenMP threads that spin while waiting make torch 10-15x slower on a machine whose
+    # cores are busy with other work (measured: tiny training 5 s -> 70 s on 2 loaded
+    # cores); sleeping waits cost little when the machine is idle. Read when torch loads.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
+# before any test module imports torch: OpenMP threads must sleep, not spin, on a busy machine
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import sysconfig
 from pathlib import Path
 
@@ -34,15 +39,7 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory, mined: list[StepRe
 
     out = tmp_path_factory.mktemp("ckpt") / "tiny"
     config = TrainConfig(
-        steps=40,
-        log_every=5,
-        batch_bugs=8,
-        lr=2e-3,
-        warmup=5,
-        device="cpu",
-        max_length=256,
-        tiny_hidden=64,
-        tiny_vocab=1024,
-        calibration_max=300,
-    )
+        steps=30, log_every=5, batch_bugs=6, lr=2e-3, warmup=5, device="cpu",
+        max_length=192, tiny_hidden=64, tiny_vocab=768, calibration_max=200,
+    )  # fmt: skip
     return train(mined, out, config)
