@@ -16,8 +16,8 @@ Scorers:
   det + smollm2       combine(det, p, w) = det + w * (p - 0.5); likewise det + tiny
 
 Usage: python benchmarks/prm_quality.py [--tiny-seconds 180] [--bugs 50] [--cal-bugs 30] [--json out.json]
-(28 minutes measured on a shared, loaded 2-core machine with the default sizes, most of it
-SmolLM2 on CPU; --bugs 20 --cal-bugs 15 --tiny-seconds 60 gives a quick look)
+(616 s measured on a shared 2-core machine with the default sizes, most of it SmolLM2 on
+CPU; --bugs 20 --cal-bugs 15 --tiny-seconds 60 gives a quick look)
 Never uses HumanEval, HumanEvalFix or QuixBugs.
 """
 
