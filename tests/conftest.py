@@ -14,6 +14,17 @@ from typing import Any
 import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+#: a diff against fixtures/ws_basic that drops area's second parameter: it breaks both callers
+BREAK = """--- a/pkg/geometry.py
++++ b/pkg/geometry.py
+@@ -17,3 +17,3 @@
+-def area(width: float, height: float) -> float:
++def area(width: float) -> float:
+     \"\"\"Area of a rectangle.\"\"\"
+-    return width * height
++    return width * width
+"""
 REPO = Path(__file__).resolve().parents[1]
 
 

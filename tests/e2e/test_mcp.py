@@ -16,19 +16,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import FIXTURES, REPO, check_bundle, git
+from tests.conftest import BREAK, FIXTURES, REPO, check_bundle, git
 
 mcp = pytest.importorskip("mcp")
 
-BREAK = """--- a/pkg/geometry.py
-+++ b/pkg/geometry.py
-@@ -17,3 +17,3 @@
--def area(width: float, height: float) -> float:
-+def area(width: float) -> float:
-     \"\"\"Area of a rectangle.\"\"\"
--    return width * height
-+    return width * width
-"""
 FIX = """--- a/pkg/broken.py
 +++ b/pkg/broken.py
 @@ -5 +5 @@

@@ -9,19 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURES, check_bundle, run_cli
+from tests.conftest import BREAK, FIXTURES, check_bundle, run_cli
 
 pytestmark = pytest.mark.e2e
 
-BREAK = """--- a/pkg/geometry.py
-+++ b/pkg/geometry.py
-@@ -17,3 +17,3 @@
--def area(width: float, height: float) -> float:
-+def area(width: float) -> float:
-     \"\"\"Area of a rectangle.\"\"\"
--    return width * height
-+    return width * width
-"""
 
 
 @pytest.fixture(scope="module")

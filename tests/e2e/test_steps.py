@@ -11,19 +11,10 @@ import pytest
 
 from codeprm.rewards import Facts, Weights
 from codeprm.rewards.functional import potential
-from tests.conftest import FIXTURES, assert_clean_error, check_bundle, git, run_cli, tree
+from tests.conftest import BREAK, FIXTURES, assert_clean_error, check_bundle, git, run_cli, tree
 
 pytestmark = pytest.mark.e2e
 
-BREAK = """--- a/pkg/geometry.py
-+++ b/pkg/geometry.py
-@@ -17,3 +17,3 @@
--def area(width: float, height: float) -> float:
-+def area(width: float) -> float:
-     \"\"\"Area of a rectangle.\"\"\"
--    return width * height
-+    return width * width
-"""
 
 
 
