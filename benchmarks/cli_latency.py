@@ -3,7 +3,9 @@
 A copy of the installed `click` package is the workspace; each edit appends a line to
 one of its modules (every third one a type error). For each edit the same command runs
 twice, interleaved: once with CODEPRM_NO_DAEMON=1 (a fresh process and server), once
-through the daemon. Prints medians and the ratio.
+through the daemon. Prints medians and the ratio, and splits the warm call into the
+server's own check (``meta.serverMs``: time spent waiting on basedpyright's answers)
+and what codeprm adds on top (process start, socket, parsing, measuring, rendering).
 
 Run: python benchmarks/cli_latency.py [--edits N]
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
 import shutil
 import statistics
@@ -22,13 +25,13 @@ import time
 from pathlib import Path
 
 
-def codeprm(*args: str, env: dict[str, str] | None = None) -> float:
+def codeprm(*args: str, env: dict[str, str] | None = None) -> tuple[float, str]:
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "codeprm", *args], capture_output=True, text=True, env={**os.environ, **(env or {})})
     elapsed = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"codeprm {' '.join(args)} failed: {proc.stderr}")
-    return elapsed
+    return elapsed, proc.stdout
 
 
 def main() -> None:
@@ -53,16 +56,26 @@ def main() -> None:
         codeprm("daemon", "start", "-w", str(root))
         try:
             codeprm("step", str(diffs[0]), "-w", str(root))  # the daemon's first call starts its server
-            cold, warm = [], []
+            cold, warm, server, added = [], [], [], []
             for diff in diffs:
-                cold.append(codeprm("step", str(diff), "-w", str(root), env={"CODEPRM_NO_DAEMON": "1"}))
-                warm.append(codeprm("step", str(diff), "-w", str(root)))
+                cold.append(codeprm("step", str(diff), "-w", str(root), "--json", env={"CODEPRM_NO_DAEMON": "1"})[0])
+                elapsed, out = codeprm("step", str(diff), "-w", str(root), "--json")
+                warm.append(elapsed)
+                server_ms = float(json.loads(out)["meta"]["serverMs"])
+                server.append(server_ms / 1000)
+                added.append(elapsed - server_ms / 1000)
         finally:
             codeprm("daemon", "stop", "-w", str(root))
-    mc, mw = statistics.median(cold) * 1000, statistics.median(warm) * 1000
+
+    def ms(values: list[float]) -> str:
+        return f"median {statistics.median(values) * 1000:8.1f} ms  (min {min(values) * 1000:7.1f})"
+
+    mc, mw = statistics.median(cold), statistics.median(warm)
     print(f"workspace: click sources; {args.edits} edits, one per module in turn")
-    print(f"  without daemon  median {mc:8.1f} ms  (min {min(cold) * 1000:.1f})")
-    print(f"  with daemon     median {mw:8.1f} ms  (min {min(warm) * 1000:.1f})")
+    print(f"  without daemon           {ms(cold)}")
+    print(f"  with daemon              {ms(warm)}")
+    print(f"    of which server check  {ms(server)}")
+    print(f"    codeprm's own cost     {ms(added)}")
     print(f"ratio without/with = {mc / mw:.1f}x")
 
 

@@ -218,6 +218,7 @@ class Analyzer:
             "durationMs": round((time.perf_counter() - started) * 1000, 3),
             "createdAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "serverRestarts": self.session.session.restarts,
+            "serverMs": round(self.session.session.server_seconds(started) * 1000, 3),
             "workspaceRoot": str(self.root),
         }
 

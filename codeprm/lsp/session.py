@@ -11,8 +11,10 @@ document version that was last sent: no sleeps, no stale pushes.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import os
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,6 +110,8 @@ class LspSession:
         self._client: CodeprmClient | None = None
         self._documents: dict[str, _Document] = {}
         self._lock = asyncio.Lock()
+        #: (start, end) perf_counter times of the recent waits on the server's answers
+        self.waits: collections.deque[tuple[float, float]] = collections.deque(maxlen=4096)
 
     # -- lifecycle ------------------------------------------------------------------------
     async def __aenter__(self) -> LspSession:
@@ -251,10 +255,12 @@ class LspSession:
         """Await a request under the timeout, translating transport failures."""
         exited = asyncio.ensure_future(client.exited.wait())
         request = asyncio.ensure_future(awaitable)
+        began = time.perf_counter()
         try:
             done, _ = await asyncio.wait({request, exited}, timeout=self.config.timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
             exited.cancel()
+            self.waits.append((began, time.perf_counter()))
         if request in done:
             try:
                 return request.result()
@@ -284,6 +290,10 @@ class LspSession:
                         raise
                     await self.restart()
             raise AssertionError("unreachable")
+
+    def server_seconds(self, since: float) -> float:
+        """Seconds spent waiting on the server's answers in requests begun at or after ``since``."""
+        return sum(end - began for began, end in list(self.waits) if began >= since)
 
     # -- documents --------------------------------------------------------------------------
     async def sync(self, path: Path, text: str) -> int:

@@ -116,6 +116,8 @@ def test_step_scores_in_memory_and_applies_only_when_asked(repo: Path, tmp_path:
     assert bundle["processReward"]["total"] == pytest.approx(-1.0)
     assert bundle["facts"]["covered"] == ["pkg/app.py", "pkg/broken.py", "pkg/geometry.py"]
     assert [e["path"] for e in bundle["edits"]] == ["pkg/geometry.py"]
+    # the time spent waiting on the server is part of the step's duration, and the step asked it something
+    assert 0 < bundle["meta"]["serverMs"] <= bundle["meta"]["durationMs"]
     assert tree(ws) == before
     human = run_cli("step", str(edit), "-w", str(ws))
     assert "reward -1" in human.out and "preview only" in human.out
