@@ -128,6 +128,23 @@ def fetch_cmd(dest: Path | None, gguf: Path | None, force: bool, dtype: str, as_
     is_flag=True,
     help="Put every record in the test split (a corpus kept for evaluation).",
 )
+@click.option(
+    "--label-by-tests",
+    is_flag=True,
+    help="Relabel mined steps by running tests: the CPython test suite for stdlib modules, --test-cmd elsewhere.",
+)
+@click.option(
+    "--test-cmd",
+    default=None,
+    help="Test command run at the root of a copy of each --corpus directory (implies --label-by-tests).",
+)
+@click.option(
+    "--test-timeout",
+    type=click.FloatRange(min=1),
+    default=60.0,
+    show_default=True,
+    help="Seconds one test run may take (a run over it is a failure).",
+)
 @json_option
 def data_cmd(
     corpora: tuple[Path, ...],
@@ -140,6 +157,9 @@ def data_cmd(
     max_files: int | None,
     bad_per_bug: int,
     held_out: bool,
+    label_by_tests: bool,
+    test_cmd: str | None,
+    test_timeout: float,
     as_json: bool,
 ) -> None:
     """Build labelled edit steps from real code (mined repairs) and recorded trajectories."""
@@ -153,9 +173,25 @@ def data_cmd(
         force_split="test" if held_out else None,
     )
     records = []
+    executed = None
+    if test_cmd is not None and not test_cmd.strip():
+        raise UsageError("--test-cmd is empty")
     if corpora or trajectories is None:
         roots = list(corpora) or [Path(sysconfig.get_paths()["stdlib"])]
-        records.extend(mine_corpus(roots, config, max_files=max_files))
+        mined = mine_corpus(roots, config, max_files=max_files)
+        if label_by_tests or test_cmd is not None:
+            from codeprm.prm.execlabel import corpus_planner, label_by_execution
+
+            def progress(path: str, n: int, total: int) -> None:
+                if not as_json:
+                    click.echo(f"testing {n + 1}/{total}: {path}", err=True)
+
+            mined, executed = label_by_execution(
+                mined, corpus_planner(roots, test_cmd), timeout=test_timeout, on_file=progress
+            )
+        records.extend(mined)
+    elif label_by_tests or test_cmd is not None:
+        raise UsageError("--label-by-tests needs mined steps: give --corpus as well as --trajectories")
     if trajectories is not None:
         for i, row in enumerate(read_jsonl(trajectories)):
             try:
@@ -193,12 +229,17 @@ def data_cmd(
         "trl": str(trl) if trl else None,
         "config": config.to_json(),
         **summary,
+        "execution": None if executed is None else executed.to_json(),
     }
-    _emit(
-        data,
-        as_json,
-        [f"{n} steps ({summary['bugs']} groups) -> {out}", f"splits: {summary['split']}"],
-    )
+    lines = [f"{n} steps ({summary['bugs']} groups) -> {out}", f"splits: {summary['split']}"]
+    if executed is not None:
+        e = executed
+        lines.append(
+            f"labelled by tests: {e.steps_relabelled} steps of {e.bugs_relabelled} bugs "
+            f"({e.bugs_undetected} bugs the tests miss, {e.files_untestable}/{e.files} files untested; "
+            f"{e.test_runs} test runs); differs from equivalence: {sum(e.disagreements.values())}"
+        )
+    _emit(data, as_json, lines)
 
 
 @prm_group.command("train")

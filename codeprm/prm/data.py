@@ -13,9 +13,9 @@ original (AST-equal after normalisation):
 Files are split by a hash of their corpus-relative path, so no file is in two splits; the
 whole build is a function of (corpus files, seed, config), independent of file order.
 
-Labels by execution (``label_source="execution"``) are an extension point: a labeller that
-runs a test command would replace ``label`` and ``label_source`` of the mined records;
-nothing here depends on how a label was obtained.
+Labels by execution (``label_source="execution"``): ``codeprm.prm.execlabel`` reruns the
+mined steps under a real test command and replaces ``label`` and ``label_source`` where
+the tests can judge the bug; nothing here depends on how a label was obtained.
 """
 
 from __future__ import annotations
