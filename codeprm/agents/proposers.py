@@ -124,6 +124,41 @@ def name_repairs(snippet: str, module_text: str) -> list[tuple[str, int, str]]:
     return out
 
 
+def return_repairs(snippet: str) -> list[tuple[str, int, str]]:
+    """Give each bare ``return`` of a function a value: each of the function's local names.
+
+    The inverse of a dropped return value, as far as it can be guessed: the value was
+    very often a local variable (``return result``).
+    """
+    import ast
+
+    from codeprm.prm.mutate import local_names, parse_snippet
+
+    parsed = parse_snippet(snippet)
+    if parsed is None:
+        return []
+    tree, shift = parsed
+    table = LineTable(snippet)
+    out = []
+    for func in ast.walk(tree):
+        if not isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        names = [n for n in local_names(func) if n not in ("self", "cls")]
+        inner = {id(n) for f in ast.walk(func) if f is not func and isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) for n in ast.walk(f)}
+        for node in ast.walk(func):
+            if isinstance(node, ast.Return) and node.value is None and id(node) not in inner:
+                line = node.lineno - 1 - shift
+                if line < 0:
+                    continue
+                start = table.line_start(line) + len(table.line_text(line).encode("utf-8")[: node.col_offset].decode("utf-8", "replace"))
+                if not snippet.startswith("return", start):
+                    continue
+                end = start + len("return")
+                for name in names:
+                    out.append(("restored-return", start, snippet[:start] + f"return {name}" + snippet[end:]))
+    return out
+
+
 class MutationRepairs:
     name = "mutation"
 
@@ -133,23 +168,28 @@ class MutationRepairs:
         self.max_functions = max_functions
 
     def propose(self, obs: Observation) -> list[Proposal]:
-        from codeprm.prm.mutate import attribute_names, enumerate_mutations
+        import ast
+
+        from codeprm.prm.mutate import attribute_names, enumerate_mutations, receiver_attributes
 
         out: list[Proposal] = []
         for path in obs.paths:
             text = obs.texts[path]
             try:
-                import ast
-
-                pool = sorted(attribute_names(ast.parse(text)))
+                tree = ast.parse(text)
+                pool, receivers = sorted(attribute_names(tree)), receiver_attributes(tree)
             except SyntaxError:
-                pool = []
+                pool, receivers = [], {}
             seen: set[str] = set()
             count = 0
             for start, end, qualname in suspicious_functions(text, obs.focus(path))[: self.max_functions]:
                 snippet = text[start:end]
-                edits = [(m.kind, m.site, m.apply(snippet)) for m in enumerate_mutations(snippet, attr_pool=pool)]
+                # every local name and every attribute the file uses on the same receiver as
+                # substitutes, then a few attributes from the whole file
+                mutations = enumerate_mutations(snippet, max_substitutes=None, receiver_attrs=receivers) + enumerate_mutations(snippet, attr_pool=pool)
+                edits = [(m.kind, m.site, m.apply(snippet)) for m in mutations]
                 edits += name_repairs(snippet, text[:start] + text[end:])
+                edits += return_repairs(snippet)
                 for kind, site, new_snippet in edits:
                     new_text = text[:start] + new_snippet + text[end:]
                     if new_text in seen or new_text == text:

@@ -8,11 +8,14 @@ scored with (padded batches change the last bits). On two cores batch 1 is also 
 fastest for both SmolLM2 and the tiny model (benchmarks/prm_throughput.py). On CUDA rows are
 batched (16, bf16 autocast) for throughput.
 
-Caching, keyed by sha256 of the exact model input: a step's result; for the zero-shot kind
-the log-likelihood of each (prefix, code) pair, so the code *before* a step, shared by every
-candidate proposed from one state, is scored once (N candidates cost N + 1 sequences); and
-the KV cache of the last few prefixes (task + context), so unchanged context around the
-edit is not recomputed: only the changed function is run through the model.
+Caching, keyed by sha256 of the exact model input: a step's result; the KV cache of the
+last few prefixes (task + context), so unchanged context around the edit is not
+recomputed. For the zero-shot kind on one row at a time (the CPU default), the code
+*before* a step, shared by every candidate proposed from one state, is run once, and each
+candidate's code *after* only from the first token where it differs (the shared tokens
+cancel in the log-likelihood ratio): about 2.3x faster for candidates spread over a
+function (``model.shared_prefix_deltas``). Batched rows (CUDA) score each (prefix, code)
+row whole.
 """
 
 from __future__ import annotations
@@ -232,6 +235,67 @@ class Scorer:
         return [self.start_id, *ids][: self.meta.max_length]
 
     def _zero_shot_features(self, steps: Sequence[StepInput]) -> list[tuple[float, ...]]:
+        from codeprm.prm.model import supports_prefix_cache
+
+        if self.batch_size == 1 and supports_prefix_cache(self.model):
+            return self._zero_shot_shared(steps)
+        return self._zero_shot_rows(steps)
+
+    def _tokens(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else []
+
+    def _zero_shot_shared(self, steps: Sequence[StepInput]) -> list[tuple[float, ...]]:
+        """One row at a time with the context's KV cache, the code before run once per
+        state, and each code after only from where it leaves the code before."""
+        torch = require_torch()
+        from codeprm.prm.model import lm_rows, prefix_state, shared_prefix_deltas
+
+        keys = [_key(self.model_key, "pair", lm_prefix(s), s.before, s.after) for s in steps]
+        results: dict[str, tuple[float, float]] = {}
+        groups: dict[tuple[str, str], dict[str, str]] = {}
+        for k, s in zip(keys, steps, strict=True):
+            hit = self.cache.get(k)
+            if hit is not None:
+                results[k] = hit
+            elif k not in results:
+                groups.setdefault((lm_prefix(s), s.before), {})[k] = s.after
+        fallback_keys: list[str] = []
+        with torch.inference_mode():
+            for (prefix, before), todo in groups.items():
+                prefix_ids, before_ids = self._tokens(prefix), self._tokens(before)
+                row_b, start = lm_rows(prefix_ids, before_ids, self.start_id, self.meta.max_length)
+                shared: dict[str, list[int]] = {}
+                for k, after in todo.items():
+                    after_ids = self._tokens(after)
+                    row_a, start_a = lm_rows(prefix_ids, after_ids, self.start_id, self.meta.max_length)
+                    # near the length limit the prefix is cut per code: no shared cache then
+                    if row_a[:start_a] == row_b[:start] and len(row_b) - start == len(before_ids) and len(row_a) - start_a == len(after_ids):
+                        shared[k] = after_ids
+                    else:
+                        fallback_keys.append(k)
+                if not shared:
+                    continue
+                pkey = _key(self.model_key, "prefix", ",".join(map(str, row_b[:start])))
+                state = self.prefix_cache.get(pkey)
+                if state is None:
+                    state = prefix_state(self.model, row_b[:start], self.device)
+                    self.prefix_cache.put(pkey, state)
+                deltas = shared_prefix_deltas(self.model, state, before_ids, list(shared.values()), self.device)
+                self.sequences_run += 1 + len(shared)
+                for (k, after_ids), delta in zip(shared.items(), deltas, strict=True):
+                    entry = (delta, float(len(after_ids) - len(before_ids)))
+                    self.cache.put(k, entry)
+                    results[k] = entry
+        if fallback_keys:
+            by_key = {k: s for s, k in zip(steps, keys, strict=True)}
+            for k, feats in zip(fallback_keys, self._zero_shot_rows([by_key[k] for k in fallback_keys]), strict=True):
+                entry = (feats[0], feats[1])
+                self.cache.put(k, entry)
+                results[k] = entry
+        return [results[k] for k in keys]
+
+    def _zero_shot_rows(self, steps: Sequence[StepInput]) -> list[tuple[float, ...]]:
+        """Each (prefix, code) row scored whole: batched, or one at a time on the context's cache."""
         from codeprm.prm.model import code_logprob, lm_rows, supports_prefix_cache
 
         pairs: list[tuple[str, str]] = []

@@ -16,7 +16,7 @@ import builtins
 import hashlib
 import itertools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 MUTATION_KINDS: tuple[str, ...] = (
@@ -172,13 +172,11 @@ def equivalent(a: str, b: str) -> bool:
 MAX_SUBSTITUTES = 3
 
 
-def _some(options: Sequence[str], key: str) -> list[str]:
-    """Up to MAX_SUBSTITUTES of ``options``, picked by a stable hash (no global RNG)."""
-    if len(options) <= MAX_SUBSTITUTES:
+def _some(options: Sequence[str], key: str, limit: int | None = MAX_SUBSTITUTES) -> list[str]:
+    """Up to ``limit`` of ``options`` (None: all), picked by a stable hash (no global RNG)."""
+    if limit is None or len(options) <= limit:
         return list(options)
-    return sorted(options, key=lambda o: hashlib.sha256(f"{key}\0{o}".encode()).digest())[
-        :MAX_SUBSTITUTES
-    ]
+    return sorted(options, key=lambda o: hashlib.sha256(f"{key}\0{o}".encode()).digest())[:limit]
 
 
 def _strip_gap(gap: str) -> str:
@@ -203,6 +201,15 @@ def local_names(func: ast.AST) -> list[str]:
         elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             names.add(node.id)
     return sorted(names)
+
+
+def receiver_attributes(tree: ast.AST) -> dict[str, list[str]]:
+    """Receiver source text (``self``, ``os.path``) -> the attribute names used on it."""
+    out: dict[str, set[str]] = {}
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Attribute):
+            out.setdefault(ast.unparse(n.value), set()).add(n.attr)
+    return {k: sorted(v) for k, v in out.items()}
 
 
 def attribute_names(tree: ast.AST) -> list[str]:
@@ -235,8 +242,18 @@ def all_names(tree: ast.AST) -> set[str]:
 
 
 class _Finder:
-    def __init__(self, text: str, tree: ast.Module, shift: int, attr_pool: Sequence[str]) -> None:
+    def __init__(
+        self,
+        text: str,
+        tree: ast.Module,
+        shift: int,
+        attr_pool: Sequence[str],
+        max_substitutes: int | None = MAX_SUBSTITUTES,
+        receiver_attrs: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
         self.text = text
+        self.max_substitutes = max_substitutes
+        self.receiver_attrs = receiver_attrs
         self.tree = tree
         self.off = _Offsets(text, shift)
         self.shift = shift
@@ -322,8 +339,10 @@ class _Finder:
         s = self.span(node)
         if s is None or self.text[s[0] : s[1]] != node.id:
             return
-        others = [n for n in names if n != node.id and n not in ("self", "cls")]
-        for other in _some(others, node.id):
+        # an injected bug never turns a name into self/cls; a repair may (None: repairing)
+        skip = ("self", "cls") if self.max_substitutes is not None else ()
+        others = [n for n in names if n != node.id and n not in skip]
+        for other in _some(others, node.id, self.max_substitutes):
             self.add("wrong-variable", [(s[0], s[1], other)])
 
     def wrong_attribute(self, node: ast.Attribute) -> None:
@@ -331,8 +350,13 @@ class _Finder:
         if s is None or not self.text[s[0] : s[1]].endswith(node.attr):
             return
         start = s[1] - len(node.attr)
-        others = [a for a in self.attr_pool if a != node.attr]
-        for other in _some(others, node.attr):
+        if self.receiver_attrs is not None:
+            # every attribute the file uses on the same receiver (``self.``, ``os.path.``)
+            pool = self.receiver_attrs.get(ast.unparse(node.value), ())
+            others = [a for a in pool if a != node.attr]
+        else:
+            others = [a for a in self.attr_pool if a != node.attr]
+        for other in _some(others, node.attr, self.max_substitutes):
             self.add("wrong-attribute", [(start, s[1], other)])
 
     def wrong_argument(self, node: ast.Call) -> None:
@@ -442,17 +466,26 @@ class _Finder:
         return self.out
 
 
-def enumerate_mutations(text: str, *, attr_pool: Sequence[str] = ()) -> list[Mutation]:
+def enumerate_mutations(
+    text: str,
+    *,
+    attr_pool: Sequence[str] = (),
+    max_substitutes: int | None = MAX_SUBSTITUTES,
+    receiver_attrs: Mapping[str, Sequence[str]] | None = None,
+) -> list[Mutation]:
     """Every mutation of ``text`` whose result parses, in a deterministic order.
 
     ``attr_pool`` adds attribute names (e.g. those used elsewhere in the file) that a
-    wrong-attribute bug may substitute.
+    wrong-attribute bug may substitute; ``max_substitutes`` bounds the names tried per
+    variable or attribute use (None: every one, ``self`` and ``cls`` included, as a
+    repair proposer wants). With ``receiver_attrs`` (``receiver_attributes`` of the file) a
+    wrong attribute is replaced only by attributes used on the same receiver.
     """
     parsed = parse_snippet(text)
     if parsed is None:
         return []
     tree, shift = parsed
-    found = _Finder(text, tree, shift, attr_pool).run()
+    found = _Finder(text, tree, shift, attr_pool, max_substitutes, receiver_attrs).run()
     seen: set[str] = set()
     out = []
     for m in sorted(found, key=lambda m: (m.edits, m.kind)):
