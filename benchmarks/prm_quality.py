@@ -11,8 +11,11 @@ Scorers:
   smollm2 no-len      the raw log-likelihood delta (shows what the length correction buys)
   tiny classifier     2-layer model trained from scratch on the stdlib *train* split for a
                       CPU time budget, calibrated on the valid split
-  det-like            a stand-in for the deterministic reward: -1 if the code does not parse,
-                      -0.5 if the step introduces an undefined name, else 0
+  deterministic       the real language-server reward (basedpyright, one warm session per
+                      set): each mined file is copied into a scratch workspace and every
+                      step is ranked from the buggy file, as 'codeprm rank' does
+  det-like            a cheap stand-in: -1 if the code does not parse, -0.5 if the step
+                      introduces an undefined name, else 0 (--skip-lsp uses only this)
   det + smollm2       combine(det, p, w) = det + w * (p - 0.5); likewise det + tiny
 
 Usage: python benchmarks/prm_quality.py [--tiny-seconds 180] [--bugs 50] [--cal-bugs 30] [--json out.json]
@@ -38,10 +41,6 @@ from codeprm.prm.data import MiningConfig, mine_corpus, summarize
 from codeprm.prm.mutate import parses, undefined_names
 from codeprm.prm.records import StepRecord, group_by_bug
 
-# benchmarks/selectors.py would shadow the standard library's selectors (which subprocess and
-# asyncio import) when this file runs as a script: drop the script's folder from sys.path
-# before anything imports subprocess (torch, codeprm.prm.fetch: imported inside main()).
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 # OpenMP threads must sleep, not spin, when the cores are shared (see codeprm.prm.runtime)
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
@@ -56,6 +55,51 @@ def det_like(r: StepRecord) -> float:
     if undefined_names(r.after, r.context) - undefined_names(r.before, r.context):
         return -0.5
     return 0.0
+
+
+def lsp_rewards(recs: list[StepRecord], roots: list[Path]) -> tuple[list[float], int]:
+    """The deterministic reward of every step, from basedpyright; (rewards, bugs not placed).
+
+    Each source file is copied (alone) into one scratch workspace at its corpus-relative
+    path; a bug's steps are ranked from the file with the buggy function, as 'codeprm rank'
+    ranks candidates. A bug whose function is not found exactly once keeps det-like values.
+    """
+    from codeprm.analysis.navigate import Analyzer
+    from codeprm.analysis.rank import Candidate, rank
+    from codeprm.analysis.step import StepEngine
+
+    by_name = {r.name: r for r in roots}
+    out = [det_like(r) for r in recs]
+    groups = group_by_bug(recs)
+    unplaced = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        ws = Path(tmp) / "ws"
+        ws.mkdir()
+        originals: dict[str, str] = {}
+        for r in recs:
+            head, _, rest = r.source_path.partition("/")
+            if r.source_path not in originals and head in by_name:
+                text = (by_name[head] / rest).read_text("utf-8")
+                originals[r.source_path] = text
+                (ws / r.source_path).parent.mkdir(parents=True, exist_ok=True)
+                (ws / r.source_path).write_text(text, "utf-8")
+        with Analyzer(root=ws, timeout=120) as an:
+            engine = StepEngine(an)
+            for idx in groups.values():
+                group = [recs[i] for i in idx]
+                correct = next((r for r in group if r.candidate == "correct"), None)
+                original = originals.get(group[0].source_path)
+                if correct is None or original is None or original.count(correct.after) != 1:
+                    unplaced += 1
+                    continue
+                start = original.index(correct.after)
+                end = start + len(correct.after)
+                base = original[:start] + group[0].before + original[end:]
+                cands = [Candidate(str(i), n, new_text=original[:start] + recs[i].after + original[end:]) for n, i in enumerate(idx)]
+                for ranked in rank(engine, ws / group[0].source_path, cands, base_text=base):
+                    if ranked.reward is not None:
+                        out[int(ranked.id)] = ranked.reward
+    return out, unplaced
 
 
 def take_bugs(records: list[StepRecord], n_bugs: int) -> list[StepRecord]:
@@ -81,6 +125,7 @@ def main() -> int:
     ap.add_argument("--w", type=float, default=1.0, help="PRM weight in the combination")
     ap.add_argument("--smollm2", type=Path, default=None, help="checkpoint (default: fetched)")
     ap.add_argument("--skip-smollm2", action="store_true")
+    ap.add_argument("--skip-lsp", action="store_true", help="det-like stand-in only, no language server")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
@@ -110,14 +155,29 @@ def main() -> int:
     results: list[dict] = []
     probs_by: dict[str, dict[str, list[float]]] = {k: {} for k in sets}
 
-    # deterministic-like baseline, calibrated on valid for its ECE
-    cal_det = fit_platt([(det_like(r),) for r in valid], [r.label for r in valid], ("det",))
+    # the deterministic reward (and its cheap stand-in), calibrated on valid for their ECE
+    cal_like = fit_platt([(det_like(r),) for r in valid], [r.label for r in valid], ("det",))
+    roots = {"A stdlib test": [STDLIB], "B recent pkgs": pkgs}
+    if not args.skip_lsp:
+        t_lsp = time.perf_counter()
+        valid_det, _ = lsp_rewards(valid, [STDLIB])
+        cal_det = fit_platt([(d,) for d in valid_det], [r.label for r in valid], ("det",))
     for name, recs in sets.items():
-        det = [det_like(r) for r in recs]
-        probs_by[name]["det"] = det
+        like = [det_like(r) for r in recs]
         results.append(
-            {"set": name, **row("det-like", det, [cal_det.probability((d,)) for d in det], recs)}
+            {"set": name, **row("det-like", like, [cal_like.probability((d,)) for d in like], recs)}
         )
+        probs_by[name]["det"] = like
+        if not args.skip_lsp:
+            det, unplaced = lsp_rewards(recs, roots[name])
+            probs_by[name]["det"] = det
+            results.append(
+                {"set": name, **row("deterministic (basedpyright)", det, [cal_det.probability((d,)) for d in det], recs)}
+            )
+            print(f"  {name}: language-server rewards, {unplaced} bugs not placed", file=sys.stderr)
+    if not args.skip_lsp:
+        print(f"language-server rewards in {time.perf_counter() - t_lsp:.0f}s", file=sys.stderr)
+    det_name = "det-like" if args.skip_lsp else "det"
 
     # tiny classifier, trained under a CPU time budget
     with tempfile.TemporaryDirectory() as tmp:
@@ -211,7 +271,7 @@ def main() -> int:
     # combinations with the deterministic-like reward
     for name, recs in sets.items():
         det = probs_by[name]["det"]
-        for key, label in (("smol", "det + smollm2"), ("tiny", "det + tiny")):
+        for key, label in (("smol", f"{det_name} + smollm2"), ("tiny", f"{det_name} + tiny")):
             if key in probs_by[name]:
                 total = [
                     combine(d, p, args.w)[0] for d, p in zip(det, probs_by[name][key], strict=True)

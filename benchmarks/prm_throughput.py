@@ -24,10 +24,6 @@ from pathlib import Path
 from codeprm.prm.data import MiningConfig, mine_corpus
 from codeprm.prm.records import StepInput, group_by_bug
 
-# benchmarks/selectors.py would shadow the standard library's selectors (which subprocess and
-# asyncio import) when this file runs as a script: drop the script's folder from sys.path
-# before anything imports subprocess (torch, codeprm.prm.fetch: imported inside main()).
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 # OpenMP threads must sleep, not spin, when the cores are shared (see codeprm.prm.runtime)
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 

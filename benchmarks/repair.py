@@ -8,7 +8,7 @@ quick fixes); the guided arm tries them best combined reward first, the baseline
 proposer order. Both have the same budget of test runs. Printed side by side: fixes
 found and test runs spent (the baseline run included).
 
-Run: python benchmarks/repair.py [--tasks 24] [--budget 30] [--prm auto|none|PATH]
+Run: python benchmarks/repair.py [--tasks 20] [--budget 30] [--max-candidates 200] [--prm auto|none|PATH]
 """
 
 from __future__ import annotations
@@ -87,22 +87,23 @@ def make_tasks(n: int, per_module: int, seed: int, scratch: Path) -> list[Task]:
     return tasks
 
 
-def run_arm(task: Task, scratch: Path, order: str, scorer: object, budget: int, prm_weight: float) -> tuple[bool, int, int, float]:
+def run_arm(task: Task, scratch: Path, order: str, scorer: object, budget: int, prm_weight: float, max_candidates: int) -> tuple[bool, int, int, float]:
     ws = scratch / f"{order}_{task.name.replace(':', '_').replace('.', '_')}"
     ws.mkdir()
     (ws / f"{task.module}.py").write_text(task.text, "utf-8")
     started = time.perf_counter()
     with Analyzer(root=ws, timeout=120) as an, Sandbox(ws, test_cmd(task.module), timeout=20, memory_mb=2048) as sandbox:
-        loop = RepairLoop(StepEngine(an), [MutationRepairs(), QuickFixes(an)], sandbox, scorer=scorer if order == "reward" else None, prm_weight=prm_weight, budget=budget, order=order)
+        loop = RepairLoop(StepEngine(an), [MutationRepairs(max_per_file=max_candidates), QuickFixes(an)], sandbox, scorer=scorer if order == "reward" else None, prm_weight=prm_weight, budget=budget, order=order)
         result = loop.repair([f"{task.module}.py"])
     return result.fixed, result.test_runs, result.candidates, time.perf_counter() - started
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", type=int, default=24)
+    parser.add_argument("--tasks", type=int, default=20)
     parser.add_argument("--per-module", type=int, default=2)
     parser.add_argument("--budget", type=int, default=30)
+    parser.add_argument("--max-candidates", type=int, default=200, help="mutation repairs proposed per task (both arms see the same)")
     parser.add_argument("--prm", default="auto")
     parser.add_argument("--prm-weight", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=7)
@@ -114,16 +115,16 @@ def main() -> None:
         scratch = Path(tmp)
         tasks = make_tasks(args.tasks, args.per_module, args.seed, scratch)
         print(f"{len(tasks)} tasks from {len({t.module for t in tasks})} modules; budget {args.budget} test runs each")
-        print(f"{'task':<52} {'guided':>14} {'proposer order':>16}")
+        print(f"{'task':<52} {'guided':>14} {'proposer order':>16} {'candidates':>11} {'guided s':>9}")
         for task in tasks:
-            guided = run_arm(task, scratch, "reward", scorer, args.budget, args.prm_weight)
-            baseline = run_arm(task, scratch, "proposer", None, args.budget, args.prm_weight)
+            guided = run_arm(task, scratch, "reward", scorer, args.budget, args.prm_weight, args.max_candidates)
+            baseline = run_arm(task, scratch, "proposer", None, args.budget, args.prm_weight, args.max_candidates)
             rows.append((task, guided, baseline))
 
             def cell(r: tuple[bool, int, int, float]) -> str:
                 return f"{'fixed' if r[0] else 'miss '} {r[1]:>3} runs"
 
-            print(f"{task.name[:52]:<52} {cell(guided):>14} {cell(baseline):>16}", flush=True)
+            print(f"{task.name[:52]:<52} {cell(guided):>14} {cell(baseline):>16} {guided[2]:>11} {guided[3]:>9.1f}", flush=True)
     g_fixed = sum(1 for _, g, _ in rows if g[0])
     b_fixed = sum(1 for _, _, b in rows if b[0])
     g_runs = sum(g[1] for _, g, _ in rows)

@@ -91,10 +91,10 @@ class RepairLoop:
             by_path.setdefault(p.path, []).append(p)
         scored: list[tuple[Proposal, float | None, float | None]] = []
         for path, group in by_path.items():
-            lookup = {p.id: p for p in group}
-            candidates = [Candidate(p.id, n, new_text=p.new_text) for n, p in enumerate(group)]
+            # ranked by position, not by proposal id: two proposers may reuse an id
+            candidates = [Candidate(str(n), n, new_text=p.new_text) for n, p in enumerate(group)]
             ranked = rank(self.engine, self.engine.root / path, candidates, task=self.task, scorer=self.scorer, prm_weight=self.prm_weight, base_text=texts[path])
-            scored.extend((lookup[r.id], r.reward, r.components.get("deterministic")) for r in ranked if r.reward is not None)
+            scored.extend((group[int(r.id)], r.reward, r.components.get("deterministic")) for r in ranked if r.reward is not None)
         scored.sort(key=lambda pr: (-(pr[1] or 0.0), pr[0].id))
         return scored
 

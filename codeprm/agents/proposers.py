@@ -20,7 +20,7 @@ import re
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from codeprm.analysis import structure
@@ -286,11 +286,16 @@ class LLMProposer:
 
 
 def dedupe(proposals: Iterable[Proposal]) -> list[Proposal]:
+    """Drop proposals of a text already proposed; give each remaining one a unique id."""
     seen: set[tuple[str, str]] = set()
+    ids: dict[str, int] = {}
     out = []
     for p in proposals:
         key = (p.path, p.new_text)
-        if key not in seen:
-            seen.add(key)
-            out.append(p)
+        if key in seen:
+            continue
+        seen.add(key)
+        n = ids.get(p.id, 0)
+        ids[p.id] = n + 1
+        out.append(p if n == 0 else replace(p, id=f"{p.id}#{n + 1}"))
     return out
