@@ -304,6 +304,13 @@ def data_cmd(
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @device_option
+@click.option(
+    "--precision",
+    type=click.Choice(["auto", "bf16", "fp32"]),
+    default="auto",
+    show_default=True,
+    help="auto: bf16 autocast on a GPU, float32 on CPU.",
+)
 @json_option
 def train_cmd(
     data_path: Path,
@@ -318,6 +325,7 @@ def train_cmd(
     max_length: int | None,
     seed: int,
     device: str,
+    precision: str,
     as_json: bool,
 ) -> None:
     """Train a PRM (the tiny from-scratch classifier unless --model is given) and calibrate it."""
@@ -335,6 +343,7 @@ def train_cmd(
         max_length=max_length or (384 if model_path is None else 1024),
         seed=seed,
         device=device,
+        precision=precision,
     )
     result = train(
         records,

@@ -20,7 +20,6 @@ row whole.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import time
 from collections import OrderedDict
@@ -170,15 +169,11 @@ class Scorer:
         """Run ``fn`` over rows in length-sorted batches; returns one float per row in order."""
         torch = require_torch()
         from codeprm.prm.model import pad_batch
-        from codeprm.prm.runtime import autocast_dtype
+        from codeprm.prm.runtime import autocast, autocast_dtype
 
         order = sorted(range(len(rows)), key=lambda i: (len(rows[i]), i))
         out: list[float] = [0.0] * len(rows)
-        amp = autocast_dtype(self.device)
-        autocast = (
-            torch.autocast("cuda", dtype=amp) if amp is not None else contextlib.nullcontext()
-        )
-        with torch.inference_mode(), autocast:
+        with torch.inference_mode(), autocast(self.device, autocast_dtype(self.device)):
             for b in range(0, len(order), self.batch_size):
                 idx = order[b : b + self.batch_size]
                 ids, mask = pad_batch([rows[i] for i in idx], self.pad_id, self.device)

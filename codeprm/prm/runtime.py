@@ -73,9 +73,31 @@ def make_deterministic(seed: int | None = None) -> None:
         torch.manual_seed(seed)
 
 
-def autocast_dtype(device: str) -> Any:
-    """bf16 autocast on GPUs that support it; None (plain float32) on CPU."""
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+def autocast_dtype(device: str, precision: str = "auto") -> Any:
+    """The autocast dtype, or None for plain float32.
+
+    ``auto``: bf16 on GPUs that support it, float32 on CPU (where bf16 matmuls are slow);
+    ``bf16``: bf16 autocast on any device, so the GPU configuration also runs (and is
+    tested) on a CPU; ``fp32``: never.
+    """
     torch = require_torch()
-    if device.startswith("cuda") and torch.cuda.is_bf16_supported():
+    if precision not in PRECISIONS:
+        from codeprm.errors import UsageError
+
+        raise UsageError(f"unknown precision {precision!r} (use {', '.join(PRECISIONS)})")
+    if precision == "bf16" or (precision == "auto" and device.startswith("cuda") and torch.cuda.is_bf16_supported()):
         return torch.bfloat16
     return None
+
+
+def autocast(device: str, dtype: Any) -> Any:
+    """A context manager: autocast to ``dtype`` on the device's type, or nothing for None."""
+    import contextlib
+
+    torch = require_torch()
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast("cuda" if device.startswith("cuda") else "cpu", dtype=dtype)

@@ -15,7 +15,6 @@ Kinds:
 
 from __future__ import annotations
 
-import contextlib
 import math
 import random
 import time
@@ -35,6 +34,7 @@ from codeprm.prm.checkpoint import (
 from codeprm.prm.infer import Scorer, start_token_id
 from codeprm.prm.records import StepRecord, group_by_bug
 from codeprm.prm.runtime import (
+    autocast,
     autocast_dtype,
     make_deterministic,
     require_torch,
@@ -59,6 +59,8 @@ class TrainConfig:
     max_length: int = 384
     seed: int = 0
     device: str = "auto"
+    #: auto (bf16 autocast on a GPU, float32 on CPU), bf16 or fp32 (runtime.autocast_dtype)
+    precision: str = "auto"
     log_every: int = 10
     grad_clip: float = 1.0
     calibration_max: int = 2000
@@ -361,10 +363,11 @@ def _train_loop(
         if isinstance(module, torch.nn.Dropout):
             module.p = 0.0
     params = [p for p in model.parameters() if p.requires_grad]
-    fused = device.startswith("cuda")
+    amp = autocast_dtype(device, config.precision)
+    # the fused optimizer step (one kernel per parameter group) with the GPU configuration
+    fused = device.startswith("cuda") or amp is not None
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay, fused=fused)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(config.warmup, config.steps))
-    amp = autocast_dtype(device)
     cal = scorer.meta.calibration
     batches = _bug_batches(records, config.batch_bugs, config.seed)
     acc = torch.zeros((), device=device)
@@ -379,8 +382,7 @@ def _train_loop(
         ids, mask = pad_batch([rows[i] for i in idx], scorer.pad_id, device)
         labels = torch.tensor([labels_all[i] for i in idx], device=device)
         groups = torch.tensor([groups_all[i] for i in idx], device=device)
-        ctx = torch.autocast("cuda", dtype=amp) if amp is not None else contextlib.nullcontext()
-        with ctx:
+        with autocast(device, amp):
             if kind == "classifier":
                 logits = classifier_logits(model, ids, mask)
                 loss = classifier_loss(logits, labels, groups, config.bt_weight)

@@ -24,6 +24,31 @@ def test_training_lowers_the_loss(tiny_checkpoint) -> None:
     assert min(losses[-3:]) < losses[0] - 0.05, losses
 
 
+def test_the_gpu_configuration_trains_on_cpu_too(mined, tmp_path: Path) -> None:
+    """bf16 autocast and the fused AdamW step (what a GPU run uses) on the CPU: the same loop
+    learns, and the checkpoint keeps float32 weights that score deterministically."""
+    from codeprm.prm.train import TrainConfig, train
+
+    config = TrainConfig(
+        steps=30, log_every=5, batch_bugs=6, lr=2e-3, warmup=5, device="cpu", precision="bf16",
+        max_length=192, tiny_hidden=64, tiny_vocab=768, calibration_max=200,
+    )  # fmt: skip
+    result = train(mined, tmp_path / "bf16", config)
+    assert result.meta.training["precision"] == "bf16"
+    assert min(result.losses[-3:]) < result.losses[0] - 0.05, result.losses
+    scorer = load_scorer(result.path, "cpu")
+    assert {str(p.dtype) for p in scorer.model.parameters()} == {"torch.float32"}
+    steps = [r.to_input() for r in mined[:6]]
+    assert scorer.score(steps) == load_scorer(result.path, "cpu").score(steps)
+
+
+def test_unknown_precision_is_a_usage_error() -> None:
+    from codeprm.prm.runtime import autocast_dtype
+
+    with pytest.raises(UsageError, match="unknown precision"):
+        autocast_dtype("cpu", "fp8")
+
+
 def test_checkpoint_is_self_describing(tiny_checkpoint) -> None:
     path = tiny_checkpoint.path
     meta = json.loads((path / META_FILE).read_text())
