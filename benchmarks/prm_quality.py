@@ -5,9 +5,13 @@ Held-out sets, never trained or tuned on:
   B  code of installed packages (default: pygls, httpx2, httpcore2, typer, gguf), all of it
      held out; recent releases, although parts may derive from older code a base model saw.
 
+The valid split (calibration of every scorer, and the combination's weight) is stdlib files
+in the valid split plus other installed packages (click, jsonschema, rich, attrs): --cal-bugs
+bugs from each. Nothing is tuned on A or B.
+
 Scorers:
   smollm2 zero-shot   log p(after) - log p(before) + length correction, Platt-calibrated on
-                      the stdlib *valid* split (run 'codeprm prm fetch' first)
+                      the *valid* split (run 'codeprm prm fetch' first)
   smollm2 no-len      the raw log-likelihood delta (shows what the length correction buys)
   tiny classifier     2-layer model trained from scratch on the stdlib *train* split for a
                       CPU time budget, calibrated on the valid split
@@ -16,7 +20,8 @@ Scorers:
                       step is ranked from the buggy file, as 'codeprm rank' does
   det-like            a cheap stand-in: -1 if the code does not parse, -0.5 if the step
                       introduces an undefined name, else 0 (--skip-lsp uses only this)
-  det + smollm2       combine(det, p, w) = det + w * (p - 0.5); likewise det + tiny
+  det + smollm2       combine(det, p, w) = det + w * (p - 0.5); likewise det + tiny; shown
+                      for --w and for the weight that does best on the valid split
 
 Usage: python benchmarks/prm_quality.py [--tiny-seconds 180] [--bugs 50] [--cal-bugs 30] [--json out.json]
 (616 s measured on a shared 2-core machine with the default sizes, most of it SmolLM2 on
@@ -46,7 +51,11 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 SITE = Path(sysconfig.get_paths()["purelib"])
+#: weights of the PRM term tried on the valid split
+WEIGHT_GRID = (0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
 PACKAGES = ("pygls", "httpx2", "httpcore2", "typer", "gguf")
+#: other installed packages, for the valid split only (calibration and the weight)
+VALID_PACKAGES = ("click", "jsonschema", "rich", "attr")
 
 
 def det_like(r: StepRecord) -> float:
@@ -144,7 +153,11 @@ def main() -> int:
         "A stdlib test": take_bugs([r for r in stdlib if r.split == "test"], args.bugs),
         "B recent pkgs": take_bugs(recent, args.bugs),
     }
-    valid = take_bugs([r for r in stdlib if r.split == "valid"], args.cal_bugs)
+    valid_pkgs = [SITE / p for p in VALID_PACKAGES if (SITE / p).is_dir()]
+    valid = take_bugs([r for r in stdlib if r.split == "valid"], args.cal_bugs) + take_bugs(
+        mine_corpus(valid_pkgs, MiningConfig(seed=0, force_split="valid", max_bugs=args.cal_bugs)),
+        args.cal_bugs,
+    )
     print(
         f"mined in {time.perf_counter() - t0:.0f}s: stdlib {summarize(stdlib)['split']}",
         file=sys.stderr,
@@ -160,7 +173,7 @@ def main() -> int:
     roots = {"A stdlib test": [STDLIB], "B recent pkgs": pkgs}
     if not args.skip_lsp:
         t_lsp = time.perf_counter()
-        valid_det, _ = lsp_rewards(valid, [STDLIB])
+        valid_det, _ = lsp_rewards(valid, [STDLIB, *valid_pkgs])
         cal_det = fit_platt([(d,) for d in valid_det], [r.label for r in valid], ("det",))
     for name, recs in sets.items():
         like = [det_like(r) for r in recs]
@@ -226,6 +239,17 @@ def main() -> int:
         )
         smol.meta = smol.meta.with_(calibration=cal)
         smol_info = {"calibration": cal.to_json()}
+        # the combination's weight, chosen on the valid split only (AUROC, then top-1)
+        vdet = valid_det if not args.skip_lsp else [det_like(r) for r in valid]
+        vprobs = [cal.probability(f) for f in vfeats]
+
+        def valid_quality(w: float) -> tuple[float, float]:
+            q = quality([combine(d, p, w)[0] for d, p in zip(vdet, vprobs, strict=True)], [r.label for r in valid], [r.bug_id for r in valid])
+            return q["auroc"], q["top1"]
+
+        tuned_w = max(WEIGHT_GRID, key=lambda w: (valid_quality(w), -abs(w - 1.0)))
+        smol_info["tuned_weight"] = tuned_w
+        print(f"combination weight tuned on valid: {tuned_w:g} (AUROC, top-1 {valid_quality(tuned_w)})", file=sys.stderr)
         for name, recs in sets.items():
             feats = smol.features([r.to_input() for r in recs])
             logits = [cal.logit(f) for f in feats]
@@ -271,12 +295,13 @@ def main() -> int:
     # combinations with the deterministic-like reward
     for name, recs in sets.items():
         det = probs_by[name]["det"]
+        weights = {"smol": sorted({args.w, smol_info.get("tuned_weight", args.w)}), "tiny": [args.w]}
         for key, label in (("smol", f"{det_name} + smollm2"), ("tiny", f"{det_name} + tiny")):
             if key in probs_by[name]:
-                total = [
-                    combine(d, p, args.w)[0] for d, p in zip(det, probs_by[name][key], strict=True)
-                ]
-                results.append({"set": name, **row(f"{label} (w={args.w:g})", total, None, recs)})
+                for w in weights[key]:
+                    total = [combine(d, p, w)[0] for d, p in zip(det, probs_by[name][key], strict=True)]
+                    tag = " valid-tuned" if w == smol_info.get("tuned_weight") and w != args.w and key == "smol" else ""
+                    results.append({"set": name, **row(f"{label} (w={w:g}{tag})", total, None, recs)})
 
     header = f"{'set':15} {'scorer':36} {'n':>5} {'AUROC':>6} {'ECE':>6} {'top1':>6} {'chance':>6}"
     print(header)
