@@ -28,7 +28,7 @@ import sys
 import sysconfig
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -143,24 +143,32 @@ def label_by_execution(
     for i, r in enumerate(records):
         if r.label_source == "equivalence" and r.bug_id and r.source_path:
             by_file.setdefault(r.source_path, {}).setdefault(r.bug_id, []).append(i)
-    for n, (source_path, bugs) in enumerate(sorted(by_file.items())):
-        stats.files += 1
-        if on_file is not None:
-            on_file(source_path, n, len(by_file))
-        found = plan_for(source_path)
-        if found is None:
-            stats.files_untestable += 1
-            continue
-        real, plan = found
-        try:
-            original_file = real.read_text("utf-8")
-        except (OSError, UnicodeDecodeError):
-            stats.files_untestable += 1
-            continue
-        with _sandbox(plan, timeout, memory_mb) as sandbox:
-            sandbox.set_texts({})
-            stats.test_runs += 1
-            if not sandbox.run().passed:
+    # one scratch copy (and one check that the tests pass as shipped) per copied tree: the
+    # files of one corpus directory share them; each candidate run resets the copy first
+    sandboxes: dict[tuple[Path, str, str], tuple[Any, bool]] = {}
+    with ExitStack() as stack:
+        for n, (source_path, bugs) in enumerate(sorted(by_file.items())):
+            stats.files += 1
+            if on_file is not None:
+                on_file(source_path, n, len(by_file))
+            found = plan_for(source_path)
+            if found is None:
+                stats.files_untestable += 1
+                continue
+            real, plan = found
+            try:
+                original_file = real.read_text("utf-8")
+            except (OSError, UnicodeDecodeError):
+                stats.files_untestable += 1
+                continue
+            key = (plan.copy_from, plan.copy_as, plan.command)
+            if key not in sandboxes:
+                sandbox = stack.enter_context(_sandbox(plan, timeout, memory_mb))
+                sandbox.set_texts({})
+                stats.test_runs += 1
+                sandboxes[key] = (sandbox, sandbox.run().passed)
+            sandbox, passes = sandboxes[key]
+            if not passes:
                 stats.files_untestable += 1  # the tests fail as shipped: they judge nothing
                 continue
             for indices in bugs.values():

@@ -78,6 +78,25 @@ def test_tests_decide_the_labels_and_disagree_with_equivalence_where_they_should
     assert tree(corpus) == before  # the corpus itself is never written
 
 
+def test_files_of_one_corpus_share_one_copy_and_one_check_of_the_shipped_tests(corpus: Path) -> None:
+    (corpus / "util.py").write_text("def twice(x):\n    y = x * 2\n    return y\n")
+    (corpus / "test_calc.py").write_text(TESTS.replace("from calc import clamp, double", "from calc import clamp, double\nfrom util import twice")
+                                         + "\n    def test_twice(self):\n        self.assertEqual(twice(3), 6)\n")  # fmt: skip
+    util_ok = "def twice(x):\n    y = x * 2\n    return y\n"
+    util_bug = util_ok.replace("x * 2", "x * 3")
+    records = [
+        step(ORIGINAL, "correct", label=True),
+        step(BUGGY.replace("return lo", "return hi"), "other-mutation"),
+        StepRecord(before=util_bug, after=util_ok, diff="-", label=True, bug_id="u1", candidate="correct", source_path="proj/util.py"),
+        StepRecord(before=util_bug, after=util_ok.replace("x * 2", "x + x"), diff="-", label=False, bug_id="u1", candidate="near-miss", source_path="proj/util.py"),
+    ]
+    labelled, stats = label_by_execution(records, corpus_planner([corpus], COMMAND))
+    assert [r.label for r in labelled] == [True, False, True, True]  # x + x passes the tests too
+    assert stats.files == 2 and stats.bugs_relabelled == 2
+    assert stats.test_runs == 1 + 2 + 4  # one check of the shipped tests for both files
+    assert stats.disagreements == {"near-miss": 1}
+
+
 def test_a_corpus_whose_tests_fail_as_shipped_is_not_trusted(corpus: Path) -> None:
     (corpus / "test_calc.py").write_text(TESTS + "\n    def test_broken(self):\n        self.fail()\n")
     records = [step(ORIGINAL, "correct", label=True), step(BUGGY, "near-miss")]
