@@ -134,7 +134,7 @@ def main() -> None:
     print(f"test runs spent: guided {g_runs}   proposer order {b_runs}   ratio {b_runs / max(g_runs, 1):.2f}x")
     if both:
         print(f"on the {len(both)} tasks both fixed: median runs guided {statistics.median(g for g, _ in both)} vs {statistics.median(b for _, b in both)}")
-    print(f"scoring time per task (guided): median {statistics.median(g[3] for _, g, _ in rows):.1f} s")
+    print(f"guided arm wall time per task (scoring plus its test runs): median {statistics.median(g[3] for _, g, _ in rows):.1f} s")
 
 
 if __name__ == "__main__":
