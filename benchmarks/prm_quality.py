@@ -42,7 +42,7 @@ from pathlib import Path
 
 from codeprm.prm.calibrate import fit_platt, quality
 from codeprm.prm.combine import combine
-from codeprm.prm.data import MiningConfig, mine_corpus, summarize
+from codeprm.prm.data import MiningConfig, function_span, mine_corpus, summarize
 from codeprm.prm.mutate import parses, undefined_names
 from codeprm.prm.records import StepRecord, group_by_bug
 
@@ -96,13 +96,12 @@ def lsp_rewards(recs: list[StepRecord], roots: list[Path]) -> tuple[list[float],
             engine = StepEngine(an)
             for idx in groups.values():
                 group = [recs[i] for i in idx]
-                correct = next((r for r in group if r.candidate == "correct"), None)
                 original = originals.get(group[0].source_path)
-                if correct is None or original is None or original.count(correct.after) != 1:
+                span = None if original is None else function_span(original, group)
+                if original is None or span is None:
                     unplaced += 1
                     continue
-                start = original.index(correct.after)
-                end = start + len(correct.after)
+                start, end = span
                 base = original[:start] + group[0].before + original[end:]
                 cands = [Candidate(str(i), n, new_text=original[:start] + recs[i].after + original[end:]) for n, i in enumerate(idx)]
                 for ranked in rank(engine, ws / group[0].source_path, cands, base_text=base):

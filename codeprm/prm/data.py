@@ -217,6 +217,19 @@ def repair_steps(
     return steps
 
 
+def function_span(source: str, group: Sequence[StepRecord]) -> tuple[int, int] | None:
+    """Where the function of one mined bug sits in its (original) source file.
+
+    ``group`` is the bug's steps; its ``correct`` step's text after is the original
+    function. None when there is no correct step or the function is not found exactly once.
+    """
+    correct = next((r for r in group if r.candidate == "correct"), None)
+    if correct is None or source.count(correct.after) != 1:
+        return None
+    start = source.index(correct.after)
+    return start, start + len(correct.after)
+
+
 def mine_file(path: Path, relpath: str, config: MiningConfig) -> list[StepRecord]:
     """All repair steps from one file (deterministic in the seed and the relative path)."""
     try:

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from codeprm.prm.data import function_span
 from codeprm.prm.records import StepRecord
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
@@ -173,11 +174,10 @@ def label_by_execution(
                 continue
             for indices in bugs.values():
                 group = [records[i] for i in indices]
-                correct = next((r for r in group if r.candidate == "correct"), None)
-                if correct is None or original_file.count(correct.after) != 1:
+                span = function_span(original_file, group)
+                if span is None:
                     continue  # the function is not found exactly once: cannot place the edit
-                start = original_file.index(correct.after)
-                end = start + len(correct.after)
+                start, end = span
                 sandbox.set_texts({plan.target: original_file[:start] + group[0].before + original_file[end:]})
                 stats.test_runs += 1
                 if sandbox.run().passed:

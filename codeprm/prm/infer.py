@@ -26,13 +26,15 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from codeprm.errors import NotFoundError
 from codeprm.prm.checkpoint import CheckpointMeta, load_checkpoint
 from codeprm.prm.records import StepInput
 from codeprm.prm.runtime import make_deterministic, require_torch, resolve_device
 from codeprm.prm.text import classifier_text, lm_prefix
+
+T = TypeVar("T")
 
 
 class LRU:
@@ -189,34 +191,45 @@ class Scorer:
         """One row at a time; the KV cache of each distinct prefix (context) is computed once
         and kept in a small LRU, so unchanged context is not recomputed across calls."""
         torch = require_torch()
-        from codeprm.prm.model import continuation_logprob, prefix_state
+        from codeprm.prm.model import continuation_logprob
 
         out = []
         with torch.inference_mode():
             for row, start in zip(rows, starts, strict=True):
-                prefix = row[:start]
-                key = _key(self.model_key, "prefix", ",".join(map(str, prefix)))
-                state = self.prefix_cache.get(key)
-                if state is None:
-                    state = prefix_state(self.model, prefix, self.device)
-                    self.prefix_cache.put(key, state)
+                state = self._prefix_state(row[:start])
                 out.append(float(continuation_logprob(self.model, state, row[start:], self.device)))
                 self.sequences_run += 1
         return out
+
+    def _prefix_state(self, prefix: list[int]) -> Any:
+        """The KV cache of a prefix (context), from the small LRU or computed once."""
+        from codeprm.prm.model import prefix_state
+
+        key = _key(self.model_key, "prefix", ",".join(map(str, prefix)))
+        state = self.prefix_cache.get(key)
+        if state is None:
+            state = prefix_state(self.model, prefix, self.device)
+            self.prefix_cache.put(key, state)
+        return state
+
+    def _split_cached(self, keys: Sequence[str], items: Sequence[T]) -> tuple[dict[str, Any], dict[str, T]]:
+        """(cached results by key, the items still to compute by key: each key once)."""
+        results: dict[str, Any] = {}
+        todo: dict[str, T] = {}
+        for k, item in zip(keys, items, strict=True):
+            hit = self.cache.get(k)
+            if hit is not None:
+                results[k] = hit
+            else:
+                todo.setdefault(k, item)
+        return results, todo
 
     def _classifier_logits(self, steps: Sequence[StepInput]) -> list[float]:
         from codeprm.prm.model import classifier_logits
 
         texts = [classifier_text(s) for s in steps]
         keys = [_key(self.model_key, t) for t in texts]
-        results: dict[str, float] = {}
-        todo: dict[str, str] = {}
-        for k, t in zip(keys, texts, strict=True):
-            hit = self.cache.get(k)
-            if hit is not None:
-                results[k] = hit
-            else:
-                todo.setdefault(k, t)
+        results, todo = self._split_cached(keys, texts)
         if todo:
             todo_keys = list(todo)
             rows = [self._encode_classifier(todo[k]) for k in todo_keys]
@@ -244,17 +257,14 @@ class Scorer:
         """One row at a time with the context's KV cache, the code before run once per
         state, and each code after only from where it leaves the code before."""
         torch = require_torch()
-        from codeprm.prm.model import lm_rows, prefix_state, shared_prefix_deltas
+        from codeprm.prm.model import lm_rows, shared_prefix_deltas
 
-        keys = [_key(self.model_key, "pair", lm_prefix(s), s.before, s.after) for s in steps]
-        results: dict[str, tuple[float, float]] = {}
+        prefixes = [lm_prefix(s) for s in steps]
+        keys = [_key(self.model_key, "pair", p, s.before, s.after) for p, s in zip(prefixes, steps, strict=True)]
+        results, todo_steps = self._split_cached(keys, list(zip(prefixes, steps, strict=True)))
         groups: dict[tuple[str, str], dict[str, str]] = {}
-        for k, s in zip(keys, steps, strict=True):
-            hit = self.cache.get(k)
-            if hit is not None:
-                results[k] = hit
-            elif k not in results:
-                groups.setdefault((lm_prefix(s), s.before), {})[k] = s.after
+        for k, (p, s) in todo_steps.items():
+            groups.setdefault((p, s.before), {})[k] = s.after
         fallback_keys: list[str] = []
         with torch.inference_mode():
             for (prefix, before), todo in groups.items():
@@ -271,11 +281,7 @@ class Scorer:
                         fallback_keys.append(k)
                 if not shared:
                     continue
-                pkey = _key(self.model_key, "prefix", ",".join(map(str, row_b[:start])))
-                state = self.prefix_cache.get(pkey)
-                if state is None:
-                    state = prefix_state(self.model, row_b[:start], self.device)
-                    self.prefix_cache.put(pkey, state)
+                state = self._prefix_state(row_b[:start])
                 deltas = shared_prefix_deltas(self.model, state, before_ids, list(shared.values()), self.device)
                 self.sequences_run += 1 + len(shared)
                 for (k, after_ids), delta in zip(shared.items(), deltas, strict=True):
@@ -283,8 +289,7 @@ class Scorer:
                     self.cache.put(k, entry)
                     results[k] = entry
         if fallback_keys:
-            by_key = {k: s for s, k in zip(steps, keys, strict=True)}
-            for k, feats in zip(fallback_keys, self._zero_shot_rows([by_key[k] for k in fallback_keys]), strict=True):
+            for k, feats in zip(fallback_keys, self._zero_shot_rows([todo_steps[k][1] for k in fallback_keys]), strict=True):
                 entry = (feats[0], feats[1])
                 self.cache.put(k, entry)
                 results[k] = entry
@@ -300,14 +305,7 @@ class Scorer:
             pairs.append((prefix, s.before))
             pairs.append((prefix, s.after))
         keys = [_key(self.model_key, p, c) for p, c in pairs]
-        results: dict[str, tuple[float, int]] = {}
-        todo: dict[str, tuple[str, str]] = {}
-        for k, pc in zip(keys, pairs, strict=True):
-            hit = self.cache.get(k)
-            if hit is not None:
-                results[k] = hit
-            else:
-                todo.setdefault(k, pc)
+        results, todo = self._split_cached(keys, pairs)
         if todo:
             todo_keys = list(todo)
             rows: list[list[int]] = []
