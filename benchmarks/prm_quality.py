@@ -13,6 +13,10 @@ Scorers:
   smollm2 zero-shot   log p(after) - log p(before) + length correction, Platt-calibrated on
                       the *valid* split (run 'codeprm prm fetch' first)
   smollm2 no-len      the raw log-likelihood delta (shows what the length correction buys)
+  smollm2 fine-tuned  SmolLM2 fine-tuned with the pairwise loss on the stdlib *train* split:
+                      --finetuned PATH (a checkpoint from 'codeprm prm train --kind zero-shot',
+                      e.g. made on a GPU), or --finetune-steps N to train one here first;
+                      recalibrated on the valid split like the zero-shot row
   tiny classifier     2-layer model trained from scratch on the stdlib *train* split for a
                       CPU time budget, calibrated on the valid split
   deterministic       the real language-server reward (basedpyright, one warm session per
@@ -23,7 +27,11 @@ Scorers:
   det + smollm2       combine(det, p, w) = det + w * (p - 0.5); likewise det + tiny; shown
                       for --w and for the weight that does best on the valid split
 
-Usage: python benchmarks/prm_quality.py [--tiny-seconds 180] [--bugs 50] [--cal-bugs 30] [--json out.json]
+Usage: python benchmarks/prm_quality.py [--tiny-seconds 180] [--bugs 50] [--cal-bugs 30]
+           [--finetuned DIR | --finetune-steps N] [--write-sets DIR | --sets DIR] [--json out.json]
+--write-sets stores the mined records and their language-server rewards; --sets reads them
+back instead of mining, so a GPU machine without the packages or the language server (see
+benchmarks/gpu/) evaluates exactly the same steps.
 (616 s measured on a shared 2-core machine with the default sizes, most of it SmolLM2 on
 CPU; --bugs 20 --cal-bugs 15 --tiny-seconds 60 gives a quick look)
 Never uses HumanEval, HumanEvalFix or QuixBugs.
@@ -32,6 +40,7 @@ Never uses HumanEval, HumanEvalFix or QuixBugs.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import sys
@@ -39,6 +48,7 @@ import sysconfig
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from codeprm.prm.calibrate import fit_platt, quality
 from codeprm.prm.combine import combine
@@ -103,7 +113,10 @@ def lsp_rewards(recs: list[StepRecord], roots: list[Path]) -> tuple[list[float],
                     continue
                 start, end = span
                 base = original[:start] + group[0].before + original[end:]
-                cands = [Candidate(str(i), n, new_text=original[:start] + recs[i].after + original[end:]) for n, i in enumerate(idx)]
+                cands = [
+                    Candidate(str(i), n, new_text=original[:start] + recs[i].after + original[end:])
+                    for n, i in enumerate(idx)
+                ]
                 for ranked in rank(engine, ws / group[0].source_path, cands, base_text=base):
                     if ranked.reward is not None:
                         out[int(ranked.id)] = ranked.reward
@@ -124,6 +137,117 @@ def row(name: str, scores: list[float], probs: list[float] | None, recs: list[St
     return {"scorer": name, **q}
 
 
+def evaluate_lm(
+    label: str,
+    key: str,
+    scorer: Any,
+    valid: list[StepRecord],
+    vdet: list[float],
+    sets: dict[str, list[StepRecord]],
+    results: list[dict],
+    probs_by: dict[str, dict[str, list[float]]],
+    *,
+    diagnostics: bool = False,
+) -> dict:
+    """Calibrate ``scorer`` on valid, choose its combination weight on valid, score the sets.
+
+    Appends result rows and stores the calibrated probabilities under ``probs_by[set][key]``.
+    ``diagnostics`` adds the no-length-correction and dropped-return rows.
+    """
+    t0 = time.perf_counter()
+    names = scorer.meta.calibration.features
+    vfeats = scorer.features([r.to_input() for r in valid])
+    cal = fit_platt(
+        vfeats,
+        [r.label for r in valid],
+        names,
+        fitted_on={"split": "valid", "records": len(valid), "seed": 0},
+    )
+    scorer.meta = scorer.meta.with_(calibration=cal)
+    vprobs = [cal.probability(f) for f in vfeats]
+
+    def valid_quality(w: float) -> tuple[float, float]:
+        q = quality(
+            [combine(d, p, w)[0] for d, p in zip(vdet, vprobs, strict=True)],
+            [r.label for r in valid],
+            [r.bug_id for r in valid],
+        )
+        return q["auroc"], q["top1"]
+
+    # the combination's weight, chosen on the valid split only (AUROC, then top-1)
+    tuned_w = max(WEIGHT_GRID, key=lambda w: (valid_quality(w), -abs(w - 1.0)))
+    print(
+        f"{label}: combination weight tuned on valid: {tuned_w:g} {valid_quality(tuned_w)}",
+        file=sys.stderr,
+    )
+    for name, recs in sets.items():
+        feats = scorer.features([r.to_input() for r in recs])
+        logits = [cal.logit(f) for f in feats]
+        probs_by[name][key] = [cal.probability(f) for f in feats]
+        results.append({"set": name, **row(label, logits, probs_by[name][key], recs)})
+        if not diagnostics or names != ("delta_ll", "delta_tokens"):
+            continue
+        results.append({"set": name, **row("smollm2 no-len", [f[0] for f in feats], None, recs)})
+        dr = [i for i, r in enumerate(recs) if r.mutation == "dropped-return"]
+        if dr:
+            sub = [recs[i] for i in dr]
+            results.append(
+                {
+                    "set": name,
+                    **row("  smollm2 (dropped-return bugs)", [logits[i] for i in dr], None, sub),
+                }
+            )
+            results.append(
+                {
+                    "set": name,
+                    **row(
+                        "  smollm2 no-len (dropped-return)", [feats[i][0] for i in dr], None, sub
+                    ),
+                }
+            )
+    seconds = time.perf_counter() - t0
+    print(f"{label}: {scorer.sequences_run} sequences in {seconds:.0f}s", file=sys.stderr)
+    return {
+        "calibration": cal.to_json(),
+        "tuned_weight": tuned_w,
+        "seconds": seconds,
+        "sequences": scorer.sequences_run,
+    }
+
+
+SET_FILES = {"valid": "valid", "A stdlib test": "a", "B recent pkgs": "b", "train": "train"}
+
+
+def write_sets(
+    out: Path,
+    sets: dict[str, list[StepRecord]],
+    valid: list[StepRecord],
+    train_recs: list[StepRecord],
+    lsp: dict[str, list[float]] | None,
+) -> None:
+    """The evaluation sets, training records and language-server rewards, gzipped JSONL."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name, recs in {**sets, "valid": valid, "train": train_recs}.items():
+        with gzip.open(out / f"{SET_FILES[name]}.jsonl.gz", "wt", encoding="utf-8") as f:
+            for r in recs:
+                f.write(json.dumps(r.to_json(), sort_keys=True) + "\n")
+    meta = {"python": sys.version.split()[0], "lsp": lsp}
+    (out / "sets.json").write_text(json.dumps(meta), encoding="utf-8")
+
+
+def read_sets(
+    src: Path,
+) -> tuple[dict[str, list[StepRecord]], list[StepRecord], list[StepRecord], dict | None]:
+    """(sets, valid, train records, language-server rewards or None) from write_sets."""
+    loaded: dict[str, list[StepRecord]] = {}
+    for name, stem in SET_FILES.items():
+        with gzip.open(src / f"{stem}.jsonl.gz", "rt", encoding="utf-8") as f:
+            loaded[name] = [StepRecord.from_json(json.loads(line)) for line in f if line.strip()]
+    meta = json.loads((src / "sets.json").read_text(encoding="utf-8"))
+    sets = {k: v for k, v in loaded.items() if k not in ("valid", "train")}
+    return sets, loaded["valid"], loaded["train"], meta.get("lsp")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bugs", type=int, default=50, help="bugs per held-out set")
@@ -133,8 +257,40 @@ def main() -> int:
     ap.add_argument("--w", type=float, default=1.0, help="PRM weight in the combination")
     ap.add_argument("--smollm2", type=Path, default=None, help="checkpoint (default: fetched)")
     ap.add_argument("--skip-smollm2", action="store_true")
-    ap.add_argument("--skip-lsp", action="store_true", help="det-like stand-in only, no language server")
+    ap.add_argument(
+        "--finetuned",
+        type=Path,
+        default=None,
+        help="a checkpoint from 'codeprm prm train' on the stdlib train split (adds the "
+        "fine-tuned rows; never one trained on the packages of set B)",
+    )
+    ap.add_argument(
+        "--finetune-steps",
+        type=int,
+        default=0,
+        help="fine-tune SmolLM2 here first on the stdlib train split (0: no fine-tuned rows "
+        "unless --finetuned is given)",
+    )
+    ap.add_argument("--finetune-batch-bugs", type=int, default=8)
+    ap.add_argument("--finetune-length", type=int, default=512, help="training crop (tokens)")
+    ap.add_argument("--finetune-lr", type=float, default=2e-5)
+    ap.add_argument(
+        "--skip-lsp", action="store_true", help="det-like stand-in only, no language server"
+    )
     ap.add_argument("--device", default="auto")
+    ap.add_argument(
+        "--write-sets",
+        type=Path,
+        default=None,
+        help="also write the mined sets and their language-server rewards to this directory",
+    )
+    ap.add_argument(
+        "--sets",
+        type=Path,
+        default=None,
+        help="read the sets (and language-server rewards) written by --write-sets instead of "
+        "mining: the same records on a machine without the packages or the language server",
+    )
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
 
@@ -145,22 +301,51 @@ def main() -> int:
     from codeprm.prm.train import TrainConfig, train
 
     t0 = time.perf_counter()
-    stdlib = mine_corpus([STDLIB], MiningConfig(seed=0), max_files=args.max_files)
-    pkgs = [SITE / p for p in PACKAGES if (SITE / p).is_dir()]
-    recent = mine_corpus(pkgs, MiningConfig(seed=0, force_split="test", max_bugs=args.bugs))
-    sets = {
-        "A stdlib test": take_bugs([r for r in stdlib if r.split == "test"], args.bugs),
-        "B recent pkgs": take_bugs(recent, args.bugs),
-    }
-    valid_pkgs = [SITE / p for p in VALID_PACKAGES if (SITE / p).is_dir()]
-    valid = take_bugs([r for r in stdlib if r.split == "valid"], args.cal_bugs) + take_bugs(
-        mine_corpus(valid_pkgs, MiningConfig(seed=0, force_split="valid", max_bugs=args.cal_bugs)),
-        args.cal_bugs,
-    )
-    print(
-        f"mined in {time.perf_counter() - t0:.0f}s: stdlib {summarize(stdlib)['split']}",
-        file=sys.stderr,
-    )
+    lsp: dict[str, list[float]] | None = None  # language-server rewards by set (and "valid")
+    if args.sets is not None:
+        sets, valid, train_recs, lsp = read_sets(args.sets)
+        lsp = None if args.skip_lsp else lsp
+        print(f"sets read from {args.sets}", file=sys.stderr)
+    else:
+        stdlib = mine_corpus([STDLIB], MiningConfig(seed=0), max_files=args.max_files)
+        pkgs = [SITE / p for p in PACKAGES if (SITE / p).is_dir()]
+        recent = mine_corpus(pkgs, MiningConfig(seed=0, force_split="test", max_bugs=args.bugs))
+        sets = {
+            "A stdlib test": take_bugs([r for r in stdlib if r.split == "test"], args.bugs),
+            "B recent pkgs": take_bugs(recent, args.bugs),
+        }
+        valid_pkgs = [SITE / p for p in VALID_PACKAGES if (SITE / p).is_dir()]
+        valid = take_bugs([r for r in stdlib if r.split == "valid"], args.cal_bugs) + take_bugs(
+            mine_corpus(
+                valid_pkgs, MiningConfig(seed=0, force_split="valid", max_bugs=args.cal_bugs)
+            ),
+            args.cal_bugs,
+        )
+        # training data of the tiny classifier and the fine-tuned LM (train() calibrates
+        # itself on the valid records; the benchmark recalibrates every scorer on `valid`)
+        train_recs = [r for r in stdlib if r.split in ("train", "valid")]
+        print(
+            f"mined in {time.perf_counter() - t0:.0f}s: stdlib {summarize(stdlib)['split']}",
+            file=sys.stderr,
+        )
+        if not args.skip_lsp:
+            t_lsp = time.perf_counter()
+            roots = {
+                "valid": [STDLIB, *valid_pkgs],
+                "A stdlib test": [STDLIB],
+                "B recent pkgs": pkgs,
+            }
+            lsp = {}
+            for name, recs in {"valid": valid, **sets}.items():
+                lsp[name], unplaced = lsp_rewards(recs, roots[name])
+                print(
+                    f"  {name}: language-server rewards, {unplaced} bugs not placed",
+                    file=sys.stderr,
+                )
+            print(f"language-server rewards in {time.perf_counter() - t_lsp:.0f}s", file=sys.stderr)
+    if args.write_sets is not None:
+        write_sets(args.write_sets, sets, valid, train_recs, lsp)
+        print(f"sets written to {args.write_sets}", file=sys.stderr)
     for name, recs in sets.items():
         print(f"  {name}: {len(recs)} steps, {len({r.bug_id for r in recs})} bugs", file=sys.stderr)
 
@@ -169,32 +354,24 @@ def main() -> int:
 
     # the deterministic reward (and its cheap stand-in), calibrated on valid for their ECE
     cal_like = fit_platt([(det_like(r),) for r in valid], [r.label for r in valid], ("det",))
-    roots = {"A stdlib test": [STDLIB], "B recent pkgs": pkgs}
-    if not args.skip_lsp:
-        t_lsp = time.perf_counter()
-        valid_det, _ = lsp_rewards(valid, [STDLIB, *valid_pkgs])
-        cal_det = fit_platt([(d,) for d in valid_det], [r.label for r in valid], ("det",))
+    if lsp is not None:
+        cal_det = fit_platt([(d,) for d in lsp["valid"]], [r.label for r in valid], ("det",))
     for name, recs in sets.items():
         like = [det_like(r) for r in recs]
         results.append(
             {"set": name, **row("det-like", like, [cal_like.probability((d,)) for d in like], recs)}
         )
         probs_by[name]["det"] = like
-        if not args.skip_lsp:
-            det, unplaced = lsp_rewards(recs, roots[name])
+        if lsp is not None:
+            det = lsp[name]
             probs_by[name]["det"] = det
-            results.append(
-                {"set": name, **row("deterministic (basedpyright)", det, [cal_det.probability((d,)) for d in det], recs)}
-            )
-            print(f"  {name}: language-server rewards, {unplaced} bugs not placed", file=sys.stderr)
-    if not args.skip_lsp:
-        print(f"language-server rewards in {time.perf_counter() - t_lsp:.0f}s", file=sys.stderr)
-    det_name = "det-like" if args.skip_lsp else "det"
+            probs = [cal_det.probability((d,)) for d in det]
+            results.append({"set": name, **row("deterministic (basedpyright)", det, probs, recs)})
+    det_name = "det-like" if lsp is None else "det"
 
     # tiny classifier, trained under a CPU time budget
     with tempfile.TemporaryDirectory() as tmp:
         t1 = time.perf_counter()
-        train_recs = [r for r in stdlib if r.split in ("train", "valid")]
         res = train(
             train_recs,
             Path(tmp) / "tiny",
@@ -223,92 +400,88 @@ def main() -> int:
             "params": tiny.describe()["parameters"],
         }
 
-    # SmolLM2 zero-shot
-    smol_info: dict = {}
+    # SmolLM2 zero-shot, and fine-tuned when a checkpoint is given or --finetune-steps asks
+    vdet = lsp["valid"] if lsp is not None else [det_like(r) for r in valid]
+    lm_info: dict[str, dict] = {}
     ckpt = args.smollm2 or default_dest()
     if not args.skip_smollm2 and (ckpt / "config.json").is_file():
-        smol = load_scorer(ckpt, args.device)
-        t2 = time.perf_counter()
-        vfeats = smol.features([r.to_input() for r in valid])
-        cal = fit_platt(
-            vfeats,
-            [r.label for r in valid],
-            ("delta_ll", "delta_tokens"),
-            fitted_on={"split": "valid", "records": len(valid), "seed": 0},
+        lm_info["smol"] = evaluate_lm(
+            "smollm2 zero-shot",
+            "smol",
+            load_scorer(ckpt, args.device),
+            valid,
+            vdet,
+            sets,
+            results,
+            probs_by,
+            diagnostics=True,
         )
-        smol.meta = smol.meta.with_(calibration=cal)
-        smol_info = {"calibration": cal.to_json()}
-        # the combination's weight, chosen on the valid split only (AUROC, then top-1)
-        vdet = valid_det if not args.skip_lsp else [det_like(r) for r in valid]
-        vprobs = [cal.probability(f) for f in vfeats]
-
-        def valid_quality(w: float) -> tuple[float, float]:
-            q = quality([combine(d, p, w)[0] for d, p in zip(vdet, vprobs, strict=True)], [r.label for r in valid], [r.bug_id for r in valid])
-            return q["auroc"], q["top1"]
-
-        tuned_w = max(WEIGHT_GRID, key=lambda w: (valid_quality(w), -abs(w - 1.0)))
-        smol_info["tuned_weight"] = tuned_w
-        print(f"combination weight tuned on valid: {tuned_w:g} (AUROC, top-1 {valid_quality(tuned_w)})", file=sys.stderr)
-        for name, recs in sets.items():
-            feats = smol.features([r.to_input() for r in recs])
-            logits = [cal.logit(f) for f in feats]
-            probs = [cal.probability(f) for f in feats]
-            probs_by[name]["smol"] = probs
-            results.append({"set": name, **row("smollm2 zero-shot", logits, probs, recs)})
-            results.append(
-                {"set": name, **row("smollm2 no-len", [f[0] for f in feats], None, recs)}
-            )
-            dr = [i for i, r in enumerate(recs) if r.mutation == "dropped-return"]
-            if dr:
-                sub = [recs[i] for i in dr]
-                results.append(
-                    {
-                        "set": name,
-                        **row(
-                            "  smollm2 (dropped-return bugs)", [logits[i] for i in dr], None, sub
-                        ),
-                    }
-                )
-                results.append(
-                    {
-                        "set": name,
-                        **row(
-                            "  smollm2 no-len (dropped-return)",
-                            [feats[i][0] for i in dr],
-                            None,
-                            sub,
-                        ),
-                    }
-                )
-        smol_info["seconds"] = time.perf_counter() - t2
-        smol_info["sequences"] = smol.sequences_run
-        print(
-            f"smollm2: {smol.sequences_run} sequences in {smol_info['seconds']:.0f}s",
-            file=sys.stderr,
-        )
-    else:
+    elif not args.skip_smollm2:
         print(
             f"smollm2 skipped: no checkpoint at {ckpt} (run 'codeprm prm fetch')", file=sys.stderr
         )
+    finetuned = args.finetuned
+    with tempfile.TemporaryDirectory() as tmp:
+        if finetuned is None and args.finetune_steps and (ckpt / "config.json").is_file():
+            t3 = time.perf_counter()
+            res = train(
+                train_recs,
+                Path(tmp) / "finetuned",
+                TrainConfig(
+                    kind="zero-shot",
+                    steps=args.finetune_steps,
+                    batch_bugs=args.finetune_batch_bugs,
+                    lr=args.finetune_lr,
+                    max_length=1024,
+                    train_length=args.finetune_length,
+                    device=args.device,
+                    log_every=max(1, args.finetune_steps // 20),
+                    calibration_max=400,
+                ),
+                base_model=ckpt,
+                progress=lambda m: print(f"  fine-tune: {m}", file=sys.stderr),
+            )
+            finetuned = res.path
+            print(
+                f"fine-tuned SmolLM2: {res.steps_done} steps, {res.rows_seen} rows in "
+                f"{res.seconds:.0f}s on {res.meta.training['device']}, total "
+                f"{time.perf_counter() - t3:.0f}s",
+                file=sys.stderr,
+            )
+        if finetuned is not None:
+            ft = load_scorer(finetuned, args.device)
+            training = dict(ft.meta.training)
+            lm_info["ft"] = evaluate_lm(
+                "smollm2 fine-tuned", "ft", ft, valid, vdet, sets, results, probs_by
+            )
+            lm_info["ft"]["training"] = {
+                k: training.get(k)
+                for k in ("device", "steps_done", "rows_seen", "seconds", "lr", "batch_bugs")
+            }
+            lm_info["ft"]["weights_sha256"] = ft.meta.weights_sha256
 
-    # combinations with the deterministic-like reward
+    # combinations with the deterministic reward: at --w and at the weight tuned on valid
+    labels = {"smol": "smollm2", "ft": "smollm2 fine-tuned", "tiny": "tiny"}
     for name, recs in sets.items():
         det = probs_by[name]["det"]
-        weights = {"smol": sorted({args.w, smol_info.get("tuned_weight", args.w)}), "tiny": [args.w]}
-        for key, label in (("smol", f"{det_name} + smollm2"), ("tiny", f"{det_name} + tiny")):
-            if key in probs_by[name]:
-                for w in weights[key]:
-                    total = [combine(d, p, w)[0] for d, p in zip(det, probs_by[name][key], strict=True)]
-                    tag = " valid-tuned" if w == smol_info.get("tuned_weight") and w != args.w and key == "smol" else ""
-                    results.append({"set": name, **row(f"{label} (w={w:g}{tag})", total, None, recs)})
+        for key, label in labels.items():
+            if key not in probs_by[name]:
+                continue
+            tuned = lm_info.get(key, {}).get("tuned_weight", args.w)
+            for w in sorted({args.w, tuned}):
+                total = [combine(d, p, w)[0] for d, p in zip(det, probs_by[name][key], strict=True)]
+                tag = " valid-tuned" if w == tuned and w != args.w else ""
+                results.append(
+                    {"set": name, **row(f"{det_name} + {label} (w={w:g}{tag})", total, None, recs)}
+                )
 
-    header = f"{'set':15} {'scorer':36} {'n':>5} {'AUROC':>6} {'ECE':>6} {'top1':>6} {'chance':>6}"
+    header = f"{'set':15} {'scorer':44} {'n':>5} {'AUROC':>6} {'ECE':>6} {'top1':>6} {'chance':>6}"
     print(header)
     print("-" * len(header))
     for r in results:
         ece = f"{r['ece']:.3f}" if "ece" in r else "   -  "
         print(
-            f"{r['set']:15} {r['scorer']:36} {int(r['n']):5d} {r['auroc']:6.3f} {ece:>6} {r['top1']:6.3f} {r['top1_chance']:6.3f}"
+            f"{r['set']:15} {r['scorer']:44} {int(r['n']):5d} {r['auroc']:6.3f} {ece:>6} {r['top1']:6.3f} {r['top1_chance']:6.3f}"
         )
     machine = (
         f"{os.cpu_count()} CPU cores, torch {torch.__version__}, cuda={torch.cuda.is_available()}"
@@ -317,7 +490,7 @@ def main() -> int:
     if args.json:
         args.json.write_text(
             json.dumps(
-                {"results": results, "tiny": tiny_info, "smollm2": smol_info, "machine": machine},
+                {"results": results, "tiny": tiny_info, "lm": lm_info, "machine": machine},
                 indent=2,
                 default=str,
             )

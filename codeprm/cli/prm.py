@@ -302,6 +302,13 @@ def data_cmd(
     default=None,
     help="Tokens per input (default 384 tiny, 1024 LM).",
 )
+@click.option(
+    "--train-length",
+    type=click.IntRange(min=16),
+    default=None,
+    help="Crop training inputs to this many tokens (default: --max-length); scoring keeps "
+    "--max-length. Batches pad to their longest row, so this bounds the cost of a step.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @device_option
 @click.option(
@@ -323,6 +330,7 @@ def train_cmd(
     lr: float | None,
     bt_weight: float,
     max_length: int | None,
+    train_length: int | None,
     seed: int,
     device: str,
     precision: str,
@@ -341,6 +349,7 @@ def train_cmd(
         lr=lr if lr is not None else (1e-3 if model_path is None else 2e-5),
         bt_weight=bt_weight,
         max_length=max_length or (384 if model_path is None else 1024),
+        train_length=train_length,
         seed=seed,
         device=device,
         precision=precision,

@@ -57,6 +57,9 @@ class TrainConfig:
     warmup: int = 20
     bt_weight: float = 1.0
     max_length: int = 384
+    #: crop training rows to this many tokens (None: max_length); scoring keeps max_length.
+    #: Rows are padded to the longest in a batch, so a few long contexts cost every row.
+    train_length: int | None = None
     seed: int = 0
     device: str = "auto"
     #: auto (bf16 autocast on a GPU, float32 on CPU), bf16 or fp32 (runtime.autocast_dtype)
@@ -340,9 +343,12 @@ def _train_loop(
 
     tok = scorer.tokenizer
     kind = scorer.meta.kind
+    length = min(config.train_length or scorer.meta.max_length, scorer.meta.max_length)
     # tokenize once, up front
     if kind == "classifier":
-        rows = [scorer._encode_classifier(classifier_text(r.to_input())) for r in records]
+        rows = [
+            scorer._encode_classifier(classifier_text(r.to_input()))[:length] for r in records
+        ]
         starts = [0] * len(rows)
     else:
         rows, starts = [], []
@@ -351,7 +357,7 @@ def _train_loop(
             prefix = lm_prefix(s)
             p_ids = tok(prefix, add_special_tokens=False)["input_ids"] if prefix else []
             c_ids = tok(s.after, add_special_tokens=False)["input_ids"]
-            row, st = lm_rows(p_ids, c_ids, scorer.start_id, scorer.meta.max_length)
+            row, st = lm_rows(p_ids, c_ids, scorer.start_id, length)
             rows.append(row)
             starts.append(st)
     labels_all = [r.label for r in records]

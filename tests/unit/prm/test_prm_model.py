@@ -143,10 +143,19 @@ def test_zero_shot_prefix_cache_matches_full_rows_and_is_batch_independent(
 
 
 def test_zero_shot_calibration_and_pairwise_fine_tuning(
-    tiny_lm: Path, mined, tmp_path: Path
+    tiny_lm: Path, mined, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import codeprm.prm.model as model_mod
     from codeprm.prm.train import TrainConfig, train
 
+    widths: list[int] = []
+    real_pad = model_mod.pad_batch
+
+    def recording_pad(rows, pad_id, device):  # type: ignore[no-untyped-def]
+        widths.append(max(len(r) for r in rows))
+        return real_pad(rows, pad_id, device)
+
+    monkeypatch.setattr(model_mod, "pad_batch", recording_pad)
     records = [r for r in mined if r.split in ("train", "valid")][:160]
     result = train(
         records,
@@ -159,12 +168,16 @@ def test_zero_shot_calibration_and_pairwise_fine_tuning(
             lr=1e-3,
             device="cpu",
             max_length=256,
+            train_length=48,
             calibration_max=80,
         ),
         base_model=tiny_lm,
     )
     meta = read_meta(result.path)
     assert meta is not None and meta.kind == "zero-shot" and len(result.losses) == 3
+    # the 3 training batches are cropped to train_length; calibration scoring keeps max_length
+    assert max(widths[:3]) <= 48 < max(widths[3:]), widths
+    assert meta.max_length == 256 and meta.training["train_length"] == 48
     assert meta.calibration.features == ("delta_ll", "delta_tokens")
     assert meta.calibration.fitted_on["split"] == "valid"
     scorer = load_scorer(result.path, "cpu")
