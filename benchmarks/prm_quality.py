@@ -274,6 +274,7 @@ def main() -> int:
     ap.add_argument("--finetune-batch-bugs", type=int, default=8)
     ap.add_argument("--finetune-length", type=int, default=512, help="training crop (tokens)")
     ap.add_argument("--finetune-lr", type=float, default=2e-5)
+    ap.add_argument("--finetune-seconds", type=float, default=None, help="cap on fine-tuning")
     ap.add_argument(
         "--skip-lsp", action="store_true", help="det-like stand-in only, no language server"
     )
@@ -283,6 +284,13 @@ def main() -> int:
         type=Path,
         default=None,
         help="also write the mined sets and their language-server rewards to this directory",
+    )
+    ap.add_argument("--sets-only", action="store_true", help="stop after --write-sets")
+    ap.add_argument(
+        "--train-files",
+        type=int,
+        default=None,
+        help="stdlib files mined for training (default: --max-files); the sets are unchanged",
     )
     ap.add_argument(
         "--sets",
@@ -324,6 +332,14 @@ def main() -> int:
         # training data of the tiny classifier and the fine-tuned LM (train() calibrates
         # itself on the valid records; the benchmark recalibrates every scorer on `valid`)
         train_recs = [r for r in stdlib if r.split in ("train", "valid")]
+        if args.train_files and args.train_files != args.max_files:
+            # more (or fewer) training files; the evaluation sets stay those of --max-files,
+            # and the split by file keeps every test file out
+            train_recs = [
+                r
+                for r in mine_corpus([STDLIB], MiningConfig(seed=0), max_files=args.train_files)
+                if r.split in ("train", "valid")
+            ]
         print(
             f"mined in {time.perf_counter() - t0:.0f}s: stdlib {summarize(stdlib)['split']}",
             file=sys.stderr,
@@ -346,6 +362,8 @@ def main() -> int:
     if args.write_sets is not None:
         write_sets(args.write_sets, sets, valid, train_recs, lsp)
         print(f"sets written to {args.write_sets}", file=sys.stderr)
+        if args.sets_only:
+            return 0
     for name, recs in sets.items():
         print(f"  {name}: {len(recs)} steps, {len({r.bug_id for r in recs})} bugs", file=sys.stderr)
 
@@ -430,6 +448,7 @@ def main() -> int:
                 TrainConfig(
                     kind="zero-shot",
                     steps=args.finetune_steps,
+                    max_seconds=args.finetune_seconds,
                     batch_bugs=args.finetune_batch_bugs,
                     lr=args.finetune_lr,
                     max_length=1024,

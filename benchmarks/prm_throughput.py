@@ -4,11 +4,13 @@
 one state (the context's KV cache and the code before the step are shared). CPU seconds per
 edit are printed next to wall time because a shared machine makes wall time noisy.
 
-With CUDA: tokens/s and model FLOP utilisation for inference (2 * N * tokens/s) and
-training (6 * N * tokens/s) against the device's dense bf16 peak (--peak-tflops, default
-989 for an H100 SXM).
+With --device cuda: also tokens/s and model FLOP utilisation of SmolLM2 at large batch,
+inference (bf16 weights) and training (float32 master weights, bf16 autocast, fused AdamW),
+against the device's dense bf16 peak (--peak-tflops, default 989 for an H100 SXM). FLOPs
+per token follow PaLM: 2N or 6N plus attention (4 or 12 * layers * hidden * length); the
+last column counts the 2N / 6N term alone.
 
-Usage: python benchmarks/prm_throughput.py [--steps 32] [--skip-smollm2]
+Usage: python benchmarks/prm_throughput.py [--steps 32] [--skip-smollm2] [--device cuda [--compile]]
 """
 
 from __future__ import annotations
@@ -75,41 +77,113 @@ def tiny_checkpoint(tmp: Path, texts: list[str]) -> Path:
     return tmp / "tiny"
 
 
-def cuda_mfu(path: Path, peak_tflops: float, batch: int, length: int) -> None:
+def _flops_per_token(n_params: int, layers: int, hidden: int, length: int, train: bool) -> float:
+    """PaLM's count: 2N (forward) or 6N (training) plus attention, 4 or 12 * L * d * T."""
+    return (6 if train else 2) * n_params + (12 if train else 4) * layers * hidden * length
+
+
+def mfu(
+    path: Path,
+    peak_tflops: float,
+    infer_shapes: list[tuple[int, int]],
+    train_shapes: list[tuple[int, int]],
+    compile_model: bool = False,
+    device: str = "cuda",
+) -> list[dict]:
+    """Tokens/s and model FLOP utilisation of SmolLM2, per (batch, length), on ``device``.
+
+    Inference holds bf16 weights (as a GPU scorer would); training keeps float32 master
+    weights under bf16 autocast with the fused AdamW step, as ``codeprm prm train`` does.
+    On CUDA, timed with events over the repetitions after warm-up, with no host sync inside.
+    (On CPU it runs too, with small shapes, so the code path can be checked without a GPU.)
+    """
+    import copy
+
     import torch
 
     from codeprm.prm.checkpoint import load_checkpoint
 
-    model, _, _ = load_checkpoint(path, "cuda")
+    model, _, _ = load_checkpoint(path, device)
+    cuda = device.startswith("cuda")
+    cfg = model.config
     n = sum(p.numel() for p in model.parameters())
-    ids = torch.randint(100, 1000, (batch, length), device="cuda")
-    with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16):
-        for _ in range(3):
-            model(input_ids=ids)
-        torch.cuda.synchronize()
-        t = time.perf_counter()
-        reps = 10
-        for _ in range(reps):
-            model(input_ids=ids)
-        torch.cuda.synchronize()
-    tps = reps * batch * length / (time.perf_counter() - t)
-    print(
-        f"  inference: {tps:,.0f} tokens/s, MFU {2 * n * tps / (peak_tflops * 1e12):.1%} (N={n / 1e6:.0f}M)"
-    )
-    model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-5, fused=True)
-    for i in range(8):
-        if i == 3:
+    layers, hidden = cfg.num_hidden_layers, cfg.hidden_size
+    peak = peak_tflops * 1e12
+    out: list[dict] = []
+
+    def sync() -> None:
+        if cuda:
             torch.cuda.synchronize()
+
+    def timed(fn, reps: int) -> float:
+        if not cuda:
             t = time.perf_counter()
-        with torch.autocast("cuda", dtype=torch.bfloat16):
-            loss = model(input_ids=ids, labels=ids).loss
+            for _ in range(reps):
+                fn()
+            return (time.perf_counter() - t) / reps
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(reps):
+            fn()
+        end.record()
+        torch.cuda.synchronize()
+        return start.elapsed_time(end) / 1000 / reps
+
+    infer = copy.deepcopy(model).to(torch.bfloat16).eval()
+    forward = torch.compile(infer) if compile_model else infer
+    for batch, length in infer_shapes:
+        ids = torch.randint(100, 1000, (batch, length), device=device)
+        with torch.inference_mode():
+            for _ in range(3):
+                forward(input_ids=ids, use_cache=False)
+            sync()
+            sec = timed(lambda ids=ids: forward(input_ids=ids, use_cache=False), 10)
+        tps = batch * length / sec
+        mfu = tps * _flops_per_token(n, layers, hidden, length, False) / peak
+        out.append(
+            {
+                "mode": "inference",
+                "batch": batch,
+                "length": length,
+                "tokens_s": tps,
+                "mfu": mfu,
+                "mfu_n": 2 * n * tps / peak,
+            }
+        )
+    infer = forward = None  # free the bf16 copy before training
+    if cuda:
+        torch.cuda.empty_cache()
+
+    model.train()
+    step_model = torch.compile(model) if compile_model else model
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-5, fused=True)
+
+    def train_step(ids) -> None:
+        with torch.autocast("cuda" if cuda else "cpu", dtype=torch.bfloat16):
+            loss = step_model(input_ids=ids, labels=ids, use_cache=False).loss
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
-    torch.cuda.synchronize()
-    tps = 5 * batch * length / (time.perf_counter() - t)
-    print(f"  training:  {tps:,.0f} tokens/s, MFU {6 * n * tps / (peak_tflops * 1e12):.1%}")
+
+    for batch, length in train_shapes:
+        ids = torch.randint(100, 1000, (batch, length), device=device)
+        for _ in range(3):
+            train_step(ids)
+        sync()
+        sec = timed(lambda ids=ids: train_step(ids), 5)
+        tps = batch * length / sec
+        mfu = tps * _flops_per_token(n, layers, hidden, length, True) / peak
+        out.append(
+            {
+                "mode": "training",
+                "batch": batch,
+                "length": length,
+                "tokens_s": tps,
+                "mfu": mfu,
+                "mfu_n": 6 * n * tps / peak,
+            }
+        )
+    return out
 
 
 def main() -> int:
@@ -118,6 +192,8 @@ def main() -> int:
     ap.add_argument("--skip-smollm2", action="store_true")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--peak-tflops", type=float, default=989.0)
+    ap.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA MFU)")
+    ap.add_argument("--mfu-only", action="store_true", help="only the CUDA tokens/s and MFU")
     args = ap.parse_args()
 
     import torch
@@ -138,16 +214,33 @@ def main() -> int:
         smol = default_dest()
         if not args.skip_smollm2 and (smol / "config.json").is_file():
             models["smollm2"] = smol
-        for name, path in models.items():
+        for name, path in models.items() if not args.mfu_only else ():
             for workload, steps in (("cold", cold), ("agent", agent)):
-                for bs in (1, 16):
+                for bs in (1, 16, 64) if args.device.startswith("cuda") else (1, 16):
                     rate, cpu = measure(
                         lambda p=path, b=bs: load_scorer(p, args.device, batch_size=b), steps
                     )
                     print(f"{name:10} {workload:8} {bs:5d} {rate:9.2f} {cpu:11.3f}")
-        if torch.cuda.is_available() and "smollm2" in models:
-            print("cuda, SmolLM2-135M, batch 32 x 512 tokens, bf16 autocast:")
-            cuda_mfu(models["smollm2"], args.peak_tflops, 32, 512)
+        if args.device.startswith("cuda") and "smollm2" in models:
+            print(
+                f"{torch.cuda.get_device_name()}, SmolLM2-135M, bf16, peak {args.peak_tflops:g} "
+                f"TFLOP/s, compile={args.compile}"
+            )
+            print(
+                f"{'mode':10} {'batch':>5} {'length':>6} {'tokens/s':>12} {'MFU':>6} {'MFU(N only)':>11}"
+            )
+            rows = mfu(
+                models["smollm2"],
+                args.peak_tflops,
+                [(32, 512), (64, 1024), (128, 1024)],
+                [(16, 1024), (32, 1024)],
+                compile_model=args.compile,
+            )
+            for r in rows:
+                print(
+                    f"{r['mode']:10} {r['batch']:5d} {r['length']:6d} {r['tokens_s']:12,.0f} "
+                    f"{r['mfu']:6.1%} {r['mfu_n']:11.1%}"
+                )
     return 0
 
 
