@@ -129,6 +129,18 @@ def mfu(
         torch.cuda.synchronize()
         return start.elapsed_time(end) / 1000 / reps
 
+    def measured(mode: str, batch: int, length: int, sec: float) -> dict:
+        tps = batch * length / sec
+        train = mode == "training"
+        return {
+            "mode": mode,
+            "batch": batch,
+            "length": length,
+            "tokens_s": tps,
+            "mfu": tps * _flops_per_token(n, layers, hidden, length, train) / peak,
+            "mfu_n": (6 if train else 2) * n * tps / peak,
+        }
+
     infer = copy.deepcopy(model).to(torch.bfloat16).eval()
     forward = torch.compile(infer) if compile_model else infer
     for batch, length in infer_shapes:
@@ -138,18 +150,7 @@ def mfu(
                 forward(input_ids=ids, use_cache=False)
             sync()
             sec = timed(lambda ids=ids: forward(input_ids=ids, use_cache=False), 10)
-        tps = batch * length / sec
-        mfu = tps * _flops_per_token(n, layers, hidden, length, False) / peak
-        out.append(
-            {
-                "mode": "inference",
-                "batch": batch,
-                "length": length,
-                "tokens_s": tps,
-                "mfu": mfu,
-                "mfu_n": 2 * n * tps / peak,
-            }
-        )
+        out.append(measured("inference", batch, length, sec))
     infer = forward = None  # free the bf16 copy before training
     if cuda:
         torch.cuda.empty_cache()
@@ -171,18 +172,7 @@ def mfu(
             train_step(ids)
         sync()
         sec = timed(lambda ids=ids: train_step(ids), 5)
-        tps = batch * length / sec
-        mfu = tps * _flops_per_token(n, layers, hidden, length, True) / peak
-        out.append(
-            {
-                "mode": "training",
-                "batch": batch,
-                "length": length,
-                "tokens_s": tps,
-                "mfu": mfu,
-                "mfu_n": 6 * n * tps / peak,
-            }
-        )
+        out.append(measured("training", batch, length, sec))
     return out
 
 

@@ -32,7 +32,7 @@ for stage in "$@"; do
       rm -rf "$W/sets" && cp -r .gpu/part2/sets "$W/sets"
       "$PY" -m pip install -q --no-index --no-deps --no-compile --upgrade --target "$W/site" .gpu/part2/wheels/*.whl
       "$PY" -m codeprm prm fetch --gguf "$W/smollm2.gguf"  # checks the pinned sha256, converts
-      { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+      { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || true
         "$PY" -c "import sys, torch, transformers; print(sys.version.split()[0], torch.__version__, transformers.__version__, torch.cuda.is_available())"
       } | tee "$OUT/machine.txt"
       ;;
