@@ -26,8 +26,10 @@ def test_data_train_eval_score(
                   "--out", str(data), "--trl", str(trl))  # fmt: skip
     assert summary["records"] > 0 and trl.is_file()
     trained = cli(capsys, "train", "--data", str(data), "--out", str(ckpt), "--steps", "4",
-                  "--max-length", "128", "--device", "cpu")  # fmt: skip
+                  "--max-length", "128", "--train-length", "64", "--device", "cpu")  # fmt: skip
     assert trained["kind"] == "classifier" and len(trained["weights_sha256"]) == 64
+    meta = json.loads((ckpt / "codeprm_prm.json").read_text())
+    assert meta["max_length"] == 128 and meta["training"]["train_length"] == 64
     metrics = cli(capsys, "eval", "--model", str(ckpt), "--data", str(data), "--split", "all",
                   "--limit", "60", "--device", "cpu")["metrics"]  # fmt: skip
     assert 0.0 <= metrics["auroc"] <= 1.0 and "ece" in metrics and "top1" in metrics
