@@ -469,6 +469,17 @@ def main() -> int:
             )
         if finetuned is not None:
             ft = load_scorer(finetuned, args.device)
+            held_out = {r.source_path for recs in sets.values() for r in recs}
+            seen = sorted(ft.meta.trained_sources & held_out)
+            if seen:
+                print(
+                    f"{finetuned} was trained on {len(seen)} file(s) of the held-out sets "
+                    f"(first: {seen[0]}): that would not be a held-out evaluation",
+                    file=sys.stderr,
+                )
+                return 2
+            if "train_sources" not in ft.meta.data_recipe:
+                print(f"note: {finetuned} does not record its training files", file=sys.stderr)
             training = dict(ft.meta.training)
             lm_info["ft"] = evaluate_lm(
                 "smollm2 fine-tuned", "ft", ft, valid, vdet, sets, results, probs_by

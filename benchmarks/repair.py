@@ -50,10 +50,14 @@ def test_cmd(module: str) -> str:
     return f"PYTHONPATH=.:$PYTHONPATH {sys.executable} -m unittest -q test.test_{module}"
 
 
-def make_tasks(n: int, per_module: int, seed: int, scratch: Path) -> list[Task]:
+def make_tasks(n: int, per_module: int, seed: int, scratch: Path, exclude: frozenset[str] = frozenset()) -> list[Task]:
+    """Up to ``n`` tasks; modules whose file is in ``exclude`` (what a PRM trained on) are skipped."""
     rng = random.Random(seed)
     tasks: list[Task] = []
     for module in MODULES:
+        if f"{STDLIB.name}/{module}.py" in exclude:
+            print(f"skipped {module}: the PRM was trained on {STDLIB.name}/{module}.py")
+            continue
         source = STDLIB / f"{module}.py"
         if not source.is_file() or not (STDLIB / "test" / f"test_{module}.py").is_file():
             continue
@@ -113,7 +117,8 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
-        tasks = make_tasks(args.tasks, args.per_module, args.seed, scratch)
+        trained = scorer.meta.trained_sources if scorer is not None else frozenset()
+        tasks = make_tasks(args.tasks, args.per_module, args.seed, scratch, exclude=trained)
         print(f"{len(tasks)} tasks from {len({t.module for t in tasks})} modules; budget {args.budget} test runs each")
         print(f"{'task':<52} {'guided':>14} {'proposer order':>16} {'candidates':>11} {'guided s':>9}")
         for task in tasks:

@@ -54,6 +54,12 @@ class CheckpointMeta:
     schema_version: int = CHECKPOINT_SCHEMA_VERSION
     created_by: str = f"codeprm {__version__}"
 
+    @property
+    def trained_sources(self) -> frozenset[str]:
+        """The source files whose steps trained these weights (``data_recipe.train_sources``),
+        inherited along fine-tuning chains: what an evaluation must keep out of its sets."""
+        return frozenset(str(s) for s in self.data_recipe.get("train_sources", ()))
+
     def to_json(self) -> dict[str, Any]:
         return {
             "schema_version": self.schema_version,

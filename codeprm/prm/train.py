@@ -184,12 +184,30 @@ def _stored_dtype(directory: Path) -> str | None:
     return str(value) if value else None
 
 
-def _data_recipe(records: Sequence[StepRecord], recipe: dict[str, Any] | None) -> dict[str, Any]:
+def _data_recipe(
+    records: Sequence[StepRecord], recipe: dict[str, Any] | None, sources: frozenset[str]
+) -> dict[str, Any]:
     from codeprm.prm.data import summarize
 
     out = dict(recipe or {})
     out["summary"] = summarize(records)
+    out["train_sources"] = sorted(sources)
     return out
+
+
+def _held_out(record: StepRecord) -> bool:
+    """Whether a record comes from a benchmark reserved for evaluation (HumanEval, QuixBugs)."""
+    from codeprm.prm.data import HELD_OUT_MARKERS
+
+    where = f"{record.source_path} {record.bug_id}".lower()
+    return any(marker in where for marker in HELD_OUT_MARKERS)
+
+
+def _inherited_sources(base_model: Path | None) -> frozenset[str]:
+    from codeprm.prm.checkpoint import read_meta
+
+    meta = read_meta(Path(base_model)) if base_model is not None else None
+    return meta.trained_sources if meta is not None else frozenset()
 
 
 def train(
@@ -215,6 +233,13 @@ def train(
     held_name = "valid" if _split(records, "valid") else "test"
     if config.steps > 0 and not train_recs:
         raise UsageError("no records in the train split")
+    used = [*(train_recs if config.steps > 0 else ()), *held]  # trained or calibrated on
+    leaked = sorted({r.source_path or r.bug_id for r in used if _held_out(r)})
+    if leaked:
+        raise UsageError(
+            f"{len(leaked)} source(s) to train or calibrate on belong to HumanEval, HumanEvalFix "
+            f"or QuixBugs, which are reserved for evaluation (first: {leaked[0]}); drop them"
+        )
     if not held:
         raise UsageError("no held-out (valid or test) records to calibrate on")
 
@@ -297,9 +322,13 @@ def train(
     scorer.meta = meta
     metrics = evaluate(scorer, held[: config.calibration_max])
     say(f"held-out ({held_name}): " + ", ".join(f"{k}={v:.3f}" for k, v in metrics.items()))
+    # what trained these weights, for leak checks: the base's sources plus this run's
+    sources = _inherited_sources(base_model)
+    if steps_done > 0:
+        sources |= {r.source_path for r in train_recs if r.source_path}
     meta = meta.with_(
         metrics={f"{held_name}_{k}": v for k, v in metrics.items()},
-        data_recipe=_data_recipe(records, data_recipe),
+        data_recipe=_data_recipe(records, data_recipe, sources),
         training={
             **config.to_json(),
             "device": device,

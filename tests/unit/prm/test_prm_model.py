@@ -178,6 +178,16 @@ def test_zero_shot_calibration_and_pairwise_fine_tuning(
     # the 3 training batches are cropped to train_length; calibration scoring keeps max_length
     assert max(widths[:3]) <= 48 < max(widths[3:]), widths
     assert meta.max_length == 256 and meta.training["train_length"] == 48
+    # the files that trained the weights are recorded, for leak checks by evaluations
+    trained = {r.source_path for r in records if r.split == "train"}
+    assert meta.trained_sources == trained and len(trained) > 1
+    # fine-tuning further inherits them; calibrating only adds nothing
+    again = train(
+        [r for r in records if r.split == "valid"][:40], tmp_path / "zs2",
+        TrainConfig(kind="zero-shot", steps=0, device="cpu", max_length=256, calibration_max=40),
+        base_model=result.path,
+    )  # fmt: skip
+    assert again.meta.trained_sources == trained
     assert meta.calibration.features == ("delta_ll", "delta_tokens")
     assert meta.calibration.fitted_on["split"] == "valid"
     scorer = load_scorer(result.path, "cpu")
@@ -190,6 +200,25 @@ def test_training_without_held_out_records_is_a_usage_error(mined, tmp_path: Pat
     only_train = [r for r in mined if r.split == "train"][:20]
     with pytest.raises(UsageError):
         train(only_train, tmp_path / "x", TrainConfig(steps=1, device="cpu"))
+
+
+def test_benchmarks_reserved_for_evaluation_are_never_trained_or_calibrated_on(
+    mined, tmp_path: Path
+) -> None:
+    import dataclasses
+
+    from codeprm.prm.train import TrainConfig, train
+
+    records = [r for r in mined if r.split in ("train", "valid")][:120]
+    first_train = next(i for i, r in enumerate(records) if r.split == "train")
+    first_valid = next(i for i, r in enumerate(records) if r.split == "valid")
+    config = TrainConfig(steps=1, device="cpu", max_length=64, tiny_hidden=32, tiny_vocab=300)
+    for index, path in ((first_train, "HumanEval/12.py"), (first_valid, "quixbugs/gcd.py")):
+        tainted = list(records)
+        tainted[index] = dataclasses.replace(records[index], source_path=path)
+        with pytest.raises(UsageError, match="reserved for evaluation"):
+            train(tainted, tmp_path / "x", config)
+    assert not (tmp_path / "x").exists()
 
 
 def test_missing_torch_is_a_clear_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
