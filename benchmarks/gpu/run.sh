@@ -5,7 +5,8 @@
 #   bash benchmarks/gpu/run.sh setup        carry .gpu/part2, within 30 s of part1: joins and
 #                                           verifies the GGUF, converts it, installs gguf
 #   bash benchmarks/gpu/run.sh quality      prm_quality on the carried sets, with a fine-tuned row
-#   bash benchmarks/gpu/run.sh throughput   prm_throughput: edits/s, tokens/s and MFU
+#   bash benchmarks/gpu/run.sh throughput   prm_throughput (edits/s, tokens/s, MFU) and
+#                                           prm_train_speed (bucketed vs shuffled batches)
 #
 # "setup quality" in one call runs both. Results go to $OUT (the device tool's folder).
 # DEVICE=cpu, STEPS and FT_SECONDS rehearse it here without a GPU; FINETUNED=DIR evaluates a
@@ -45,6 +46,8 @@ for stage in "$@"; do
       ;;
     throughput)
       "$PY" benchmarks/prm_throughput.py --device "$DEVICE" 2>&1 | tee "$OUT/throughput.txt"
+      "$PY" benchmarks/prm_train_speed.py --model smollm2 --device "$DEVICE" --steps "${SPEED_STEPS:-30}" \
+        --batch-bugs 16 2>&1 | tee "$OUT/train-speed.txt"
       if [ "$DEVICE" != cpu ]; then
         "$PY" benchmarks/prm_throughput.py --device "$DEVICE" --compile --mfu-only 2>&1 | tee "$OUT/throughput-compile.txt" || true
       fi

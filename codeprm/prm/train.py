@@ -65,6 +65,8 @@ class TrainConfig:
     #: auto (bf16 autocast on a GPU, float32 on CPU), bf16 or fp32 (runtime.autocast_dtype)
     precision: str = "auto"
     log_every: int = 10
+    #: length-bucketed batches (bugs of similar length together: less padding)
+    bucket: bool = True
     grad_clip: float = 1.0
     calibration_max: int = 2000
     #: tiny from-scratch model (used when no base model is given)
@@ -118,17 +120,37 @@ def _split(records: Sequence[StepRecord], name: str) -> list[StepRecord]:
     return [r for r in records if r.split == name]
 
 
-def _bug_batches(records: Sequence[StepRecord], batch_bugs: int, seed: int) -> Any:
-    """Endless batches of record indices, ``batch_bugs`` whole bugs at a time, reshuffled per epoch."""
+def _bug_batches(
+    records: Sequence[StepRecord],
+    batch_bugs: int,
+    seed: int,
+    lengths: Sequence[int] | None = None,
+    pool_batches: int = 32,
+) -> Any:
+    """Endless batches of record indices, ``batch_bugs`` whole bugs at a time, reshuffled per epoch.
+
+    With ``lengths`` (tokens per record), batches are length-bucketed: each epoch's shuffled
+    bugs are sorted by length within pools of ``pool_batches`` batches, cut into batches, and
+    the batches shuffled. A batch is padded to its longest row, so this cuts the padding
+    (1.81x the real tokens at 16 bugs per batch on mined stdlib steps, 1.06x bucketed).
+    """
     groups = [g for g in group_by_bug(records).values()]
     rng = random.Random(seed)
     while True:
         order = groups[:]
         rng.shuffle(order)
-        for i in range(
-            0, len(order) - batch_bugs + 1 if len(order) >= batch_bugs else 1, batch_bugs
-        ):
-            yield [j for g in order[i : i + batch_bugs] for j in g]
+        if lengths is not None:
+            size = batch_bugs * pool_batches
+            order = [
+                g
+                for p in range(0, len(order), size)
+                for g in sorted(order[p : p + size], key=lambda g: max(lengths[j] for j in g))
+            ]
+        cuts = range(0, len(order) - batch_bugs + 1 if len(order) >= batch_bugs else 1, batch_bugs)
+        batches = [[j for g in order[i : i + batch_bugs] for j in g] for i in cuts]
+        if lengths is not None:
+            rng.shuffle(batches)  # no short-to-long sweep inside an epoch
+        yield from batches
 
 
 def _schedule(warmup: int, total: int) -> Callable[[int], float]:
@@ -306,10 +328,11 @@ def train(
     # ---- training
     losses: list[float] = []
     t0 = time.perf_counter()
-    steps_done = rows_seen = 0
+    steps_done = rows_seen = tokens_seen = 0
+    padding = 1.0
     if config.steps > 0:
         scorer_for_rows = Scorer(model, tokenizer, meta, device=device, cache_size=0)
-        losses, steps_done, rows_seen = _train_loop(
+        losses, steps_done, rows_seen, tokens_seen, padding = _train_loop(
             model, scorer_for_rows, train_recs, config, device, say
         )
     seconds = time.perf_counter() - t0
@@ -335,6 +358,8 @@ def train(
             "steps_done": steps_done,
             "seconds": round(seconds, 3),
             "rows_seen": rows_seen,
+            "tokens_seen": tokens_seen,
+            "padding": round(padding, 4),
             "final_loss": losses[-1] if losses else None,
             "torch": torch.__version__,
             "transformers": transformers.__version__,
@@ -358,7 +383,9 @@ def _train_loop(
     config: TrainConfig,
     device: str,
     say: Callable[[str], None],
-) -> tuple[list[float], int, int]:
+) -> tuple[list[float], int, int, int, float]:
+    """Train in place; (losses every ``log_every`` steps, steps done, rows seen, their
+    tokens, tokens run per real token: the padding overhead)."""
     torch = require_torch()
     from codeprm.prm.model import (
         classifier_logits,
@@ -404,7 +431,11 @@ def _train_loop(
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay, fused=fused)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(config.warmup, config.steps))
     cal = scorer.meta.calibration
-    batches = _bug_batches(records, config.batch_bugs, config.seed)
+    lengths = [len(r) for r in rows]
+    batches = _bug_batches(
+        records, config.batch_bugs, config.seed, lengths if config.bucket else None
+    )
+    padded = real = 0  # tokens run (padding included) and tokens of the rows themselves
     acc = torch.zeros((), device=device)
     losses: list[float] = []
     t0 = time.perf_counter()
@@ -415,6 +446,8 @@ def _train_loop(
             break
         idx = next(batches)
         ids, mask = pad_batch([rows[i] for i in idx], scorer.pad_id, device)
+        padded += len(idx) * max(lengths[i] for i in idx)
+        real += sum(lengths[i] for i in idx)
         labels = torch.tensor([labels_all[i] for i in idx], device=device)
         groups = torch.tensor([groups_all[i] for i in idx], device=device)
         with autocast(device, amp):
@@ -442,4 +475,4 @@ def _train_loop(
             say(f"step {step + 1}: loss {losses[-1]:.4f} ({time.perf_counter() - t0:.1f}s)")
     else:
         step = config.steps
-    return losses, step, rows_seen
+    return losses, step, rows_seen, real, (padded / real if real else 1.0)

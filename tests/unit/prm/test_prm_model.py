@@ -58,7 +58,7 @@ def test_checkpoint_is_self_describing(tiny_checkpoint) -> None:
     assert meta["calibration"]["fitted_on"]["split"] == "valid"
     assert {"valid_auroc", "valid_ece", "valid_top1"} <= set(meta["metrics"])
     assert meta["data_recipe"]["summary"]["records"] > 0
-    assert meta["training"]["steps_done"] == 30
+    assert meta["training"]["steps_done"] == 30 and meta["training"]["padding"] >= 1.0
     assert (path / "config.json").is_file() and (path / "tokenizer.json").is_file()
 
 
@@ -237,3 +237,39 @@ def test_import_codeprm_does_not_import_torch() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_length_bucketed_batches_keep_bugs_whole_and_cut_the_padding(mined) -> None:
+    import random
+
+    from codeprm.prm.records import group_by_bug
+    from codeprm.prm.train import _bug_batches
+
+    records = [r for r in mined if r.split == "train"]
+    groups = list(group_by_bug(records).values())
+    rng = random.Random(1)
+    lengths = [0] * len(records)
+    for g in groups:  # bugs of very different sizes, similar rows within a bug
+        size = rng.choice((40, 80, 160, 320, 640))
+        for j in g:
+            lengths[j] = size + rng.randrange(8)
+    n_batches = len(groups) // 4
+
+    def epoch(bucketed: bool) -> list[list[int]]:
+        it = _bug_batches(records, 4, 0, lengths if bucketed else None, pool_batches=8)
+        return [next(it) for _ in range(n_batches)]
+
+    def overhead(batches: list[list[int]]) -> float:
+        padded = sum(len(b) * max(lengths[i] for i in b) for b in batches)
+        return padded / sum(lengths[i] for b in batches for i in b)
+
+    plain, bucketed = epoch(False), epoch(True)
+    bug_of = {j: k for k, g in enumerate(groups) for j in g}
+    for batches in (plain, bucketed):
+        seen = [bug_of[j] for b in batches for j in b]
+        # whole bugs, each at most once in an epoch, in batches of 4 bugs
+        assert all(len({bug_of[j] for j in b}) == 4 for b in batches)
+        assert sorted(seen) == sorted(j for k in set(seen) for j in [k] * len(groups[k]))
+        assert len(set(seen)) == 4 * n_batches
+    assert overhead(bucketed) < 0.7 * overhead(plain), (overhead(bucketed), overhead(plain))
+    assert epoch(True) == bucketed  # deterministic for a seed
