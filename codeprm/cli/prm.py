@@ -424,8 +424,20 @@ def eval_cmd(
     if not records:
         raise UsageError(f"no records in split {split!r} of {data_path}")
     scorer = load_scorer(model_path, device)
+    # steps from files that trained these weights make the evaluation not a held-out one
+    seen = scorer.meta.trained_sources & {r.source_path for r in records}
+    trained_on = {
+        "files": len(seen),
+        "steps": sum(1 for r in records if r.source_path in seen),
+    }
+    if seen:
+        click.echo(
+            f"codeprm: warning: the checkpoint was trained on {trained_on['files']} of these "
+            f"files ({trained_on['steps']} of {len(records)} steps): not a held-out evaluation",
+            err=True,
+        )
     metrics = evaluate(scorer, records)
-    data = {"model": scorer.describe(), "split": split, "metrics": metrics}
+    data = {"model": scorer.describe(), "split": split, "metrics": metrics, "trainedOn": trained_on}
     _emit(data, as_json, [f"{k:12} {v:.4f}" for k, v in metrics.items()])
 
 

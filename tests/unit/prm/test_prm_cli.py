@@ -30,9 +30,14 @@ def test_data_train_eval_score(
     assert trained["kind"] == "classifier" and len(trained["weights_sha256"]) == 64
     meta = json.loads((ckpt / "codeprm_prm.json").read_text())
     assert meta["max_length"] == 128 and meta["training"]["train_length"] == 64
-    metrics = cli(capsys, "eval", "--model", str(ckpt), "--data", str(data), "--split", "all",
-                  "--limit", "60", "--device", "cpu")["metrics"]  # fmt: skip
+    evaluated = cli(capsys, "eval", "--model", str(ckpt), "--data", str(data), "--split", "all",
+                    "--device", "cpu")  # fmt: skip
+    metrics = evaluated["metrics"]
     assert 0.0 <= metrics["auroc"] <= 1.0 and "ece" in metrics and "top1" in metrics
+    # every split: the train files are among them, and the evaluation says so
+    assert evaluated["trainedOn"]["files"] > 0 and evaluated["trainedOn"]["steps"] > 0
+    held = cli(capsys, "eval", "--model", str(ckpt), "--data", str(data), "--device", "cpu")
+    assert held["trainedOn"] == {"files": 0, "steps": 0}  # the test split is held out
     before, after = tmp_path / "a.py", tmp_path / "b.py"
     before.write_text("def f(x):\n    return\n")
     after.write_text("def f(x):\n    return x\n")
