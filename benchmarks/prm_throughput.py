@@ -102,6 +102,7 @@ def mfu(
     import torch
 
     from codeprm.prm.checkpoint import load_checkpoint
+    from codeprm.prm.runtime import autocast
 
     model, _, _ = load_checkpoint(path, device)
     cuda = device.startswith("cuda")
@@ -160,7 +161,7 @@ def mfu(
     opt = torch.optim.AdamW(model.parameters(), lr=1e-5, fused=True)
 
     def train_step(ids) -> None:
-        with torch.autocast("cuda" if cuda else "cpu", dtype=torch.bfloat16):
+        with autocast(device, torch.bfloat16):
             loss = step_model(input_ids=ids, labels=ids, use_cache=False).loss
         loss.backward()
         opt.step()

@@ -47,6 +47,11 @@ EXCLUDED_DIRS = frozenset(
 HELD_OUT_MARKERS = ("humaneval", "quixbugs")
 
 
+def is_held_out(*names: str) -> bool:
+    """Whether a path or id names HumanEval(Fix) or QuixBugs, reserved for evaluation."""
+    return any(marker in name.lower() for name in names for marker in HELD_OUT_MARKERS)
+
+
 @dataclass(frozen=True, slots=True)
 class MiningConfig:
     """What ``mine_corpus`` does; recorded in checkpoints as the data recipe."""
@@ -289,7 +294,7 @@ def mine_corpus(
         base = root.parent if root.is_file() else root
         for path in iter_python_files(root):
             rel = f"{root.name}/{path.relative_to(base).as_posix()}" if root.is_dir() else root.name
-            if any(marker in rel.lower() for marker in HELD_OUT_MARKERS):
+            if is_held_out(rel):
                 continue
             files.append((path, rel))
     order = _rng(config.seed, "file-order")

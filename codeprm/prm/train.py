@@ -31,6 +31,7 @@ from codeprm.prm.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from codeprm.prm.data import is_held_out
 from codeprm.prm.infer import Scorer, start_token_id
 from codeprm.prm.records import StepRecord, group_by_bug
 from codeprm.prm.runtime import (
@@ -217,14 +218,6 @@ def _data_recipe(
     return out
 
 
-def _held_out(record: StepRecord) -> bool:
-    """Whether a record comes from a benchmark reserved for evaluation (HumanEval, QuixBugs)."""
-    from codeprm.prm.data import HELD_OUT_MARKERS
-
-    where = f"{record.source_path} {record.bug_id}".lower()
-    return any(marker in where for marker in HELD_OUT_MARKERS)
-
-
 def _inherited_sources(base_model: Path | None) -> frozenset[str]:
     from codeprm.prm.checkpoint import read_meta
 
@@ -256,7 +249,7 @@ def train(
     if config.steps > 0 and not train_recs:
         raise UsageError("no records in the train split")
     used = [*(train_recs if config.steps > 0 else ()), *held]  # trained or calibrated on
-    leaked = sorted({r.source_path or r.bug_id for r in used if _held_out(r)})
+    leaked = sorted({r.source_path or r.bug_id for r in used if is_held_out(r.source_path, r.bug_id)})
     if leaked:
         raise UsageError(
             f"{len(leaked)} source(s) to train or calibrate on belong to HumanEval, HumanEvalFix "
