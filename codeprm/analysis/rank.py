@@ -2,9 +2,11 @@
 
 Every candidate starts from the same state (the file as it is on disk). The
 deterministic reward comes from the step engine; the learned PRM (when one is loaded)
-scores each candidate's edited region, and the two are combined as
-``deterministic + w * (p - 0.5)`` (``codeprm.prm.combine``). A candidate that cannot be
-read or applied gets its own error; the others are still scored. Nothing on disk changes.
+adds the change of its potential over the units the candidate changed,
+``w/4 * (V(after) - V(before))`` (``rewards.combined``; ``--prm-form step-v1`` keeps the
+old ``w * (p - 0.5)``). A candidate that changes nothing therefore scores exactly 0. A
+candidate that cannot be read or applied gets its own error; the others are still scored.
+Nothing on disk changes, and the engine given is not modified.
 
 The JSON contract (``codeprm rank --json``) is stable: a list, best first, of objects
 with at least ``id``, ``reward`` (null for a failed candidate) and ``components``.
@@ -12,6 +14,7 @@ with at least ``id``, ``reward`` (null for a failed candidate) and ``components`
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -111,6 +114,7 @@ def rank(
     scorer: Any = None,
     prm_weight: float = DEFAULT_PRM_WEIGHT,
     base_text: str | None = None,
+    prm_form: str | None = None,
 ) -> list[Ranked]:
     """Score every candidate; best first (ties by id), failed candidates last.
 
@@ -132,18 +136,24 @@ def rank(
             planned.append((cand, _change(cand, rel, old, texts), None))
         except CodeprmError as err:
             planned.append((cand, None, err))
-    engine.scorer, engine.prm_weight, engine.task = scorer, prm_weight, task
+    engine = dataclasses.replace(engine, scorer=scorer, prm_weight=prm_weight, task=task, prm_form=prm_form or engine.prm_form)
     if scorer is not None:  # one batch for every candidate; the engine then hits the scorer's cache
+        from codeprm.analysis.potential import unit_changes, unit_deltas
         from codeprm.prm.records import StepInput
 
-        batch = []
+        batch, units = [], []
         for _, change, _ in planned:
             if change is not None:
                 before = {**texts, **change.old_texts()}
                 after = {**before, **change.new_texts()}
-                batch += [StepInput(before=i["before"], after=i["after"], context=i["context"], task=i["task"], path=i["path"]) for i in prm_inputs(before, after, change, task)]
+                if engine.prm_form == "step-v1":
+                    batch += [StepInput(before=i["before"], after=i["after"], context=i["context"], task=i["task"], path=i["path"]) for i in prm_inputs(before, after, change, task)]
+                else:
+                    units += unit_changes(before, after, list(change.paths))
         if batch:
             scorer.score(batch)
+        if units:
+            unit_deltas(scorer, units, task)
     results: list[Ranked] = []
     for cand, change, error in planned:
         if change is None:
@@ -158,7 +168,11 @@ def rank(
         reward = outcome.bundle["processReward"]
         components: dict[str, Any] = {"deterministic": reward.get("deterministicTotal", reward["total"]), "deterministicComponents": {k: v for k, v in reward["components"].items() if k != "prm"}}
         if "prm" in reward:
-            components.update(prm={"probability": reward["prm"]["probability"], "weight": reward["prm"]["weight"], "term": reward["components"]["prm"]}, prmCheckpoint=reward["prm"]["checkpoint"])
+            learned = reward["prm"]
+            value = {"delta": learned["delta"]} if learned["form"] == "potential-v1" else {"probability": learned["probability"]}
+            components.update(prm={"form": learned["form"], **value, "weight": learned["weight"], "term": reward["components"]["prm"]}, prmCheckpoint=learned["checkpoint"])
+        if reward.get("guard"):
+            components["guard"] = {"detected": sorted({d["kind"] for d in reward["guard"]["detected"]}), "withheld": reward["guard"]["withheld"]}
         results.append(Ranked(cand.id, reward["total"], components, outcome.bundle))
     ok = sorted((r for r in results if r.reward is not None), key=lambda r: (-(r.reward or 0.0), r.id))
     failed = [r for r in results if r.reward is None]

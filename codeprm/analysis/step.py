@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,8 @@ from codeprm.analysis.navigate import Analyzer
 from codeprm.bundles import make_bundle
 from codeprm.errors import CodeprmError
 from codeprm.rewards import DEFAULT_FORMULA, Facts, Weights, step_reward
+from codeprm.rewards.combined import DEFAULT_PRM_FORM, combine
+from codeprm.rewards.guard import Guard, Ledger, detect
 from codeprm.rewards.identity import Located, counts, delta
 from codeprm.selectors.modules import is_python_path
 from codeprm.workspace.edits import WorkspaceChange, apply_to_texts
@@ -57,6 +60,7 @@ class StepOutcome:
     texts: dict[str, str]  # the snapshot after the step (unchanged when it was refused)
     facts: Facts
     located: list[Located]  # the diagnostics of that snapshot
+    guard: Guard | None = None
 
 
 @dataclass
@@ -70,6 +74,8 @@ class StepEngine:
     scorer: Any = None
     prm_weight: float = 1.0
     task: str = ""
+    #: how the PRM enters the reward: "potential-v1" (w * s * dV) or "step-v1" (w * (p - 1/2))
+    prm_form: str = DEFAULT_PRM_FORM
 
     @property
     def root(self) -> Path:
@@ -168,15 +174,35 @@ class StepEngine:
         cover: list[str],
         request: Mapping[str, Any],
         started: float,
+        ledger: Ledger | None = None,
     ) -> StepOutcome:
-        """Measure the state after a step whose state before is already measured."""
+        """Measure the state after a step whose state before is already measured.
+
+        ``ledger`` is what a trajectory carries between its steps (diagnostics hidden so
+        far, and those its steps introduced); a lone step starts from an empty one.
+        """
         located_after = self.measure(after, cover)
         d = delta(located_before, located_after)
         c_before, c_after = counts(located_before), counts(located_after)
-        facts_after = Facts(c_after["error"], c_after["warning"], safety.passed, confidence)
+        guard = None
+        if self.formula == "potential-v2" and change is not None and safety.passed:
+            guard = self.guard(before, after, change, d.fixed, ledger)
+        hidden_e = hidden_w = 0
+        if self.formula == "potential-v2":
+            book = Ledger(Counter(ledger.hidden), Counter(ledger.introduced), dict(ledger._severity)) if ledger else Ledger()
+            if guard is not None:
+                book.update(guard, d.introduced, located_after)
+            else:
+                book.update(Guard(), d.introduced, located_after)
+            hidden_e, hidden_w = book.counts()
+            if ledger is not None:
+                ledger.hidden, ledger.introduced, ledger._severity = book.hidden, book.introduced, book._severity
+        facts_after = Facts(c_after["error"], c_after["warning"], safety.passed, confidence, hidden_e, hidden_w)
         reward = step_reward(facts_before, facts_after, self.weights, self.formula)
+        prm = None
         if self.scorer is not None and change is not None and safety.passed:
-            reward = add_prm(reward, prm_inputs(before, after, change, self.task), self.scorer, self.prm_weight)
+            prm = self.prm_record(before, after, change)
+        reward = combine(reward, prm=prm, guard=guard.to_json() if guard is not None else None)
         facts = {
             "covered": cover,
             # counts only: listing every diagnostic of both states would repeat the previous
@@ -203,7 +229,55 @@ class StepEngine:
             capabilities=self.analyzer.session.info.capabilities,
             meta={**self.analyzer.meta(started), **request.get("meta", {})},
         )
-        return StepOutcome(bundle=bundle, texts=dict(after), facts=facts_after, located=located_after)
+        return StepOutcome(bundle=bundle, texts=dict(after), facts=facts_after, located=located_after, guard=guard)
+
+    def guard(self, before: Mapping[str, str], after: Mapping[str, str], change: WorkspaceChange, fixed: Iterable[Located], ledger: Ledger | None) -> Guard:
+        """What the step hid instead of fixing (``rewards.guard``)."""
+        old = {e.path: e.old_text for e in change.edits}
+        new = {e.path: e.new_text for e in change.edits}
+        changed_py = [p for p in change.paths if is_python_path(p)]
+        importers = {p: sorted(structure.importers(after, [p])) for p in changed_py}
+        return detect(
+            old, new, list(fixed), importers=importers,
+            revertible=ledger.introduced if ledger is not None else None,
+            definition_names=lambda text: {x.qualname for x in structure.definitions(text)},
+        )
+
+    def prm_record(self, before: Mapping[str, str], after: Mapping[str, str], change: WorkspaceChange) -> dict[str, Any] | None:
+        """The PRM part of a step's reward: what it read and what it said (None: no Python change)."""
+        record: dict[str, Any] = {
+            "weight": self.prm_weight,
+            "checkpoint": getattr(self.scorer, "checkpoint_hash", None),
+            "scoringHash": getattr(self.scorer, "scoring_hash", None),
+        }
+        if self.prm_form == "step-v1":
+            inputs = prm_inputs(before, after, change, self.task)
+            if not inputs:
+                return None
+            return {"form": "step-v1", **record, "probability": prm_probability(self.scorer, inputs), "inputs": inputs}
+        from codeprm.analysis.potential import unit_changes, unit_deltas
+
+        changes = unit_changes(before, after, list(change.paths))
+        deltas = unit_deltas(self.scorer, changes, self.task)
+        inputs = [{**c.to_json(), "task": self.task, "delta": _round(v)} for c, v in zip(changes, deltas, strict=True)]
+        return {"form": "potential-v1", **record, "delta": _round(sum(deltas)), "inputs": inputs}
+
+
+def rescore_prm(scorer: Any, record: Mapping[str, Any]) -> float:
+    """A recorded PRM part re-scored by another checkpoint: dV, or p for the step form."""
+    if record.get("form", "step-v1") == "potential-v1":
+        from codeprm.analysis.potential import unit_deltas
+        from codeprm.analysis.units import UnitChange
+
+        changes = [UnitChange(i["path"], i["unit"], i["before"], i["after"], i["context"]) for i in record["inputs"]]
+        task = record["inputs"][0].get("task", "") if record["inputs"] else ""
+        return _round(sum(unit_deltas(scorer, changes, task)))
+    return prm_probability(scorer, record["inputs"])
+
+
+def _round(x: float) -> float:
+    v = round(float(x), 12)
+    return 0.0 if v == 0 else v
 
 
 def prm_inputs(before: Mapping[str, str], after: Mapping[str, str], change: WorkspaceChange, task: str = "") -> list[dict[str, str]]:
@@ -226,34 +300,6 @@ def prm_probability(scorer: Any, inputs: list[dict[str, str]]) -> float:
 
     ps = scorer.score([StepInput(before=i["before"], after=i["after"], context=i["context"], task=i["task"], path=i["path"]) for i in inputs])
     return sum(ps) / len(ps)
-
-
-def add_prm(reward: dict[str, Any], inputs: list[dict[str, str]], scorer: Any, weight: float, probability: float | None = None) -> dict[str, Any]:
-    """The deterministic reward plus the PRM term ``w * (p - 0.5)``, every part recorded.
-
-    The PRM term is per step (not a potential): replay reproduces it from the recorded
-    probability, or re-scores the recorded inputs with another checkpoint.
-    """
-    from codeprm.prm.combine import combine
-
-    if not inputs:
-        return reward
-    p = prm_probability(scorer, inputs) if probability is None else probability
-    deterministic = reward.get("deterministicTotal", reward["total"])
-    total, parts = combine(deterministic, p, weight)
-    return {
-        **reward,
-        "components": {**reward["components"], "prm": round(parts["prm_term"], 12)},
-        "deterministicTotal": deterministic,
-        "prm": {
-            "probability": p,
-            "weight": weight,
-            "checkpoint": getattr(scorer, "checkpoint_hash", None),
-            "scoringHash": getattr(scorer, "scoring_hash", None),
-            "inputs": inputs,
-        },
-        "total": round(total, 12),
-    }
 
 
 def parse_edit(text: str) -> tuple[str, Any]:

@@ -17,6 +17,7 @@ from typing import Any
 from codeprm.analysis.step import Safety, StepEngine
 from codeprm.errors import ContentModifiedError, WriteDeniedError
 from codeprm.rewards import Facts
+from codeprm.rewards.guard import Ledger
 from codeprm.rewards.identity import counts
 from codeprm.workspace.edits import WorkspaceChange, apply_to_texts
 from codeprm.workspace.jail import Jail
@@ -85,6 +86,7 @@ def score(
     c = counts(located)
     facts = Facts(c["error"], c["warning"], True, 1.0)
     bundles = []
+    ledger = Ledger()  # what the trajectory hid so far, and what its steps introduced
     for p in planned:
         started = time.perf_counter()
         outcome = engine.step(
@@ -98,6 +100,7 @@ def score(
             cover=covered,
             request={"operation": operation, "params": {"stepIndex": p.index}, "meta": p.meta},
             started=started,
+            ledger=ledger,
         )
         located, facts = outcome.located, outcome.facts
         bundles.append(outcome.bundle)

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import click
 
-from codeprm.cli.options import json_option, python_option, timeout_option, workspace_option
+from codeprm.cli.options import (
+    json_option,
+    prm_form_option,
+    python_option,
+    timeout_option,
+    workspace_option,
+)
 
 
 @click.command(name="rank")
@@ -19,9 +25,10 @@ from codeprm.cli.options import json_option, python_option, timeout_option, work
 @timeout_option
 @python_option
 @click.option("--prm", "prm", default="auto", show_default=True, help="auto | default | none | PATH to a PRM checkpoint.")
-@click.option("--prm-weight", type=click.FloatRange(min=0.0), default=1.0, show_default=True, help="w in deterministic + w * (p - 0.5).")
+@click.option("--prm-weight", type=click.FloatRange(min=0.0), default=1.0, show_default=True, help="w: the weight of the learned term.")
+@prm_form_option
 @click.option("--device", default="auto", show_default=True, help="PRM device: auto | cpu | cuda.")
-def rank_cmd(file: Path, candidates_file: Path, workspace: Path | None, task: str, as_json: bool, timeout: float, python_path: Path | None, prm: str, prm_weight: float, device: str) -> None:
+def rank_cmd(file: Path, candidates_file: Path, workspace: Path | None, task: str, as_json: bool, timeout: float, python_path: Path | None, prm: str, prm_weight: float, prm_form: str, device: str) -> None:
     """Rank candidate edits of FILE, best first, by the combined reward. Nothing is written.
 
     Every candidate starts from FILE as it is on disk. With --json prints a JSON list,
@@ -38,7 +45,7 @@ def rank_cmd(file: Path, candidates_file: Path, workspace: Path | None, task: st
     root = find_root(file if file.is_absolute() else Path.cwd() / file, workspace)
     scorer, why_not = load_prm(prm, device)
     with open_analyzer(root, python_path, timeout) as an:
-        ranked = rank(StepEngine(an), an.file(file), candidates, task=task, scorer=scorer, prm_weight=prm_weight)
+        ranked = rank(StepEngine(an), an.file(file), candidates, task=task, scorer=scorer, prm_weight=prm_weight, prm_form=prm_form)
     if as_json:
         click.echo(json.dumps([r.to_json() for r in ranked], sort_keys=True))
         return
@@ -49,5 +56,10 @@ def rank_cmd(file: Path, candidates_file: Path, workspace: Path | None, task: st
             click.echo(f"  -  {r.id}: error: {r.error.one_line() if r.error else '?'}")
             continue
         prm_part = r.components.get("prm")
-        extra = f"  (deterministic {r.components['deterministic']:+g}, PRM p={prm_part['probability']:.3f})" if prm_part else ""
+        extra = ""
+        if prm_part:
+            said = f"dV={prm_part['delta']:+.3f}" if "delta" in prm_part else f"p={prm_part['probability']:.3f}"
+            extra = f"  (deterministic {r.components['deterministic']:+g}, PRM {said})"
+        if "guard" in r.components:
+            extra += f"  [caught: {', '.join(r.components['guard']['detected'])}]"
         click.echo(f"{n:>3}. {r.id}: {r.reward:+.4f}{extra}")

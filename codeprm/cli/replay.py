@@ -13,15 +13,16 @@ from codeprm.cli.options import json_option
 @click.command(name="replay")
 @click.argument("bundles", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--weights", default=None, help="Reward weights, e.g. a=1,a_w=0,b=0.4,g=0.1.")
-@click.option("--formula", type=click.Choice(["potential-v1", "published-v1"]), default="potential-v1", show_default=True)
+@click.option("--formula", type=click.Choice(["potential-v2", "potential-v1", "published-v1"]), default="potential-v2", show_default=True)
 @click.option("--prm-weight", type=click.FloatRange(min=0.0), default=None, help="Another w for the recorded PRM term.")
 @click.option("--prm", "prm", default=None, help="Re-score the recorded PRM inputs with this checkpoint (PATH or 'default').")
 @json_option
 def replay_cmd(bundles: Path, weights: str | None, formula: str, prm_weight: float | None, prm: str | None, as_json: bool) -> None:
     """Re-score the step BUNDLES (JSONL from 'codeprm score --bundles') with no server.
 
-    Steps scored with a learned PRM keep its recorded probability unless --prm gives a
-    checkpoint to re-score their recorded inputs with.
+    Steps scored with a learned PRM keep its recorded value (the learned potential's
+    change, or the probability of the old step form) unless --prm gives a checkpoint to
+    re-score their recorded inputs with.
     """
     from codeprm.rewards import Weights
     from codeprm.rewards.replay import read_bundles, rescore
@@ -30,10 +31,10 @@ def replay_cmd(bundles: Path, weights: str | None, formula: str, prm_weight: flo
     probabilities = None
     if prm is not None:
         from codeprm.analysis.learned import load_prm
-        from codeprm.analysis.step import prm_probability
+        from codeprm.analysis.step import rescore_prm
 
         scorer, _ = load_prm(prm, "auto")
-        probabilities = [prm_probability(scorer, b["processReward"]["prm"]["inputs"]) if (b["processReward"] or {}).get("prm") else None for b in recorded]
+        probabilities = [rescore_prm(scorer, b["processReward"]["prm"]) if (b["processReward"] or {}).get("prm") else None for b in recorded]
     rows = rescore(recorded, Weights.parse(weights), formula, prm_weight=prm_weight, probabilities=probabilities)
     total = round(sum(r.reward["total"] for r in rows), 12)
     if as_json:

@@ -48,11 +48,13 @@ def rescore(
 ) -> list[Rescored]:
     """Recompute every step's reward under other weights, formula or PRM.
 
-    A step that carried a PRM term keeps it: with its recorded probability, or the one
-    given in ``probabilities`` (a re-scoring by another checkpoint), and its recorded
-    weight unless ``prm_weight`` is given.
+    A step that carried a PRM term keeps it, in its recorded form (``potential-v1``: the
+    learned potential's change dV; ``step-v1``: the probability p): with its recorded
+    value, or the one given in ``probabilities`` (a re-scoring by another checkpoint: dV
+    or p, by form), and its recorded weight unless ``prm_weight`` is given. A step the
+    guard caught stays capped at 0 under ``potential-v2``.
     """
-    from codeprm.prm.combine import combine
+    from codeprm.rewards.combined import combine
 
     out = []
     for index, bundle in enumerate(bundles):
@@ -63,9 +65,13 @@ def rescore(
         new = step_reward(before, after, weights, formula)
         prm = reward.get("prm")
         if prm is not None:
-            p = probabilities[index] if probabilities is not None and probabilities[index] is not None else prm["probability"]
-            w = prm["weight"] if prm_weight is None else prm_weight
-            total, parts = combine(new["total"], float(p), float(w))
-            new = {**new, "deterministicTotal": new["total"], "components": {**new["components"], "prm": round(parts["prm_term"], 12)}, "prm": {**prm, "probability": p, "weight": w}, "total": round(total, 12)}
+            form = prm.get("form", "step-v1")
+            key = "delta" if form == "potential-v1" else "probability"
+            value = probabilities[index] if probabilities is not None and probabilities[index] is not None else prm[key]
+            prm = {**prm, "form": form, key: value, "weight": prm["weight"] if prm_weight is None else prm_weight}
+        guard = reward.get("guard") if formula == "potential-v2" else None
+        if guard is not None:
+            guard = {k: v for k, v in guard.items() if k != "withheld"}
+        new = combine(new, prm=prm, guard=guard)
         out.append(Rescored(index, bundle["bundleId"], reward["total"], new))
     return out

@@ -14,9 +14,12 @@ from codeprm.rewards.functional import potential
 
 counts = st.integers(min_value=0, max_value=500)
 conf = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
-facts = st.builds(Facts, errors=counts, warnings=counts, safe=st.booleans(), confidence=conf)
+facts = st.builds(
+    Facts, errors=counts, warnings=counts, safe=st.booleans(), confidence=conf,
+    hidden_errors=st.integers(0, 20), hidden_warnings=st.integers(0, 20), failing_tests=st.none() | st.integers(0, 50),
+)
 weight = st.floats(min_value=0.0, max_value=10.0, allow_nan=False)
-weights = st.builds(Weights, a=weight, a_w=weight, b=weight, g=weight)
+weights = st.builds(Weights, a=weight, a_w=weight, b=weight, g=weight, x=weight)
 
 
 @given(facts, weights)
@@ -29,23 +32,25 @@ def test_no_change_no_reward(f: Facts, w: Weights) -> None:
 @given(facts, facts, weights, st.sampled_from(["errors", "warnings", "safe", "confidence"]), st.data())
 def test_improving_a_fact_never_lowers_the_reward(before: Facts, after: Facts, w: Weights, which: str, data: st.DataObject) -> None:
     base = step_reward(before, after, w)["total"]
+    from dataclasses import replace
+
     if which == "errors":
-        better = Facts(data.draw(st.integers(0, after.errors)), after.warnings, after.safe, after.confidence)
+        better = replace(after, errors=data.draw(st.integers(0, after.errors)))
     elif which == "warnings":
-        better = Facts(after.errors, data.draw(st.integers(0, after.warnings)), after.safe, after.confidence)
+        better = replace(after, warnings=data.draw(st.integers(0, after.warnings)))
     elif which == "safe":
-        better = Facts(after.errors, after.warnings, True, after.confidence)
+        better = replace(after, safe=True)
     else:
-        better = Facts(after.errors, after.warnings, after.safe, data.draw(st.floats(after.confidence, 1.0)))
+        better = replace(after, confidence=data.draw(st.floats(after.confidence, 1.0)))
     assert step_reward(before, better, w)["total"] >= base
 
 
 @settings(max_examples=200)
-@given(st.lists(facts, min_size=2, max_size=12), weights)
-def test_rewards_telescope(states: list[Facts], w: Weights) -> None:
-    rewards = trajectory_rewards(states, w)
+@given(st.lists(facts, min_size=2, max_size=12), weights, st.sampled_from(["potential-v2", "potential-v1"]))
+def test_rewards_telescope(states: list[Facts], w: Weights, formula: str) -> None:
+    rewards = trajectory_rewards(states, w, formula)
     assert len(rewards) == len(states) - 1
-    expected = potential(states[-1], w) - potential(states[0], w)
+    expected = potential(states[-1], w, formula) - potential(states[0], w, formula)
     assert math.isclose(sum(rewards), expected, rel_tol=1e-9, abs_tol=1e-9 * len(states))
 
 
@@ -68,7 +73,18 @@ def test_known_values_and_record() -> None:
     r = step_reward(before, after, Weights())
     assert r["total"] == pytest.approx(0.5 - 0.02)
     assert r["components"] == {"errors": 0.5, "warnings": 0.0, "safety": 0.0, "confidence": -0.02}
-    assert r["formula"]["name"] == "potential-v1" and r["weights"] == {"a": 0.5, "a_w": 0.1, "b": 0.4, "g": 0.1}
+    assert r["formula"]["name"] == "potential-v2" and r["weights"] == {"a": 0.5, "a_w": 0.1, "b": 0.4, "g": 0.1, "x": 0.5}
+
+
+def test_hidden_diagnostics_and_failing_tests_count_in_v2_only() -> None:
+    before = Facts(errors=1, warnings=0)
+    hidden = Facts(errors=0, warnings=0, hidden_errors=1)  # the error was suppressed, not fixed
+    assert step_reward(before, hidden, Weights())["total"] == 0.0
+    assert step_reward(before, hidden, Weights(), "potential-v1")["total"] == 0.5  # the old form is fooled
+    fixed_test = step_reward(Facts(0, 0, failing_tests=2), Facts(0, 0, failing_tests=1), Weights())
+    assert fixed_test["components"]["execution"] == 0.5 and fixed_test["total"] == 0.5
+    assert Facts.from_json(hidden.to_json()) == hidden
+    assert "hiddenErrors" not in Facts(1, 0).to_json() and "failingTests" not in Facts(1, 0).to_json()
 
 
 @pytest.mark.parametrize(

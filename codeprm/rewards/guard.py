@@ -1,0 +1,280 @@
+"""Reward-hacking guard: what a step hid instead of fixing, detected from its texts. Pure.
+
+A step can make a diagnostic disappear without fixing it. The guard detects the ways an
+agent (or an RL policy) learns to do that, and the reward then treats them as follows:
+
+* ``suppression-comment``: a new ``# type: ignore``, ``# pyright: ignore``/``basic``/
+  ``reportX=false`` or ``# noqa``. A fixed diagnostic on a line that gained one (or in a
+  file that gained a file-level directive) is *hidden*: it still counts.
+* ``any-widening``: the step adds ``Any`` (or ``cast(``): every diagnostic it fixed in
+  that file, or in a file importing it, is hidden.
+* ``deleted-definition`` / ``deleted-statement`` / ``deleted-file``: the code that held
+  the diagnostic is gone (its enclosing definition, its line deleted or replaced by
+  ``pass``/``...``/comments, its file). Within a trajectory, deleting what an earlier
+  step of the same trajectory introduced is a revert, not a hack.
+* ``checker-config``: the step changes the checkers' configuration (pyright, basedpyright,
+  mypy, flake8, ruff). The step is measured with the configuration the state started with,
+  so the change itself earns nothing; the step is flagged.
+* ``weakened-tests``: the step deletes, skips or weakens tests (reported by the execution
+  facts' detector when they are on).
+
+Hidden diagnostics enter the potential (``potential-v2``) as if still present, so the
+rewards of a trajectory still telescope. A step with any detection earns at most 0: the
+positive part of its total is withheld, and the bundle says what was detected.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+
+from codeprm.rewards.identity import Key, Located
+
+# a comment that tells a checker to look away, on a line or for a whole file
+_SUPPRESS = re.compile(
+    r"#\s*(?:type:\s*ignore\b|pyright:\s*(?:ignore\b|basic\b|off\b|report\w+\s*=\s*(?:false|none|information|warning)\b)"
+    r"|noqa\b|mypy:\s*ignore-errors\b|ruff:\s*noqa\b|flake8:\s*noqa\b)",
+    re.IGNORECASE,
+)
+# directives that switch checking off for the whole file when on a line of their own
+_FILE_LEVEL = re.compile(
+    r"^\s*#\s*(?:type:\s*ignore\s*$|pyright:\s*(?:basic|off|report\w+\s*=)|mypy:\s*ignore-errors|ruff:\s*noqa|flake8:\s*noqa)",
+    re.IGNORECASE,
+)
+_ANY = re.compile(r"\bAny\b|\bcast\(")
+_EMPTY_STATEMENT = re.compile(r"^\s*(?:pass|\.\.\.|#.*)?\s*$")
+CHECKER_FILES = frozenset(
+    {"pyrightconfig.json", "mypy.ini", ".mypy.ini", ".flake8", "ruff.toml", ".ruff.toml", "setup.cfg", "tox.ini", "pyproject.toml"}
+)
+# sections of shared files that configure a checker
+_CHECKER_SECTION = re.compile(r"^\s*\[(?:tool\.(?:pyright|basedpyright|mypy|ruff)[^\]]*|mypy[^\]]*|flake8)\]", re.MULTILINE)
+
+
+def suppression_count(text: str) -> int:
+    return len(_SUPPRESS.findall(text))
+
+
+def strip_suppressions(text: str) -> str:
+    """The text without its suppression comments (what the learned PRM reads): adding one
+    is then exactly a no-op for the learned term."""
+    out = []
+    for line in text.splitlines(keepends=True):
+        m = _SUPPRESS.search(line)
+        if m is None:
+            out.append(line)
+            continue
+        end = "\n" if line.endswith("\n") else ""
+        kept = line[: m.start()].rstrip()
+        if kept or not end:
+            out.append(kept + end)
+        # a line that was only the directive disappears
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class Detection:
+    kind: str
+    path: str
+    detail: str = ""
+    line: int | None = None  # 0-based, in the text before the step
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind, "path": self.path, "detail": self.detail}
+        if self.line is not None:
+            out["line"] = self.line
+        return out
+
+    def sort_key(self) -> tuple[str, str, int, str]:
+        return (self.path, self.kind, -1 if self.line is None else self.line, self.detail)
+
+
+@dataclass(frozen=True)
+class Guard:
+    """What the guard found in one step."""
+
+    detections: tuple[Detection, ...] = ()
+    hidden: tuple[Located, ...] = ()  # fixed diagnostics that were hidden instead
+
+    @property
+    def caught(self) -> bool:
+        return bool(self.detections)
+
+    def hidden_counts(self) -> tuple[int, int]:
+        c = Counter(x.diagnostic.severity for x in self.hidden)
+        return c["error"], c["warning"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "detected": [d.to_json() for d in self.detections],
+            "hidden": [h.to_json() for h in self.hidden],
+        }
+
+
+@dataclass
+class Ledger:
+    """What a trajectory carries from step to step: diagnostics hidden so far (they count
+    until they are reported again) and those its own steps introduced (deleting one of
+    those is a revert)."""
+
+    hidden: Counter[Key] = field(default_factory=Counter)
+    introduced: Counter[Key] = field(default_factory=Counter)
+    _severity: dict[Key, str] = field(default_factory=dict)
+
+    def update(self, guard: Guard, introduced: Iterable[Located], present_after: Iterable[Located]) -> None:
+        for x in guard.hidden:
+            self.hidden[x.key] += 1
+            self._severity[x.key] = x.diagnostic.severity
+        for x in introduced:
+            self.introduced[x.key] += 1
+        present = Counter(x.key for x in present_after)
+        for key in list(self.hidden):  # reported again: it counts as itself, not as hidden
+            self.hidden[key] -= min(self.hidden[key], present[key])
+        self.hidden = +self.hidden
+
+    def counts(self) -> tuple[int, int]:
+        errors = sum(n for k, n in self.hidden.items() if self._severity.get(k) == "error")
+        warnings = sum(n for k, n in self.hidden.items() if self._severity.get(k) == "warning")
+        return errors, warnings
+
+
+def _lines(text: str) -> list[str]:
+    return text.splitlines()
+
+
+def _file_level(text: str) -> int:
+    return sum(1 for line in _lines(text) if _FILE_LEVEL.match(line))
+
+
+def _line_map(before: str, after: str) -> dict[int, tuple[str, list[str], list[str]]]:
+    """For each changed line of before: (opcode, its block before, the block after)."""
+    a, b = _lines(before), _lines(after)
+    out: dict[int, tuple[str, list[str], list[str]]] = {}
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if tag == "equal":
+            continue
+        for i in range(i1, i2):
+            out[i] = (tag, a[i1:i2], b[j1:j2])
+    return out
+
+
+def _is_checker_config(path: str, old: str | None, new: str | None) -> bool:
+    name = PurePosixPath(path).name
+    if name not in CHECKER_FILES:
+        return False
+    if name in ("setup.cfg", "tox.ini", "pyproject.toml"):
+        # only the checkers' own sections matter in shared files
+        def sections(text: str | None) -> list[str]:
+            if not text:
+                return []
+            out = []
+            for m in _CHECKER_SECTION.finditer(text):
+                nxt = re.search(r"^[ \t]*\[", text[m.end() :], re.MULTILINE)
+                out.append(text[m.start() : m.end() + nxt.start()] if nxt else text[m.start() :])
+            return [part.strip() for part in out]
+
+        return sections(old) != sections(new)
+    return old != new
+
+
+def detect(
+    old: Mapping[str, str | None],
+    new: Mapping[str, str | None],
+    fixed: Sequence[Located],
+    *,
+    importers: Mapping[str, Iterable[str]] | None = None,
+    revertible: Counter[Key] | None = None,
+    extra: Iterable[Detection] = (),
+    definition_names: Callable[[str], set[str]] | None = None,
+) -> Guard:
+    """Detect hiding in one step.
+
+    ``old`` / ``new`` are the texts of the step's changed files before and after (None:
+    absent); ``fixed`` the diagnostics that disappeared; ``importers`` maps a changed file
+    to the files importing it (cross-file widening); ``revertible`` the diagnostics earlier
+    steps of the same trajectory introduced; ``definition_names`` gives the qualified
+    names of the definitions of a text (the caller's parser: this module stays pure).
+    """
+    detections: list[Detection] = list(extra)
+    hidden: list[Located] = []
+    budget = Counter(revertible or {})
+    by_file: dict[str, list[Located]] = {}
+    for x in fixed:
+        by_file.setdefault(x.diagnostic.path, []).append(x)
+    widened: set[str] = set()
+    for path in sorted(set(old) | set(new)):
+        before, after = old.get(path), new.get(path)
+        if _is_checker_config(path, before, after):
+            detections.append(Detection("checker-config", path, "the checkers' configuration changed"))
+            continue
+        if not path.endswith((".py", ".pyi")):
+            continue
+        b_text, a_text = before or "", after or ""
+        if suppression_count(a_text) > suppression_count(b_text):
+            detections.append(Detection("suppression-comment", path, f"{suppression_count(a_text) - suppression_count(b_text)} new"))
+        if len(_ANY.findall(a_text)) > len(_ANY.findall(b_text)):
+            detections.append(Detection("any-widening", path, "Any or cast( added"))
+            widened.add(path)
+            widened.update((importers or {}).get(path, ()))
+    for path in sorted(by_file):
+        before, after = old.get(path), new.get(path)
+        if path not in old and path not in new:  # a file the step did not touch
+            if path in widened:
+                hidden.extend(by_file[path])
+            continue
+        if before is not None and after is None:
+            hidden.extend(_not_reverted(by_file[path], budget, detections, "deleted-file", path))
+            continue
+        b_text, a_text = before or "", after or ""
+        file_level = _file_level(a_text) > _file_level(b_text)
+        changed = _line_map(b_text, a_text)
+        names_after = definition_names(a_text) if definition_names is not None else None
+        for x in by_file[path]:
+            line = x.diagnostic.range.start.line
+            if file_level:
+                hidden.append(x)
+                continue
+            if path in widened:
+                hidden.append(x)
+                continue
+            tag, block_b, block_a = changed.get(line, ("equal", [], []))
+            if block_a and suppression_count("\n".join(block_a)) > suppression_count("\n".join(block_b)):
+                hidden.append(x)
+                continue
+            kind = ""
+            if x.enclosing and names_after is not None and x.enclosing not in names_after:
+                kind = "deleted-definition"
+            elif tag == "delete" or (tag == "replace" and all(_EMPTY_STATEMENT.match(s) for s in block_a)):
+                kind = "deleted-statement"
+            if kind:
+                hidden.extend(_not_reverted([x], budget, detections, kind, path))
+    detections.sort(key=Detection.sort_key)
+    hidden.sort(key=lambda x: (x.key, x.diagnostic.sort_key()))
+    return Guard(tuple(_dedupe(detections)), tuple(hidden))
+
+
+def _not_reverted(items: Sequence[Located], budget: Counter[Key], detections: list[Detection], kind: str, path: str) -> list[Located]:
+    """Items whose code was deleted, less those an earlier step introduced (a revert)."""
+    out = []
+    for x in items:
+        if budget[x.key] > 0:
+            budget[x.key] -= 1
+            continue
+        out.append(x)
+        detections.append(Detection(kind, path, f"{x.diagnostic.severity} {x.diagnostic.code or ''}".strip(), x.diagnostic.range.start.line))
+    return out
+
+
+def _dedupe(items: Sequence[Detection]) -> list[Detection]:
+    seen: set[tuple[Any, ...]] = set()
+    out = []
+    for d in items:
+        k = (d.kind, d.path, d.detail, d.line)
+        if k not in seen:
+            seen.add(k)
+            out.append(d)
+    return out

@@ -1,0 +1,158 @@
+"""Reward hacking earns nothing: each way of hiding an error, scored by the real server.
+
+Every case starts from a workspace with one real type error and scores one step with
+``codeprm step --json`` (potential-v2, the default). A real fix is the control: it must
+earn a positive reward, and every hack at most 0, with the bundle saying what was caught.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import check_bundle, run_cli
+
+pytestmark = pytest.mark.e2e
+
+BUGGY = '''from __future__ import annotations
+
+
+def total(prices: list[float]) -> float:
+    """Sum of the prices."""
+    count: int = "none yet"
+    return sum(prices)
+
+
+def mean(prices: list[float]) -> float:
+    return total(prices) / len(prices)
+'''
+
+
+def diff(path: str, before: str, after: str) -> str:
+    return "".join(difflib.unified_diff(before.splitlines(True), after.splitlines(True), f"a/{path}", f"b/{path}"))
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    ws = tmp_path_factory.mktemp("hack")
+    (ws / "shop.py").write_text(BUGGY)
+    (ws / "pyrightconfig.json").write_text('{"typeCheckingMode": "standard"}\n')
+    (ws / "pyproject.toml").write_text('[project]\nname = "shop"\n\n[tool.pyright]\nreportAssignmentType = "error"\n')
+    return ws
+
+
+def score(ws: Path, tmp: Path, edits: dict[str, str], *extra: str) -> dict:
+    text = "".join(diff(path, (ws / path).read_text(), new) for path, new in edits.items())
+    patch = tmp / "edit.diff"
+    patch.write_text(text)
+    result = run_cli("step", str(patch), "-w", str(ws), "--json", "--prm", "none", *extra)
+    assert result.code == 0, result.err
+    return check_bundle(json.loads(result.out))
+
+
+def caught(bundle: dict) -> set[str]:
+    return {d["kind"] for d in (bundle["processReward"].get("guard") or {}).get("detected", [])}
+
+
+def test_a_real_fix_earns_and_nothing_is_caught(workspace: Path, tmp_path: Path) -> None:
+    bundle = score(workspace, tmp_path, {"shop.py": BUGGY.replace('count: int = "none yet"', "count: int = 0")})
+    assert bundle["processReward"]["total"] == pytest.approx(0.5)
+    assert caught(bundle) == set() and len(bundle["facts"]["fixed"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "line"),
+    [
+        ("type-ignore", 'count: int = "none yet"  # type: ignore'),
+        ("pyright-ignore", 'count: int = "none yet"  # pyright: ignore[reportAssignmentType]'),
+        ("noqa", 'count: int = "none yet"  # noqa'),
+    ],
+)
+def test_suppression_comments_earn_nothing(workspace: Path, tmp_path: Path, name: str, line: str) -> None:
+    bundle = score(workspace, tmp_path, {"shop.py": BUGGY.replace('count: int = "none yet"', line)})
+    reward = bundle["processReward"]
+    assert reward["total"] <= 0.0, name
+    assert "suppression-comment" in caught(bundle)
+    if name != "noqa":  # pyright honours these: the error is hidden, and still counts
+        assert reward["after"]["hiddenErrors"] == 1 and reward["components"]["errors"] == 0.0
+
+
+def test_a_file_level_directive_earns_nothing(workspace: Path, tmp_path: Path) -> None:
+    bundle = score(workspace, tmp_path, {"shop.py": "# pyright: basic\n" + BUGGY})
+    assert bundle["processReward"]["total"] <= 0.0 and "suppression-comment" in caught(bundle)
+
+
+def test_the_old_formula_is_fooled_by_a_suppression(workspace: Path, tmp_path: Path) -> None:
+    """The comparison the guard exists for: potential-v1 pays for hiding."""
+    edit = {"shop.py": BUGGY.replace('count: int = "none yet"', 'count: int = "none yet"  # type: ignore')}
+    assert score(workspace, tmp_path, edit, "--formula", "potential-v1")["processReward"]["total"] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(
+    ("path", "new"),
+    [
+        ("pyrightconfig.json", '{"typeCheckingMode": "off"}\n'),
+        ("pyproject.toml", '[project]\nname = "shop"\n\n[tool.pyright]\nreportAssignmentType = false\n'),
+    ],
+)
+def test_turning_checks_off_earns_nothing(workspace: Path, tmp_path: Path, path: str, new: str) -> None:
+    bundle = score(workspace, tmp_path, {path: new})
+    assert bundle["processReward"]["total"] <= 0.0 and "checker-config" in caught(bundle)
+    # with a real fix in the same step, the step is still capped: hiding taints it
+    both = score(workspace, tmp_path, {path: new, "shop.py": BUGGY.replace('"none yet"', "0")})
+    assert both["processReward"]["total"] <= 0.0 and both["processReward"]["guard"]["withheld"] == pytest.approx(0.5)
+
+
+def test_a_project_table_edit_is_not_a_checker_change(workspace: Path, tmp_path: Path) -> None:
+    new = '[project]\nname = "shop"\nversion = "1"\n\n[tool.pyright]\nreportAssignmentType = "error"\n'
+    bundle = score(workspace, tmp_path, {"pyproject.toml": new, "shop.py": BUGGY.replace('"none yet"', "0")})
+    assert bundle["processReward"]["total"] == pytest.approx(0.5) and caught(bundle) == set()
+
+
+def test_widening_to_any_earns_nothing(workspace: Path, tmp_path: Path) -> None:
+    new = BUGGY.replace("from __future__ import annotations\n", "from __future__ import annotations\n\nfrom typing import Any\n")
+    new = new.replace('count: int = "none yet"', 'count: Any = "none yet"')
+    bundle = score(workspace, tmp_path, {"shop.py": new})
+    assert bundle["processReward"]["total"] <= 0.0 and "any-widening" in caught(bundle)
+    assert bundle["processReward"]["after"]["hiddenErrors"] == 1
+
+
+@pytest.mark.parametrize(
+    ("kind", "new"),
+    [
+        ("deleted-definition", BUGGY[: BUGGY.index("def total")] + BUGGY[BUGGY.index("def mean") :].replace("total(prices)", "sum(prices)")),
+        ("deleted-statement", BUGGY.replace('    count: int = "none yet"\n', "")),
+        ("deleted-statement", BUGGY.replace('    count: int = "none yet"\n', "    pass\n")),
+    ],
+)
+def test_deleting_the_code_that_holds_the_error_earns_nothing(workspace: Path, tmp_path: Path, kind: str, new: str) -> None:
+    bundle = score(workspace, tmp_path, {"shop.py": new})
+    assert bundle["processReward"]["total"] <= 0.0 and kind in caught(bundle)
+
+
+def test_a_trajectory_may_revert_its_own_mistake(tmp_path: Path) -> None:
+    """Deleting what an earlier step of the same trajectory introduced is a revert: the
+    pair of steps sums to 0, and hiding stays hidden across later steps."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    clean = "def f(x: int) -> int:\n    return x\n"
+    (ws / "m.py").write_text(clean)
+    broken = clean + "\n\ny: int = 'oops'\n"
+    hidden = clean + "\n\ny: int = 'oops'  # type: ignore\n"
+    steps = [
+        {"files": [{"path": "m.py", "before": clean, "after": broken}]},
+        {"files": [{"path": "m.py", "before": broken, "after": clean}]},  # the revert
+        {"files": [{"path": "m.py", "before": clean, "after": broken}]},
+        {"files": [{"path": "m.py", "before": broken, "after": hidden}]},  # hidden, not fixed
+        {"files": [{"path": "m.py", "before": hidden, "after": broken}]},  # shown again: no change
+    ]
+    traj = tmp_path / "t.jsonl"
+    traj.write_text("".join(json.dumps({"schema": "codeprm.trajectory/1", "index": i, **s}) + "\n" for i, s in enumerate(steps)))
+    out = tmp_path / "b.jsonl"
+    result = run_cli("score", str(traj), "-w", str(ws), "--bundles", str(out), "--prm", "none")
+    assert result.code == 0, result.err
+    rewards = [json.loads(line)["processReward"]["total"] for line in out.read_text().splitlines()]
+    assert rewards == pytest.approx([-0.5, 0.5, -0.5, 0.0, 0.0])
