@@ -245,8 +245,11 @@ def test_list_jsonl_history_and_directory_agree(tmp_path: Path) -> None:
     folder.mkdir()
     for e in events:  # 10.json must come after 9.json
         (folder / f"{e['id']}.json").write_text(json.dumps(e), encoding="utf-8")
-    for source in (ACI_EVENTS, str(ACI_EVENTS), jsonl, record, folder):
+    for source in (ACI_EVENTS, str(ACI_EVENTS), jsonl, folder):
         assert import_openhands(source, base_texts()) == expected
+    from_record = import_openhands(record, base_texts())  # a record's steps name its instance
+    assert {s.source.pop("instanceId") for s in from_record} == {"calc-1"}
+    assert from_record == expected
 
 
 @pytest.mark.parametrize(
