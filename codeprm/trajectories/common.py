@@ -25,7 +25,9 @@ from codeprm.workspace.diffs import parse_unified_diff, resolve_patch
 from codeprm.workspace.edits import WorkspaceChange, apply_to_texts
 
 SANDBOX_ROOTS = ("/workspace/", "/testbed/", "/repo/")
-_SWE_BENCH_DIR = re.compile(r"^[A-Za-z0-9_.-]+__[A-Za-z0-9_.-]+$")  # owner__repo, owner__repo__1.0, owner__repo-123
+_SWE_BENCH_DIR = re.compile(
+    r"^[A-Za-z0-9_.-]+__[A-Za-z0-9_.-]+$"
+)  # owner__repo, owner__repo__1.0, owner__repo-123
 _DIFF_PATH = re.compile(r"^diff --git a/(.*?) b/(.*)$", re.M)
 
 
@@ -110,7 +112,9 @@ def detect_prefix(paths: list[str], known: Mapping[str, str] | Iterable[str] | N
         return default
     names = known if isinstance(known, Mapping) else set(known)
     parts = [p for p in common.strip("/").split("/") if p]
-    candidates = [default] + ["/" + "/".join(parts[:n]) + "/" if n else "/" for n in range(len(parts) + 1)]
+    candidates = [default] + [
+        "/" + "/".join(parts[:n]) + "/" if n else "/" for n in range(len(parts) + 1)
+    ]
 
     def hits(prefix: str) -> int:
         return sum(1 for p in absolute if p.startswith(prefix) and p[len(prefix) :] in names)
@@ -130,7 +134,9 @@ def relative_path(raw: str, prefix: str, *, where: str) -> str:
     path = raw
     if path.startswith("/"):
         if not prefix or not path.startswith(prefix):
-            raise UsageError(f"{where}: {raw} is not under the sandbox prefix {prefix or '(none)'}; pass strip_prefix")
+            raise UsageError(
+                f"{where}: {raw} is not under the sandbox prefix {prefix or '(none)'}; pass strip_prefix"
+            )
         path = path[len(prefix) :]
     norm = posixpath.normpath(path)
     if norm in (".", "", "..") or norm.startswith(("../", "/")):
@@ -155,7 +161,11 @@ def reconcile(
     ``running`` maps the paths the replay touched to their texts (None: absent); other
     files are as in ``base``.
     """
-    paths = set(running) | {p for p in target if target.get(p) != base.get(p)} | {p for p in base if p not in target}
+    paths = (
+        set(running)
+        | {p for p in target if target.get(p) != base.get(p)}
+        | {p for p in base if p not in target}
+    )
     old = {p: t for p in paths if (t := running[p] if p in running else base.get(p)) is not None}
     new = {p: target[p] for p in paths if p in target}
     return WorkspaceChange.between(old, new)

@@ -38,8 +38,20 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from codeprm.errors import AmbiguousError, CodeprmError, ContentModifiedError, NotFoundError, UsageError
-from codeprm.trajectories.common import detect_prefix, materialize, patch_paths, reconcile, submitted_state
+from codeprm.errors import (
+    AmbiguousError,
+    CodeprmError,
+    ContentModifiedError,
+    NotFoundError,
+    UsageError,
+)
+from codeprm.trajectories.common import (
+    detect_prefix,
+    materialize,
+    patch_paths,
+    reconcile,
+    submitted_state,
+)
 from codeprm.trajectories.model import Step
 from codeprm.workspace.edits import FileEdit, WorkspaceChange, text_sha256
 

@@ -33,7 +33,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from codeprm.errors import CodeprmError
-from codeprm.trajectories.common import detect_prefix, materialize, patch_paths, reconcile, submitted_state
+from codeprm.trajectories.common import (
+    detect_prefix,
+    materialize,
+    patch_paths,
+    reconcile,
+    submitted_state,
+)
 from codeprm.trajectories.model import Step
 from codeprm.workspace.edits import WorkspaceChange
 
@@ -108,7 +114,12 @@ def replay_turns(
             running[path] = after
         change = WorkspaceChange.between(old, new)
         if change:
-            source = {"kind": "swe-agent", "entry": turn.number, "action": _preview(turn.action), "command": _name(turn.action)}
+            source = {
+                "kind": "swe-agent",
+                "entry": turn.number,
+                "action": _preview(turn.action),
+                "command": _name(turn.action),
+            }
             steps.append(Step(index=len(steps), change=change, task=task, source=source))
     if edit_turns == 0:
         return None
@@ -153,8 +164,12 @@ def _turns(data: Mapping[str, Any]) -> list[_Turn]:
                 number=number,
                 action=action if isinstance(action, str) else "",
                 observation=observation if isinstance(observation, str) else "",
-                open_file=open_file if isinstance(open_file, str) and open_file.startswith("/") else None,
-                working_dir=working_dir if isinstance(working_dir, str) and working_dir.startswith("/") else None,
+                open_file=open_file
+                if isinstance(open_file, str) and open_file.startswith("/")
+                else None,
+                working_dir=working_dir
+                if isinstance(working_dir, str) and working_dir.startswith("/")
+                else None,
             )
         )
     return out
@@ -208,7 +223,10 @@ _SAME = object()  # the turn left the file as it was
 
 def _failed(observation: str) -> bool:
     head = observation.lstrip()
-    return head.startswith(_FAILURES) or "Your proposed edit has introduced new syntax error" in head[:400]
+    return (
+        head.startswith(_FAILURES)
+        or "Your proposed edit has introduced new syntax error" in head[:400]
+    )
 
 
 _START = re.compile(r"<<<<< START CURSOR >>>>>\r?\n(\d+):")
@@ -256,7 +274,9 @@ def _writes(
     try:
         words = shlex.split(action, posix=True)
     except ValueError as err:
-        raise _Unreplayable(f"entry {turn.number}: cannot parse {_preview(action)!r}: {err}") from err
+        raise _Unreplayable(
+            f"entry {turn.number}: cannot parse {_preview(action)!r}: {err}"
+        ) from err
     if name == "rm":
         if "\n" in action or any(c in action for c in ";&|><`$*?"):
             return None  # a shell line, not a plain rm: left to the closing step
@@ -266,7 +286,9 @@ def _writes(
     if name == "edit" and len(words) in (3, 4):
         if open_file is None:
             raise _Unreplayable(f"entry {turn.number}: edit with no open file")
-        return [(open_file, ("replace", words[1], words[2], words[3] if len(words) == 4 else "False"))]
+        return [
+            (open_file, ("replace", words[1], words[2], words[3] if len(words) == 4 else "False"))
+        ]
     if name == "insert" and len(words) in (2, 3):
         if open_file is None:
             raise _Unreplayable(f"entry {turn.number}: insert with no open file")
@@ -294,7 +316,9 @@ def _lines(text: str) -> list[str]:
     return lines[:-1] if lines and lines[-1] == "" else lines
 
 
-def _apply(op: tuple[str, ...], current: str | None, earlier: list[str | None], turn: _Turn) -> object:
+def _apply(
+    op: tuple[str, ...], current: str | None, earlier: list[str | None], turn: _Turn
+) -> object:
     kind = op[0]
     if kind == "delete":
         return _SAME if current is None else None
@@ -303,7 +327,9 @@ def _apply(op: tuple[str, ...], current: str | None, earlier: list[str | None], 
     if kind == "aci":
         return _aci(op[1], json.loads(op[2]), current, earlier, turn)
     if current is None:
-        raise _Unreplayable(f"entry {turn.number}: {_preview(turn.action)!r} edits a file whose text is unknown")
+        raise _Unreplayable(
+            f"entry {turn.number}: {_preview(turn.action)!r} edits a file whose text is unknown"
+        )
     if kind == "lines":
         start, end, text = int(op[1]), int(op[2]), op[3]
         lines = _lines(current)
@@ -326,7 +352,9 @@ def _apply(op: tuple[str, ...], current: str | None, earlier: list[str | None], 
     raise AssertionError(kind)
 
 
-def _aci(command: str, flags: dict[str, str], current: str | None, earlier: list[str | None], turn: _Turn) -> object:
+def _aci(
+    command: str, flags: dict[str, str], current: str | None, earlier: list[str | None], turn: _Turn
+) -> object:
     """The str_replace_editor (anthropic tools), which works on tab-expanded text."""
     if command == "create":
         if "file_text" not in flags:
@@ -350,5 +378,7 @@ def _aci(command: str, flags: dict[str, str], current: str | None, earlier: list
         if not line.isdigit() or int(line) > len(lines):
             raise _Unreplayable(f"entry {turn.number}: bad insert_line {line!r}")
         at = int(line)
-        return "\n".join(lines[:at] + flags.get("new_str", "").expandtabs().split("\n") + lines[at:])
+        return "\n".join(
+            lines[:at] + flags.get("new_str", "").expandtabs().split("\n") + lines[at:]
+        )
     raise _Unreplayable(f"entry {turn.number}: unknown editor command {command!r}")
