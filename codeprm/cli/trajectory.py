@@ -21,29 +21,39 @@ def trajectory_group() -> None:
 @workspace_option
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write here (default: stdout).")
 @click.option("--strip-prefix", default=None, help="OpenHands: the sandbox path prefix to remove (default: detected).")
-def import_cmd(source: Path, kind: str, workspace: Path | None, output: Path | None, strip_prefix: str | None) -> None:
-    """Import SOURCE (a SWE-agent .traj, or an OpenHands event stream) as trajectory JSONL.
+@click.option(
+    "--instance-id",
+    default=None,
+    help="OpenHands evaluation output.jsonl: the record to import (required when it holds several).",
+)
+def import_cmd(
+    source: Path, kind: str, workspace: Path | None, output: Path | None, strip_prefix: str | None, instance_id: str | None
+) -> None:
+    """Import SOURCE (a SWE-agent .traj, an OpenHands event stream or evaluation output.jsonl) as trajectory JSONL.
 
-    The workspace (-w) must hold the repository as it was when the run started: its
-    Python files are the base the steps' diffs apply to.
+    The workspace (-w) must hold the repository as it was when the run started: the files
+    the run edits (of any type) are read from it. A SWE-agent run without per-turn diffs
+    (0.x) is replayed one step per edit turn; a run whose replay does not end at its
+    submitted patch gets one closing step that does (source.from names the patch).
     """
     from codeprm.analysis.files import find_root
-    from codeprm.analysis.navigate import Analyzer
-    from codeprm.analysis.step import StepEngine
-    from codeprm.errors import NotFoundError
+    from codeprm.errors import NotFoundError, UsageError
     from codeprm.trajectories import write_jsonl
+    from codeprm.trajectories.common import WorkspaceFiles
 
     if not source.exists():
         raise NotFoundError(f"{source}: no such file or directory")
-    base = StepEngine(Analyzer(root=find_root(Path.cwd(), workspace))).workspace_texts()
+    base = WorkspaceFiles(find_root(Path.cwd(), workspace))
     if kind == "swe-agent":
         from codeprm.trajectories.swe_agent import import_swe_agent
 
+        if instance_id is not None:
+            raise UsageError("--instance-id is for OpenHands evaluation outputs")
         steps = import_swe_agent(source, base)
     else:
         from codeprm.trajectories.openhands import import_openhands
 
-        steps = import_openhands(source, base, strip_prefix=strip_prefix)
+        steps = import_openhands(source, base, strip_prefix=strip_prefix, instance_id=instance_id)
     if output is None:
         n = write_jsonl(steps, sys.stdout)
     else:

@@ -34,11 +34,24 @@ import dataclasses
 import json
 import posixpath
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from codeprm.errors import ContentModifiedError, UsageError
+from codeprm.errors import (
+    AmbiguousError,
+    CodeprmError,
+    ContentModifiedError,
+    NotFoundError,
+    UsageError,
+)
+from codeprm.trajectories.common import (
+    detect_prefix,
+    materialize,
+    patch_paths,
+    reconcile,
+    submitted_state,
+)
 from codeprm.trajectories.model import Step
 from codeprm.workspace.edits import FileEdit, WorkspaceChange, text_sha256
 
@@ -70,17 +83,30 @@ def import_openhands(
     base_texts: Mapping[str, str] | None = None,
     *,
     strip_prefix: str | None = None,
+    instance_id: str | None = None,
 ) -> list[Step]:
-    """The edit steps of an OpenHands event stream.
+    """The edit steps of an OpenHands event stream or of one evaluation record.
 
     ``base_texts`` (workspace-relative path -> text) is the workspace before the first
     event; when given, every step's old text is checked against it as the stream goes.
+    ``instance_id`` picks the record of an evaluation ``output.jsonl``.
     """
-    stream = _load(events)
+    stream, record = _load_stream(events, instance_id)
     task = _task(stream)
     raw_edits = _edit_observations(stream)
-    prefix = _prefix([e.sandbox_path for e in raw_edits], strip_prefix, base_texts)
+    patch = _record_patch(record)
+    known: Any = base_texts
+    if patch and not base_texts:
+        known = patch_paths(patch)
+    elif patch and base_texts is not None:
+        known = _Known(base_texts, patch_paths(patch))
+    prefix = _prefix([e.sandbox_path for e in raw_edits], strip_prefix, known)
     edits = [_with_path(e, prefix) for e in raw_edits]
+    if base_texts is not None:
+        base_texts = materialize(base_texts, [e.path for e in edits] + patch_paths(patch))
+    meta: dict[str, Any] = {}
+    if record is not None and isinstance(record.get("instance_id"), str):
+        meta["instanceId"] = record["instance_id"]
 
     running: dict[str, str | None] = {}  # path -> text (None: absent) as the stream left it
     steps: list[Step] = []
@@ -88,24 +114,141 @@ def import_openhands(
         current: object = running[edit.path] if edit.path in running else (
             base_texts.get(edit.path) if base_texts is not None else _UNKNOWN
         )
-        resolved = _resolve(edit, current, strict=base_texts is not None)
+        try:
+            resolved = _resolve(edit, current, strict=base_texts is not None)
+        except ContentModifiedError as err:
+            if current is None and edit.path not in running:
+                raise NotFoundError(
+                    f"event {edit.event_id}: {edit.path} is not in the workspace, but the run edits it: the "
+                    "workspace must hold the repository at the run's base commit",
+                    details={"event": edit.event_id, "path": edit.path},
+                ) from err
+            raise
         if resolved is None:
             continue  # the editor reported an error and changed nothing
         before, after = resolved
         running[edit.path] = after
         if before == after:
             continue
-        source: dict[str, Any] = {"kind": "openhands", "event": edit.event_id, "path": edit.sandbox_path}
+        source: dict[str, Any] = {"kind": "openhands", "event": edit.event_id, "path": edit.sandbox_path, **meta}
         if edit.impl_source:
             source["implSource"] = edit.impl_source
         if edit.command:
             source["command"] = edit.command
         change = WorkspaceChange.of([FileEdit(edit.path, before, after)])
         steps.append(Step(index=len(steps), change=change, task=task, source=source))
+    if patch is not None and base_texts is not None:
+        # shell commands (sed -i, rm, git checkout) change files without an edit event:
+        # one last step brings the replay to the patch the run submitted
+        try:
+            target = submitted_state(base_texts, patch)
+        except CodeprmError as err:
+            raise type(err)(f"test_result.git_patch: {err.message}", details=err.details) from err
+        final = reconcile(running, base_texts, target)
+        if final:
+            source = {
+                "kind": "openhands",
+                "event": None,
+                "from": "test_result.git_patch",
+                "reason": "the submitted patch differs from the replayed edits (changes made outside the editor)",
+                **meta,
+            }
+            steps.append(Step(index=len(steps), change=final, task=task, source=source))
     return steps
 
 
+class _Known(Mapping[str, str]):
+    """Paths the caller knows: the base's files, and the submitted patch's."""
+
+    def __init__(self, base: Mapping[str, str], extra: list[str]) -> None:
+        self._base, self._extra = base, set(extra)
+
+    def __getitem__(self, path: str) -> str:
+        if path in self._extra:
+            return ""
+        return self._base[path]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._extra | set(self._base))
+
+    def __len__(self) -> int:
+        return len(self._extra | set(self._base))
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._extra or path in self._base
+
+
 # -- reading ---------------------------------------------------------------------------------
+def _load_stream(events: Events, instance_id: str | None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """The events to import, and the evaluation record they came from (if any)."""
+    where = str(events) if isinstance(events, (str, Path)) else "events"
+    if isinstance(events, (str, Path)) and not Path(events).is_dir():
+        records = _records(_read(Path(events)))
+        if records is not None:
+            record = _pick(records, instance_id, where)
+            return _check_events(record["history"], f"{where} ({_rid(record)})"), record
+    if instance_id is not None:
+        raise UsageError(f"{where}: --instance-id needs an evaluation output.jsonl (records with a \"history\")")
+    return _load(events), None
+
+
+def _records(text: str) -> list[dict[str, Any]] | None:
+    """The records of an evaluation output (JSONL objects with a "history" list), or None."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        data = None
+        out = []
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                return None
+    else:
+        out = [data] if isinstance(data, dict) else []
+    if out and all(isinstance(r, dict) and isinstance(r.get("history"), list) for r in out):
+        if len(out) == 1 and "instance_id" not in out[0] and "test_result" not in out[0]:
+            return None  # a plain {"history": [...]} object: an event stream
+        return out
+    return None
+
+
+def _rid(record: Mapping[str, Any]) -> str:
+    rid = record.get("instance_id")
+    return rid if isinstance(rid, str) else json.dumps(rid)
+
+
+def _pick(records: list[dict[str, Any]], instance_id: str | None, where: str) -> dict[str, Any]:
+    ids = [_rid(r) for r in records]
+    if instance_id is not None:
+        chosen = [r for r, rid in zip(records, ids, strict=True) if rid == instance_id]
+        if not chosen:
+            shown = ", ".join(ids[:10]) + (", ..." if len(ids) > 10 else "")
+            raise NotFoundError(f"{where}: no record with instance_id {instance_id!r} (records: {shown})")
+        if len(chosen) > 1:
+            raise AmbiguousError(f"{where}: {len(chosen)} records have instance_id {instance_id!r}")
+        return chosen[0]
+    if len(records) == 1:
+        return records[0]
+    shown = ", ".join(ids[:10]) + (", ..." if len(ids) > 10 else "")
+    raise AmbiguousError(
+        f"{where}: {len(records)} evaluation records; choose one with --instance-id ({shown})",
+        details={"instance_ids": ids},
+    )
+
+
+def _record_patch(record: Mapping[str, Any] | None) -> str | None:
+    if record is None:
+        return None
+    result = record.get("test_result")
+    patch = result.get("git_patch") if isinstance(result, Mapping) else None
+    if patch is not None and not isinstance(patch, str):
+        raise UsageError(f"record {_rid(record)}: test_result.git_patch must be text")
+    return patch
+
+
 def _load(events: Events) -> list[dict[str, Any]]:
     if isinstance(events, (str, Path)):
         path = Path(events)
@@ -194,6 +337,20 @@ def _task(events: list[dict[str, Any]]) -> str | None:
 
 
 def _edit_observations(events: list[dict[str, Any]]) -> list[_Edit]:
+    for position, event in enumerate(events):
+        for key in ("id", "cause"):
+            value = event.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, str))):
+                raise UsageError(
+                    f"event {position}: \"{key}\" must be an integer or a string, got {type(value).__name__}",
+                    details={"event": position, "key": key},
+                )
+        for key in ("action", "observation", "source"):
+            if event.get(key) is not None and not isinstance(event.get(key), str):
+                raise UsageError(
+                    f"event {event.get('id', position)}: \"{key}\" must be a string, got {type(event.get(key)).__name__}",
+                    details={"event": event.get("id", position), "key": key},
+                )
     actions = {e.get("id"): e for e in events if "action" in e and e.get("id") is not None}
     out = []
     for position, event in enumerate(events):
@@ -230,33 +387,10 @@ def _edit_observations(events: list[dict[str, Any]]) -> list[_Edit]:
 
 
 # -- paths -----------------------------------------------------------------------------------
-def _prefix(paths: list[str], explicit: str | None, base: Mapping[str, str] | None) -> str:
+def _prefix(paths: list[str], explicit: str | None, known: Any) -> str:
     if explicit is not None:
         return explicit if explicit.endswith("/") or not explicit else explicit + "/"
-    absolute = [p for p in paths if p.startswith("/")]
-    if not absolute:
-        return ""
-    default = SANDBOX_ROOT if all(p.startswith(SANDBOX_ROOT) for p in absolute) else _common_dir(absolute)
-    if not base:
-        return default
-    # SWE-bench style sandboxes put the repository one level down (/workspace/<repo>/):
-    # pick the prefix under which most paths name files the caller gave
-    common = _common_dir(absolute).rstrip("/")
-    candidates = [default]
-    parts = [p for p in common.split("/") if p]
-    candidates += ["/" + "/".join(parts[:n]) + "/" if n else "/" for n in range(len(parts) + 1)]
-
-    def hits(prefix: str) -> int:
-        return sum(1 for p in absolute if p.startswith(prefix) and p[len(prefix) :] in base)
-
-    best = max(candidates, key=lambda c: (hits(c), c == default, len(c)))
-    return best if hits(best) > hits(default) else default
-
-
-def _common_dir(paths: list[str]) -> str:
-    dirs = [posixpath.dirname(p) for p in paths]
-    common = posixpath.commonpath(dirs) if dirs else "/"
-    return common if common.endswith("/") else common + "/"
+    return detect_prefix(paths, known)
 
 
 def _with_path(edit: _Edit, prefix: str) -> _Edit:

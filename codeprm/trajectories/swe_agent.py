@@ -27,7 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from codeprm.errors import CodeprmError, UsageError
+from codeprm.trajectories.common import materialize, patch_paths
 from codeprm.trajectories.model import Step
+from codeprm.trajectories.turns import _Unreplayable, replay_turns
 from codeprm.workspace.diffs import parse_unified_diff, resolve_patch
 from codeprm.workspace.edits import WorkspaceChange, apply_to_texts
 
@@ -61,12 +63,20 @@ def import_swe_agent(traj: Path | str | Mapping[str, Any], base_texts: Mapping[s
     data = _load(traj)
     entries = _entries(data)
     task = _task(data)
+    fallback: str | None = None
     if all(e.diff is None for e in entries):
-        info = data.get("info")
-        submission = info.get("submission") if isinstance(info, dict) else None
-        if isinstance(submission, str) and submission.strip():
+        submission = _submission(data)
+        try:
+            replayed = replay_turns(data, base_texts, submission, task)
+        except _Unreplayable as why:
+            replayed, fallback = None, str(why)
+        if replayed is not None:
+            return replayed
+        if submission is not None and submission.strip():
             entries = [_Entry(number=-1, action="submit", diff=submission)]
+            fallback = fallback or "no edit command the importer can replay"
 
+    base_texts = materialize(base_texts, [p for e in entries for p in patch_paths(e.diff)])
     steps: list[Step] = []
     previous_diff = ""
     previous = dict(base_texts)
@@ -85,10 +95,23 @@ def import_swe_agent(traj: Path | str | Mapping[str, Any], base_texts: Mapping[s
         }
         if entry.number < 0:
             source["from"] = "info.submission"
+            if fallback:
+                source["fallback"] = f"one step from the submitted patch: {fallback}"
         if state.binary:
             source["binaryPathsSkipped"] = list(state.binary)
         steps.append(Step(index=len(steps), change=change, task=task, source=source))
     return steps
+
+
+def _submission(data: Mapping[str, Any]) -> str | None:
+    info = data.get("info")
+    if not isinstance(info, Mapping):
+        return None
+    for key in ("submission", "model_patch"):
+        value = info.get(key)
+        if isinstance(value, str):
+            return value
+    return None
 
 
 # -- reading ---------------------------------------------------------------------------------

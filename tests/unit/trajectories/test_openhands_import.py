@@ -201,8 +201,18 @@ def test_unchanged_and_other_events_make_no_steps() -> None:
 # -- paths -----------------------------------------------------------------------------------
 def test_nested_repository_prefix_is_found_from_the_base() -> None:
     events = [whole_edit(1, "/workspace/django__django-3.0/pkg/a.py", "x\n", "y\n")]
-    assert import_openhands(events)[0].change.paths == ("django__django-3.0/pkg/a.py",)
+    # a SWE-bench sandbox directory (owner__repo) is stripped even with no base at hand
+    assert import_openhands(events)[0].change.paths == ("pkg/a.py",)
     assert import_openhands(events, {"pkg/a.py": "x\n"})[0].change.paths == ("pkg/a.py",)
+    other = [whole_edit(1, "/workspace/project/pkg/a.py", "x\n", "y\n")]
+    assert import_openhands(other)[0].change.paths == ("project/pkg/a.py",)
+    assert import_openhands(other, {"pkg/a.py": "x\n"})[0].change.paths == ("pkg/a.py",)
+
+
+@pytest.mark.parametrize("root", ["/testbed", "/repo"])
+def test_sandbox_roots_are_stripped(root: str) -> None:
+    events = [whole_edit(1, f"{root}/src/pkg/a.py", "x\n", "y\n")]
+    assert import_openhands(events)[0].change.paths == ("src/pkg/a.py",)
 
 
 def test_common_directory_outside_workspace() -> None:
@@ -235,8 +245,11 @@ def test_list_jsonl_history_and_directory_agree(tmp_path: Path) -> None:
     folder.mkdir()
     for e in events:  # 10.json must come after 9.json
         (folder / f"{e['id']}.json").write_text(json.dumps(e), encoding="utf-8")
-    for source in (ACI_EVENTS, str(ACI_EVENTS), jsonl, record, folder):
+    for source in (ACI_EVENTS, str(ACI_EVENTS), jsonl, folder):
         assert import_openhands(source, base_texts()) == expected
+    from_record = import_openhands(record, base_texts())  # a record's steps name its instance
+    assert {s.source.pop("instanceId") for s in from_record} == {"calc-1"}
+    assert from_record == expected
 
 
 @pytest.mark.parametrize(

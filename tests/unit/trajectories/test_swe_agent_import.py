@@ -126,7 +126,13 @@ def test_reverting_everything_is_a_step() -> None:
 def test_no_diffs_fall_back_to_the_submission() -> None:
     data = traj(None, None, info={"submission": D2, "exit_status": "submitted"})
     (step,) = import_swe_agent(data, BASE)
-    assert step.source == {"kind": "swe-agent", "entry": None, "action": "submit", "from": "info.submission"}
+    assert step.source == {
+        "kind": "swe-agent",
+        "entry": None,
+        "action": "submit",
+        "from": "info.submission",
+        "fallback": "one step from the submitted patch: no edit command the importer can replay",
+    }
     assert step.change.paths == ("a.py", "b.py")
 
 
