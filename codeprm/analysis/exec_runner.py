@@ -125,7 +125,9 @@ def run_pytest(node_id: str) -> str:
 def run_cmd(command: str) -> str:
     import subprocess
 
-    return "passed" if subprocess.run(command, shell=True, check=False).returncode == 0 else "failed"
+    return (
+        "passed" if subprocess.run(command, shell=True, check=False).returncode == 0 else "failed"
+    )
 
 
 def _children_alive() -> bool:
@@ -141,9 +143,13 @@ def _children_alive() -> bool:
 
 def main(argv: list[str]) -> None:
     out, kind, target = argv
-    sys.path[:] = [p for p in sys.path if p and Path(p).resolve() != Path(__file__).parent.resolve()]
+    sys.path[:] = [
+        p for p in sys.path if p and Path(p).resolve() != Path(__file__).parent.resolve()
+    ]
     _loopback_up()
-    run = {"doctest": run_doctest, "unittest": run_unittest, "pytest": run_pytest, "cmd": run_cmd}[kind]
+    run = {"doctest": run_doctest, "unittest": run_unittest, "pytest": run_pytest, "cmd": run_cmd}[
+        kind
+    ]
     try:
         status = run(target)
     except BaseException:  # SystemExit from the code under test included

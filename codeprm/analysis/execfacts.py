@@ -65,7 +65,12 @@ class ExecSelection:
     test_cmd: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"mode": self.mode, "doctests": list(self.doctests), "tests": list(self.tests), "testCmd": self.test_cmd}
+        return {
+            "mode": self.mode,
+            "doctests": list(self.doctests),
+            "tests": list(self.tests),
+            "testCmd": self.test_cmd,
+        }
 
     @property
     def empty(self) -> bool:
@@ -101,7 +106,11 @@ def _definitions(text: str | None) -> dict[str, _Def]:
                 out[prefix + node.name] = _Def(ast.dump(node), _has_examples(node))
             elif isinstance(node, ast.ClassDef):
                 shell = copy.copy(node)
-                shell.body = [s for s in node.body if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+                shell.body = [
+                    s
+                    for s in node.body
+                    if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                ]
                 out[prefix + node.name] = _Def(ast.dump(shell), _has_examples(node))
                 walk(node.body, prefix + node.name + ".")
 
@@ -117,10 +126,16 @@ def _module_residue(text: str | None) -> str | None:
         tree = ast.parse(text)
     except (SyntaxError, ValueError):
         return None
-    return "\n".join(ast.dump(s) for s in tree.body if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)))
+    return "\n".join(
+        ast.dump(s)
+        for s in tree.body
+        if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+    )
 
 
-def edited_definitions(before: Mapping[str, str], after: Mapping[str, str], changed: Sequence[str]) -> dict[str, set[str]]:
+def edited_definitions(
+    before: Mapping[str, str], after: Mapping[str, str], changed: Sequence[str]
+) -> dict[str, set[str]]:
     """Per changed Python file, the qualnames whose own text differs (or exist in one state)."""
     out: dict[str, set[str]] = {}
     for path in sorted(set(changed)):
@@ -165,20 +180,28 @@ def select(
     """
     del root
     if mode not in MODES:
-        raise UsageError(f"unknown execution facts mode {mode!r} (expected one of {', '.join(MODES)})")
+        raise UsageError(
+            f"unknown execution facts mode {mode!r} (expected one of {', '.join(MODES)})"
+        )
     if mode == "none":
         return ExecSelection("none")
     edited = edited_definitions(before, after, changed)
     doctests: set[str] = set()
     for path, names in edited.items():
         b, a = _definitions(before.get(path)), _definitions(after.get(path))
-        owners = names | {q.rsplit(".", 1)[0] for q in names if "." in q}  # a class whose method changed
-        doctests |= {f"{path}::{q}" for q in owners if (q in b and b[q].doctest) or (q in a and a[q].doctest)}
+        owners = names | {
+            q.rsplit(".", 1)[0] for q in names if "." in q
+        }  # a class whose method changed
+        doctests |= {
+            f"{path}::{q}" for q in owners if (q in b and b[q].doctest) or (q in a and a[q].doctest)
+        }
     if mode == "doctest":
         return ExecSelection("doctest", tuple(sorted(doctests)))
     if coverage is None:
         return ExecSelection("tests", tuple(sorted(doctests)), (), test_cmd)
-    residue_changed = {p for p in edited if _module_residue(before.get(p)) != _module_residue(after.get(p))}
+    residue_changed = {
+        p for p in edited if _module_residue(before.get(p)) != _module_residue(after.get(p))
+    }
     known = set(before) | set(after)
     tests: set[str] = set()
     for test_id, called in coverage.items():
@@ -218,7 +241,12 @@ class ExecFacts:
 
     def to_json(self) -> dict[str, Any]:
         """Deterministic for the same inputs: no timings."""
-        return {"passed": self.passed, "failed": self.failed, "outcomes": [list(o) for o in self.outcomes], "isolation": self.isolation}
+        return {
+            "passed": self.passed,
+            "failed": self.failed,
+            "outcomes": [list(o) for o in self.outcomes],
+            "isolation": self.isolation,
+        }
 
 
 def _items(selection: ExecSelection) -> list[tuple[str, str, str]]:
@@ -230,9 +258,26 @@ def _items(selection: ExecSelection) -> list[tuple[str, str, str]]:
     return items
 
 
-def snapshot_key(texts: Mapping[str, str | None], selection: ExecSelection, *, timeout: float, memory_mb: int, isolate: bool = True) -> str:
+def snapshot_key(
+    texts: Mapping[str, str | None],
+    selection: ExecSelection,
+    *,
+    timeout: float,
+    memory_mb: int,
+    isolate: bool = True,
+) -> str:
     """sha256 of a snapshot, a selection and the caps: the memo key of ``measure``."""
-    body = json.dumps([sorted(texts.items(), key=lambda kv: kv[0]), selection.to_json(), timeout, memory_mb, isolate], sort_keys=True, ensure_ascii=False)
+    body = json.dumps(
+        [
+            sorted(texts.items(), key=lambda kv: kv[0]),
+            selection.to_json(),
+            timeout,
+            memory_mb,
+            isolate,
+        ],
+        sort_keys=True,
+        ensure_ascii=False,
+    )
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
@@ -242,14 +287,21 @@ def isolation_prefix() -> tuple[str, ...]:
 
     ``CODEPRM_EXEC_ISOLATION=none`` turns it off. The probe runs once per process.
     """
-    if os.environ.get("CODEPRM_EXEC_ISOLATION", "auto") == "none" or not sys.platform.startswith("linux"):
+    if os.environ.get("CODEPRM_EXEC_ISOLATION", "auto") == "none" or not sys.platform.startswith(
+        "linux"
+    ):
         return ()
     unshare = shutil.which("unshare")
     if unshare is None:
         return ()
     prefix = (unshare, "--user", "--map-root-user", "--net", "--pid", "--fork", "--kill-child")
     try:
-        ok = subprocess.run([*prefix, "true"], capture_output=True, timeout=10, check=False).returncode == 0
+        ok = (
+            subprocess.run(
+                [*prefix, "true"], capture_output=True, timeout=10, check=False
+            ).returncode
+            == 0
+        )
     except (OSError, subprocess.SubprocessError):
         ok = False
     return prefix if ok else ()
@@ -285,12 +337,27 @@ def _kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
 
 
-def _run_item(sandbox: Sandbox, runner: Path, python: str, n: int, kind: str, target: str, timeout: float, memory_mb: int, prefix: tuple[str, ...]) -> str:
+def _run_item(
+    sandbox: Sandbox,
+    runner: Path,
+    python: str,
+    n: int,
+    kind: str,
+    target: str,
+    timeout: float,
+    memory_mb: int,
+    prefix: tuple[str, ...],
+) -> str:
     """Run one item in its own process group; its status."""
     result = sandbox.scratch / "exec" / f"result-{n}.json"
     log = sandbox.scratch / "exec" / f"output-{n}.txt"
     result.unlink(missing_ok=True)
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "CODEPRM_NO_DAEMON": "1", "PYTHONHASHSEED": "0"}
+    env = {
+        **os.environ,
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "CODEPRM_NO_DAEMON": "1",
+        "PYTHONHASHSEED": "0",
+    }
     limit = int(memory_mb) * 1024 * 1024
     users = _user_processes()
 
@@ -308,7 +375,16 @@ def _run_item(sandbox: Sandbox, runner: Path, python: str, n: int, kind: str, ta
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # die with codeprm
 
     with log.open("w", encoding="utf-8") as out:
-        proc = subprocess.Popen([*prefix, python, str(runner), str(result), kind, target], cwd=sandbox.copy, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=cap)
+        proc = subprocess.Popen(
+            [*prefix, python, str(runner), str(result), kind, target],
+            cwd=sandbox.copy,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=cap,
+        )
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -367,17 +443,40 @@ def measure(
             runner.parent.mkdir(exist_ok=True)
             runner.write_text(_RUNNER.read_text("utf-8"), "utf-8")
             for n, (fact_id, kind, target) in enumerate(items):
-                outcomes.append((fact_id, _run_item(box, runner, python or sys.executable, n, kind, target, timeout, memory_mb, prefix)))
+                outcomes.append(
+                    (
+                        fact_id,
+                        _run_item(
+                            box,
+                            runner,
+                            python or sys.executable,
+                            n,
+                            kind,
+                            target,
+                            timeout,
+                            memory_mb,
+                            prefix,
+                        ),
+                    )
+                )
     outcomes.sort()
     passed = sum(1 for _, s in outcomes if s == "passed")
-    facts = ExecFacts(passed, len(outcomes) - passed, tuple(outcomes), "netns+pidns" if prefix else "none", time.perf_counter() - started)
+    facts = ExecFacts(
+        passed,
+        len(outcomes) - passed,
+        tuple(outcomes),
+        "netns+pidns" if prefix else "none",
+        time.perf_counter() - started,
+    )
     if memo is not None:
         memo[key] = facts
     return facts
 
 
 @contextlib.contextmanager
-def _sandbox(root: Path, given: Sandbox | None, timeout: float, memory_mb: int) -> Iterator[Sandbox]:
+def _sandbox(
+    root: Path, given: Sandbox | None, timeout: float, memory_mb: int
+) -> Iterator[Sandbox]:
     if given is not None:
         yield given
         return
@@ -385,7 +484,15 @@ def _sandbox(root: Path, given: Sandbox | None, timeout: float, memory_mb: int) 
         yield box
 
 
-def record_coverage(root: Path, texts: Mapping[str, str | None], paths: Sequence[str], test_cmd: str, *, timeout: float = 120.0, memory_mb: int = 4096) -> dict[str, tuple[str, ...]]:
+def record_coverage(
+    root: Path,
+    texts: Mapping[str, str | None],
+    paths: Sequence[str],
+    test_cmd: str,
+    *,
+    timeout: float = 120.0,
+    memory_mb: int = 4096,
+) -> dict[str, tuple[str, ...]]:
     """Run ``test_cmd`` once in a scratch copy; per unittest test id, the ``path::qualname`` it called in ``paths``.
 
     This is the repair loop's localizer (``Sandbox.trace_calls``); calls made outside a
