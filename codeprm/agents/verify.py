@@ -164,6 +164,11 @@ class Sandbox:
         for cache in path.parent.glob(f"__pycache__/{path.stem}.*.pyc"):
             cache.unlink(missing_ok=True)
 
+    @property
+    def scratch(self) -> Path:
+        """A private directory beside the copy (not part of it), removed with the sandbox."""
+        return Path(self._tmp.name)
+
     def called_functions(self, paths: Sequence[str]) -> tuple[TestRun, list[Suspect]]:
         """Run the tests once, recording which functions of ``paths`` they called.
 
@@ -174,6 +179,11 @@ class Sandbox:
         ones); without per-test outcomes every called function ranks the same. A command
         that replaces PYTHONPATH instead of extending it records nothing.
         """
+        run, rows = self.trace_calls(paths)
+        return run, rank_suspects(rows)
+
+    def trace_calls(self, paths: Sequence[str]) -> tuple[TestRun, list[tuple[str, str, str, int, str]]]:
+        """Run the tests once; the raw (test, outcome, path, first line, qualname) call records."""
         trace_dir = Path(self._tmp.name) / "localize"
         trace_dir.mkdir(exist_ok=True)
         (trace_dir / "sitecustomize.py").write_text(_SITECUSTOMIZE, "utf-8")
@@ -188,7 +198,8 @@ class Sandbox:
             for line in out.read_text("utf-8").splitlines():
                 test, outcome, filename, first, qualname = line.split("\t")
                 rows.append((test, outcome, Path(filename).resolve().relative_to(copy).as_posix(), int(first), qualname))
-        return run, rank_suspects(rows)
+        return run, rows
+
     def run(self, extra_env: Mapping[str, str] | None = None) -> TestRun:
         self.runs += 1
         env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "CODEPRM_NO_DAEMON": "1", **(extra_env or {})}

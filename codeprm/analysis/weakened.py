@@ -1,0 +1,217 @@
+"""Detects a step that weakens tests: deleted, skipped or emptied tests and doctest examples.
+
+Pure (``ast`` over the texts before and after). With execution facts on, the cheapest
+way to raise a reward is to make the tests say less; ``weakened_tests`` names each such
+change so the reward can refuse the credit. Kinds:
+
+- ``deleted-test``: a test function or method (``test*`` in a test file) is gone and no
+  changed test file gained one with the same name (a move is not a deletion);
+- ``skip-added``: a test (or its class) gained a skip or expected-failure decorator
+  (``skip``, ``skipIf``, ``skipUnless``, ``xfail``, ``expectedFailure``), or its body a
+  ``self.skipTest``/``pytest.skip``/``pytest.xfail`` call;
+- ``assertion-removed``: a test has fewer assertions (``assert``, ``self.assert*``,
+  ``assert_*`` helpers, ``pytest.raises``; an assertion of a constant counts as none);
+- ``assertion-weakened``: as many assertions but weaker ones (a comparison or an
+  equality-style ``assert*`` replaced by a truth test, or by a constant);
+- ``doctest-example-removed``: a definition's docstring (any changed Python file) has
+  fewer doctest examples, or the definition carrying them is gone;
+- ``doctest-expected-changed``: an example kept its source but its expected output
+  changed (making a doctest agree with the code instead of the code with the doctest).
+
+Test files: ``test_*.py``, ``*_test.py`` and anything under a ``tests``/``test``
+folder. A state that does not parse is not judged.
+"""
+
+from __future__ import annotations
+
+import ast
+import doctest
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import PurePosixPath
+
+_SKIP_NAMES = frozenset({"skip", "skipIf", "skipUnless", "xfail", "expectedFailure"})
+_SKIP_CALLS = frozenset({"skipTest", "skip", "xfail"})
+#: assertion helpers that only test truth: a comparison replaced by one of these is weaker
+_TRUTH_ASSERTS = frozenset(
+    {
+        "assertTrue",
+        "assertFalse",
+        "assertIsNotNone",
+        "assertIsNone",
+        "assert_",
+        "failUnless",
+        "failIf",
+    }
+)
+
+
+def is_test_path(path: str) -> bool:
+    p = PurePosixPath(path)
+    if p.suffix != ".py":
+        return False
+    return (
+        p.name.startswith("test_")
+        or p.name.endswith("_test.py")
+        or any(part in {"tests", "test"} for part in p.parts[:-1])
+    )
+
+
+def _tail(node: ast.expr) -> str | None:
+    """The last name of a (called) dotted expression: ``pytest.mark.skip(...)`` -> skip."""
+    if isinstance(node, ast.Call):
+        node = node.func
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    if isinstance(node, ast.Name):
+        return node.id
+    return None
+
+
+def _parse(text: str | None) -> ast.Module | None:
+    if text is None:
+        return ast.Module(body=[], type_ignores=[])
+    try:
+        return ast.parse(text)
+    except (SyntaxError, ValueError):
+        return None
+
+
+def _tests(
+    tree: ast.Module,
+) -> dict[str, tuple[ast.FunctionDef | ast.AsyncFunctionDef, ast.ClassDef | None]]:
+    out: dict[str, tuple[ast.FunctionDef | ast.AsyncFunctionDef, ast.ClassDef | None]] = {}
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith(
+            "test"
+        ):
+            out[node.name] = (node, None)
+        elif isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(
+                    item, (ast.FunctionDef, ast.AsyncFunctionDef)
+                ) and item.name.startswith("test"):
+                    out[f"{node.name}.{item.name}"] = (item, node)
+    return out
+
+
+def _skips(fn: ast.AST) -> int:
+    marks = sum(1 for d in getattr(fn, "decorator_list", []) if _tail(d) in _SKIP_NAMES)
+    calls = (n for stmt in getattr(fn, "body", []) for n in ast.walk(stmt))
+    return marks + sum(1 for n in calls if isinstance(n, ast.Call) and _tail(n.func) in _SKIP_CALLS)
+
+
+def _strength(node: ast.AST) -> int | None:
+    """2: a comparison-style assertion, 1: a truth test, 0: trivially true; None: not one."""
+    if isinstance(node, ast.Assert):
+        if isinstance(node.test, ast.Constant):
+            return 0
+        return 2 if isinstance(node.test, ast.Compare) else 1
+    if isinstance(node, ast.Call):
+        name = _tail(node.func)
+        if name is None or not (
+            name.startswith("assert") or name == "raises" or name in _TRUTH_ASSERTS
+        ):
+            return None
+        if node.args and all(isinstance(a, ast.Constant) for a in node.args):
+            return 0
+        if name in _TRUTH_ASSERTS:
+            return 1 if not (node.args and isinstance(node.args[0], ast.Compare)) else 2
+        return 2
+    return None
+
+
+def _assertions(fn: ast.AST) -> tuple[int, int]:
+    """(non-trivial assertions, total strength) in a test."""
+    strengths = [s for s in (_strength(n) for n in ast.walk(fn)) if s is not None]
+    return sum(1 for s in strengths if s > 0), sum(strengths)
+
+
+def _examples(tree: ast.Module) -> dict[str, list[tuple[str, str]]]:
+    """(source, expected output) of each docstring's examples, by qualname (``<module>`` too)."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    parser = doctest.DocTestParser()
+
+    def take(node: ast.AST, name: str) -> None:
+        doc = ast.get_docstring(node, clean=True)  # type: ignore[arg-type]
+        if doc:
+            with_examples = [
+                (e.source.strip(), e.want.strip()) for e in _safe_examples(parser, doc)
+            ]
+            if with_examples:
+                out[name] = with_examples
+
+    def walk(body: list[ast.stmt], prefix: str) -> None:
+        for node in body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                take(node, prefix + node.name)
+                if isinstance(node, ast.ClassDef):
+                    walk(node.body, prefix + node.name + ".")
+
+    take(tree, "<module>")
+    walk(tree.body, "")
+    return out
+
+
+def _safe_examples(parser: doctest.DocTestParser, doc: str) -> list[doctest.Example]:
+    try:
+        return parser.get_examples(doc)
+    except ValueError:  # a malformed example (bad indentation): none we can compare
+        return []
+
+
+def weakened_tests(
+    before: Mapping[str, str], after: Mapping[str, str], changed: Sequence[str]
+) -> list[dict[str, str]]:
+    """Each way the step made the tests say less: ``{"kind", "path", "name"}``, sorted."""
+    found: set[tuple[str, str, str]] = set()
+    parsed = {
+        p: (_parse(before.get(p)), _parse(after.get(p)))
+        for p in sorted(set(changed))
+        if p.endswith(".py")
+    }
+    gained: set[str] = set()  # test names that appear in some changed test file (moves)
+    for path, (b, a) in parsed.items():
+        if b is not None and a is not None and is_test_path(path):
+            gained |= {q.rsplit(".", 1)[-1] for q in _tests(a).keys() - _tests(b).keys()}
+    for path, (b, a) in parsed.items():
+        if b is None or a is None:
+            continue
+        if is_test_path(path):
+            tb, ta = _tests(b), _tests(a)
+            for name, (fn, cls) in tb.items():
+                if name not in ta:
+                    if name.rsplit(".", 1)[-1] not in gained:
+                        found.add(("deleted-test", path, name))
+                    continue
+                fn2, cls2 = ta[name]
+                if _skips(fn2) > _skips(fn):
+                    found.add(("skip-added", path, name))
+                if cls is not None and cls2 is not None and _skips_class(cls2) > _skips_class(cls):
+                    found.add(("skip-added", path, cls.name))
+                (nb, sb), (na, sa) = _assertions(fn), _assertions(fn2)
+                if na < nb:
+                    found.add(("assertion-removed", path, name))
+                elif sa < sb:
+                    found.add(("assertion-weakened", path, name))
+        eb, ea = _examples(b), _examples(a)
+        for name, examples in eb.items():
+            kept = ea.get(name, [])
+            if len(kept) < len(examples):
+                found.add(("doctest-example-removed", path, name))
+            wants_before: dict[str, Counter[str]] = {}
+            wants_after: dict[str, Counter[str]] = {}
+            for source, want in examples:
+                wants_before.setdefault(source, Counter())[want] += 1
+            for source, want in kept:
+                wants_after.setdefault(source, Counter())[want] += 1
+            if any(src in wants_after and wants_after[src] != w for src, w in wants_before.items()):
+                found.add(("doctest-expected-changed", path, name))
+    return [
+        {"kind": k, "path": p, "name": n}
+        for k, p, n in sorted(found, key=lambda t: (t[1], t[2], t[0]))
+    ]
+
+
+def _skips_class(cls: ast.ClassDef) -> int:
+    return sum(1 for d in cls.decorator_list if _tail(d) in _SKIP_NAMES)

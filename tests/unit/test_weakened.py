@@ -1,0 +1,211 @@
+"""The test-weakening detector: each kind of weakening found, a refactor found clean (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from codeprm.analysis.weakened import is_test_path, weakened_tests
+
+TESTS = """\
+import unittest
+
+import pytest
+
+from pkg.calc import add
+
+
+class TestAdd(unittest.TestCase):
+    def test_small(self):
+        self.assertEqual(add(1, 2), 3)
+        self.assertEqual(add(0, 0), 0)
+
+    def test_negative(self):
+        assert add(-1, -1) == -2
+
+
+def test_pytest_style():
+    assert add(2, 2) == 4
+    with pytest.raises(TypeError):
+        add("a", 1)
+"""
+
+CALC = '''\
+def add(a, b):
+    """Sum.
+
+    >>> add(1, 2)
+    3
+    >>> add(-1, 1)
+    0
+    """
+    return a + b
+'''
+
+
+def check(after_tests: str | None = TESTS, after_calc: str = CALC) -> list[tuple[str, str, str]]:
+    before = {"tests/test_calc.py": TESTS, "pkg/calc.py": CALC}
+    after = {"pkg/calc.py": after_calc}
+    if after_tests is not None:
+        after["tests/test_calc.py"] = after_tests
+    found = weakened_tests(before, after, ["tests/test_calc.py", "pkg/calc.py"])
+    assert all(set(item) == {"kind", "path", "name"} for item in found)
+    return [(i["kind"], i["path"], i["name"]) for i in found]
+
+
+def test_unchanged_texts_report_nothing() -> None:
+    assert check() == []
+
+
+def test_a_refactor_that_keeps_every_test_reports_nothing() -> None:
+    refactored = TESTS.replace(
+        "        self.assertEqual(add(1, 2), 3)\n        self.assertEqual(add(0, 0), 0)",
+        "        for a, b, want in [(1, 2, 3), (0, 0, 0)]:\n            with self.subTest(a=a):\n                self.assertEqual(add(a, b), want)\n        self.assertEqual(add(0, 0), 0)",
+    )
+    refactored = refactored.replace("assert add(-1, -1) == -2", "self.assertEqual(add(-1, -1), -2)")
+    calc = CALC.replace("return a + b", "total = a + b\n    return total").replace(
+        '"""Sum.', '"""Sum of two numbers.'
+    )
+    assert (
+        refactored.count("subTest") == 1
+        and "self.assertEqual(add(-1, -1), -2)" in refactored
+        and calc != CALC
+    )
+    assert check(refactored, calc) == []
+
+
+def test_a_test_moved_to_another_test_file_is_not_deleted() -> None:
+    before = {"tests/test_a.py": "def test_x():\n    assert 1 + 1 == 2\n", "tests/test_b.py": ""}
+    after = {"tests/test_a.py": "", "tests/test_b.py": "def test_x():\n    assert 1 + 1 == 2\n"}
+    assert weakened_tests(before, after, ["tests/test_a.py", "tests/test_b.py"]) == []
+
+
+def test_deleted_test_method_function_and_file() -> None:
+    without_method = TESTS.replace(
+        "    def test_negative(self):\n        assert add(-1, -1) == -2\n", ""
+    )
+    assert check(without_method) == [
+        ("deleted-test", "tests/test_calc.py", "TestAdd.test_negative")
+    ]
+    without_function = TESTS.split("def test_pytest_style")[0]
+    assert check(without_function) == [("deleted-test", "tests/test_calc.py", "test_pytest_style")]
+    assert {n for k, _, n in check(None) if k == "deleted-test"} == {
+        "TestAdd.test_small",
+        "TestAdd.test_negative",
+        "test_pytest_style",
+    }
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "name"),
+    [
+        (
+            "    def test_small(self):",
+            "    @unittest.skip('flaky')\n    def test_small(self):",
+            "TestAdd.test_small",
+        ),
+        (
+            "def test_pytest_style():",
+            "@pytest.mark.skip\ndef test_pytest_style():",
+            "test_pytest_style",
+        ),
+        (
+            "def test_pytest_style():",
+            "@pytest.mark.xfail(reason='later')\ndef test_pytest_style():",
+            "test_pytest_style",
+        ),
+        (
+            "    def test_negative(self):",
+            "    @unittest.skipIf(True, 'no')\n    def test_negative(self):",
+            "TestAdd.test_negative",
+        ),
+        (
+            "    def test_negative(self):",
+            "    @unittest.expectedFailure\n    def test_negative(self):",
+            "TestAdd.test_negative",
+        ),
+        (
+            "        assert add(-1, -1) == -2",
+            "        self.skipTest('later')\n        assert add(-1, -1) == -2",
+            "TestAdd.test_negative",
+        ),
+        (
+            "    assert add(2, 2) == 4",
+            "    pytest.skip('later')\n    assert add(2, 2) == 4",
+            "test_pytest_style",
+        ),
+        (
+            "class TestAdd(unittest.TestCase):",
+            "@unittest.skip('all')\nclass TestAdd(unittest.TestCase):",
+            "TestAdd",
+        ),
+    ],
+)
+def test_added_skips(old: str, new: str, name: str) -> None:
+    assert old in TESTS
+    assert ("skip-added", "tests/test_calc.py", name) in check(TESTS.replace(old, new))
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "kind", "name"),
+    [
+        ("        self.assertEqual(add(0, 0), 0)\n", "", "assertion-removed", "TestAdd.test_small"),
+        (
+            '    with pytest.raises(TypeError):\n        add("a", 1)\n',
+            "",
+            "assertion-removed",
+            "test_pytest_style",
+        ),
+        ("assert add(-1, -1) == -2", "assert True", "assertion-removed", "TestAdd.test_negative"),
+        (
+            "self.assertEqual(add(0, 0), 0)",
+            "self.assertTrue(True)",
+            "assertion-removed",
+            "TestAdd.test_small",
+        ),
+        (
+            "assert add(-1, -1) == -2",
+            "assert add(-1, -1)",
+            "assertion-weakened",
+            "TestAdd.test_negative",
+        ),
+        (
+            "self.assertEqual(add(0, 0), 0)",
+            "self.assertIsNotNone(add(0, 0))",
+            "assertion-weakened",
+            "TestAdd.test_small",
+        ),
+    ],
+)
+def test_removed_and_weakened_assertions(old: str, new: str, kind: str, name: str) -> None:
+    assert old in TESTS
+    assert check(TESTS.replace(old, new)) == [(kind, "tests/test_calc.py", name)]
+
+
+def test_deleted_doctest_example_and_changed_expectation() -> None:
+    assert check(after_calc=CALC.replace("    >>> add(-1, 1)\n    0\n", "")) == [
+        ("doctest-example-removed", "pkg/calc.py", "add")
+    ]
+    assert check(after_calc=CALC.replace("    3\n", "    4\n")) == [
+        ("doctest-expected-changed", "pkg/calc.py", "add")
+    ]
+    gone = "def other():\n    return 1\n"
+    assert check(after_calc=gone) == [("doctest-example-removed", "pkg/calc.py", "add")]
+
+
+def test_a_state_that_does_not_parse_is_not_judged() -> None:
+    assert check("def test_small(:\n") == []
+
+
+def test_test_paths() -> None:
+    assert [
+        is_test_path(p)
+        for p in [
+            "test_a.py",
+            "pkg/a_test.py",
+            "tests/helpers.py",
+            "pkg/test/x.py",
+            "pkg/calc.py",
+            "tests/data.json",
+            "pkg/testing.py",
+        ]
+    ] == [True, True, True, True, False, False, False]
