@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +37,19 @@ def texts_digest(texts: Mapping[str, str]) -> str:
         content = hashlib.sha256(texts[path].encode("utf-8", "surrogatepass")).hexdigest()
         h.update(f"{path}\0{content}\n".encode())
     return "sha256:" + h.hexdigest()
+
+
+class BoundedMemo(OrderedDict[str, Any]):
+    """A dict that forgets its oldest entries past ``capacity`` (a daemon lives long)."""
+
+    def __init__(self, capacity: int) -> None:
+        super().__init__()
+        self.capacity = capacity
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        while len(self) > self.capacity:
+            self.popitem(last=False)
 
 
 @dataclass(frozen=True)
@@ -76,6 +89,12 @@ class StepEngine:
     task: str = ""
     #: how the PRM enters the reward: "potential-v1" (w * s * dV) or "step-v1" (w * (p - 1/2))
     prm_form: str = DEFAULT_PRM_FORM
+    #: execution facts: "none", "doctest" (the edited definitions' doctests) or "tests"
+    exec_mode: str = "none"
+    test_cmd: str | None = None
+    exec_timeout: float = 10.0
+    exec_memo: dict[str, Any] = field(default_factory=lambda: BoundedMemo(64), repr=False)
+    _coverage: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
     def root(self) -> Path:
@@ -156,10 +175,37 @@ class StepEngine:
         cover = self.covered(before, after, changed)
         located_before = self.measure(before, cover)
         c = counts(located_before)
+        selection = self.exec_selection(before, after, changed) if safety.passed else None
+        exec_before = self.run_exec(before, selection) if selection is not None else None
+        failing = exec_before.failed if exec_before is not None else None
         return self.step(
-            before, after, change, located_before, Facts(c["error"], c["warning"], True, 1.0),
+            before, after, change, located_before, Facts(c["error"], c["warning"], True, 1.0, failing_tests=failing),
             safety=safety, confidence=confidence, cover=cover, request=request or {}, started=started,
+            exec_selection=selection, exec_before=exec_before,
         )
+
+    def exec_selection(self, before: Mapping[str, str], after: Mapping[str, str], changed: Iterable[str]) -> Any:
+        """What runs before and after a step (``analysis.execfacts``), or None: nothing to run."""
+        if self.exec_mode == "none":
+            return None
+        from codeprm.analysis.execfacts import select
+
+        py = [p for p in changed if is_python_path(p)]
+        coverage = None
+        if self.exec_mode == "tests" and self.test_cmd:
+            if self._coverage is None:  # one recorded run of the user's tests per engine
+                from codeprm.analysis.execfacts import record_coverage
+
+                self._coverage = dict(record_coverage(self.root, before, py, self.test_cmd))
+            coverage = self._coverage
+        selection = select(before, after, py, self.exec_mode, root=self.root, test_cmd=self.test_cmd, coverage=coverage)
+        return None if selection.empty else selection
+
+    def run_exec(self, texts: Mapping[str, str], selection: Any) -> Any:
+        """The execution facts of one state (memoised per snapshot and selection)."""
+        from codeprm.analysis.execfacts import measure
+
+        return measure(self.root, texts, selection, timeout=self.exec_timeout, memo=self.exec_memo)
 
     def step(
         self,
@@ -175,13 +221,17 @@ class StepEngine:
         request: Mapping[str, Any],
         started: float,
         ledger: Ledger | None = None,
+        exec_selection: Any = None,
+        exec_before: Any = None,
     ) -> StepOutcome:
         """Measure the state after a step whose state before is already measured.
 
         ``ledger`` is what a trajectory carries between its steps (diagnostics hidden so
         far, and those its steps introduced); a lone step starts from an empty one.
+        ``exec_selection`` is what runs in both states (``exec_before``: its facts before).
         """
         located_after = self.measure(after, cover)
+        exec_after = self.run_exec(after, exec_selection) if exec_selection is not None else None
         d = delta(located_before, located_after)
         c_before, c_after = counts(located_before), counts(located_after)
         guard = None
@@ -197,7 +247,8 @@ class StepEngine:
             hidden_e, hidden_w = book.counts()
             if ledger is not None:
                 ledger.hidden, ledger.introduced, ledger._severity = book.hidden, book.introduced, book._severity
-        facts_after = Facts(c_after["error"], c_after["warning"], safety.passed, confidence, hidden_e, hidden_w)
+        failing = exec_after.failed if exec_after is not None else None
+        facts_after = Facts(c_after["error"], c_after["warning"], safety.passed, confidence, hidden_e, hidden_w, failing)
         reward = step_reward(facts_before, facts_after, self.weights, self.formula)
         prm = None
         if self.scorer is not None and change is not None and safety.passed:
@@ -213,6 +264,12 @@ class StepEngine:
             "safety": safety.to_json(),
             "confidence": confidence,
         }
+        if exec_selection is not None:
+            facts["execution"] = {
+                "selection": exec_selection.to_json(),
+                "before": exec_before.to_json() if exec_before is not None else None,
+                "after": exec_after.to_json() if exec_after is not None else None,
+            }
         params = {"weights": self.weights.to_json(), "formula": self.formula, **request.get("params", {})}
         bundle = make_bundle(
             request={
@@ -227,7 +284,7 @@ class StepEngine:
             process_reward=reward,
             environment=self.analyzer.environment(),
             capabilities=self.analyzer.session.info.capabilities,
-            meta={**self.analyzer.meta(started), **request.get("meta", {})},
+            meta={**self.analyzer.meta(started), **request.get("meta", {}), **({"execSeconds": round(exec_after.seconds, 3)} if exec_after is not None else {})},
         )
         return StepOutcome(bundle=bundle, texts=dict(after), facts=facts_after, located=located_after, guard=guard)
 
@@ -237,8 +294,16 @@ class StepEngine:
         new = {e.path: e.new_text for e in change.edits}
         changed_py = [p for p in change.paths if is_python_path(p)]
         importers = {p: sorted(structure.importers(after, [p])) for p in changed_py}
+        extra = []
+        if self.exec_mode != "none":  # tests only carry reward when execution facts are on
+            from codeprm.analysis.weakened import weakened_tests
+            from codeprm.rewards.guard import Detection
+
+            olds = {p: t for p, t in old.items() if t is not None and is_python_path(p)}
+            news = {p: t for p, t in new.items() if t is not None and is_python_path(p)}
+            extra = [Detection("weakened-tests", w["path"], f"{w['kind']} {w['name']}") for w in weakened_tests(olds, news, changed_py)]
         return detect(
-            old, new, list(fixed), importers=importers,
+            old, new, list(fixed), importers=importers, extra=extra,
             revertible=ledger.introduced if ledger is not None else None,
             definition_names=lambda text: {x.qualname for x in structure.definitions(text)},
         )
@@ -261,6 +326,21 @@ class StepEngine:
         deltas = unit_deltas(self.scorer, changes, self.task)
         inputs = [{**c.to_json(), "task": self.task, "delta": _round(v)} for c, v in zip(changes, deltas, strict=True)]
         return {"form": "potential-v1", **record, "delta": _round(sum(deltas)), "inputs": inputs}
+
+
+def union_selection(selections: Iterable[Any]) -> Any:
+    """One selection covering several steps' (a trajectory runs the same tests in every state)."""
+    from codeprm.analysis.execfacts import ExecSelection
+
+    chosen = [s for s in selections if s is not None]
+    if not chosen:
+        return None
+    return ExecSelection(
+        chosen[0].mode,
+        tuple(sorted({d for s in chosen for d in s.doctests})),
+        tuple(sorted({t for s in chosen for t in s.tests})),
+        next((s.test_cmd for s in chosen if s.test_cmd), None),
+    )
 
 
 def rescore_prm(scorer: Any, record: Mapping[str, Any]) -> float:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from codeprm.analysis.step import Safety, StepEngine
+from codeprm.analysis.step import Safety, StepEngine, union_selection
 from codeprm.errors import ContentModifiedError, WriteDeniedError
 from codeprm.rewards import Facts
 from codeprm.rewards.guard import Ledger
@@ -84,7 +84,12 @@ def score(
     covered = sorted(cover)
     located = engine.measure(base, covered)
     c = counts(located)
-    facts = Facts(c["error"], c["warning"], True, 1.0)
+    # execution facts: one selection for every state, so that they telescope too
+    selection = union_selection(
+        engine.exec_selection(p.before, p.after, p.change.paths) for p in planned if p.change is not None and p.safety.passed
+    ) if engine.exec_mode != "none" else None
+    exec_facts = engine.run_exec(base, selection) if selection is not None else None
+    facts = Facts(c["error"], c["warning"], True, 1.0, failing_tests=exec_facts.failed if exec_facts is not None else None)
     bundles = []
     ledger = Ledger()  # what the trajectory hid so far, and what its steps introduced
     for p in planned:
@@ -101,8 +106,12 @@ def score(
             request={"operation": operation, "params": {"stepIndex": p.index}, "meta": p.meta},
             started=started,
             ledger=ledger,
+            exec_selection=selection,
+            exec_before=exec_facts,
         )
         located, facts = outcome.located, outcome.facts
+        if selection is not None:
+            exec_facts = engine.run_exec(outcome.texts, selection)  # measured by the step: a memo hit
         bundles.append(outcome.bundle)
         if on_bundle is not None:
             on_bundle(outcome.bundle)

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import click
 
-from codeprm.cli.options import json_option, python_option, timeout_option, workspace_option
+from codeprm.cli.options import (
+    exec_option,
+    json_option,
+    prm_form_option,
+    python_option,
+    timeout_option,
+    workspace_option,
+)
 
 
 @click.group(name="agent")
@@ -28,6 +35,8 @@ def agent_group() -> None:
 @click.option("--order", type=click.Choice(["reward", "proposer"]), default="reward", show_default=True, help="Try candidates best reward first, or in proposer order (the unguided baseline).")
 @click.option("--prm", default="auto", show_default=True, help="auto | default | none | PATH to a PRM checkpoint.")
 @click.option("--prm-weight", type=click.FloatRange(min=0.0), default=1.0, show_default=True)
+@prm_form_option
+@exec_option
 @click.option("--llm-url", default=None, help="An OpenAI-compatible endpoint to ask for candidate rewrites (never used unless given).")
 @click.option("--llm-model", default="default", show_default=True)
 @click.option("--test-timeout", type=click.FloatRange(min=1), default=120.0, show_default=True, help="Seconds before a test run counts as failed and is killed.")
@@ -37,7 +46,7 @@ def agent_group() -> None:
 @click.option("--allow-dirty", is_flag=True, help="With --apply: write even if the git worktree has uncommitted changes.")
 def repair_cmd(
     files: tuple[str, ...], test_cmd: str, workspace: Path | None, as_json: bool, timeout: float, python_path: Path | None,
-    budget: int, beam: int, order: str, prm: str, prm_weight: float, llm_url: str | None, llm_model: str,
+    budget: int, beam: int, order: str, prm: str, prm_weight: float, prm_form: str, exec_mode: str, llm_url: str | None, llm_model: str,
     test_timeout: float, test_memory_mb: float, trajectory_out: Path | None, do_apply: bool, allow_dirty: bool,
 ) -> None:
     """Repair FILES until --test-cmd passes, trying the best-rewarded candidates first.
@@ -63,7 +72,7 @@ def repair_cmd(
             proposers = [MutationRepairs(), QuickFixes(an)]
             if llm_url:
                 proposers.append(LLMProposer(llm_url, llm_model))
-            loop = RepairLoop(StepEngine(an), proposers, sandbox, scorer=scorer, prm_weight=prm_weight, budget=budget, beam=beam, order=order, record=record)
+            loop = RepairLoop(StepEngine(an, prm_form=prm_form, exec_mode=exec_mode), proposers, sandbox, scorer=scorer, prm_weight=prm_weight, budget=budget, beam=beam, order=order, record=record)
             result = loop.repair(paths)
             if result.fixed and do_apply:
                 from codeprm.workspace import ApplyOptions, WorkspaceChange, apply_change

@@ -54,6 +54,19 @@ prm_form_option = click.option(
 )
 
 
+exec_option = click.option(
+    "--exec",
+    "exec_mode",
+    type=click.Choice(["none", "doctest", "tests"]),
+    default="doctest",
+    show_default=True,
+    help="Execution facts: run the edited definitions' doctests (doctest), also the tests that exercise the edited code (tests, with --test-cmd), before and after, in a capped sandbox.",
+)
+exec_test_cmd_option = click.option(
+    "--test-cmd", "exec_test_cmd", default=None, help="With --exec tests: the project's test command (unittest tests are selected by recorded call coverage)."
+)
+
+
 def server_options(func: F) -> F:
     """The options every command that talks to the language server takes."""
     for opt in reversed((workspace_option, json_option, timeout_option, python_option, index_io_option, verbose_option)):
@@ -62,13 +75,15 @@ def server_options(func: F) -> F:
 
 
 def reward_options(prm_default: str = "none") -> Callable[[F], F]:
-    """--weights, --formula, --prm, --prm-weight, --prm-form, --task: how a step is rewarded."""
+    """--weights, --formula, --prm, --prm-weight, --prm-form, --exec, --test-cmd, --task: how a step is rewarded."""
     options = (
         click.option("--weights", default=None, help="Reward weights as key=value pairs, e.g. a=0.5,a_w=0.1,b=0.4,g=0.1."),
         click.option("--formula", type=click.Choice(["potential-v2", "potential-v1", "published-v1"]), default="potential-v2", show_default=True, help="The deterministic reward (potential-v2 counts hidden diagnostics and failing tests)."),
         click.option("--prm", "prm", default=prm_default, show_default=True, help="The learned PRM: auto | default | none | PATH to a checkpoint."),
         click.option("--prm-weight", type=click.FloatRange(min=0.0), default=1.0, show_default=True, help="w: the weight of the learned term (w/4 * dV, or w * (p - 0.5) with --prm-form step-v1)."),
         prm_form_option,
+        exec_option,
+        exec_test_cmd_option,
         click.option("--task", default="", help="What the edit should achieve (given to the learned PRM)."),
     )
 

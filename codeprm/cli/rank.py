@@ -8,6 +8,8 @@ from pathlib import Path
 import click
 
 from codeprm.cli.options import (
+    exec_option,
+    exec_test_cmd_option,
     json_option,
     prm_form_option,
     python_option,
@@ -27,8 +29,10 @@ from codeprm.cli.options import (
 @click.option("--prm", "prm", default="auto", show_default=True, help="auto | default | none | PATH to a PRM checkpoint.")
 @click.option("--prm-weight", type=click.FloatRange(min=0.0), default=1.0, show_default=True, help="w: the weight of the learned term.")
 @prm_form_option
+@exec_option
+@exec_test_cmd_option
 @click.option("--device", default="auto", show_default=True, help="PRM device: auto | cpu | cuda.")
-def rank_cmd(file: Path, candidates_file: Path, workspace: Path | None, task: str, as_json: bool, timeout: float, python_path: Path | None, prm: str, prm_weight: float, prm_form: str, device: str) -> None:
+def rank_cmd(file: Path, candidates_file: Path, workspace: Path | None, task: str, as_json: bool, timeout: float, python_path: Path | None, prm: str, prm_weight: float, prm_form: str, exec_mode: str, exec_test_cmd: str | None, device: str) -> None:
     """Rank candidate edits of FILE, best first, by the combined reward. Nothing is written.
 
     Every candidate starts from FILE as it is on disk. With --json prints a JSON list,
@@ -45,7 +49,7 @@ def rank_cmd(file: Path, candidates_file: Path, workspace: Path | None, task: st
     root = find_root(file if file.is_absolute() else Path.cwd() / file, workspace)
     scorer, why_not = load_prm(prm, device)
     with open_analyzer(root, python_path, timeout) as an:
-        ranked = rank(StepEngine(an), an.file(file), candidates, task=task, scorer=scorer, prm_weight=prm_weight, prm_form=prm_form)
+        ranked = rank(StepEngine(an, exec_mode=exec_mode, test_cmd=exec_test_cmd), an.file(file), candidates, task=task, scorer=scorer, prm_weight=prm_weight, prm_form=prm_form)
     if as_json:
         click.echo(json.dumps([r.to_json() for r in ranked], sort_keys=True))
         return

@@ -18,11 +18,16 @@ classifier adds binary cross-entropy.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from codeprm.prm.runtime import require_torch, require_transformers
+
+# transformers 5.x deprecates the keyword its 4.x releases need (``past_key_values``); the
+# call is right for every supported version, and the warning must not reach the user
+warnings.filterwarnings("ignore", message=r".*past_key_values.* is deprecated", category=FutureWarning)
 
 torch = require_torch()
 F = torch.nn.functional

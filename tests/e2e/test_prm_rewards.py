@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import sysconfig
@@ -38,15 +39,94 @@ def test_step_bundle_records_the_prm_term_and_replay_reproduces_it(checkpoint: P
     assert first["bundleId"] == second["bundleId"]  # the PRM is deterministic too
     reward = first["processReward"]
     prm = reward["prm"]
-    assert 0.0 <= prm["probability"] <= 1.0 and prm["weight"] == 2.0
+    assert prm["form"] == "potential-v1" and prm["weight"] == 2.0 and prm["scale"] == 0.25
     assert len(prm["checkpoint"]) == 64 and prm["inputs"][0]["path"] == "pkg/geometry.py"
-    assert "def area(width: float) -> float:" in prm["inputs"][0]["after"]
+    assert prm["inputs"][0]["unit"] == "area" and "def area(width: float) -> float:" in prm["inputs"][0]["after"]
+    assert prm["delta"] == pytest.approx(sum(i["delta"] for i in prm["inputs"]))
     assert reward["deterministicTotal"] == pytest.approx(-1.0)
-    assert reward["total"] == pytest.approx(-1.0 + 2.0 * (prm["probability"] - 0.5))
+    assert reward["total"] == pytest.approx(-1.0 + 2.0 * 0.25 * prm["delta"])
     bundles = tmp_path / "b.jsonl"
     bundles.write_text(runs[0].out)
-    # offline: the recorded probability under another weight, and a re-score with the checkpoint
+    # offline: the recorded value under another weight, and a re-score with the checkpoint
     zero = json.loads(run_cli("replay", str(bundles), "--prm-weight", "0", "--json", env={"CODEPRM_SERVER_COMMAND": "/nonexistent"}).out)
     assert zero["steps"][0]["total"] == pytest.approx(-1.0)
     again = json.loads(run_cli("replay", str(bundles), "--prm", str(checkpoint), "--json").out)
     assert again["steps"][0]["total"] == pytest.approx(reward["total"])
+
+
+def test_the_old_step_form_stays_selectable(checkpoint: Path, tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    shutil.copytree(FIXTURES / "ws_basic", ws)
+    edit = tmp_path / "break.diff"
+    edit.write_text(BREAK)
+    r = run_cli("step", str(edit), "-w", str(ws), "--prm", str(checkpoint), "--prm-weight", "2", "--prm-form", "step-v1", "--json")
+    assert r.code == 0, r.err
+    reward = check_bundle(json.loads(r.out))["processReward"]
+    assert reward["prm"]["form"] == "step-v1" and 0.0 <= reward["prm"]["probability"] <= 1.0
+    assert reward["total"] == pytest.approx(-1.0 + 2.0 * (reward["prm"]["probability"] - 0.5))
+
+
+GEOMETRY = (FIXTURES / "ws_basic" / "pkg" / "geometry.py").read_text()
+
+
+def _trajectory(path: Path, states: list[str]) -> None:
+    rows = [
+        {"schema": "codeprm.trajectory/1", "index": i, "files": [{"path": "pkg/geometry.py", "before": a, "after": b}]}
+        for i, (a, b) in enumerate(itertools.pairwise(states))
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def _rewards(ws: Path, traj: Path, out: Path, checkpoint: Path) -> list[dict]:
+    r = run_cli("score", str(traj), "-w", str(ws), "--bundles", str(out), "--prm", str(checkpoint), "--exec", "none")
+    assert r.code in (0, 77, 78), r.err
+    return [json.loads(line)["processReward"] for line in out.read_text().splitlines()]
+
+
+def test_the_learned_potential_gives_a_noop_zero_and_telescopes(checkpoint: Path, tmp_path: Path) -> None:
+    """No-op: exactly 0. Telescoping: the learned terms of s0 -> s1 -> s2 -> s3 sum to
+    the learned term of s0 -> s3 scored as one step (both parts of the reward do)."""
+    ws = tmp_path / "ws"
+    shutil.copytree(FIXTURES / "ws_basic", ws)
+    assert "def area(" in GEOMETRY
+    s1 = GEOMETRY + "\n\ndef unused() -> int:\n    return 1\n"
+    s2 = s1.replace("return 1", "return 2")
+    s3 = s2.replace("def area(width: float, height: float)", "def area(width: float)")
+    states = [GEOMETRY, s1, s2, s2, s3]  # one step changes nothing
+    _trajectory(tmp_path / "t.jsonl", states)
+    steps = _rewards(ws, tmp_path / "t.jsonl", tmp_path / "b.jsonl", checkpoint)
+    assert len(steps) == 4
+    noop = steps[2]
+    assert noop["total"] == 0.0 and (noop.get("prm") is None or noop["prm"]["delta"] == 0.0)
+    _trajectory(tmp_path / "one.jsonl", [GEOMETRY, s3])
+    (one,) = _rewards(ws, tmp_path / "one.jsonl", tmp_path / "one_b.jsonl", checkpoint)
+    learned = sum(s["components"].get("prm", 0.0) for s in steps)
+    assert learned == pytest.approx(one["components"]["prm"], abs=1e-6)
+    assert sum(s["total"] for s in steps) == pytest.approx(one["total"], abs=1e-6)
+    assert sum(s["deterministicTotal"] for s in steps if "deterministicTotal" in s) + sum(
+        s["total"] for s in steps if "deterministicTotal" not in s
+    ) == pytest.approx(one["deterministicTotal"], abs=1e-9)
+
+
+def _fetched() -> bool:
+    from codeprm.prm.fetch import default_dest
+
+    return (default_dest() / "config.json").is_file()
+
+
+@pytest.mark.skipif(not _fetched(), reason="the default PRM is not fetched: run 'codeprm prm fetch'")
+def test_the_readme_demo_ranks_the_fix_first_and_the_noop_below_it(tmp_path: Path) -> None:
+    """The README's first command: the fix first (its doctest now passes), the no-op at
+    exactly 0, below the fix and above the candidate that breaks a name."""
+    demo = Path(__file__).parents[2] / "examples"
+    ws = tmp_path / "demo"
+    shutil.copytree(demo / "demo", ws)
+    r = run_cli("rank", "shop/stats.py", "--candidates", str(demo / "demo_candidates.jsonl"), "-w", str(ws), "--json", cwd=ws)
+    assert r.code == 0, r.err
+    ranked = json.loads(r.out)
+    order = [c["id"] for c in ranked]
+    assert order[0] == "fix-denominator", ranked
+    noop = next(c for c in ranked if c["id"] == "no-op")
+    assert noop["reward"] == 0.0 and order.index("no-op") < order.index("typo-in-name")
+    assert ranked[0]["reward"] > 0 and ranked[0]["components"]["prm"]["form"] == "potential-v1"
+    assert "FutureWarning" not in r.err
