@@ -156,3 +156,64 @@ def test_a_trajectory_may_revert_its_own_mistake(tmp_path: Path) -> None:
     assert result.code == 0, result.err
     rewards = [json.loads(line)["processReward"]["total"] for line in out.read_text().splitlines()]
     assert rewards == pytest.approx([-0.5, 0.5, -0.5, 0.0, 0.0])
+
+
+CALC = '''def add(a: int, b: int) -> int:
+    """Sum of two numbers.
+
+    >>> add(2, 3)
+    5
+    """
+    return a - b
+'''
+TESTS = '''import unittest
+
+from calc import add
+
+
+class AddTest(unittest.TestCase):
+    def test_add(self) -> None:
+        self.assertEqual(add(2, 3), 5)
+
+    def test_zero(self) -> None:
+        self.assertEqual(add(0, 0), 0)
+'''
+
+
+@pytest.fixture(scope="module")
+def tested(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    ws = tmp_path_factory.mktemp("tested")
+    (ws / "calc.py").write_text(CALC)
+    (ws / "test_calc.py").write_text(TESTS)
+    return ws
+
+
+def test_a_fix_that_makes_its_doctest_pass_earns_the_execution_term(tested: Path, tmp_path: Path) -> None:
+    bundle = score(tested, tmp_path, {"calc.py": CALC.replace("a - b", "a + b")})
+    reward = bundle["processReward"]
+    assert reward["components"]["execution"] == pytest.approx(0.5) and reward["total"] == pytest.approx(0.5)
+    execution = bundle["facts"]["execution"]
+    assert execution["selection"]["doctests"] == ["calc.py::add"]
+    assert (execution["before"]["failed"], execution["after"]["passed"]) == (1, 1)
+    # offline replay needs no execution: the facts are in the bundle
+    assert reward["before"]["failingTests"] == 1 and reward["after"]["failingTests"] == 0
+    # --exec none: the fix is invisible to the type checker
+    assert score(tested, tmp_path, {"calc.py": CALC.replace("a - b", "a + b")}, "--exec", "none")["processReward"]["total"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("kind", "new"),
+    [
+        ("deleted-test", TESTS.replace("    def test_add(self) -> None:\n        self.assertEqual(add(2, 3), 5)\n\n", "")),
+        ("skip-added", TESTS.replace("    def test_add", "    @unittest.skip('later')\n    def test_add")),
+        ("assertion", TESTS.replace("self.assertEqual(add(2, 3), 5)", "self.assertTrue(True)")),
+        ("doctest-example-removed", None),
+    ],
+)
+def test_weakening_tests_earns_nothing(tested: Path, tmp_path: Path, kind: str, new: str | None) -> None:
+    edits = {"calc.py": CALC.replace("    >>> add(2, 3)\n    5\n", "")} if new is None else {"test_calc.py": new}
+    bundle = score(tested, tmp_path, edits, "--exec", "tests", "--test-cmd", "python -m unittest -q")
+    reward = bundle["processReward"]
+    assert reward["total"] <= 0.0, reward
+    assert any(kind in d["detail"] or d["kind"] == "weakened-tests" for d in reward["guard"]["detected"])
+    assert any(kind in d["detail"] for d in reward["guard"]["detected"])
