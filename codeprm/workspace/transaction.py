@@ -58,6 +58,7 @@ import fcntl
 import hashlib
 import hmac
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -93,6 +94,8 @@ FAULT_AT_ENV = "CODEPRM_FAULT_AT"
 FAULT_DELAY_ENV = "CODEPRM_FAULT_DELAY"
 LOCK_TIMEOUT_S = 60.0
 
+log = logging.getLogger("codeprm.workspace")
+_warned: set[tuple[str, str]] = set()
 _steps = 0
 _hook: Callable[[str], None] | None = None
 
@@ -774,9 +777,25 @@ def _recover_journal(journal: _Journal, writing: bool) -> RecoveryReport:
         conflicted = {c["path"] for c in found}
         restored.extend(e["display"] for e in manifest["entries"] if e["display"] not in conflicted)
         conflicts.extend(found)
+    _warn_ignored(journal.root, ignored)
     return RecoveryReport(
         tuple(rolled), tuple(restored), tuple(discarded), tuple(conflicts), tuple(ignored)
     )
+
+
+def _warn_ignored(root: Path, ignored: list[dict[str, Any]]) -> None:
+    """One stderr line (via logging) per journal entry left alone, once per process."""
+    for item in ignored:
+        key = (str(root), str(item["txid"]))
+        if key in _warned:
+            continue
+        _warned.add(key)
+        log.warning(
+            "codeprm: warning: ignoring %s/%s: %s (codeprm did not write it; nothing done)",
+            root / JOURNAL,
+            item["txid"],
+            item["reason"],
+        )
 
 
 def recover(root: str | os.PathLike[str]) -> RecoveryReport:
