@@ -163,8 +163,16 @@ def key_dir() -> Path:
     if override:
         return Path(override)
     xdg = os.environ.get("XDG_STATE_HOME")
-    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".local" / "state"
-    return base / "codeprm"
+    if xdg and os.path.isabs(xdg):
+        return Path(xdg) / "codeprm"
+    try:
+        home = Path.home()
+    except RuntimeError as err:
+        raise WriteDeniedError(
+            f"no home directory for the journal key; set {STATE_HOME_ENV}",
+            details={"reason": "journal-key"},
+        ) from err
+    return home / ".local" / "state" / "codeprm"
 
 
 def _key_error(path: Path, why: str) -> WriteDeniedError:

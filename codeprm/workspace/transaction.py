@@ -633,7 +633,11 @@ def _finish(journal: _Journal, name: str, jfd: int, conflicts: list[dict[str, An
     """Retire a rolled-back journal: removed when clean, set aside when it has conflicts."""
     if conflicts:
         aside = open_dir_at(
-            journal.state_fd, "journal-conflicts", create=True, where=str(journal.root / CONFLICTS)
+            journal.state_fd,
+            "journal-conflicts",
+            create=True,
+            mode=0o700,
+            where=str(journal.root / CONFLICTS),
         )
         assert aside is not None
         try:
