@@ -97,3 +97,15 @@ def check_bundle(bundle: dict[str, Any]) -> dict[str, Any]:
 
     validate_bundle(bundle)
     return bundle
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_journal_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Keep the per-user journal key (codeprm.workspace.private) out of the real home."""
+    old = os.environ.get("CODEPRM_STATE_HOME")
+    os.environ["CODEPRM_STATE_HOME"] = str(tmp_path_factory.mktemp("codeprm-state") / "codeprm")
+    yield
+    if old is None:
+        os.environ.pop("CODEPRM_STATE_HOME", None)
+    else:
+        os.environ["CODEPRM_STATE_HOME"] = old

@@ -2,7 +2,8 @@
 
 Pure parts (no IO): ``edits`` (the model and ``apply_to_texts``), ``diffs`` (unified
 diffs), ``wsedit`` and ``positions`` (LSP WorkspaceEdits), ``preview``. IO parts: ``jail``,
-``gitguard``, ``transaction`` (journal and crash recovery), ``apply`` (the checked entry
+``gitguard``, ``private`` (``.codeprm`` opened without following links, the per-user
+journal key), ``transaction`` (journal and crash recovery), ``apply`` (the checked entry
 points), ``threeway`` (``git apply --3way``), ``snapshot``. No click, no language server.
 GitPython is imported only when a git operation runs.
 """

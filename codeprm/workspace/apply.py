@@ -1,6 +1,8 @@
 """The entry points that read or write a workspace: plan and apply changes, diffs, WorkspaceEdits.
 
-Every entry point takes the workspace lock and runs ``recover`` first. Before a byte is
+Every entry point takes the workspace lock and runs ``recover`` first (the planning
+ones with ``writing=False``: they roll back only journals codeprm wrote and skip, rather
+than refuse, a ``.codeprm`` they cannot trust). Before a byte is
 written, in this order: the jail (paths, symlinks, ``.git``, allow/deny globs), paths
 differing only in case on a case-insensitive file system, read-only files, binary files
 and directories, the dirty-worktree guard, and that every file still holds the edit's
@@ -118,7 +120,7 @@ def plan_diff(
     """The change a unified diff would make to the workspace now (recovers first, writes nothing else)."""
     jail = Jail.at(root, options.allow, options.deny)
     with workspace_lock(jail.root):
-        recover_locked(jail.root)
+        recover_locked(jail.root, writing=False)
         patch = parse_unified_diff(diff)
         return resolve_patch(patch, _read_texts(jail, patch.paths()))
 
@@ -134,7 +136,7 @@ def plan_workspace_edit(
     """The change an LSP WorkspaceEdit would make to the workspace now (recovers first)."""
     jail = Jail.at(root, options.allow, options.deny)
     with workspace_lock(jail.root):
-        recover_locked(jail.root)
+        recover_locked(jail.root, writing=False)
         parsed = parse_workspace_edit(edit, root)
         texts = _read_texts(jail, parsed.paths())
         return resolve_workspace_edit(

@@ -9,17 +9,19 @@ from pathlib import Path
 from ws_helpers import check_error, tree
 
 from codeprm.workspace import apply_diff, recover
-from codeprm.workspace.transaction import JOURNAL, pending, workspace_lock
+from codeprm.workspace.private import journal_key
+from codeprm.workspace.transaction import JOURNAL, _new_txid, pending, workspace_lock
 
 
 def test_journal_without_manifest_is_discarded_and_the_tree_untouched(repo: Path) -> None:
-    jdir = repo / JOURNAL / "0000000000000001-1-abcdef"
+    txid = _new_txid(journal_key(create=True) or b"")  # a transaction codeprm began, then died
+    jdir = repo / JOURNAL / txid
     jdir.mkdir(parents=True)
     (jdir / "backup-0").write_bytes(b"half a backup")
     (jdir / "manifest.json.part").write_text("{")
     before = {p: v for p, v in tree(repo).items() if not p.startswith(".codeprm")}
     report = recover(repo)
-    assert report.discarded == ("0000000000000001-1-abcdef",) and not report.rolled_back
+    assert report.discarded == (txid,) and not report.rolled_back
     assert pending(repo) == []
     assert {p: v for p, v in tree(repo).items() if not p.startswith(".codeprm")} == before
 
