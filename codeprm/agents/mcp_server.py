@@ -70,6 +70,8 @@ class Workbench:
     python: Path | None = None
     timeout: float = 60.0
     load_prm: PrmLoader | None = None
+    #: execution facts for rank_edits and score_edit: "none", "doctest" or "tests"
+    exec_mode: str = "doctest"
     _analyzer: Analyzer | None = field(default=None, init=False, repr=False)
     _index: WorkspaceIndex | None = field(default=None, init=False, repr=False)
     _prm: tuple[Any, str | None] | None = field(default=None, init=False, repr=False)
@@ -132,14 +134,14 @@ class Workbench:
         with self._lock:
             an = self.analyzer()
             path = an.file(file)
-            ranked = rank(StepEngine(an), path, cands, task=task, scorer=self.scorer())
+            ranked = rank(StepEngine(an, exec_mode=self.exec_mode), path, cands, task=task, scorer=self.scorer())
             return [r.to_json() for r in ranked]
 
     def score_edit(self, edit: str) -> dict[str, Any]:
         from codeprm.analysis.step import StepEngine, score_edit
 
         with self._lock:
-            return score_edit(StepEngine(self.analyzer()), edit).bundle
+            return score_edit(StepEngine(self.analyzer(), exec_mode=self.exec_mode), edit).bundle
 
     def preview_rename(self, selector: str, new_name: str) -> dict[str, Any]:
         from codeprm.analysis.edits import EditPlanner

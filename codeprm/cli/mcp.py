@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from codeprm.cli.options import python_option, timeout_option, workspace_option
+from codeprm.cli.options import exec_option, python_option, timeout_option, workspace_option
 from codeprm.errors import UsageError
 
 
@@ -18,7 +18,8 @@ from codeprm.errors import UsageError
 @python_option
 @click.option("--prm", "prm", default="auto", show_default=True, help="Learned PRM for rank_edits: auto | default | none | PATH to a checkpoint (loaded on the first ranking).")
 @click.option("--device", default="auto", show_default=True, help="PRM device: auto | cpu | cuda.")
-def mcp_cmd(workspace: Path | None, timeout: float, python_path: Path | None, prm: str, device: str) -> None:
+@exec_option
+def mcp_cmd(workspace: Path | None, timeout: float, python_path: Path | None, prm: str, device: str, exec_mode: str) -> None:
     """Serve an MCP server over stdin/stdout for coding agents (Claude Code, Codex, OpenHands).
 
     \b
@@ -35,4 +36,4 @@ def mcp_cmd(workspace: Path | None, timeout: float, python_path: Path | None, pr
     from codeprm.analysis.learned import load_prm
 
     root = find_root(Path.cwd(), workspace)
-    serve(Workbench(root=root, python=python_path, timeout=timeout, load_prm=functools.partial(load_prm, prm, device)))
+    serve(Workbench(root=root, python=python_path, timeout=timeout, load_prm=functools.partial(load_prm, prm, device), exec_mode=exec_mode))
