@@ -258,16 +258,11 @@ def add_prm(reward: dict[str, Any], inputs: list[dict[str, str]], scorer: Any, w
 
 def parse_edit(text: str) -> tuple[str, Any]:
     """An edit given as text: an LSP WorkspaceEdit (a JSON object) or a unified diff."""
-    import json
-
     stripped = text.lstrip()
     if stripped.startswith("{"):
-        try:
-            return "workspaceEdit", json.loads(stripped)
-        except json.JSONDecodeError as err:
-            from codeprm.errors import UsageError
+        from codeprm import safejson
 
-            raise UsageError(f"edit is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}") from err
+        return "workspaceEdit", safejson.loads(stripped, what="edit (a WorkspaceEdit)")
     return "diff", text
 
 
