@@ -47,6 +47,8 @@ def check_trace_file(file: Path) -> None:
     from codeprm import safeio, safejson
 
     data = safeio.read_bytes(file, limit=1 << 40)  # never blocks on a FIFO
+    begun: set[str] = set()
+    first_line: dict[str, int] = {}
     for number, line in enumerate(data.splitlines(), 1):
         if not line.strip():
             continue
@@ -63,6 +65,12 @@ def check_trace_file(file: Path) -> None:
         argv = record.get("argv")
         if record["type"] == "begin" and not all(isinstance(a, str) for a in argv):
             raise UsageError(f"{where}: argv must be an array of strings")
+        first_line.setdefault(record["inv"], number)
+        if record["type"] == "begin":
+            begun.add(record["inv"])
+    for inv, number in first_line.items():
+        if inv not in begun:
+            raise UsageError(f"{file}:{number}: not a trace record: invocation {inv[:40]} has no begin record")
 
 
 def _selected(file: Path, operation: str | None, selector: str | None, status: str | None, exit_code: int | None) -> list[Any]:

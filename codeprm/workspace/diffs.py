@@ -106,10 +106,10 @@ def parse_unified_diff(text: str) -> Patch:
     lines = _CountingLines(text)
     try:
         patch_set = PatchSet(lines)
-    except UnidiffParseError as err:
+    except (UnidiffParseError, ValueError) as err:  # ValueError: a 4,300+ digit hunk position
         raise UsageError(
-            f"malformed diff at line {lines.lineno}: {err}",
-            details={"line": lines.lineno, "reason": str(err)},
+            f"malformed diff at line {lines.lineno}: {str(err)[:200]}",
+            details={"line": lines.lineno, "reason": str(err)[:200]},
         ) from err
     if not patch_set:
         raise UsageError("no file changes found in the diff", details={"line": 1})
