@@ -62,11 +62,15 @@ def problem(path: str | os.PathLike[str], *, limit: int = MAX_FILE_BYTES) -> Cod
     return _st_problem(path, st, limit)
 
 
-def _st_problem(path: str | os.PathLike[str], st: os.stat_result, limit: int) -> CodeprmError | None:
+def _st_problem(
+    path: str | os.PathLike[str], st: os.stat_result, limit: int
+) -> CodeprmError | None:
     if stat.S_ISDIR(st.st_mode):
         return UsageError(f"{path}: is a directory, expected a file")
     if not stat.S_ISREG(st.st_mode):
-        return UsageError(f"{path}: {kind_of(st.st_mode)}, not a regular file (skipped, never opened)")
+        return UsageError(
+            f"{path}: {kind_of(st.st_mode)}, not a regular file (skipped, never opened)"
+        )
     if st.st_size > limit:
         return UsageError(f"{path}: too large ({st.st_size} bytes; the limit is {limit})")
     return None
@@ -121,4 +125,6 @@ def decode_source(path: str | os.PathLike[str], data: bytes) -> str:
     try:
         return data.decode("utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8")
     except UnicodeDecodeError as err:
-        raise UsageError(f"{path}: not valid UTF-8 (byte {err.start}): codeprm reads UTF-8 sources only") from err
+        raise UsageError(
+            f"{path}: not valid UTF-8 (byte {err.start}): codeprm reads UTF-8 sources only"
+        ) from err

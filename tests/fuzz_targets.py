@@ -59,7 +59,9 @@ def outcome(fn: Callable[[], Any], *, seconds: float = CASE_DEADLINE) -> tuple[O
     except CodeprmError as err:
         return err.exit_code, err.one_line()
     except Exception as err:  # an internal error: the thing the fuzzer hunts
-        return 1, "".join(traceback.format_exception_only(err)).strip() + "\n" + traceback.format_exc(limit=-3)
+        return 1, "".join(
+            traceback.format_exception_only(err)
+        ).strip() + "\n" + traceback.format_exc(limit=-3)
     return 0, ""
 
 
@@ -78,7 +80,12 @@ class Workspace:
     @classmethod
     def create(cls) -> Workspace:
         root = Path(tempfile.mkdtemp(prefix="codeprm-fuzz-")).resolve()
-        files = {"pkg/__init__.py": "", "pkg/m.py": M_PY, "pkg/crlf.py": "a = 1\r\nb = 2\r\n", "café.py": "x = 1\n"}
+        files = {
+            "pkg/__init__.py": "",
+            "pkg/m.py": M_PY,
+            "pkg/crlf.py": "a = 1\r\nb = 2\r\n",
+            "café.py": "x = 1\n",
+        }
         for rel, text in files.items():
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
             (root / rel).write_bytes(text.encode())
@@ -163,14 +170,90 @@ def t_batch_line(ws: Workspace, raw: bytes) -> None:
 
 # -- strategies -------------------------------------------------------------------------------------------
 TOKENS = [
-    "\0", "\n", "\r\n", "\t", " ", '"', "'", "\\", "\\u", "\\ud800", "\\udc00", "\\x", "%", "%ff", "%00", "%2F",
-    "/", "..", ".", "@", "#", ":", "?", "&", "=", "(", ")", ",", "->", "[", "]", "{", "}", "[" * 300, "{\"a\":" * 300,
-    "0", "-1", "1", "99999999999999999999", "9" * 5000, "1e999", "-1e999", "NaN", "Infinity", "-Infinity",
-    str(2**53 + 1), "0.5", "null", "true", "false", "\u00e9", "\ud83d\ude00", "\u200b", "\ufeff", "a" * 300,
-    "evil.py", "binary.py", "big.py", "loop1.py", "latin.py", "dir.py", "missing.py", "pkg/m.py", "café.py",
-    '"a/caf\\303\\251.py"', '"b/caf\\377.py"', "\\303\\251", "a/", "b/", "/dev/null", "file://", "file:///",
-    "@@ -1 +1 @@\n", "@@ -99999999999999999999,3 +1,3 @@\n", "@@ -0,0 +1 @@\n", "\\ No newline at end of file\n",
-    "--- ", "+++ ", "diff --git ", "rename from ", "new file mode 100644\n", "Binary files differ\n", "-", "+",
+    "\0",
+    "\n",
+    "\r\n",
+    "\t",
+    " ",
+    '"',
+    "'",
+    "\\",
+    "\\u",
+    "\\ud800",
+    "\\udc00",
+    "\\x",
+    "%",
+    "%ff",
+    "%00",
+    "%2F",
+    "/",
+    "..",
+    ".",
+    "@",
+    "#",
+    ":",
+    "?",
+    "&",
+    "=",
+    "(",
+    ")",
+    ",",
+    "->",
+    "[",
+    "]",
+    "{",
+    "}",
+    "[" * 300,
+    '{"a":' * 300,
+    "0",
+    "-1",
+    "1",
+    "99999999999999999999",
+    "9" * 5000,
+    "1e999",
+    "-1e999",
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    str(2**53 + 1),
+    "0.5",
+    "null",
+    "true",
+    "false",
+    "\u00e9",
+    "\ud83d\ude00",
+    "\u200b",
+    "\ufeff",
+    "a" * 300,
+    "evil.py",
+    "binary.py",
+    "big.py",
+    "loop1.py",
+    "latin.py",
+    "dir.py",
+    "missing.py",
+    "pkg/m.py",
+    "café.py",
+    '"a/caf\\303\\251.py"',
+    '"b/caf\\377.py"',
+    "\\303\\251",
+    "a/",
+    "b/",
+    "/dev/null",
+    "file://",
+    "file:///",
+    "@@ -1 +1 @@\n",
+    "@@ -99999999999999999999,3 +1,3 @@\n",
+    "@@ -0,0 +1 @@\n",
+    "\\ No newline at end of file\n",
+    "--- ",
+    "+++ ",
+    "diff --git ",
+    "rename from ",
+    "new file mode 100644\n",
+    "Binary files differ\n",
+    "-",
+    "+",
 ]
 
 _token = st.sampled_from(TOKENS) | st.text(max_size=6)
@@ -197,13 +280,28 @@ def mutated(draw: st.DrawFn, seeds: list[str]) -> str:
             nums = list(re.finditer(r"\d+", text))
             if nums:
                 m = nums[draw(st.integers(0, len(nums) - 1))]
-                text = text[: m.start()] + draw(st.sampled_from(["0", "-1", "99999999999999999999", "9" * 5000, "1e999", "4294967296"])) + text[m.end() :]
+                text = (
+                    text[: m.start()]
+                    + draw(
+                        st.sampled_from(
+                            ["0", "-1", "99999999999999999999", "9" * 5000, "1e999", "4294967296"]
+                        )
+                    )
+                    + text[m.end() :]
+                )
     return text
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8) | st.sampled_from(["pkg/m.py", "x"]),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=8)
+    | st.sampled_from(["pkg/m.py", "x"]),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -214,17 +312,32 @@ def dumps(value: Any) -> str:
 
 def selector_seeds() -> list[str]:
     return [
-        "pkg/m.py@L1:C5", "pkg/m.py@L3:C12?v=abc", "pkg/m.py@R(1,5->3,1)", "pkg/m.py@R(1,1->99,1)",
-        "py://pkg.m#f", "py://pkg.m#C.m:body", "py://pkg.m#f:sig?overload=1", "py://pkg.m#C.m?accessor=setter",
-        "ast://[module=pkg.m]/[class=C]/[def=m]", 'anchor://pkg/m.py#"def%20f("?ctx=24', "evil.py@L1:C1",
-        "big.py@L1:C1", "binary.py@L1:C1", "loop1.py@L1:C1", "dir.py@L1:C1", "latin.py@L1:C1", "café.py@L1:C1",
-        "pkg/crlf.py@L2:C3", 'anchor://evil.py#"x"', "py://evil#x",
+        "pkg/m.py@L1:C5",
+        "pkg/m.py@L3:C12?v=abc",
+        "pkg/m.py@R(1,5->3,1)",
+        "pkg/m.py@R(1,1->99,1)",
+        "py://pkg.m#f",
+        "py://pkg.m#C.m:body",
+        "py://pkg.m#f:sig?overload=1",
+        "py://pkg.m#C.m?accessor=setter",
+        "ast://[module=pkg.m]/[class=C]/[def=m]",
+        'anchor://pkg/m.py#"def%20f("?ctx=24',
+        "evil.py@L1:C1",
+        "big.py@L1:C1",
+        "binary.py@L1:C1",
+        "loop1.py@L1:C1",
+        "dir.py@L1:C1",
+        "latin.py@L1:C1",
+        "café.py@L1:C1",
+        "pkg/crlf.py@L2:C3",
+        'anchor://evil.py#"x"',
+        "py://evil#x",
     ]
 
 
 def diff_seeds() -> list[str]:
     return [
-        "--- a/pkg/m.py\n+++ b/pkg/m.py\n@@ -1,3 +1,3 @@\n-def f(x: int) -> int:\n+def f(x: int) -> str:\n     \"\"\"Double.\"\"\"\n     return x * 2\n",
+        '--- a/pkg/m.py\n+++ b/pkg/m.py\n@@ -1,3 +1,3 @@\n-def f(x: int) -> int:\n+def f(x: int) -> str:\n     """Double."""\n     return x * 2\n',
         "diff --git b/pkg/m.py a/pkg/m.py\n--- b/pkg/m.py\n+++ a/pkg/m.py\n@@ -11 +11 @@\n-Y = f(2)\n+Y = f(3)\n",
         "diff --git a/new.py b/new.py\nnew file mode 100644\n--- /dev/null\n+++ b/new.py\n@@ -0,0 +1,2 @@\n+a = 1\n+b = 2\n",
         "diff --git a/pkg/m.py b/pkg/q.py\nsimilarity index 90%\nrename from pkg/m.py\nrename to pkg/q.py\n",
@@ -240,30 +353,123 @@ def diff_seeds() -> list[str]:
 def wsedit_seeds(root: Path) -> list[str]:
     uri = (root / "pkg" / "m.py").as_uri()
     edits = [
-        {"changes": {uri: [{"range": {"start": {"line": 0, "character": 4}, "end": {"line": 0, "character": 5}}, "newText": "g"}]}},
-        {"documentChanges": [{"textDocument": {"uri": uri, "version": None}, "edits": [{"range": {"start": {"line": 10, "character": 0}, "end": {"line": 10, "character": 1}}, "newText": "Z"}]}]},
-        {"documentChanges": [{"kind": "create", "uri": (root / "n.py").as_uri(), "options": {"overwrite": True}}]},
-        {"documentChanges": [{"kind": "rename", "oldUri": uri, "newUri": (root / "pkg" / "r.py").as_uri()}]},
-        {"documentChanges": [{"kind": "delete", "uri": (root / "evil.py").as_uri(), "options": {"recursive": False}}]},
-        {"changes": {(root / "big.py").as_uri(): [], "file:///tmp/%ff.py": [], (root / "loop1.py").as_uri(): []}},
+        {
+            "changes": {
+                uri: [
+                    {
+                        "range": {
+                            "start": {"line": 0, "character": 4},
+                            "end": {"line": 0, "character": 5},
+                        },
+                        "newText": "g",
+                    }
+                ]
+            }
+        },
+        {
+            "documentChanges": [
+                {
+                    "textDocument": {"uri": uri, "version": None},
+                    "edits": [
+                        {
+                            "range": {
+                                "start": {"line": 10, "character": 0},
+                                "end": {"line": 10, "character": 1},
+                            },
+                            "newText": "Z",
+                        }
+                    ],
+                }
+            ]
+        },
+        {
+            "documentChanges": [
+                {"kind": "create", "uri": (root / "n.py").as_uri(), "options": {"overwrite": True}}
+            ]
+        },
+        {
+            "documentChanges": [
+                {"kind": "rename", "oldUri": uri, "newUri": (root / "pkg" / "r.py").as_uri()}
+            ]
+        },
+        {
+            "documentChanges": [
+                {
+                    "kind": "delete",
+                    "uri": (root / "evil.py").as_uri(),
+                    "options": {"recursive": False},
+                }
+            ]
+        },
+        {
+            "changes": {
+                (root / "big.py").as_uri(): [],
+                "file:///tmp/%ff.py": [],
+                (root / "loop1.py").as_uri(): [],
+            }
+        },
     ]
     return [json.dumps(e) for e in edits]
 
 
 @st.composite
 def structured_wsedit(draw: st.DrawFn, root: Path) -> str:
-    names = ["pkg/m.py", "evil.py", "big.py", "binary.py", "loop1.py", "dir.py", "café.py", "n.py", "a" * 300 + ".py", "%ff.py", "x\0.py"]
-    uri = draw(st.sampled_from([(root / n).as_uri() if "\0" not in n else "file://" + str(root) + "/" + n for n in names] + ["file:///tmp/%ff", "http://x", "file://[::1/x"]))
-    pos = st.fixed_dictionaries({"line": st.integers() | json_values, "character": st.integers() | json_values})
-    edit = st.fixed_dictionaries({"range": st.fixed_dictionaries({"start": pos, "end": pos}) | json_values, "newText": st.text(max_size=10) | json_values})
+    names = [
+        "pkg/m.py",
+        "evil.py",
+        "big.py",
+        "binary.py",
+        "loop1.py",
+        "dir.py",
+        "café.py",
+        "n.py",
+        "a" * 300 + ".py",
+        "%ff.py",
+        "x\0.py",
+    ]
+    uri = draw(
+        st.sampled_from(
+            [
+                (root / n).as_uri() if "\0" not in n else "file://" + str(root) + "/" + n
+                for n in names
+            ]
+            + ["file:///tmp/%ff", "http://x", "file://[::1/x"]
+        )
+    )
+    pos = st.fixed_dictionaries(
+        {"line": st.integers() | json_values, "character": st.integers() | json_values}
+    )
+    edit = st.fixed_dictionaries(
+        {
+            "range": st.fixed_dictionaries({"start": pos, "end": pos}) | json_values,
+            "newText": st.text(max_size=10) | json_values,
+        }
+    )
     shape = draw(st.sampled_from(["changes", "document", "file-op"]))
     if shape == "changes":
         value: Any = {"changes": {uri: draw(st.lists(edit, max_size=3) | json_values)}}
     elif shape == "document":
-        value = {"documentChanges": [{"textDocument": {"uri": uri, "version": draw(st.integers() | st.none())}, "edits": draw(st.lists(edit, max_size=3))}]}
+        value = {
+            "documentChanges": [
+                {
+                    "textDocument": {"uri": uri, "version": draw(st.integers() | st.none())},
+                    "edits": draw(st.lists(edit, max_size=3)),
+                }
+            ]
+        }
     else:
         kind = draw(st.sampled_from(["create", "rename", "delete", "other", None]))
-        value = {"documentChanges": [{"kind": kind, "uri": uri, "oldUri": uri, "newUri": draw(st.sampled_from([uri, (root / "z.py").as_uri()])), "options": draw(json_values)}]}
+        value = {
+            "documentChanges": [
+                {
+                    "kind": kind,
+                    "uri": uri,
+                    "oldUri": uri,
+                    "newUri": draw(st.sampled_from([uri, (root / "z.py").as_uri()])),
+                    "options": draw(json_values),
+                }
+            ]
+        }
     return dumps(value)
 
 
@@ -272,12 +478,26 @@ def structured_step(draw: st.DrawFn) -> str:
     text = st.text(max_size=12) | st.none() | json_values
     entry = st.fixed_dictionaries(
         {},
-        optional={"path": st.sampled_from(["pkg/m.py", "", "../x.py", "/abs.py", "a\0b.py"]) | json_values, "before": text, "after": text, "beforeSha256": st.text(max_size=4) | json_values, "afterSha256": st.text(max_size=4) | json_values},
+        optional={
+            "path": st.sampled_from(["pkg/m.py", "", "../x.py", "/abs.py", "a\0b.py"])
+            | json_values,
+            "before": text,
+            "after": text,
+            "beforeSha256": st.text(max_size=4) | json_values,
+            "afterSha256": st.text(max_size=4) | json_values,
+        },
     )
     value = draw(
         st.fixed_dictionaries(
             {"schema": st.just("codeprm.trajectory/1") | json_values},
-            optional={"index": st.integers() | json_values, "files": st.lists(entry | json_values, max_size=3) | json_values, "confidence": st.floats() | st.integers() | json_values, "id": json_values, "task": json_values, "source": json_values},
+            optional={
+                "index": st.integers() | json_values,
+                "files": st.lists(entry | json_values, max_size=3) | json_values,
+                "confidence": st.floats() | st.integers() | json_values,
+                "id": json_values,
+                "task": json_values,
+                "source": json_values,
+            },
         )
     )
     return dumps(value)
@@ -285,12 +505,30 @@ def structured_step(draw: st.DrawFn) -> str:
 
 @st.composite
 def structured_batch(draw: st.DrawFn) -> bytes:
-    args = st.dictionaries(st.sampled_from(["files", "selector", "file", "edit", "index_io", "confidence", "other"]), json_values | st.floats(), max_size=4)
-    value = draw(st.fixed_dictionaries({}, optional={"id": json_values, "op": st.sampled_from(["diag", "def", "refs", "hover", "symbols", "step", "nope"]) | json_values, "args": args | json_values}))
+    args = st.dictionaries(
+        st.sampled_from(["files", "selector", "file", "edit", "index_io", "confidence", "other"]),
+        json_values | st.floats(),
+        max_size=4,
+    )
+    value = draw(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "id": json_values,
+                "op": st.sampled_from(["diag", "def", "refs", "hover", "symbols", "step", "nope"])
+                | json_values,
+                "args": args | json_values,
+            },
+        )
+    )
     raw = dumps(value).encode("utf-8", "surrogatepass")
     if draw(st.booleans()):
         at = draw(st.integers(0, len(raw)))
-        raw = raw[:at] + draw(st.sampled_from([b"\xff", b"\xc3", b"\0", b"\n", b"[" * 5000, b"9" * 5000])) + raw[at:]
+        raw = (
+            raw[:at]
+            + draw(st.sampled_from([b"\xff", b"\xc3", b"\0", b"\n", b"[" * 5000, b"9" * 5000]))
+            + raw[at:]
+        )
     return raw
 
 
@@ -318,15 +556,33 @@ def trace_seeds(ws: Workspace) -> list[str]:
     finally:
         os.chdir(here)
     real = path.read_text("utf-8")
-    extra = real + "\n".join(
-        json.dumps(r)
-        for r in (
-            {"inv": "x1", "seq": 0, "type": "begin", "schema": "codeprm.trace/1", "argv": ["diag"], "cwd": str(ws.root)},
-            {"inv": "x1", "seq": 1, "type": "frame", "dir": "recv", "body": '{"id": 1}'},
-            {"inv": "x1", "seq": 2, "type": "bundle", "bundle": json.loads(bundle_seeds()[0])},
-            {"inv": "x1", "seq": 3, "type": "end", "exitCode": 0, "digest": "0" * 64, "status": "ok"},
+    extra = (
+        real
+        + "\n".join(
+            json.dumps(r)
+            for r in (
+                {
+                    "inv": "x1",
+                    "seq": 0,
+                    "type": "begin",
+                    "schema": "codeprm.trace/1",
+                    "argv": ["diag"],
+                    "cwd": str(ws.root),
+                },
+                {"inv": "x1", "seq": 1, "type": "frame", "dir": "recv", "body": '{"id": 1}'},
+                {"inv": "x1", "seq": 2, "type": "bundle", "bundle": json.loads(bundle_seeds()[0])},
+                {
+                    "inv": "x1",
+                    "seq": 3,
+                    "type": "end",
+                    "exitCode": 0,
+                    "digest": "0" * 64,
+                    "status": "ok",
+                },
+            )
         )
-    ) + "\n"
+        + "\n"
+    )
     return [real, extra]
 
 
@@ -341,13 +597,58 @@ class Target:
 def targets() -> list[Target]:
     """The fuzz targets; ``examples`` sum to over 2,000 for the quick test."""
     return [
-        Target("selectors", t_selector, lambda ws: mutated(selector_seeds()) | st.text(max_size=40), 400),
+        Target(
+            "selectors",
+            t_selector,
+            lambda ws: mutated(selector_seeds()) | st.text(max_size=40),
+            400,
+        ),
         Target("diffs", t_edit, lambda ws: mutated(diff_seeds()), 300),
         Target("diffs-pure", t_diff_pure, lambda ws: mutated(diff_seeds()), 150),
-        Target("wsedits", t_edit, lambda ws: mutated(wsedit_seeds(ws.root)) | structured_wsedit(ws.root), 250),
-        Target("wsedits-pure", t_wsedit_pure, lambda ws: structured_wsedit(ws.root) | mutated(wsedit_seeds(ws.root)), 100),
-        Target("trajectories", t_trajectory, lambda ws: structured_step() | mutated([dumps({"schema": "codeprm.trajectory/1", "index": 0, "files": [{"path": "a.py", "before": None, "after": "x\n"}]})]), 300),
-        Target("bundles", t_bundle, lambda ws: mutated(bundle_seeds()) | json_values.map(dumps), 200),
+        Target(
+            "wsedits",
+            t_edit,
+            lambda ws: mutated(wsedit_seeds(ws.root)) | structured_wsedit(ws.root),
+            250,
+        ),
+        Target(
+            "wsedits-pure",
+            t_wsedit_pure,
+            lambda ws: structured_wsedit(ws.root) | mutated(wsedit_seeds(ws.root)),
+            100,
+        ),
+        Target(
+            "trajectories",
+            t_trajectory,
+            lambda ws: (
+                structured_step()
+                | mutated(
+                    [
+                        dumps(
+                            {
+                                "schema": "codeprm.trajectory/1",
+                                "index": 0,
+                                "files": [{"path": "a.py", "before": None, "after": "x\n"}],
+                            }
+                        )
+                    ]
+                )
+            ),
+            300,
+        ),
+        Target(
+            "bundles", t_bundle, lambda ws: mutated(bundle_seeds()) | json_values.map(dumps), 200
+        ),
         Target("traces", t_trace, lambda ws: mutated(trace_seeds(ws)), 150),
-        Target("batch", t_batch_line, lambda ws: structured_batch() | mutated(['{"id": 1, "op": "step", "args": {"edit": "x", "confidence": 0.5}}']).map(lambda s: s.encode("utf-8", "surrogatepass")), 300),
+        Target(
+            "batch",
+            t_batch_line,
+            lambda ws: (
+                structured_batch()
+                | mutated(
+                    ['{"id": 1, "op": "step", "args": {"edit": "x", "confidence": 0.5}}']
+                ).map(lambda s: s.encode("utf-8", "surrogatepass"))
+            ),
+            300,
+        ),
     ]

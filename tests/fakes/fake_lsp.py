@@ -37,7 +37,10 @@ def send(message: dict, *, header: str | None = None) -> None:
 
 
 INIT = {
-    "capabilities": {"textDocumentSync": 1, "diagnosticProvider": {"interFileDependencies": True, "workspaceDiagnostics": False}},
+    "capabilities": {
+        "textDocumentSync": 1,
+        "diagnosticProvider": {"interFileDependencies": True, "workspaceDiagnostics": False},
+    },
     "serverInfo": {"name": "fake", "version": "0"},
 }
 
@@ -49,14 +52,23 @@ while (msg := read()) is not None:
         continue
     if method == "initialize":
         if MODE == "huge-length":
-            send({"jsonrpc": "2.0", "id": mid, "result": INIT}, header="Content-Length: 99999999999\r\n\r\n")
+            send(
+                {"jsonrpc": "2.0", "id": mid, "result": INIT},
+                header="Content-Length: 99999999999\r\n\r\n",
+            )
             sys.stdout.close()
             sys.stdin.read()
             break
-        result = {"capabilities": "not an object", "serverInfo": 7} if MODE == "bad-initialize" else INIT
+        result = (
+            {"capabilities": "not an object", "serverInfo": 7} if MODE == "bad-initialize" else INIT
+        )
         send({"jsonrpc": "2.0", "id": mid, "result": result})
     elif method == "textDocument/diagnostic":
-        result = {"kind": 42, "items": "garbage"} if MODE == "bad-diagnostic" else {"kind": "full", "items": []}
+        result = (
+            {"kind": 42, "items": "garbage"}
+            if MODE == "bad-diagnostic"
+            else {"kind": "full", "items": []}
+        )
         send({"jsonrpc": "2.0", "id": mid, "result": result})
     else:
         send({"jsonrpc": "2.0", "id": mid, "result": None})

@@ -53,7 +53,9 @@ def test_huge_hunk_position_is_a_malformed_diff_not_a_spin(ws: Path) -> None:
         parse_unified_diff(HUGE_HUNK)
     (ws.parent / "huge.diff").write_text(HUGE_HUNK)
     started = time.monotonic()
-    result = run_cli("apply", str(ws.parent / "huge.diff"), "-w", str(ws), "--timeout", "5", timeout=60)
+    result = run_cli(
+        "apply", str(ws.parent / "huge.diff"), "-w", str(ws), "--timeout", "5", timeout=60
+    )
     assert_clean_error(result, 2, "beyond any file")
     assert time.monotonic() - started < 30
 
@@ -61,7 +63,9 @@ def test_huge_hunk_position_is_a_malformed_diff_not_a_spin(ws: Path) -> None:
 def test_hunk_stated_past_the_end_is_searched_within_the_file() -> None:
     from codeprm.workspace.diffs import apply_hunks, parse_unified_diff
 
-    patch = parse_unified_diff("--- a/x.py\n+++ b/x.py\n@@ -2000000000,1 +2000000000,1 @@\n-b\n+B\n")
+    patch = parse_unified_diff(
+        "--- a/x.py\n+++ b/x.py\n@@ -2000000000,1 +2000000000,1 @@\n-b\n+B\n"
+    )
     started = time.monotonic()
     assert apply_hunks("a\nb\nc\n", patch.files[0].hunks) == "a\nB\nc\n"
     assert time.monotonic() - started < 1
@@ -75,13 +79,17 @@ def test_reversed_git_diff_applies(ws: Path) -> None:
     diff.write_text(reverse)
     result = run_cli("apply", str(diff), "-w", str(ws), "--apply", "--allow-dirty", timeout=60)
     assert result.code == 0, result.err
-    assert (ws / "pkg" / "m.py").read_text() == "def f(x: int) -> int:\n    return x\n\n\nY = f(1)\n"
+    assert (
+        ws / "pkg" / "m.py"
+    ).read_text() == "def f(x: int) -> int:\n    return x\n\n\nY = f(1)\n"
 
 
 def test_quoted_octal_path_is_decoded() -> None:
     from codeprm.workspace.diffs import parse_unified_diff, unquote_path
 
-    patch = parse_unified_diff('--- "a/caf\\303\\251.py"\n+++ "b/caf\\303\\251.py"\n@@ -1 +1 @@\n-a\n+b\n')
+    patch = parse_unified_diff(
+        '--- "a/caf\\303\\251.py"\n+++ "b/caf\\303\\251.py"\n@@ -1 +1 @@\n-a\n+b\n'
+    )
     assert patch.files[0].path == "café.py"
     assert unquote_path('"caf\\303\\251.py"') == "café.py"
     with pytest.raises(UsageError):
@@ -122,7 +130,12 @@ def test_long_name_and_symlink_loop_are_2(ws: Path) -> None:
     (ws / "loop1.py").symlink_to("loop2.py")
     (ws / "loop2.py").symlink_to("loop1.py")
     long = "a" * 300 + ".py"
-    for args in (("locate", f"{long}@L1:C1"), ("symbols", long), ("locate", "loop1.py@L1:C1"), ("symbols", "loop1.py")):
+    for args in (
+        ("locate", f"{long}@L1:C1"),
+        ("symbols", long),
+        ("locate", "loop1.py@L1:C1"),
+        ("symbols", "loop1.py"),
+    ):
         assert_clean_error(run_cli(*args, cwd=ws, timeout=60), 2)
     assert isinstance(safeio.problem(ws / long), UsageError)
     assert isinstance(safeio.problem(ws / "loop1.py"), UsageError)
@@ -133,7 +146,12 @@ def test_nul_in_a_selector_is_a_syntax_error(ws: Path) -> None:
     from codeprm.selectors import WorkspaceIndex, resolve
 
     index = WorkspaceIndex(ws, scan=False)
-    for selector in ("pkg/m\0.py@L1:C1", "anchor://pkg/m.py#\"de\0f\"", "py://pkg.m#f\0", "ast://[module=pkg.m]/[def=f\0]"):
+    for selector in (
+        "pkg/m\0.py@L1:C1",
+        'anchor://pkg/m.py#"de\0f"',
+        "py://pkg.m#f\0",
+        "ast://[module=pkg.m]/[def=f\0]",
+    ):
         assert code_of(resolve, selector, index) == 2, selector
 
 
@@ -160,7 +178,12 @@ def test_json_limits_reach_every_json_input(ws: Path) -> None:
 
     deep = "[" * 20_000 + "]" * 20_000
     assert code_of(parse_workspace_edit, '{"changes": ' + deep + "}", ws) == 2
-    assert code_of(parse_workspace_edit, '{"changes": {"file:///x": [{"range": ' + "1" * 5000 + "}]}}", ws) == 2
+    assert (
+        code_of(
+            parse_workspace_edit, '{"changes": {"file:///x": [{"range": ' + "1" * 5000 + "}]}}", ws
+        )
+        == 2
+    )
     traj = ws.parent / "t.jsonl"
     for line in (deep, '{"schema": "codeprm.trajectory/1", "index": ' + "9" * 5000 + "}"):
         traj.write_text(line + "\n")
@@ -201,11 +224,26 @@ def test_malformed_trajectory_steps_are_2(files: object) -> None:
     assert code_of(Step.from_json, step) == 2
 
 
-@pytest.mark.parametrize("field", [{"index": "0"}, {"index": -1}, {"confidence": "1"}, {"confidence": 2}, {"source": [1]}, {"id": {}}])
+@pytest.mark.parametrize(
+    "field",
+    [
+        {"index": "0"},
+        {"index": -1},
+        {"confidence": "1"},
+        {"confidence": 2},
+        {"source": [1]},
+        {"id": {}},
+    ],
+)
 def test_malformed_trajectory_fields_are_2(field: dict[str, object]) -> None:
     from codeprm.trajectories.model import Step
 
-    step = {"schema": "codeprm.trajectory/1", "index": 0, "files": [{"path": "a.py", "before": None, "after": "x\n"}], **field}
+    step = {
+        "schema": "codeprm.trajectory/1",
+        "index": 0,
+        "files": [{"path": "a.py", "before": None, "after": "x\n"}],
+        **field,
+    }
     assert code_of(Step.from_json, step) == 2
 
 
@@ -266,7 +304,11 @@ def test_batch_answers_each_bad_line_and_goes_on(ws: Path) -> None:
     env.pop("CODEPRM_DEBUG", None)
     proc = subprocess.run(
         [sys.executable, "-m", "codeprm", "batch", "-", "-w", str(ws), "--timeout", "10"],
-        input=b"\n".join(lines) + b"\n", capture_output=True, env=env, timeout=120, cwd=ws,
+        input=b"\n".join(lines) + b"\n",
+        capture_output=True,
+        env=env,
+        timeout=120,
+        cwd=ws,
     )
     answers = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [a["exitCode"] for a in answers] == [0, 2, 2, 2, 2, 0], proc.stderr
@@ -274,22 +316,40 @@ def test_batch_answers_each_bad_line_and_goes_on(ws: Path) -> None:
 
 
 # -- language server faults ------------------------------------------------------------------------------
-@pytest.mark.parametrize(("mode", "fragment"), [("huge-length", "Content-Length"), ("bad-initialize", "malformed reply"), ("bad-diagnostic", "malformed reply")])
+@pytest.mark.parametrize(
+    ("mode", "fragment"),
+    [
+        ("huge-length", "Content-Length"),
+        ("bad-initialize", "malformed reply"),
+        ("bad-diagnostic", "malformed reply"),
+    ],
+)
 def test_server_faults_exit_65_not_timeout_or_cancelled(ws: Path, mode: str, fragment: str) -> None:
     started = time.monotonic()
     result = run_cli(
-        "diag", "pkg/m.py", "-w", str(ws), "--timeout", "20",
-        env={"CODEPRM_SERVER_COMMAND": f"{sys.executable} {FAKE_LSP} {mode}"}, cwd=ws, timeout=120,
+        "diag",
+        "pkg/m.py",
+        "-w",
+        str(ws),
+        "--timeout",
+        "20",
+        env={"CODEPRM_SERVER_COMMAND": f"{sys.executable} {FAKE_LSP} {mode}"},
+        cwd=ws,
+        timeout=120,
     )
     assert_clean_error(result, 65, fragment)
     assert time.monotonic() - started < 20  # answered at once, not after the timeout
 
 
-def test_unbalanced_quote_in_server_command_is_65(ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unbalanced_quote_in_server_command_is_65(
+    ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from codeprm.lsp.servers import basedpyright_spec
 
     monkeypatch.setenv("CODEPRM_SERVER_COMMAND", "python 'unbalanced")
     with pytest.raises(ServerCrashError, match="cannot be parsed"):
         basedpyright_spec(Path(sys.executable))
-    result = run_cli("diag", "pkg/m.py", "-w", str(ws), env={"CODEPRM_SERVER_COMMAND": "python 'x"}, cwd=ws)
+    result = run_cli(
+        "diag", "pkg/m.py", "-w", str(ws), env={"CODEPRM_SERVER_COMMAND": "python 'x"}, cwd=ws
+    )
     assert_clean_error(result, 65, "cannot be parsed")

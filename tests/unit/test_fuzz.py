@@ -49,7 +49,11 @@ def test_fuzz_target(target: Target, ws: Workspace) -> None:
         derandomize=True,
         deadline=None,
         database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.filter_too_much,
+        ],
     )
     @given(target.strategy(ws))
     def run(value: Any) -> None:
@@ -83,7 +87,11 @@ def test_fuzzed_batch_through_the_cli(ws: Workspace) -> None:
     env.pop("CODEPRM_DEBUG", None)
     proc = subprocess.run(
         [sys.executable, "-m", "codeprm", "batch", "-", "-w", str(ws.root), "--timeout", "10"],
-        input=b"\n".join(lines) + b"\n", capture_output=True, env=env, timeout=120, cwd=ws.root,
+        input=b"\n".join(lines) + b"\n",
+        capture_output=True,
+        env=env,
+        timeout=120,
+        cwd=ws.root,
     )
     answers = [json.loads(line) for line in proc.stdout.splitlines()]
     assert len(answers) == len(lines), proc.stderr
