@@ -233,10 +233,10 @@ class Analyzer:
     def diagnostics(self, targets: Sequence[str | Path] = ()) -> dict[str, Any]:
         """Diagnostics of the given files, or of every Python file in the workspace."""
         started = time.perf_counter()
+        self.skipped = []
         if targets:
             paths = sorted({self.file(t) for t in targets})
         else:
-            self.skipped = []
             paths = list(files.iter_python_files(self.root, self.skipped))
             if not paths:
                 raise NotFoundError(f"no Python files in workspace {self.root}")
