@@ -23,14 +23,13 @@ Nothing here imports click or writes the user's files; exit codes are the CLI's 
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from codeprm.errors import CodeprmError
+from codeprm.errors import CodeprmError, UsageError
 
 if TYPE_CHECKING:
     from codeprm.analysis.step import StepEngine
@@ -132,10 +131,12 @@ class HookOutcome:
 # -- payload ------------------------------------------------------------------------------------
 def parse_payload(text: str) -> HookEvent:
     """The PostToolUse payload Claude Code writes on stdin; HookError when malformed."""
+    from codeprm import safejson
+
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise HookError(f"hook payload is not JSON: {err.msg} at line {err.lineno} column {err.colno}") from err
+        data = safejson.loads(text, what="hook payload is not JSON")
+    except UsageError as err:
+        raise HookError(err.message) from err
     if not isinstance(data, dict):
         raise HookError("hook payload must be a JSON object")
     event = data.get("hook_event_name")

@@ -1,7 +1,8 @@
 """Reading workspace files safely and digesting a workspace snapshot.
 
-Every source text codeprm analyses comes through ``read_source``: a missing path, a
-directory, a binary or non-UTF-8 file is a clear error, never a traceback.
+Every source text codeprm analyses comes through ``read_source`` (``codeprm.safeio``): a
+missing path, a directory, a FIFO or device, a file over 16 MiB, a binary or non-UTF-8
+file is a clear error, never a traceback or a hang.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from codeprm.errors import NotFoundError, UsageError
+from codeprm import safeio
+from codeprm.errors import CodeprmError, NotFoundError, UsageError
 
 #: Directory names never walked: environments, VCS data, caches, our own state.
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", ".venv", "venv", "node_modules", "__pycache__", ".codeprm", ".tox", ".nox", "build", "dist", ".mypy_cache", ".ruff_cache", ".pytest_cache"})
@@ -23,46 +25,57 @@ def find_root(start: Path, explicit: Path | None = None) -> Path:
         if not explicit.is_dir():
             raise NotFoundError(f"workspace {explicit} is not a directory")
         return explicit.resolve()
-    here = start.resolve()
-    if here.is_file():
+    try:
+        here = start.resolve()
+    except (OSError, RuntimeError, ValueError):  # a loop, a too-long or NUL name: judged later
+        here = Path(os.path.abspath(start))
+    if safeio.is_regular(here):
         here = here.parent
     for candidate in (here, *here.parents):
-        if (candidate / ".git").exists():
+        if _exists(candidate / ".git"):
             return candidate
     return Path.cwd().resolve() if Path.cwd().resolve() in (here, *here.parents) else here
 
 
-def iter_python_files(root: Path) -> Iterator[Path]:
-    """Python sources under root in a stable order, skipping environments and caches."""
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except (OSError, ValueError):  # a name too long, a NUL
+        return False
+
+
+def iter_python_files(root: Path, skipped: list[tuple[Path, str]] | None = None) -> Iterator[Path]:
+    """Python sources under root in a stable order, skipping environments and caches.
+
+    Only regular files (or symlinks to them) of at most ``safeio.MAX_FILE_BYTES`` are
+    yielded: a FIFO, socket or device named ``*.py`` would block or never end a read.
+    What is left out, and why, is appended to ``skipped`` when given.
+    """
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
         for name in sorted(filenames):
             if name.endswith((".py", ".pyi")):
-                yield Path(dirpath) / name
+                path = Path(dirpath) / name
+                found = safeio.problem(path)
+                if found is None:
+                    yield path
+                elif skipped is not None:
+                    skipped.append((path, found.one_line()))
 
 
 def read_source(path: Path) -> str:
     """The text of a source file, or a one-line error naming what is wrong with it."""
-    if not path.exists():
-        raise NotFoundError(f"{path}: no such file")
-    if path.is_dir():
-        raise UsageError(f"{path}: is a directory, expected a file")
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise UsageError(f"{path}: cannot read: {err.strerror or err}") from err
-    if b"\0" in data[:8192]:
-        raise UsageError(f"{path}: looks like a binary file, not Python source")
-    try:
-        return data.decode("utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8")
-    except UnicodeDecodeError as err:
-        raise UsageError(f"{path}: not valid UTF-8 (byte {err.start}): codeprm reads UTF-8 sources only") from err
+    return safeio.read_text(path)
 
 
 def relative(root: Path, path: Path) -> str:
     """Workspace-relative POSIX path; a path outside the workspace is an error."""
     try:
-        return path.resolve().relative_to(root).as_posix()
+        resolved = path.resolve()
+    except (OSError, RuntimeError) as err:  # a symlink loop (RuntimeError before 3.13)
+        raise UsageError(f"{path}: cannot resolve: {err}") from err
+    try:
+        return resolved.relative_to(root).as_posix()
     except ValueError as err:
         raise UsageError(f"{path}: outside the workspace {root}") from err
 
@@ -72,8 +85,8 @@ def digest(root: Path, files: Iterable[Path]) -> str:
     h = hashlib.sha256()
     for rel, path in sorted((relative(root, p), p) for p in files):
         try:
-            content = hashlib.sha256(path.read_bytes()).hexdigest()
-        except OSError:
+            content = hashlib.sha256(safeio.read_bytes(path)).hexdigest()
+        except CodeprmError:
             content = "unreadable"
         h.update(f"{rel}\0{content}\n".encode())
     return "sha256:" + h.hexdigest()
@@ -82,5 +95,5 @@ def digest(root: Path, files: Iterable[Path]) -> str:
 def workspace_digest(root: Path) -> str:
     """The digest of every Python source and pyright config in the workspace."""
     files = list(iter_python_files(root))
-    files += [root / name for name in ("pyrightconfig.json", "pyproject.toml") if (root / name).is_file()]
+    files += [root / name for name in ("pyrightconfig.json", "pyproject.toml") if safeio.is_regular(root / name)]
     return digest(root, files)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from codeprm import safeio
 from codeprm.analysis import files
 from codeprm.bundles import make_bundle
 from codeprm.bundles.environment import capture
@@ -75,6 +76,8 @@ class Analyzer:
     pooled: bool = False
     #: measured snapshots (texts digest, covered files) -> diagnostics; see StepEngine.measure
     measure_cache: dict[Any, Any] = field(default_factory=dict)
+    #: files the last workspace-wide walk left out, with the reason (a FIFO, too large ...)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
     _session: SyncSession | None = None
 
     def __post_init__(self) -> None:
@@ -134,9 +137,13 @@ class Analyzer:
         p = Path(given)
         candidates = [p] if p.is_absolute() else [self.root / p, Path.cwd() / p]
         for c in candidates:
-            if c.exists():
-                files.relative(self.root, c)  # refuses paths outside the workspace
-                return c.resolve()
+            found = safeio.problem(c)  # names a FIFO, a loop, a long name, a huge file
+            if isinstance(found, NotFoundError):
+                continue
+            files.relative(self.root, c)  # refuses paths outside the workspace
+            if found is not None:
+                raise found
+            return c.resolve()
         raise NotFoundError(f"{given}: no such file in workspace {self.root}")
 
     def resolve(self, selector: str, index_io: str = "utf-16", *, anchor: bool = True) -> Target:
@@ -166,7 +173,7 @@ class Analyzer:
         (basedpyright's references and rename only search documents the client opened.)
         """
         texts = {}
-        for path in files.iter_python_files(self.root):
+        for path in files.iter_python_files(self.root, self.skipped):
             try:
                 texts[files.relative(self.root, path)] = self.open(path)
             except CodeprmError:  # unreadable files are simply not part of the answer
@@ -226,10 +233,11 @@ class Analyzer:
     def diagnostics(self, targets: Sequence[str | Path] = ()) -> dict[str, Any]:
         """Diagnostics of the given files, or of every Python file in the workspace."""
         started = time.perf_counter()
+        self.skipped = []
         if targets:
             paths = sorted({self.file(t) for t in targets})
         else:
-            paths = list(files.iter_python_files(self.root))
+            paths = list(files.iter_python_files(self.root, self.skipped))
             if not paths:
                 raise NotFoundError(f"no Python files in workspace {self.root}")
         for path in paths:  # open everything first: cross-file facts need the whole set

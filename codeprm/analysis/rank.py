@@ -15,12 +15,12 @@ with at least ``id``, ``reward`` (null for a failed candidate) and ``components`
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from codeprm import safejson
 from codeprm.analysis import files
 from codeprm.analysis.step import Safety, StepEngine
 from codeprm.errors import CodeprmError, UsageError
@@ -75,9 +75,9 @@ def read_candidates(path: Path) -> list[Candidate]:
             continue
         where = f"{path.name}:{number}"
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            out.append(Candidate(f"<line {number}>", number, error=UsageError(f"{where}: not JSON: {err.msg}")))
+            row = safejson.loads(line, what=where)
+        except UsageError as err:
+            out.append(Candidate(f"<line {number}>", number, error=err))
             continue
         if not isinstance(row, dict) or "id" not in row:
             out.append(Candidate(f"<line {number}>", number, error=UsageError(f"{where}: a candidate is an object with an id")))

@@ -384,16 +384,11 @@ def prm_probability(scorer: Any, inputs: list[dict[str, str]]) -> float:
 
 def parse_edit(text: str) -> tuple[str, Any]:
     """An edit given as text: an LSP WorkspaceEdit (a JSON object) or a unified diff."""
-    import json
-
     stripped = text.lstrip()
     if stripped.startswith("{"):
-        try:
-            return "workspaceEdit", json.loads(stripped)
-        except json.JSONDecodeError as err:
-            from codeprm.errors import UsageError
+        from codeprm import safejson
 
-            raise UsageError(f"edit is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}") from err
+        return "workspaceEdit", safejson.loads(stripped, what="edit (a WorkspaceEdit)")
     return "diff", text
 
 

@@ -69,6 +69,9 @@ def validate_bundle(bundle: Any, *, where: str = "bundle") -> None:
         first = errors[0]
         pointer = "/" + "/".join(str(p) for p in first.absolute_path)
         raise UsageError(f"{where}: schema violation at {pointer}: {first.message}", details={"errors": len(errors)})
-    expected = bundle_id(bundle)
+    try:
+        expected = bundle_id(bundle)
+    except ValueError as err:  # NaN, an integer beyond 2^53, a lone surrogate
+        raise UsageError(f"{where}: not canonical JSON (RFC 8785): {err}") from err
     if bundle["bundleId"] != expected:
         raise ReplayMismatchError(f"{where}: bundleId {bundle['bundleId']} does not match its content ({expected})")

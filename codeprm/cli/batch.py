@@ -10,10 +10,45 @@ from typing import Any
 
 import click
 
+from codeprm import safejson
 from codeprm.cli.options import python_option, timeout_option, workspace_option
 from codeprm.errors import CodeprmError, UsageError
 
 OPS = ("diag", "def", "refs", "hover", "symbols", "step")
+
+
+INDEX_IOS = ("utf-16", "utf-8", "codepoint")
+
+#: argument -> (check, what it must be); every argument is checked before any op runs
+_ARGS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "files": (lambda v: isinstance(v, list) and all(isinstance(x, str) and x for x in v), "an array of file names"),
+    "selector": (lambda v: isinstance(v, str) and bool(v), "a selector string"),
+    "file": (lambda v: isinstance(v, str) and bool(v), "a file name"),
+    "edit": (lambda v: isinstance(v, str), "a string (a unified diff or WorkspaceEdit JSON)"),
+    "index_io": (lambda v: v in INDEX_IOS, "one of " + ", ".join(INDEX_IOS)),
+    "confidence": (
+        lambda v: not isinstance(v, bool) and isinstance(v, int | float) and 0.0 <= v <= 1.0,
+        "a number in [0, 1]",
+    ),
+}
+def check_request(req: Any, number: int) -> tuple[Any, str, dict[str, Any]]:
+    """(id, op, args) of one decoded request line; UsageError (2) naming what is wrong."""
+    if not isinstance(req, dict):
+        raise UsageError(f"line {number}: a request is a JSON object")
+    rid = req.get("id", number)
+    op = req.get("op")
+    if not isinstance(op, str) or op not in OPS:
+        raise UsageError(f"line {number}: unknown op {op!r} (known: {', '.join(OPS)})")
+    args = req.get("args")
+    if args is None:
+        args = {}
+    if not isinstance(args, dict):
+        raise UsageError(f"line {number}: args must be a JSON object")
+    for key, value in args.items():
+        check, what = _ARGS.get(key, (None, ""))
+        if check is not None and not check(value):
+            raise UsageError(f"line {number}: argument {key!r} must be {what}")
+    return rid, op, args
 
 
 def _dispatch(engine: Any, op: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -37,6 +72,17 @@ def _dispatch(engine: Any, op: str, args: dict[str, Any]) -> dict[str, Any]:
         raise UsageError(f"op {op!r} needs the argument {err.args[0]!r}") from err
 
 
+def parse_line(raw: bytes, number: int) -> tuple[Any, str, dict[str, Any]] | None:
+    """One raw request line -> (id, op, args), None when blank; UsageError when bad."""
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise UsageError(f"line {number}: not valid UTF-8 (byte {err.start})") from err
+    if not line.strip():
+        return None
+    return check_request(safejson.loads(line, what=f"line {number}: not JSON"), number)
+
+
 @click.command(name="batch")
 @click.argument("requests", required=False, default="-")
 @workspace_option
@@ -54,26 +100,24 @@ def batch_cmd(requests: str, workspace: Path | None, timeout: float, python_path
     from codeprm.analysis.navigate import open_analyzer
     from codeprm.analysis.step import StepEngine
 
-    source = sys.stdin if requests == "-" else _open(requests)
+    source = sys.stdin.buffer if requests == "-" else _open(requests)
     first_failure = 0
     with open_analyzer(find_root(Path.cwd(), workspace), python_path, timeout) as an:
         engine = StepEngine(an)
-        for number, line in enumerate(source, 1):
-            if not line.strip():
-                continue
+        for number, raw in enumerate(source, 1):
             rid: Any = None
             try:
-                try:
-                    req = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise UsageError(f"line {number}: not JSON: {err.msg}") from err
-                if not isinstance(req, dict):
-                    raise UsageError(f"line {number}: a request is a JSON object")
-                rid = req.get("id", number)
-                result: dict[str, Any] = {"id": rid, "exitCode": 0, "bundle": _dispatch(engine, str(req.get("op")), dict(req.get("args") or {}))}
+                parsed = parse_line(raw, number)
+                if parsed is None:
+                    continue
+                rid, op, args = parsed
+                result: dict[str, Any] = {"id": rid, "exitCode": 0, "bundle": _dispatch(engine, op, args)}
             except CodeprmError as err:
                 result = {"id": rid if rid is not None else number, "exitCode": err.exit_code, "error": err.one_line()}
                 first_failure = first_failure or err.exit_code
+            except Exception as err:  # a bug answers its own line; the others still run
+                result = {"id": rid if rid is not None else number, "exitCode": 1, "error": f"internal error: {type(err).__name__}: {err}"}
+                first_failure = first_failure or 1
             sys.stdout.write(json.dumps(result, sort_keys=True, ensure_ascii=False) + "\n")
             sys.stdout.flush()
     if first_failure:
@@ -82,6 +126,6 @@ def batch_cmd(requests: str, workspace: Path | None, timeout: float, python_path
 
 def _open(path: str) -> Any:
     try:
-        return open(path, encoding="utf-8")
+        return open(path, "rb")
     except OSError as err:
         raise UsageError(f"{path}: cannot read: {err.strerror or err}") from err

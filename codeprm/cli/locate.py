@@ -19,9 +19,11 @@ from codeprm.selectors.position_encoding import INDEX_IO, IndexIO
 
 def default_root(start: Path | None = None) -> Path:
     """The git top level containing ``start`` (default: the current directory), else ``start``."""
+    from codeprm.analysis.files import _exists
+
     here = (start or Path.cwd()).resolve()
     for candidate in (here, *here.parents):
-        if (candidate / ".git").exists():
+        if _exists(candidate / ".git"):
             return candidate
     return here
 

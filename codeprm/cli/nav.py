@@ -73,4 +73,6 @@ def diag_cmd(files: tuple[str, ...], workspace: Path | None, as_json: bool, time
     """Diagnostics of FILES, or of every Python file in the workspace when none are given."""
     with _analyzer(workspace, files[0] if files else ".", python_path, timeout) as an:
         bundle = an.diagnostics(files)
+        for _path, reason in an.skipped:
+            click.echo(f"codeprm: skipped {reason}", err=True)
         render.emit_json(bundle) if as_json else render.render_diagnostics(bundle, _converter(an.root, index_io))

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
+from codeprm import safejson
 from codeprm.errors import UsageError
 
 
@@ -40,10 +40,7 @@ def validate_cmd(files: tuple[Path, ...]) -> None:
         lines = [text] if path.suffix != ".jsonl" else [ln for ln in text.splitlines() if ln.strip()]
         for number, chunk in enumerate(lines, 1):
             where = f"{path}:{number}" if path.suffix == ".jsonl" else str(path)
-            try:
-                bundle = json.loads(chunk)
-            except json.JSONDecodeError as err:
-                raise UsageError(f"{where}: not JSON: {err.msg} at line {err.lineno} column {err.colno}") from err
+            bundle = safejson.loads(chunk, what=where)
             validate_bundle(bundle, where=where)
             count += 1
     click.echo(f"{count} bundle(s) valid")

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from codeprm.errors import NotFoundError, ReplayMismatchError
+from codeprm.errors import NotFoundError, ReplayMismatchError, UsageError
 
 _filters = [
     click.option("--operation", default=None, help="Only invocations of this operation (diag, step, score ...)."),
@@ -29,9 +29,54 @@ def _with_filters(func: Any) -> Any:
     return func
 
 
+#: record type -> the fields trace reading uses, with the JSON type each must have
+_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
+    "begin": {"argv": (list,), "cwd": (str,)},
+    "frame": {"dir": (str,), "body": (str,)},
+    "bundle": {"bundle": (dict,)},
+    "workspace": {"root": (str,), "digest": (str,)},
+    "end": {"exitCode": (int, type(None))},
+}
+
+
+def check_trace_file(file: Path) -> None:
+    """Every record bounded I-JSON of the right shape (exit 2), before trace.read sees it.
+
+    (A trace that is well-formed but edited is still a replay mismatch, 76, found later.)
+    """
+    from codeprm import safeio, safejson
+
+    data = safeio.read_bytes(file, limit=1 << 40)  # never blocks on a FIFO
+    begun: set[str] = set()
+    first_line: dict[str, int] = {}
+    for number, line in enumerate(data.splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{file}:{number}: not a trace record"
+        record = safejson.loads(line, what=where)
+        if not isinstance(record, dict) or not isinstance(record.get("inv"), str) or not isinstance(record.get("type"), str):
+            raise UsageError(f"{where}: a record is an object with a string inv and type")
+        if isinstance(record.get("seq"), bool) or not isinstance(record.get("seq"), int):
+            raise UsageError(f"{where}: seq must be an integer")
+        for key, types in _FIELDS.get(record["type"], {}).items():
+            value = record.get(key)
+            if not isinstance(value, types) or isinstance(value, bool):
+                raise UsageError(f"{where}: {record['type']} record field {key!r} has the wrong type")
+        argv = record.get("argv")
+        if record["type"] == "begin" and not all(isinstance(a, str) for a in argv):
+            raise UsageError(f"{where}: argv must be an array of strings")
+        first_line.setdefault(record["inv"], number)
+        if record["type"] == "begin":
+            begun.add(record["inv"])
+    for inv, number in first_line.items():
+        if inv not in begun:
+            raise UsageError(f"{file}:{number}: not a trace record: invocation {inv[:40]} has no begin record")
+
+
 def _selected(file: Path, operation: str | None, selector: str | None, status: str | None, exit_code: int | None) -> list[Any]:
     from codeprm.bundles import trace
 
+    check_trace_file(file)
     return list(trace.select(trace.read(file), operation=operation, selector=selector, status=status, exit_code=exit_code))
 
 

@@ -41,18 +41,45 @@ def _split_body(data: bytes) -> bytes:
     return body if sep else data
 
 
-class _TeeReader:
-    """Wraps the server's stdout; pygls reads headers by line and bodies exactly."""
+#: The largest message body accepted from a server; a larger Content-Length is a fault.
+MAX_FRAME_BYTES = 256 * 1024 * 1024
 
-    def __init__(self, reader: asyncio.StreamReader, sink: FrameSink) -> None:
+
+class _TeeReader:
+    """Wraps the server's stdout; pygls reads headers by line and bodies exactly.
+
+    Framing faults (a Content-Length that is absurd or not a number, a stream that ends
+    inside a body, a header line too long) are reported to ``on_fault`` and end the
+    stream (``b""``) instead of killing pygls's read loop and leaving requests pending.
+    """
+
+    def __init__(self, reader: asyncio.StreamReader, sink: FrameSink, on_fault: Callable[[str], None]) -> None:
         self._reader = reader
         self._sink = sink
+        self._fault = on_fault
+        self.last_body = b""
 
     async def readline(self) -> bytes:
-        return await self._reader.readline()
+        try:
+            line = await self._reader.readline()
+        except (ValueError, asyncio.LimitOverrunError):
+            self._fault("the language server sent a header line that is too long")
+            return b""
+        if line[:15].lower() == b"content-length:":
+            value = line[15:].strip()
+            if not value.isdigit() or len(value) > 12 or int(value) > MAX_FRAME_BYTES:
+                shown = value[:20].decode("ascii", "replace")
+                self._fault(f"the language server sent a bad header (Content-Length: {shown}; the limit is {MAX_FRAME_BYTES} bytes)")
+                return b""
+        return line
 
     async def readexactly(self, n: int) -> bytes:
-        data = await self._reader.readexactly(n)
+        try:
+            data = await self._reader.readexactly(n)
+        except asyncio.IncompleteReadError:
+            self._fault(f"the language server's output ended inside a message of {n} bytes")
+            return b""
+        self.last_body = data
         self._sink(Frame("recv", data.decode("utf-8", "replace")))
         return data
 
@@ -91,6 +118,9 @@ class CodeprmClient(LanguageClient):
         self.replay_server: replay.ReplayServer | None = None
         self._configuration = configuration
         self._folders = workspace_folders
+        #: why the connection became unusable (a framing fault), None while it is fine
+        self.fault: str | None = None
+        self._reader: _TeeReader | None = None
         self._install_handlers()
 
     # -- process ------------------------------------------------------------------------
@@ -128,10 +158,11 @@ class CodeprmClient(LanguageClient):
         assert server.stdout is not None and server.stdin is not None and server.stderr is not None
         sink = self.frame_sink or (lambda frame: None)
         self.protocol.set_writer(_TeeWriter(server.stdin, sink))
+        self._reader = _TeeReader(server.stdout, sink, self.fail_connection)
         connection = asyncio.create_task(
             run_async(
                 stop_event=self._stop_event,
-                reader=_TeeReader(server.stdout, sink),  # type: ignore[arg-type]
+                reader=self._reader,  # type: ignore[arg-type]
                 protocol=self.protocol,
                 logger=logging.getLogger("pygls.client"),
                 error_handler=self.report_server_error,
@@ -140,6 +171,38 @@ class CodeprmClient(LanguageClient):
         self._server = server
         self.process = server
         self._async_tasks.extend([connection, asyncio.create_task(self._server_exit()), asyncio.create_task(self._drain(server.stderr))])
+
+    def fail_connection(self, reason: str) -> None:
+        """The stream can no longer be trusted: fail every pending request (exit 65)."""
+        self.fault = reason
+        self._fail_pending(reason, None)
+        self.exited.set()  # later requests fail at once as a crash (restart, retry once)
+
+    def _fail_pending(self, reason: str, only: Any) -> None:
+        from codeprm.errors import ServerCrashError
+
+        futures = self.protocol._request_futures
+        for msg_id, future in list(futures.items()):
+            if (only is None or msg_id == only) and not future.done():
+                futures.pop(msg_id, None)
+                future.set_exception(ServerCrashError(reason))
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """A message pygls could not handle: a malformed reply fails its request (65).
+
+        Without this the request would wait for an answer that already came, and end as a
+        timeout (64) although the server did answer.
+        """
+        import json
+
+        body = self._reader.last_body if self._reader is not None else b""
+        try:
+            message = json.loads(body)
+        except ValueError:
+            self._fail_pending(f"the language server sent a malformed message: {error}", None)
+            return
+        if isinstance(message, dict) and "method" not in message and "id" in message:
+            self._fail_pending(f"the language server sent a malformed reply: {type(error).__name__}: {error}", message["id"])
 
     async def _drain(self, stream: asyncio.StreamReader) -> None:
         # An undrained stderr pipe fills up and blocks the server.

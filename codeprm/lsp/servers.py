@@ -110,7 +110,10 @@ def basedpyright_spec(python: Path) -> ServerSpec:
     """The default server: basedpyright from its wheel, run by the wheel's Node."""
     override = os.environ.get(SERVER_COMMAND_ENV)
     if override:
-        command = tuple(shlex.split(override))
+        try:
+            command = tuple(shlex.split(override))
+        except ValueError as err:  # an unbalanced quote
+            raise ServerCrashError(f"{SERVER_COMMAND_ENV} cannot be parsed: {err}") from err
         if not command:
             raise ServerCrashError(f"{SERVER_COMMAND_ENV} is set but empty")
     else:

@@ -246,6 +246,8 @@ class LspSession:
         return None
 
     def _crash_message(self, client: CodeprmClient) -> str:
+        if client.fault is not None:
+            return client.fault
         code = client.process.returncode if client.process else None
         tail = next((line for line in reversed(client.stderr_tail) if line.strip()), "")
         return f"the language server exited (code {code})" + (f": {tail}" if tail else "")

@@ -61,7 +61,12 @@ def rescore(
         reward = bundle.get("processReward")
         if not reward:
             raise UsageError(f"bundle {index} ({bundle.get('request', {}).get('operation')}) carries no process reward")
-        before, after = Facts.from_json(reward["before"]), Facts.from_json(reward["after"])
+        if not isinstance(reward, dict) or not all(isinstance(reward.get(k), dict) for k in ("before", "after")):
+            raise UsageError(f"bundle {index}: its process reward records no facts before and after (nothing to re-score)")
+        try:
+            before, after = Facts.from_json(reward["before"]), Facts.from_json(reward["after"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise UsageError(f"bundle {index}: malformed facts in its process reward: {err!r}") from err
         new = step_reward(before, after, weights, formula)
         prm = reward.get("prm")
         if prm is not None:

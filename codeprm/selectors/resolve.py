@@ -14,6 +14,7 @@ exactly, then relocated (``codeprm.selectors.relocate``) and scored
 
 from __future__ import annotations
 
+from codeprm import safeio
 from codeprm.errors import NotFoundError, UsageError, VersionSkewError
 from codeprm.selectors.grammar import format_selector, parse_selector
 from codeprm.selectors.index import IndexedFile, WorkspaceIndex
@@ -102,12 +103,24 @@ def _point(
     return Position(line, codepoints_to_units(text, cp, "utf-16"))
 
 
+def _existing_file(index: WorkspaceIndex, path: str, selector: str) -> IndexedFile:
+    """The file a selector names, or why not: missing (3); a FIFO, loop, huge or binary file (2)."""
+    f = index.file(path)
+    if f is None:
+        root = index.root
+        found = safeio.problem(root / path) if root is not None else None
+        if found is not None and not isinstance(found, NotFoundError):
+            raise UsageError(f"{selector}: {path}: {found.one_line().split(': ', 1)[-1]}")
+        raise NotFoundError(f"{selector}: no such file {path} in the workspace")
+    if "\0" in f.text[:8192]:
+        raise UsageError(f"{selector}: {path} looks like a binary file, not Python source")
+    return f
+
+
 def _resolve_position(
     spec: CursorSpec | RangeSpec, index: WorkspaceIndex, index_io: IndexIO, selector: str
 ) -> Resolution:
-    f = index.file(spec.path)
-    if f is None:
-        raise NotFoundError(f"{selector}: no such file {spec.path} in the workspace")
+    f = _existing_file(index, spec.path, selector)
     ver = version_state(index, spec.version, [spec.path])
     if ver.state == "unknown":
         raise VersionSkewError(
@@ -181,9 +194,7 @@ def _anchor_reference(
 def _resolve_anchor(spec: AnchorSpec, index: WorkspaceIndex, selector: str) -> Resolution:
     ver = version_state(index, spec.version, [spec.path])
     with honour(ver, selector):
-        f = index.file(spec.path)
-        if f is None:
-            raise NotFoundError(f"{selector}: no such file {spec.path} in the workspace")
+        f = _existing_file(index, spec.path, selector)
         occ = exact_occurrences(f.text, spec.snippet)
         if len(occ) == 1:
             rng = _offsets_range(f, occ[0], occ[0] + len(spec.snippet))

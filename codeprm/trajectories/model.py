@@ -68,27 +68,52 @@ class Step:
         if schema != TRAJECTORY_SCHEMA:
             raise VersionSkewError(f"{where}: unknown trajectory schema {schema!r} (expected {TRAJECTORY_SCHEMA})")
         try:
-            edits = []
-            for f in data["files"]:
-                before, after = f.get("before"), f.get("after")
-                for side, text in (("before", before), ("after", after)):
-                    expected = f.get(f"{side}Sha256")
-                    if expected is not None and text_sha256(text) != expected:
-                        raise UsageError(f"{where}: {f['path']}: {side} text does not match {side}Sha256")
-                edits.append(FileEdit(str(f["path"]), before, after))
-            confidence = float(data.get("confidence", 1.0))
-            if not 0.0 <= confidence <= 1.0:
-                raise UsageError(f"{where}: confidence must lie in [0, 1]")
+            files = data["files"]
+            if not isinstance(files, list):
+                raise UsageError(f"{where}: \"files\" must be an array of objects")
+            edits = [_file_edit(f, f"{where}: files[{i}]") for i, f in enumerate(files)]
+            confidence = data.get("confidence", 1.0)
+            if isinstance(confidence, bool) or not isinstance(confidence, int | float) or not 0.0 <= confidence <= 1.0:
+                raise UsageError(f"{where}: confidence must be a number in [0, 1]")
+            index = data["index"]
+            if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+                raise UsageError(f"{where}: index must be a non-negative integer")
+            for key in ("id", "task"):
+                if data.get(key) is not None and not isinstance(data[key], str):
+                    raise UsageError(f"{where}: {key} must be a string or null")
+            source = data.get("source") or {}
+            if not isinstance(source, dict):
+                raise UsageError(f"{where}: source must be an object")
             return cls(
-                index=int(data["index"]),
+                index=index,
                 change=WorkspaceChange.of(edits),
                 id=data.get("id"),
                 task=data.get("task"),
-                confidence=confidence,
-                source=dict(data.get("source") or {}),
+                confidence=float(confidence),
+                source=dict(source),
             )
         except (KeyError, TypeError, ValueError) as err:
             raise UsageError(f"{where}: malformed trajectory step: {err}") from err
+
+
+def _file_edit(f: Any, where: str) -> FileEdit:
+    """One entry of a step's ``files``, every field checked for its type first."""
+    if not isinstance(f, dict):
+        raise UsageError(f"{where}: a file entry must be an object with path, before and after")
+    path = f.get("path")
+    if not isinstance(path, str) or not path:
+        raise UsageError(f"{where}: path must be a non-empty string")
+    texts: dict[str, str | None] = {}
+    for side in ("before", "after"):
+        text, expected = f.get(side), f.get(f"{side}Sha256")
+        if text is not None and not isinstance(text, str):
+            raise UsageError(f"{where}: {path}: {side} must be a string or null")
+        if expected is not None and not isinstance(expected, str):
+            raise UsageError(f"{where}: {path}: {side}Sha256 must be a string or null")
+        if expected is not None and text_sha256(text) != expected:
+            raise UsageError(f"{where}: {path}: {side} text does not match {side}Sha256")
+        texts[side] = text
+    return FileEdit(path, texts["before"], texts["after"])
 
 
 def write_jsonl(steps: Iterable[Step], out: TextIO) -> int:

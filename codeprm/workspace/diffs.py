@@ -106,10 +106,10 @@ def parse_unified_diff(text: str) -> Patch:
     lines = _CountingLines(text)
     try:
         patch_set = PatchSet(lines)
-    except UnidiffParseError as err:
+    except (UnidiffParseError, ValueError) as err:  # ValueError: a 4,300+ digit hunk position
         raise UsageError(
-            f"malformed diff at line {lines.lineno}: {err}",
-            details={"line": lines.lineno, "reason": str(err)},
+            f"malformed diff at line {lines.lineno}: {str(err)[:200]}",
+            details={"line": lines.lineno, "reason": str(err)[:200]},
         ) from err
     if not patch_set:
         raise UsageError("no file changes found in the diff", details={"line": 1})
@@ -143,6 +143,9 @@ def _file_patch(pf: PatchedFile) -> FilePatch:
     source, target = _unquote(pf.source_file.rstrip("\r")), _unquote(pf.target_file.rstrip("\r"))
     if _has_prefix(source, "a/") and _has_prefix(target, "b/"):
         source, target = _strip_prefix(source, "a/"), _strip_prefix(target, "b/")
+    elif _has_prefix(source, "b/") and _has_prefix(target, "a/"):
+        # ``git diff -R`` swaps the prefixes (``--- b/x`` / ``+++ a/x``); git apply takes it.
+        source, target = _strip_prefix(source, "b/"), _strip_prefix(target, "a/")
     old_path = None if source == DEV_NULL else source
     new_path = None if target == DEV_NULL else target
     kind: PatchKind
@@ -178,7 +181,18 @@ def _split_header(line: str) -> tuple[str, str]:
     return line, ""
 
 
+#: No text codeprm edits has this many lines; a larger hunk position is a malformed diff.
+MAX_LINE = 1 << 31
+
+
 def _hunk(h: UnidiffHunk) -> Hunk:
+    for value in (h.source_start, h.source_length, h.target_start, h.target_length):
+        if value > MAX_LINE:
+            line = next((ln.diff_line_no for ln in h if ln.diff_line_no), 1) - 1
+            raise UsageError(
+                f"malformed diff at line {line}: hunk position {value} is beyond any file ({str(h).split(chr(10), 1)[0]})",
+                details={"line": line, "reason": "hunk position out of range"},
+            )
     entries: list[list[str]] = []
     for ln in h:
         kind = ln.line_type
@@ -216,6 +230,11 @@ def _format_hunk_text(h: UnidiffHunk, entries: list[list[str]]) -> str:
 
 
 _ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
+
+
+def unquote_path(name: str) -> str:
+    """A file name from a diff header with git's C-style quoting undone (UsageError if bad)."""
+    return _unquote(name)
 
 
 def _unquote(name: str) -> str:
@@ -313,6 +332,11 @@ def _find(lines: list[str], old: tuple[str, ...], expected: int, lowest: int) ->
     highest = len(lines) - n
     if n == 0:
         return expected if lowest <= expected <= len(lines) else None
+    if highest < lowest:
+        return None
+    # A stated position beyond the file searches from its end: the loop below stays within
+    # the file's lines whatever the hunk header says.
+    expected = min(max(expected, lowest), highest)
     for distance in range(max(expected - lowest, highest - expected, 0) + 1):
         for pos in (expected - distance, expected + distance) if distance else (expected,):
             if (

@@ -22,11 +22,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from codeprm.errors import NotFoundError, WriteDeniedError
+from codeprm.errors import NotFoundError, UsageError, WriteDeniedError
 from codeprm.workspace.globs import matches_any
 
 #: codeprm's own directory inside a workspace (journal, probes); never a target.
 STATE_DIR = ".codeprm"
+#: the longest file name (one path segment) in bytes that common file systems take
+NAME_MAX = 255
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
@@ -72,6 +74,8 @@ class Jail:
         if not parts:
             raise denied(path, "root", "the workspace root itself is not a file")
         self._check_reserved(path, parts)
+        if any(len(p.encode("utf-8", "surrogatepass")) > NAME_MAX for p in parts):
+            raise UsageError(f"{path[:80]}...: file name too long (over {NAME_MAX} bytes)")
         rel = "/".join(parts)
         if self.allow and matches_any(rel, self.allow) is None:
             raise denied(path, "not-allowed", "matches no allow glob", allow=list(self.allow))
@@ -91,6 +95,14 @@ class Jail:
         """The real absolute path ``path`` writes to; WriteDeniedError unless it is inside the jail."""
         rel = self.normalise(path)
         lexical = self.root / rel
+        try:
+            return self._resolve(path, lexical)
+        except OSError as err:  # a too-long path, a component that is not a directory ...
+            from codeprm.safeio import os_error
+
+            raise os_error(rel, err) from err
+
+    def _resolve(self, path: str, lexical: Path) -> Path:
         if lexical.is_symlink():
             raise denied(path, "symlink", "it is a symlink; edit the file it points to instead")
         real = Path(os.path.realpath(lexical))

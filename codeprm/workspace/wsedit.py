@@ -14,13 +14,13 @@ existing file, a position not in the text) -> ContentModifiedError (exit 74).
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from codeprm import safejson
 from codeprm.errors import ContentModifiedError, UnsupportedCapabilityError, UsageError
 from codeprm.types import Position, Range, TextEdit
 from codeprm.workspace.edits import VirtualTree, WorkspaceChange
@@ -131,13 +131,7 @@ def parse_workspace_edit(
     text: str | None = None
     if isinstance(data, bytes | str):
         text = data.decode("utf-8") if isinstance(data, bytes) else data
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise UsageError(
-                f"malformed WorkspaceEdit JSON at line {err.lineno}, column {err.colno}: {err.msg}",
-                details={"line": err.lineno, "column": err.colno, "reason": err.msg},
-            ) from err
+        data = safejson.loads(text, what="WorkspaceEdit")
     shape = _Shape(text)
     edit = shape.obj(data, [])
     roots = _root_forms(root)
@@ -224,7 +218,10 @@ def _root_forms(root: str | os.PathLike[str]) -> tuple[str, ...]:
 def _uri_path(shape: _Shape, uri: Any, pointer: list[str | int], roots: tuple[str, ...]) -> str:
     """Workspace-relative POSIX path for a file URI inside a root form; else the absolute path."""
     uri = shape.string(uri, pointer)
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+    except ValueError as err:  # e.g. an unclosed IPv6 bracket in the authority
+        raise shape.fail(pointer, f"a local file:// URI (got {uri!r}: {err})") from err
     if (
         parts.scheme != "file"
         or parts.netloc not in ("", "localhost")
@@ -232,7 +229,10 @@ def _uri_path(shape: _Shape, uri: Any, pointer: list[str | int], roots: tuple[st
         or parts.fragment
     ):
         raise shape.fail(pointer, f"a local file:// URI (got {uri!r})")
-    path = unquote(parts.path, errors="strict")
+    try:
+        path = unquote(parts.path, errors="strict")
+    except UnicodeDecodeError as err:  # %ff: percent-escapes that are not UTF-8
+        raise shape.fail(pointer, f"a file:// URI whose escapes are UTF-8 (got {uri!r})") from err
     if "\x00" in path or not path.startswith("/"):
         raise shape.fail(pointer, f"a local file:// URI (got {uri!r})")
     for root in roots:
