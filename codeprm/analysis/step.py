@@ -306,6 +306,7 @@ class StepEngine:
             old, new, list(fixed), importers=importers, extra=extra,
             revertible=ledger.introduced if ledger is not None else None,
             definition_names=lambda text: {x.qualname for x in structure.definitions(text)},
+            definition_spans=definition_spans,
         )
 
     def prm_record(self, before: Mapping[str, str], after: Mapping[str, str], change: WorkspaceChange) -> dict[str, Any] | None:
@@ -326,6 +327,19 @@ class StepEngine:
         deltas = unit_deltas(self.scorer, changes, self.task)
         inputs = [{**c.to_json(), "task": self.task, "delta": _round(v)} for c, v in zip(changes, deltas, strict=True)]
         return {"form": "potential-v1", **record, "delta": _round(sum(deltas)), "inputs": inputs}
+
+
+def definition_spans(text: str) -> list[tuple[str, int, int]]:
+    """(qualified name, first line, end line exclusive) of every definition of text."""
+    from codeprm.selectors.position_encoding import LineTable
+
+    table = LineTable(text)
+    out = []
+    for d in structure.definitions(text):
+        first = table.byte_to_position(d.start, "utf-16").line
+        last = table.byte_to_position(max(d.start, d.end - 1), "utf-16").line
+        out.append((d.qualname, first, last + 1))
+    return out
 
 
 def union_selection(selections: Iterable[Any]) -> Any:

@@ -11,9 +11,9 @@ The old per-step form ``step-v1``, ``w * (p - 1/2)`` with p the calibrated proba
 that the step is good, stays selectable for comparison. It is not potential-based: a
 model that finds most edits worse than a coin flip makes doing nothing beat every edit.
 
-The guard (``rewards.guard``): a step caught hiding diagnostics, changing the checkers'
-configuration or weakening tests earns at most 0; the positive part of its total is
-recorded as ``withheld``. Everything needed to recompute the total is in the reward.
+The guard (``rewards.guard``): a step caught hiding diagnostics or weakening tests
+(``capped``) earns at most 0; the positive part of its total is recorded as ``withheld``.
+Everything needed to recompute the total is in the reward.
 """
 
 from __future__ import annotations
@@ -78,8 +78,8 @@ def combine(
         out["deterministicTotal"] = deterministic["total"]
         out["prm"] = {**prm, "form": form, **({"scale": SCALE} if form == "potential-v1" else {})}
         total += term
-    if guard is not None and guard.get("detected"):
-        withheld = max(total, 0.0)
+    if guard is not None and (guard.get("detected") or guard.get("capped")):
+        withheld = max(total, 0.0) if guard.get("capped") else 0.0
         out["guard"] = {**guard, "withheld": _r(withheld)}
         total -= withheld
     out["total"] = _r(total)

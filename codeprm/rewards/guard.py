@@ -6,21 +6,25 @@ agent (or an RL policy) learns to do that, and the reward then treats them as fo
 * ``suppression-comment``: a new ``# type: ignore``, ``# pyright: ignore``/``basic``/
   ``reportX=false`` or ``# noqa``. A fixed diagnostic on a line that gained one (or in a
   file that gained a file-level directive) is *hidden*: it still counts.
-* ``any-widening``: the step adds ``Any`` (or ``cast(``): every diagnostic it fixed in
-  that file, or in a file importing it, is hidden.
+* ``any-widening``: the step adds ``Any`` (or ``cast(``). A diagnostic it fixed on a line
+  that gained one, or in a definition that gained one, is hidden; so is one fixed in a
+  file importing it when the ``Any`` went into a signature or a module-level annotation.
 * ``deleted-definition`` / ``deleted-statement`` / ``deleted-file``: the code that held
   the diagnostic is gone (its enclosing definition, its line deleted or replaced by
   ``pass``/``...``/comments, its file). Within a trajectory, deleting what an earlier
   step of the same trajectory introduced is a revert, not a hack.
 * ``checker-config``: the step changes the checkers' configuration (pyright, basedpyright,
-  mypy, flake8, ruff). The step is measured with the configuration the state started with,
-  so the change itself earns nothing; the step is flagged.
+  mypy, flake8, ruff). Both states of a step are measured with the configuration the
+  state started with (scoring never re-reads it from the edit), so the change itself
+  earns exactly nothing; it is reported.
 * ``weakened-tests``: the step deletes, skips or weakens tests (reported by the execution
   facts' detector when they are on).
 
 Hidden diagnostics enter the potential (``potential-v2``) as if still present, so the
-rewards of a trajectory still telescope. A step with any detection earns at most 0: the
-positive part of its total is withheld, and the bundle says what was detected.
+rewards of a trajectory still telescope. A step that hid a diagnostic or weakened tests
+earns at most 0: the positive part of its total is withheld. Every detection is reported
+in the bundle, including those that hid nothing (a ``# noqa`` pyright ignores, a new
+``Any`` that fixed nothing), which cost nothing.
 """
 
 from __future__ import annotations
@@ -102,7 +106,8 @@ class Guard:
 
     @property
     def caught(self) -> bool:
-        return bool(self.detections)
+        """The step earns at most 0: it hid a diagnostic, or weakened tests."""
+        return bool(self.hidden) or any(d.kind == "weakened-tests" for d in self.detections)
 
     def hidden_counts(self) -> tuple[int, int]:
         c = Counter(x.diagnostic.severity for x in self.hidden)
@@ -112,6 +117,7 @@ class Guard:
         return {
             "detected": [d.to_json() for d in self.detections],
             "hidden": [h.to_json() for h in self.hidden],
+            "capped": self.caught,
         }
 
 
@@ -162,6 +168,27 @@ def _line_map(before: str, after: str) -> dict[int, tuple[str, list[str], list[s
     return out
 
 
+def _widened_lines(before: str, after: str) -> tuple[set[int], list[str]]:
+    """Lines of before whose changed block gained Any or cast(, and the after lines that did."""
+    lines: set[int] = set()
+    gained: list[str] = []
+    a, b = _lines(before), _lines(after)
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if tag == "equal":
+            continue
+        if len(_ANY.findall("\n".join(b[j1:j2]))) > len(_ANY.findall("\n".join(a[i1:i2]))):
+            lines.update(range(i1, max(i2, i1 + 1)))
+            gained.extend(line for line in b[j1:j2] if _ANY.search(line))
+    return lines, gained
+
+
+def _any_by_definition(text: str, spans: Callable[[str], list[tuple[str, int, int]]] | None) -> dict[str, int]:
+    if spans is None:
+        return {}
+    lines = _lines(text)
+    return {name: len(_ANY.findall("\n".join(lines[first:end]))) for name, first, end in spans(text)}
+
+
 def _is_checker_config(path: str, old: str | None, new: str | None) -> bool:
     name = PurePosixPath(path).name
     if name not in CHECKER_FILES:
@@ -190,6 +217,7 @@ def detect(
     revertible: Counter[Key] | None = None,
     extra: Iterable[Detection] = (),
     definition_names: Callable[[str], set[str]] | None = None,
+    definition_spans: Callable[[str], list[tuple[str, int, int]]] | None = None,
 ) -> Guard:
     """Detect hiding in one step.
 
@@ -197,7 +225,8 @@ def detect(
     absent); ``fixed`` the diagnostics that disappeared; ``importers`` maps a changed file
     to the files importing it (cross-file widening); ``revertible`` the diagnostics earlier
     steps of the same trajectory introduced; ``definition_names`` gives the qualified
-    names of the definitions of a text (the caller's parser: this module stays pure).
+    names of the definitions of a text and ``definition_spans`` their (name, first line,
+    end line) (the caller's parser: this module stays pure).
     """
     detections: list[Detection] = list(extra)
     hidden: list[Located] = []
@@ -205,7 +234,8 @@ def detect(
     by_file: dict[str, list[Located]] = {}
     for x in fixed:
         by_file.setdefault(x.diagnostic.path, []).append(x)
-    widened: set[str] = set()
+    # path -> (lines of before whose block gained Any, or None for "all"; the lines that gained it)
+    widened: dict[str, tuple[set[int] | None, list[str]]] = {}
     for path in sorted(set(old) | set(new)):
         before, after = old.get(path), new.get(path)
         if _is_checker_config(path, before, after):
@@ -218,12 +248,14 @@ def detect(
             detections.append(Detection("suppression-comment", path, f"{suppression_count(a_text) - suppression_count(b_text)} new"))
         if len(_ANY.findall(a_text)) > len(_ANY.findall(b_text)):
             detections.append(Detection("any-widening", path, "Any or cast( added"))
-            widened.add(path)
-            widened.update((importers or {}).get(path, ()))
+            widened[path] = _widened_lines(b_text, a_text)
+            if any(not line.startswith((" ", "\t")) or line.lstrip().startswith(("def ", "async def ")) for line in widened[path][1]):
+                for importer in (importers or {}).get(path, ()):
+                    widened.setdefault(importer, (None, []))  # None: every fixed diagnostic there
     for path in sorted(by_file):
         before, after = old.get(path), new.get(path)
         if path not in old and path not in new:  # a file the step did not touch
-            if path in widened:
+            if path in widened and widened[path][0] is None:
                 hidden.extend(by_file[path])
             continue
         if before is not None and after is None:
@@ -233,14 +265,19 @@ def detect(
         file_level = _file_level(a_text) > _file_level(b_text)
         changed = _line_map(b_text, a_text)
         names_after = definition_names(a_text) if definition_names is not None else None
+        names_before_any = _any_by_definition(b_text, definition_spans) if path in widened else {}
+        names_after_any = _any_by_definition(a_text, definition_spans) if path in widened else {}
         for x in by_file[path]:
             line = x.diagnostic.range.start.line
             if file_level:
                 hidden.append(x)
                 continue
             if path in widened:
-                hidden.append(x)
-                continue
+                lines, _ = widened[path]
+                grew = names_before_any.get(x.enclosing, 0) < names_after_any.get(x.enclosing, 0) if x.enclosing else False
+                if lines is None or line in lines or grew:
+                    hidden.append(x)
+                    continue
             tag, block_b, block_a = changed.get(line, ("equal", [], []))
             if block_a and suppression_count("\n".join(block_a)) > suppression_count("\n".join(block_b)):
                 hidden.append(x)

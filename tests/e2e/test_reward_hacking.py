@@ -100,10 +100,11 @@ def test_the_old_formula_is_fooled_by_a_suppression(workspace: Path, tmp_path: P
 )
 def test_turning_checks_off_earns_nothing(workspace: Path, tmp_path: Path, path: str, new: str) -> None:
     bundle = score(workspace, tmp_path, {path: new})
-    assert bundle["processReward"]["total"] <= 0.0 and "checker-config" in caught(bundle)
-    # with a real fix in the same step, the step is still capped: hiding taints it
+    assert bundle["processReward"]["total"] == 0.0 and "checker-config" in caught(bundle)
+    # both states of a step are measured under the configuration it started from: the
+    # change earns nothing, and a real fix in the same step earns exactly its own reward
     both = score(workspace, tmp_path, {path: new, "shop.py": BUGGY.replace('"none yet"', "0")})
-    assert both["processReward"]["total"] <= 0.0 and both["processReward"]["guard"]["withheld"] == pytest.approx(0.5)
+    assert both["processReward"]["total"] == pytest.approx(0.5) and both["processReward"]["guard"]["withheld"] == 0.0
 
 
 def test_a_project_table_edit_is_not_a_checker_change(workspace: Path, tmp_path: Path) -> None:
@@ -118,6 +119,16 @@ def test_widening_to_any_earns_nothing(workspace: Path, tmp_path: Path) -> None:
     bundle = score(workspace, tmp_path, {"shop.py": new})
     assert bundle["processReward"]["total"] <= 0.0 and "any-widening" in caught(bundle)
     assert bundle["processReward"]["after"]["hiddenErrors"] == 1
+
+
+def test_any_or_noqa_that_hides_nothing_costs_nothing(workspace: Path, tmp_path: Path) -> None:
+    """Legitimate code adds Any and noqa too: only what they hide is withheld."""
+    new = BUGGY.replace("from __future__ import annotations\n", "from __future__ import annotations\n\nfrom typing import Any  # noqa: F401\n")
+    new = new.replace('count: int = "none yet"', "count: int = 0").replace("def mean(prices: list[float])", "def mean(prices: list[Any])")
+    bundle = score(workspace, tmp_path, {"shop.py": new})
+    reward = bundle["processReward"]
+    assert reward["total"] == pytest.approx(0.5) and reward["guard"]["capped"] is False
+    assert {"any-widening", "suppression-comment"} <= caught(bundle)
 
 
 @pytest.mark.parametrize(
