@@ -16,7 +16,8 @@ SO_PEERCRED, and both sides prove they know the secret recorded in
 Time: every connection is served on its own thread. Commands run one at a time (they
 share the process's stdout, working directory and warm sessions), each within its budget
 (``daemonwire.request_budget``: 4x the command's ``--timeout``); one that runs past it is
-cancelled (exit 73) and the next one runs. A request that cannot be cancelled (stuck in
+cancelled (exit 73) and the next one runs. A request that waited ``QUEUE_WAIT`` seconds
+for the one before it is answered "busy" and its client runs it in-process. A request that cannot be cancelled (stuck in
 one C call) retires the daemon: the next commands run in-process.
 """
 
@@ -42,6 +43,9 @@ from codeprm.cli import daemonwire as wire
 from codeprm.errors import NotFoundError, ServerCrashError, WriteDeniedError
 
 log = logging.getLogger("codeprm.daemon")
+
+#: the longest a request waits for the one before it; then its client runs it in-process
+QUEUE_WAIT = 30.0
 
 
 def rss_mb(pid: int) -> float | None:
@@ -161,12 +165,10 @@ class Daemon:
             return self.status()
         argv = [str(a) for a in payload.get("argv") or []]
         allowed = wire.request_budget(argv)
-        began = time.monotonic()
-        if not self._exec.acquire(timeout=allowed):
+        if not self._exec.acquire(timeout=min(allowed, QUEUE_WAIT)):
             return {"busy": True}  # the client runs it in-process
         try:
-            left = max(allowed - (time.monotonic() - began), 0.1)
-            outcome = budget.run(lambda: self.run(payload), left, f"'codeprm {argv[0] if argv else ''}'")
+            outcome = budget.run(lambda: self.run(payload), allowed, f"'codeprm {argv[0] if argv else ''}'")
             if outcome.stuck:
                 self._stop.set()  # a worker we cannot stop owns the process's state: retire
                 log.error("%s; the daemon retires", outcome.error)
