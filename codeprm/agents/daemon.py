@@ -43,9 +43,7 @@ from codeprm.cli import daemonwire as wire
 from codeprm.errors import NotFoundError, ServerCrashError, WriteDeniedError
 
 log = logging.getLogger("codeprm.daemon")
-
-#: the longest a request waits for the one before it; then its client runs it in-process
-QUEUE_WAIT = 30.0
+QUEUE_WAIT = wire.QUEUE_WAIT
 
 
 def rss_mb(pid: int) -> float | None:

@@ -247,6 +247,8 @@ def _check_peer(sock: socket.socket) -> None:
 #: a request may take this many times its --timeout (the per-server-request limit) in all
 BUDGET_FACTOR = 4.0
 DEFAULT_TIMEOUT = 60.0
+#: the longest a request waits for the one before it; then its client runs it in-process
+QUEUE_WAIT = 30.0
 
 
 def request_budget(argv: list[str]) -> float:

@@ -23,7 +23,6 @@ DAEMON_COMMANDS = frozenset({"diag", "def", "refs", "hover", "symbols", "locate"
 STATE_FILE = wire.STATE_FILE
 #: how much longer than the daemon's own budget a client waits for the answer
 CLIENT_GRACE = 15.0
-QUEUE_WAIT = 30.0  # agents.daemon.QUEUE_WAIT
 
 
 def _workspace_arg(argv: list[str]) -> str | None:
@@ -78,7 +77,7 @@ def try_daemon(argv: list[str]) -> int | None:
     stdin = sys.stdin.read() if _needs_stdin(argv) else None
     env = {k: os.environ[k] for k in ("CODEPRM_TRACE_KEY",) if k in os.environ}
     allowed = wire.request_budget(argv)
-    waited = min(allowed, QUEUE_WAIT) + allowed + CLIENT_GRACE  # the daemon's queue, run and cancel
+    waited = min(allowed, wire.QUEUE_WAIT) + allowed + CLIENT_GRACE  # the daemon's queue, run and cancel
     reply: dict[str, object] | None = None
     with sock:
         try:
