@@ -11,7 +11,7 @@ on ``stop``, on SIGTERM, or after an idle timeout.
 Who may talk to it: the socket lives in the user's private directory (0700, see
 ``cli.daemonwire``) with mode 0600, every connection's peer uid is checked with
 SO_PEERCRED, and both sides prove they know the secret recorded in
-``.codeprm/daemon.json`` (written 0600, never through a symlink) before a request is read.
+``.codeprm/daemon.json`` (written 0600, never through a symlink) before a request is read. Commands that record a trace never reach it (they run in-process).
 
 Time: every connection is served on its own thread. Commands run one at a time (they
 share the process's stdout, working directory and warm sessions), each within its budget
@@ -40,6 +40,7 @@ from typing import Any
 
 from codeprm.agents import budget
 from codeprm.cli import daemonwire as wire
+from codeprm.cli.entry import traced
 from codeprm.errors import NotFoundError, ServerCrashError, WriteDeniedError
 
 log = logging.getLogger("codeprm.daemon")
@@ -162,6 +163,8 @@ class Daemon:
         if payload.get("control") == "status":
             return self.status()
         argv = [str(a) for a in payload.get("argv") or []]
+        if traced(argv):
+            return {"busy": True}  # a trace needs a fresh session's every frame: run it in-process
         allowed = wire.request_budget(argv)
         if not self._exec.acquire(timeout=min(allowed, QUEUE_WAIT)):
             return {"busy": True}  # the client runs it in-process
@@ -201,22 +204,14 @@ class Daemon:
         out, err = io.BytesIO(), io.StringIO()
         wrapper = io.TextIOWrapper(out, encoding="utf-8", write_through=True)
         saved = sys.stdin, sys.stdout, sys.stderr, os.getcwd()
-        key = os.environ.get("CODEPRM_TRACE_KEY")
-        env = payload.get("env") or {}
         sys.stdin, sys.stdout, sys.stderr = io.StringIO(payload.get("stdin") or ""), wrapper, err
         try:
-            os.environ.pop("CODEPRM_TRACE_KEY", None)
-            if isinstance(env.get("CODEPRM_TRACE_KEY"), str):
-                os.environ["CODEPRM_TRACE_KEY"] = env["CODEPRM_TRACE_KEY"]
             os.chdir(payload.get("cwd") or self.root)
             code = run([str(a) for a in payload.get("argv") or []])
         finally:
             wrapper.flush()
             sys.stdin, sys.stdout, sys.stderr = saved[0], saved[1], saved[2]
             os.chdir(saved[3])
-            os.environ.pop("CODEPRM_TRACE_KEY", None)
-            if key is not None:
-                os.environ["CODEPRM_TRACE_KEY"] = key
         data = out.getvalue()
         wrapper.detach()  # dropping the wrapper must not close the buffer under us
         self.served += 1
