@@ -235,3 +235,41 @@ def test_sigterm_stops_the_server_and_its_language_server(tmp_path: Path) -> Non
         proc.stdout.close()
         assert proc.stderr is not None
         proc.stderr.close()
+
+
+def test_a_hung_tool_call_is_cancelled_and_the_next_call_answered(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    from codeprm.agents.mcp_server import Workbench
+    from codeprm.errors import CancelledError, CodeprmError
+
+    ws = tmp_path / "ws"
+    shutil.copytree(FIXTURES / "ws_basic", ws)
+    before = (ws / "pkg/app.py").read_text()
+    hang = "--- a/pkg/app.py\n+++ b/pkg/app.py\n@@ -900000000,1 +900000000,1 @@\n-nothing here\n+something\n"
+    bench = Workbench(root=ws, timeout=30)
+    try:
+        assert bench.diagnostics(["pkg/broken.py"])["facts"]["counts"]["error"] == 1  # warm
+        bench.budget = 3.0
+        failed: list[CodeprmError] = []
+
+        def apply() -> None:
+            try:
+                bench.apply_edit(hang, allow_dirty=True)
+            except CodeprmError as err:
+                failed.append(err)
+
+        thread = threading.Thread(target=apply)
+        thread.start()
+        time.sleep(0.3)
+        began = time.monotonic()
+        answer = bench.diagnostics(["pkg/broken.py"])  # waits for the hung call's budget, no longer
+        assert time.monotonic() - began < 10
+        thread.join(10)
+        assert check_bundle(answer)["facts"]["counts"]["error"] == 1
+        assert len(failed) == 1 and isinstance(failed[0], CancelledError) and failed[0].exit_code == 73
+        assert "apply_edit ran past its time budget of 3s" in str(failed[0])
+        assert (ws / "pkg/app.py").read_text() == before
+    finally:
+        bench.close()
