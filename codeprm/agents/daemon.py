@@ -88,6 +88,7 @@ class Daemon:
     _exec: threading.Lock = field(default_factory=threading.Lock)
     _stop: threading.Event = field(default_factory=threading.Event)
     _active: int = 0
+    _stuck: bool = False
     _last: float = field(default_factory=time.monotonic)
     _count: threading.Lock = field(default_factory=threading.Lock)
 
@@ -123,6 +124,8 @@ class Daemon:
             pass
         finally:
             server.close()
+            # let a command in flight finish (within its budget) before its servers close
+            self._exec.acquire(timeout=0 if self._stuck else wire.QUEUE_WAIT)
             self.shutdown(path)
 
     # -- one connection ----------------------------------------------------------------------
@@ -163,14 +166,16 @@ class Daemon:
         if payload.get("control") == "status":
             return self.status()
         argv = [str(a) for a in payload.get("argv") or []]
-        if traced(argv):
-            return {"busy": True}  # a trace needs a fresh session's every frame: run it in-process
+        if traced(argv) or self._stop.is_set():
+            return {"busy": True}  # traced (a trace needs a fresh session's every frame) or stopping: run it in-process
         allowed = wire.request_budget(argv)
         if not self._exec.acquire(timeout=min(allowed, QUEUE_WAIT)):
             return {"busy": True}  # the client runs it in-process
+        stuck = False
         try:
             outcome = budget.run(lambda: self.run(payload), allowed, f"'codeprm {argv[0] if argv else ''}'")
-            if outcome.stuck:
+            stuck = self._stuck = outcome.stuck
+            if stuck:
                 self._stop.set()  # a worker we cannot stop owns the process's state: retire
                 log.error("%s; the daemon retires", outcome.error)
             if outcome.value is not None:
@@ -182,9 +187,17 @@ class Daemon:
             line = " ".join(str(err).split())
             return {"exit": getattr(err, "exit_code", 1), "stdout": "", "stderr": f"codeprm: error: {line}\n"}
         finally:
-            if not self._stop.is_set():
+            if not stuck:
+                self._restore()
                 self._exec.release()
-                self.check_memory()
+                if not self._stop.is_set():
+                    self.check_memory()
+
+    def _restore(self) -> None:
+        """The daemon's own streams and directory, whatever a cancelled command left behind."""
+        sys.stdin, sys.stdout, sys.stderr = sys.__stdin__, sys.__stdout__, sys.__stderr__
+        with contextlib.suppress(OSError):
+            os.chdir(self.root)
 
     @contextlib.contextmanager
     def _counted(self) -> Any:
