@@ -85,7 +85,10 @@ def _private_ok(path: Path) -> bool:
 
 
 def private_dir(create: bool = False) -> Path:
-    """The user's private directory for daemon sockets; raises Untrusted when it is not private."""
+    """The user's private directory for daemon sockets; Untrusted when it is not private.
+
+    Without ``create``, NoDaemon when it does not exist.
+    """
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     if runtime and os.path.isabs(runtime) and _private_ok(Path(runtime)):
         base = Path(runtime) / "codeprm"
@@ -98,6 +101,8 @@ def private_dir(create: bool = False) -> Path:
             pass
         except OSError as err:
             raise Untrusted(f"cannot create the private directory {base}: {err.strerror or err}") from err
+    if not create and not os.path.lexists(base):
+        raise NoDaemon  # no daemon of ours can listen there (a temp dir cleaned since)
     if not _private_ok(base):
         raise Untrusted(f"{base} is not a directory owned by uid {os.getuid()} with mode 0700")
     return base
