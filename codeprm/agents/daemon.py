@@ -1,50 +1,50 @@
-"""The warm daemon: one per workspace, a unix socket under ``.codeprm/``, commands run warm.
+"""The warm daemon: one per workspace, reachable only by its owner, commands run warm.
 
 The daemon keeps its analyzers (and so their language servers) alive between commands:
-a CLI call it answers costs a connection plus the server's own check. Requests are
-served one at a time, each exactly as ``codeprm`` would run it (``cli.main.run``), with
-the client's argv, working directory and stdin; its stdout, stderr and exit code go
-back. Before each request every open document is compared with the disk (editors,
-``git checkout``); after it, a server whose resident memory passed the limit is
-restarted. The daemon exits on ``stop``, on SIGTERM, or after an idle timeout.
+a CLI call it answers costs a connection plus the server's own check. Each request is
+run exactly as ``codeprm`` would run it (``cli.main.run``), with the client's argv,
+working directory and stdin; its stdout, stderr and exit code go back. Before each
+request every open document is compared with the disk (editors, ``git checkout``);
+after it, a server whose resident memory passed the limit is restarted. The daemon exits
+on ``stop``, on SIGTERM, or after an idle timeout.
 
-Wire format (both directions): a 4-byte big-endian length, then a JSON object.
+Who may talk to it: the socket lives in the user's private directory (0700, see
+``cli.daemonwire``) with mode 0600, every connection's peer uid is checked with
+SO_PEERCRED, and both sides prove they know the secret recorded in
+``.codeprm/daemon.json`` (written 0600, never through a symlink) before a request is read. Commands that record a trace never reach it (they run in-process).
+
+Time: every connection is served on its own thread. Commands run one at a time (they
+share the process's stdout, working directory and warm sessions), each within its budget
+(``daemonwire.request_budget``: 4x the command's ``--timeout``); one that runs past it is
+cancelled (exit 73) and the next one runs. A request that waited ``QUEUE_WAIT`` seconds
+for the one before it is answered "busy" and its client runs it in-process. A request that cannot be cancelled (stuck in
+one C call) retires the daemon: the next commands run in-process.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
-import json
+import logging
 import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from codeprm.cli.entry import STATE_FILE, receive, send
-from codeprm.errors import NotFoundError, ServerCrashError
+from codeprm.agents import budget
+from codeprm.cli import daemonwire as wire
+from codeprm.cli.entry import traced
+from codeprm.errors import NotFoundError, ServerCrashError, WriteDeniedError
 
-
-def socket_path(root: Path) -> Path:
-    """Under the workspace when short enough for AF_UNIX (108 bytes), else in the temp dir."""
-    preferred = root / ".codeprm" / "daemon.sock"
-    if len(str(preferred)) < 100:
-        return preferred
-    digest = hashlib.sha256(str(root).encode()).hexdigest()[:16]
-    return Path("/tmp") / f"codeprm-{digest}.sock"
-
-
-def state(root: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads((root / STATE_FILE).read_text("utf-8"))
-    except (OSError, ValueError):
-        return None
+log = logging.getLogger("codeprm.daemon")
+QUEUE_WAIT = wire.QUEUE_WAIT
 
 
 def rss_mb(pid: int) -> float | None:
@@ -59,17 +59,19 @@ def rss_mb(pid: int) -> float | None:
 
 
 def request(root: Path, payload: dict[str, Any], timeout: float = 10.0) -> dict[str, Any] | None:
-    st = state(root)
-    if st is None:
-        return None
+    """A control request to root's daemon; None when none answers or its record is not trusted."""
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(timeout)
-            sock.connect(st["socket"])
-            send(sock, payload)
-            return receive(sock)
-    except (OSError, KeyError, ValueError):
+        state = wire.read_state(root)
+        sock, client_proof = wire.connect(state, timeout)
+    except (wire.NoDaemon, wire.Untrusted):
         return None
+    with sock:
+        try:
+            sock.settimeout(timeout)
+            wire.send(sock, {**payload, "proof": client_proof})
+            return wire.receive(sock)
+        except (OSError, ValueError):
+            return None
 
 
 @dataclass
@@ -78,47 +80,135 @@ class Daemon:
     max_memory_mb: float = 2048.0
     idle_timeout: float = 3600.0
     served: int = 0
+    cancelled: int = 0
+    refused: int = 0
     restarts_for_memory: int = 0
     started: float = 0.0
+    secret: str = field(default_factory=lambda: secrets.token_hex(32))
+    _exec: threading.Lock = field(default_factory=threading.Lock)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _active: int = 0
+    _stuck: bool = False
+    _last: float = field(default_factory=time.monotonic)
+    _count: threading.Lock = field(default_factory=threading.Lock)
 
     def serve(self) -> None:
         from codeprm.analysis.navigate import enable_pool
 
         enable_pool()
-        path = socket_path(self.root)
-        (self.root / ".codeprm").mkdir(exist_ok=True)
+        path = wire.socket_path(self.root, create=True)
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
         server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        server.bind(str(path))
-        server.listen(16)
-        server.settimeout(self.idle_timeout)
+        old = os.umask(0o177)  # the socket is born 0600, never briefly open to others
+        try:
+            server.bind(str(path))
+        finally:
+            os.umask(old)
+        os.chmod(path, 0o600)
+        server.listen(64)
+        server.settimeout(0.2)
         self.started = time.time()
-        (self.root / STATE_FILE).write_text(json.dumps({"pid": os.getpid(), "socket": str(path), "started": self.started}), "utf-8")
+        wire.write_state(self.root, {"pid": os.getpid(), "socket": str(path), "started": self.started, "secret": self.secret})
         signal.signal(signal.SIGTERM, _interrupt)
         try:
-            while True:
+            while not self._stop.is_set():
                 try:
                     conn, _ = server.accept()
                 except TimeoutError:
-                    break  # idle too long
-                with conn:
-                    payload = receive(conn)
-                    if payload is None:
-                        continue
-                    if payload.get("control") == "stop":
-                        send(conn, {"stopping": True})
+                    if self._active == 0 and time.monotonic() - self._last > self.idle_timeout:
                         break
-                    if payload.get("control") == "status":
-                        send(conn, self.status())
-                        continue
-                    send(conn, self.run(payload))
-                    self.check_memory()
+                    continue
+                threading.Thread(target=self.handle, args=(conn,), daemon=True).start()
         except KeyboardInterrupt:
             pass
         finally:
             server.close()
+            # let a command in flight finish (within its budget) before its servers close
+            self._exec.acquire(timeout=0 if self._stuck else wire.QUEUE_WAIT)
             self.shutdown(path)
+
+    # -- one connection ----------------------------------------------------------------------
+    def handle(self, conn: socket.socket) -> None:
+        with conn, self._counted():
+            uid = wire.peer_uid(conn)
+            if uid is not None and uid != os.getuid():
+                self.refused += 1
+                log.warning("refused a connection from uid %s", uid)
+                return
+            try:
+                conn.settimeout(10.0)
+                payload = self._handshake(conn)
+                if payload is None:
+                    self.refused += 1
+                    return
+                conn.settimeout(None)
+                wire.send(conn, self.answer(payload))
+            except (OSError, ValueError) as err:
+                log.info("connection dropped: %s", err)
+
+    def _handshake(self, conn: socket.socket) -> dict[str, Any] | None:
+        hello = wire.receive(conn)
+        if hello is None or hello.get("hello") != wire.PROTOCOL or not isinstance(hello.get("challenge"), str):
+            return None
+        mine = secrets.token_hex(32)
+        wire.send(conn, {"proof": wire.proof(self.secret, "daemon", hello["challenge"]), "challenge": mine})
+        payload = wire.receive(conn)
+        theirs = (payload or {}).get("proof")
+        if payload is None or not isinstance(theirs, str) or not secrets.compare_digest(theirs, wire.proof(self.secret, "client", mine)):
+            return None
+        return payload
+
+    def answer(self, payload: dict[str, Any]) -> dict[str, Any]:
+        if payload.get("control") == "stop":
+            self._stop.set()
+            return {"stopping": True}
+        if payload.get("control") == "status":
+            return self.status()
+        argv = [str(a) for a in payload.get("argv") or []]
+        if traced(argv) or self._stop.is_set():
+            return {"busy": True}  # traced (a trace needs a fresh session's every frame) or stopping: run it in-process
+        allowed = wire.request_budget(argv)
+        if not self._exec.acquire(timeout=min(allowed, QUEUE_WAIT)):
+            return {"busy": True}  # the client runs it in-process
+        stuck = False
+        try:
+            outcome = budget.run(lambda: self.run(payload), allowed, f"'codeprm {argv[0] if argv else ''}'")
+            stuck = self._stuck = outcome.stuck
+            if stuck:
+                self._stop.set()  # a worker we cannot stop owns the process's state: retire
+                log.error("%s; the daemon retires", outcome.error)
+            if outcome.value is not None:
+                if outcome.value["exit"] == budget.BudgetExceeded.exit_code:
+                    self.cancelled += 1
+                return outcome.value
+            self.cancelled += 1
+            err = outcome.error or budget.BudgetExceeded()
+            line = " ".join(str(err).split())
+            return {"exit": getattr(err, "exit_code", 1), "stdout": "", "stderr": f"codeprm: error: {line}\n"}
+        finally:
+            if not stuck:
+                self._restore()
+                self._exec.release()
+                if not self._stop.is_set():
+                    self.check_memory()
+
+    def _restore(self) -> None:
+        """The daemon's own streams and directory, whatever a cancelled command left behind."""
+        sys.stdin, sys.stdout, sys.stderr = sys.__stdin__, sys.__stdout__, sys.__stderr__
+        with contextlib.suppress(OSError):
+            os.chdir(self.root)
+
+    @contextlib.contextmanager
+    def _counted(self) -> Any:
+        with self._count:
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._count:
+                self._active -= 1
+                self._last = time.monotonic()
 
     def run(self, payload: dict[str, Any]) -> dict[str, Any]:
         """One CLI invocation, in this process, with the client's cwd, stdin and argv."""
@@ -130,7 +220,7 @@ class Daemon:
         sys.stdin, sys.stdout, sys.stderr = io.StringIO(payload.get("stdin") or ""), wrapper, err
         try:
             os.chdir(payload.get("cwd") or self.root)
-            code = run(list(payload.get("argv") or []))
+            code = run([str(a) for a in payload.get("argv") or []])
         finally:
             wrapper.flush()
             sys.stdin, sys.stdout, sys.stderr = saved[0], saved[1], saved[2]
@@ -140,6 +230,7 @@ class Daemon:
         self.served += 1
         return {"exit": code, "stdout": data.decode("utf-8", "surrogateescape"), "stderr": err.getvalue()}
 
+    # -- housekeeping ------------------------------------------------------------------------
     def servers(self) -> list[Any]:
         from codeprm.analysis.navigate import pooled_analyzers
 
@@ -163,6 +254,8 @@ class Daemon:
             "root": str(self.root),
             "uptimeS": round(time.time() - self.started, 1),
             "served": self.served,
+            "cancelled": self.cancelled,
+            "refused": self.refused,
             "restartsForMemory": self.restarts_for_memory,
             "maxMemoryMb": self.max_memory_mb,
             "servers": servers,
@@ -171,15 +264,38 @@ class Daemon:
     def shutdown(self, path: Path) -> None:
         from codeprm.analysis.navigate import pooled_analyzers
 
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        _forget(self.root, os.getpid())
         for an in pooled_analyzers():
             with contextlib.suppress(Exception):
                 an.close()
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-        st = state(self.root)
-        if st is not None and st.get("pid") == os.getpid():
-            with contextlib.suppress(FileNotFoundError):
-                (self.root / STATE_FILE).unlink()
+
+
+def _forget(root: Path, pid: int | None) -> None:
+    """Remove daemon.json if it is still the record of ``pid`` (None: whatever it says)."""
+    try:
+        state = wire.read_state(root)
+    except (wire.NoDaemon, wire.Untrusted):
+        return
+    if pid is not None and state.get("pid") != pid:
+        return
+    with contextlib.suppress(OSError, wire.Untrusted):
+        fd = wire.open_state_dir(root)
+        try:
+            os.unlink("daemon.json", dir_fd=fd)  # unlink never follows a symlink
+        finally:
+            os.close(fd)
+
+
+def _is_our_daemon(pid: int, root: Path) -> bool:
+    """Whether pid is a ``codeprm daemon serve`` of root (never signal a pid a record merely names)."""
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        owner = os.stat(f"/proc/{pid}").st_uid
+    except OSError:
+        return False
+    return owner == os.getuid() and b"daemon" in args and b"serve" in args and str(root).encode() in args
 
 
 def start(root: Path, max_memory_mb: float, idle_timeout: float, wait: float = 30.0) -> dict[str, Any]:
@@ -187,14 +303,24 @@ def start(root: Path, max_memory_mb: float, idle_timeout: float, wait: float = 3
     running = request(root, {"control": "status"})
     if running is not None:
         return {**running, "alreadyRunning": True}
-    (root / ".codeprm").mkdir(exist_ok=True)
-    log = (root / ".codeprm" / "daemon.log").open("ab")
+    try:
+        wire.private_dir(create=True)
+        dir_fd = wire.open_state_dir(root)
+    except wire.Untrusted as err:
+        raise WriteDeniedError(f"cannot start a daemon: {err}") from err
+    try:
+        log_fd = os.open("daemon.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
+    except OSError as err:
+        raise WriteDeniedError(f"cannot open {root / '.codeprm' / 'daemon.log'} (a symlink?): {err.strerror or err}") from err
+    finally:
+        os.close(dir_fd)
     cmd = [sys.executable, "-m", "codeprm", "daemon", "serve", "-w", str(root), "--max-memory-mb", str(max_memory_mb), "--idle-timeout", str(idle_timeout)]
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, cwd=root, env={**os.environ, "CODEPRM_NO_DAEMON": "1"})
+    with os.fdopen(log_fd, "ab") as logfile:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logfile, stderr=logfile, start_new_session=True, cwd=root, env={**os.environ, "CODEPRM_NO_DAEMON": "1"})
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         status = request(root, {"control": "status"}, timeout=2.0)
-        if status is not None:
+        if status is not None and status.get("pid") == proc.pid:
             return status
         if proc.poll() is not None:
             raise ServerCrashError(f"the daemon exited at once (code {proc.returncode}); see {root / '.codeprm' / 'daemon.log'}")
@@ -204,21 +330,26 @@ def start(root: Path, max_memory_mb: float, idle_timeout: float, wait: float = 3
 
 
 def stop(root: Path) -> dict[str, Any]:
-    st = state(root)
-    if st is None:
-        raise NotFoundError(f"no daemon is running for {root}")
+    try:
+        state = wire.read_state(root)
+    except wire.NoDaemon as err:
+        raise NotFoundError(f"no daemon is running for {root}") from err
+    except wire.Untrusted as err:
+        raise NotFoundError(f"no trusted daemon for {root}: {err}") from err
     reply = request(root, {"control": "stop"})
+    pid = state["pid"]
     if reply is None:  # recorded but not answering: a stale record or a hung process
-        with contextlib.suppress(ProcessLookupError, KeyError, TypeError):
-            os.kill(int(st["pid"]), signal.SIGTERM)
-        for path in (root / STATE_FILE, Path(st.get("socket", ""))):
-            with contextlib.suppress(OSError):
-                path.unlink()
-        return {"stopped": True, "stale": True, "pid": st.get("pid")}
+        if _is_our_daemon(pid, root):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        _forget(root, pid)
+        with contextlib.suppress(OSError):
+            Path(state["socket"]).unlink()  # read_state checked it lies in the private directory
+        return {"stopped": True, "stale": True, "pid": pid}
     deadline = time.monotonic() + 10
-    while (root / STATE_FILE).exists() and time.monotonic() < deadline:
+    while (root / wire.STATE_FILE).exists() and time.monotonic() < deadline:
         time.sleep(0.05)
-    return {"stopped": True, "pid": st.get("pid")}
+    return {"stopped": True, "pid": pid}
 
 
 def status(root: Path) -> dict[str, Any]:
@@ -229,6 +360,7 @@ def status(root: Path) -> dict[str, Any]:
 
 
 def serve(root: Path, max_memory_mb: float, idle_timeout: float) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s codeprm daemon: %(message)s", stream=sys.stderr)
     Daemon(root, max_memory_mb, idle_timeout).serve()
 
 

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Required
+from typing import TYPE_CHECKING, Any, Required, TypeVar
 
 from typing_extensions import TypedDict  # pydantic reads typing's TypedDict only on 3.12+
 
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from codeprm.selectors import WorkspaceIndex
 
 log = logging.getLogger("codeprm.mcp")
+T = TypeVar("T")
 
 #: () -> (scorer or None, why not); the CLI binds ``codeprm.analysis.learned.load_prm`` to its options.
 PrmLoader = Callable[[], tuple[Any, str | None]]
@@ -72,6 +73,8 @@ class Workbench:
     load_prm: PrmLoader | None = None
     #: execution facts for rank_edits and score_edit: "none", "doctest" or "tests"
     exec_mode: str = "doctest"
+    #: seconds one tool call may take in all (default 4x ``timeout``); past it, it is cancelled
+    budget: float | None = None
     _analyzer: Analyzer | None = field(default=None, init=False, repr=False)
     _index: WorkspaceIndex | None = field(default=None, init=False, repr=False)
     _prm: tuple[Any, str | None] | None = field(default=None, init=False, repr=False)
@@ -80,6 +83,34 @@ class Workbench:
 
     def __post_init__(self) -> None:
         self.root = self.root.resolve()
+        if self.budget is None:
+            self.budget = 4.0 * self.timeout
+
+    def _call(self, tool: str, func: Callable[[], T]) -> T:
+        """One tool call: it waits at most ``budget`` seconds for the one before, then runs at most ``budget``.
+
+        A call that runs past its budget is cancelled (a tool error, exit 73) and its lock
+        released, so the next call is answered; one that cannot be cancelled (stuck in C)
+        leaves its analyzer behind and the next call starts a fresh one.
+        """
+        from codeprm.agents import budget as budgets
+        from codeprm.errors import CancelledError
+
+        allowed = float(self.budget or 4.0 * self.timeout)
+        if not self._lock.acquire(timeout=allowed):
+            raise CancelledError(f"{tool}: the workspace stayed busy with another tool call for {allowed:g}s")
+        try:
+            outcome = budgets.run(func, allowed, tool)
+            if outcome.stuck:
+                log.error("%s; its language server is abandoned", outcome.error)
+                stuck, self._analyzer, self._index = self._analyzer, None, None
+                if stuck is not None:
+                    threading.Thread(target=stuck.close, daemon=True).start()
+            if outcome.error is not None:
+                raise outcome.error
+            return outcome.value  # type: ignore[return-value]
+        finally:
+            self._lock.release()
 
     # -- lifecycle ---------------------------------------------------------------------------
     def analyzer(self) -> Analyzer:
@@ -113,52 +144,58 @@ class Workbench:
 
     # -- tools -------------------------------------------------------------------------------
     def diagnostics(self, files: Sequence[str] = ()) -> dict[str, Any]:
-        with self._lock:
-            return self.analyzer().diagnostics(list(files))
+        return self._call("diagnostics", lambda: self.analyzer().diagnostics(list(files)))
 
     def locate(self, selector: str) -> dict[str, Any]:
         from codeprm import selectors
 
-        with self._lock:
+        def call() -> dict[str, Any]:
             if self._index is None:
                 self._index = selectors.WorkspaceIndex(self.root)
             else:
                 self._index.refresh()
             return selectors.resolve(selector, self._index).to_json()
 
+        return self._call("locate", call)
+
     def rank_edits(self, file: str, candidates: Sequence[Mapping[str, Any]], task: str = "") -> list[dict[str, Any]]:
         from codeprm.analysis.rank import rank
         from codeprm.analysis.step import StepEngine
 
         cands = candidates_from(candidates)
-        with self._lock:
+        def call() -> list[dict[str, Any]]:
             an = self.analyzer()
             path = an.file(file)
             ranked = rank(StepEngine(an, exec_mode=self.exec_mode), path, cands, task=task, scorer=self.scorer())
             return [r.to_json() for r in ranked]
 
+        return self._call("rank_edits", call)
+
     def score_edit(self, edit: str) -> dict[str, Any]:
         from codeprm.analysis.step import StepEngine, score_edit
 
-        with self._lock:
-            return score_edit(StepEngine(self.analyzer(), exec_mode=self.exec_mode), edit).bundle
+        return self._call("score_edit", lambda: score_edit(StepEngine(self.analyzer(), exec_mode=self.exec_mode), edit).bundle)
 
     def preview_rename(self, selector: str, new_name: str) -> dict[str, Any]:
         from codeprm.analysis.edits import EditPlanner
 
-        with self._lock:
+        def call() -> dict[str, Any]:
             planned = EditPlanner(self.analyzer()).rename(selector, new_name)
             return {"diff": planned.diff, "bundle": planned.bundle}
+
+        return self._call("preview_rename", call)
 
     def apply_edit(self, edit: str, allow_dirty: bool = False) -> dict[str, Any]:
         from codeprm.analysis.edits import EditPlanner
         from codeprm.workspace import ApplyOptions
 
-        with self._lock:
+        def call() -> dict[str, Any]:
             planner = EditPlanner(self.analyzer())
             planned = planner.edit(edit)
             written = planner.write(planned, ApplyOptions(allow_dirty=allow_dirty))
             return {"written": written, "diff": planned.diff, "bundle": planned.bundle}
+
+        return self._call("apply_edit", call)
 
 
 def candidates_from(rows: Sequence[Mapping[str, Any]]) -> list[Any]:

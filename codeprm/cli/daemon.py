@@ -24,7 +24,11 @@ def daemon_group() -> None:
     """A warm daemon per workspace: once started, every codeprm command in the workspace uses it.
 
     Commands find it through .codeprm/daemon.json and fall back to running in-process
-    when it does not answer. CODEPRM_NO_DAEMON=1 disables it for one call.
+    when it does not answer, or (with a one-line note) when the record or the daemon
+    fails a check: only its owner can reach it (a 0600 socket in a private 0700
+    directory, SO_PEERCRED, a proof of the secret both ways). Each command may run 4x
+    its --timeout there before it is cancelled (exit 73); traced commands
+    (--trace-file) always run in-process. CODEPRM_NO_DAEMON=1 disables it for one call.
     """
 
 

@@ -1,49 +1,29 @@
 """The console script: hand the command to the workspace's warm daemon, else run it here.
 
-This module imports only the standard library so that a call answered by the daemon
-costs little more than starting Python. The daemon is found through
-``<workspace>/.codeprm/daemon.json`` (the workspace: ``-w DIR`` if given, else the
-nearest directory above the current one that has a running daemon). A daemon that does
-not answer is ignored and the command runs in this process: the fallback is silent.
-Set CODEPRM_NO_DAEMON=1 to never use one.
+This module (and ``daemonwire``) imports only the standard library so that a call
+answered by the daemon costs little more than starting Python. The daemon is found
+through ``<workspace>/.codeprm/daemon.json`` (the workspace: ``-w DIR`` if given, else the
+nearest directory above the current one that has one) and trusted only after the checks
+of ``daemonwire`` (owner, mode, no symlink, socket in the user's private directory, proof
+of the secret). A record that fails them is never sent a request: the command runs here
+and says so on stderr in one line. A daemon that is simply gone (a stale record) is
+ignored silently. Commands that record a trace (``--trace-file``) always run here. Set
+CODEPRM_NO_DAEMON=1 to never use one.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import socket
-import struct
 import sys
 from pathlib import Path
 
+from codeprm.cli import daemonwire as wire
+
 #: Commands the daemon runs; the others (daemon, schema, trace, replay, prm, mcp) run here.
 DAEMON_COMMANDS = frozenset({"diag", "def", "refs", "hover", "symbols", "locate", "step", "rank", "score", "rename", "actions", "apply", "batch", "hook"})
-STATE_FILE = Path(".codeprm") / "daemon.json"
-
-
-def send(sock: socket.socket, payload: dict[str, object]) -> None:
-    data = json.dumps(payload).encode("utf-8")
-    sock.sendall(struct.pack(">I", len(data)) + data)
-
-
-def receive(sock: socket.socket) -> dict[str, object] | None:
-    head = _exactly(sock, 4)
-    if head is None:
-        return None
-    body = _exactly(sock, struct.unpack(">I", head)[0])
-    return None if body is None else json.loads(body)
-
-
-def _exactly(sock: socket.socket, n: int) -> bytes | None:
-    chunks, got = [], 0
-    while got < n:
-        chunk = sock.recv(min(1 << 20, n - got))
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
+STATE_FILE = wire.STATE_FILE
+#: how much longer than the daemon's own budget a client waits for the answer
+CLIENT_GRACE = 15.0
 
 
 def _workspace_arg(argv: list[str]) -> str | None:
@@ -55,18 +35,19 @@ def _workspace_arg(argv: list[str]) -> str | None:
     return None
 
 
-def find_daemon(argv: list[str]) -> Path | None:
-    """The daemon socket serving this command's workspace, if one is recorded."""
+def find_workspace(argv: list[str]) -> Path | None:
+    """The workspace whose daemon record this command would use, if one is recorded."""
     given = _workspace_arg(argv)
     starts = [Path(given).resolve()] if given else [Path.cwd().resolve(), *Path.cwd().resolve().parents]
     for directory in starts:
-        state = directory / STATE_FILE
-        if state.is_file():
-            try:
-                return Path(json.loads(state.read_text("utf-8"))["socket"])
-            except (OSError, ValueError, KeyError, TypeError):
-                return None
+        if os.path.lexists(directory / STATE_FILE):
+            return directory
     return None
+
+
+def _note(message: str) -> None:
+    sys.stderr.write(f"codeprm: note: {' '.join(message.split())}; running in-process\n")
+    sys.stderr.flush()
 
 
 def _needs_stdin(argv: list[str]) -> bool:
@@ -79,25 +60,47 @@ def _needs_stdin(argv: list[str]) -> bool:
     return command in ("step", "apply") and "-" in argv[1:]
 
 
+def traced(argv: list[str]) -> bool:
+    """Whether the command records a trace: it then runs here, in a fresh session.
+
+    A trace must hold every frame from the server's start to replay; a warm session's
+    frames start in the middle of someone else's conversation.
+    """
+    return any(a == "--trace-file" or a.startswith("--trace-file=") for a in argv)
+
+
 def try_daemon(argv: list[str]) -> int | None:
     """The exit code of the command run by the daemon, or None to run it here."""
-    if not argv or argv[0] not in DAEMON_COMMANDS or os.environ.get("CODEPRM_NO_DAEMON") or "-h" in argv or "--help" in argv:
+    if not argv or argv[0] not in DAEMON_COMMANDS or os.environ.get("CODEPRM_NO_DAEMON") or "-h" in argv or "--help" in argv or traced(argv):
         return None
-    path = find_daemon(argv)
-    if path is None:
+    root = find_workspace(argv)
+    if root is None:
+        return None
+    try:
+        state = wire.read_state(root)
+        sock, client_proof = wire.connect(state, timeout=5.0)
+    except wire.NoDaemon:
+        return None
+    except wire.Untrusted as err:
+        _note(f"not using the daemon: {err}")
         return None
     stdin = sys.stdin.read() if _needs_stdin(argv) else None
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(5.0)
-            sock.connect(str(path))
-            sock.settimeout(None)  # a long score is fine once the daemon has the request
-            send(sock, {"argv": argv, "cwd": os.getcwd(), "stdin": stdin})
-            reply = receive(sock)
-    except OSError:
-        reply = None
-    if reply is None:
-        if stdin is not None:  # the command here still needs what the daemon never got
+    allowed = wire.request_budget(argv)
+    waited = min(allowed, wire.QUEUE_WAIT) + allowed + CLIENT_GRACE  # the daemon's queue, run and cancel
+    reply: dict[str, object] | None = None
+    with sock:
+        try:
+            sock.settimeout(waited)
+            wire.send(sock, {"proof": client_proof, "argv": argv, "cwd": os.getcwd(), "stdin": stdin})
+            reply = wire.receive(sock)
+        except TimeoutError:
+            sys.stderr.write(f"codeprm: error: the daemon did not answer within {waited:g}s\n")
+            return 73
+        except (OSError, ValueError):
+            reply = None
+    if reply is None or reply.get("busy"):
+        _note("the daemon " + ("is busy" if reply else "hung up"))
+        if stdin is not None:  # the command here still needs what the daemon never used
             import io
 
             sys.stdin = io.StringIO(stdin)

@@ -43,7 +43,7 @@ COMMANDS: dict[str, str] = {
     "hook": "codeprm.cli.hook:hook_group",
 }
 
-_EPILOG = "Every command also takes --trace-file FILE: append a replayable trace of the\ninvocation (JSON-RPC frames, bundles) to FILE; see 'codeprm trace'.\n\nExit codes:\n\n\b\n" + "\n".join(f"{c:>3}  {m}" for c, m in EXIT_CODES.items())
+_EPILOG = "Every command also takes --trace-file FILE: append a replayable trace of the\ninvocation (JSON-RPC frames, bundles) to FILE; see 'codeprm trace'. --trace-key\nKEYFILE (or CODEPRM_TRACE_KEY) chains it with HMAC-SHA256 so that edits are detectable.\n\nExit codes:\n\n\b\n" + "\n".join(f"{c:>3}  {m}" for c, m in EXIT_CODES.items())
 
 
 class LazyGroup(click.Group):
@@ -76,43 +76,65 @@ def _fail(message: str, code: int) -> int:
 
 def _split_trace(argv: list[str]) -> tuple[list[str], str | None]:
     """``--trace-file FILE`` is accepted on every command: take it out before click parses."""
-    out, trace_file, i = [], None, 0
+    args, options = _split_global(argv, ("--trace-file", "--trace-key"))
+    _trace_key[:] = [options["--trace-key"]] if "--trace-key" in options else []
+    return args, options.get("--trace-file")
+
+
+def _split_global(argv: list[str], names: tuple[str, ...]) -> tuple[list[str], dict[str, str]]:
+    """Take the global options ``names`` (each with a value) out of argv, up to ``--``."""
+    out: list[str] = []
+    found: dict[str, str] = {}
+    i = 0
     while i < len(argv):
         arg = argv[i]
         if arg == "--":
             out.extend(argv[i:])
             break
-        if arg == "--trace-file" and i + 1 < len(argv):
-            trace_file, i = argv[i + 1], i + 2
+        name = next((n for n in names if arg == n or arg.startswith(n + "=")), None)
+        if name is not None and arg == name and i + 1 < len(argv):
+            found[name], i = argv[i + 1], i + 2
             continue
-        if arg.startswith("--trace-file="):
-            trace_file, i = arg.split("=", 1)[1], i + 1
+        if name is not None and arg != name:
+            found[name], i = arg.split("=", 1)[1], i + 1
             continue
         out.append(arg)
         i += 1
-    return out, trace_file
+    return out, found
+
+
+#: ``--trace-key FILE`` of the current invocation (keys the recorded chain, or verifies replays)
+_trace_key: list[str] = []
 
 
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI (recording a trace when asked) and return its exit code."""
     args, trace_file = _split_trace(list(sys.argv[1:] if argv is None else argv))
-    if trace_file is None:
+    if trace_file is None and not _trace_key:
         return _run(args)
     from pathlib import Path
 
     from codeprm.bundles import trace
 
     try:
-        trace.start(Path(trace_file), args)
+        trace.set_key_file(Path(_trace_key[0]) if _trace_key else None)
+        if trace_file is None:
+            return _run(args)
+        try:
+            trace.start(Path(trace_file), args)
+        except CodeprmError as err:
+            return _fail(err.one_line(), err.exit_code)
+        code = 1
+        _last_error.clear()
+        try:
+            code = _run(args)
+        finally:
+            trace.stop(code, _last_error[0] if _last_error and code else None)
+        return code
     except CodeprmError as err:
         return _fail(err.one_line(), err.exit_code)
-    code = 1
-    _last_error.clear()
-    try:
-        code = _run(args)
     finally:
-        trace.stop(code, _last_error[0] if _last_error and code else None)
-    return code
+        trace.set_key_file(None)  # a daemon serves the next command with no key of this one
 
 
 def _run(argv: list[str]) -> int:

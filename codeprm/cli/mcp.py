@@ -18,15 +18,17 @@ from codeprm.errors import UsageError
 @python_option
 @click.option("--prm", "prm", default="auto", show_default=True, help="Learned PRM for rank_edits: auto | default | none | PATH to a checkpoint (loaded on the first ranking).")
 @click.option("--device", default="auto", show_default=True, help="PRM device: auto | cpu | cuda.")
+@click.option("--call-budget", type=click.FloatRange(min=0.1), default=None, help="Seconds one tool call may run (and wait for the one before it); past it, it is cancelled with exit 73. Default: 4x --timeout.")
 @exec_option
-def mcp_cmd(workspace: Path | None, timeout: float, python_path: Path | None, prm: str, device: str, exec_mode: str) -> None:
+def mcp_cmd(workspace: Path | None, timeout: float, python_path: Path | None, prm: str, device: str, call_budget: float | None, exec_mode: str) -> None:
     """Serve an MCP server over stdin/stdout for coding agents (Claude Code, Codex, OpenHands).
 
     \b
     Tools: diagnostics(files), locate(selector), rank_edits(file, candidates, task),
     score_edit(edit), preview_rename(selector, new_name), apply_edit(edit, allow_dirty).
     One warm language server serves every call; errors come back as tool errors with
-    codeprm's exit code. Only protocol is written to stdout; logs go to stderr.
+    codeprm's exit code; a call that hangs is cancelled after --call-budget seconds and
+    the next call is answered. Only protocol is written to stdout; logs go to stderr.
     Register it with: claude mcp add codeprm -- codeprm mcp -w .
     """
     if importlib.util.find_spec("mcp") is None:
@@ -36,4 +38,4 @@ def mcp_cmd(workspace: Path | None, timeout: float, python_path: Path | None, pr
     from codeprm.analysis.learned import load_prm
 
     root = find_root(Path.cwd(), workspace)
-    serve(Workbench(root=root, python=python_path, timeout=timeout, load_prm=functools.partial(load_prm, prm, device), exec_mode=exec_mode))
+    serve(Workbench(root=root, python=python_path, timeout=timeout, budget=call_budget, load_prm=functools.partial(load_prm, prm, device), exec_mode=exec_mode))

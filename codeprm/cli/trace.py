@@ -148,22 +148,32 @@ def _strip_meta(bundle: dict[str, Any]) -> dict[str, Any]:
 
 
 def replay_invocation(inv: Any) -> list[dict[str, Any]]:
-    """Re-run one recorded invocation against its frames; its bundles must come out the same."""
+    """Re-run one recorded invocation against its frames; its bundles and end record must come out the same."""
     from codeprm.analysis.files import workspace_digest
-    from codeprm.bundles import canonical_bytes
-    from codeprm.cli.main import _run
+    from codeprm.bundles import canonical_bytes, trace
+    from codeprm.cli import main
 
-    inv.verify()
+    inv.verify(trace.key())
     for ws in inv.of("workspace"):
         root = Path(ws["root"])
         if not root.is_dir() or workspace_digest(root) != ws["digest"]:
             raise ReplayMismatchError(f"invocation {inv.inv}: the workspace {root} changed since it was traced (digest mismatch)")
     end = inv.end
-    with _replaying(inv.frames, inv.begin["cwd"]) as (collector, _):
-        code = _run(inv.argv)
+    cwd = inv.begin.get("cwd")
+    if not isinstance(cwd, str):
+        raise ReplayMismatchError(f"invocation {inv.inv}: the begin record has no cwd (the trace was modified)")
+    main._last_error.clear()
+    with _replaying(inv.frames, cwd) as (collector, _):
+        code = main._run(inv.argv)
+    error = main._last_error[0] if main._last_error and code else None
     recorded = inv.bundles
-    if code != end["exitCode"]:
-        raise ReplayMismatchError(f"invocation {inv.inv}: replay exited {code}, the trace says {end['exitCode']}")
+    if code != end.get("exitCode"):
+        raise ReplayMismatchError(f"invocation {inv.inv}: replay exited {code}, the trace says {end.get('exitCode')}")
+    expected = trace.end_fields(code, error, collector.bundles)
+    got = {k: v for k, v in end.items() if k not in ("inv", "seq", "type", "digest")}
+    if got != expected:
+        differing = sorted(k for k in set(got) | set(expected) if got.get(k, ...) != expected.get(k, ...))
+        raise ReplayMismatchError(f"invocation {inv.inv}: the end record differs from the replay in {', '.join(differing)}")
     if len(collector.bundles) != len(recorded):
         raise ReplayMismatchError(f"invocation {inv.inv}: replay made {len(collector.bundles)} bundle(s), the trace has {len(recorded)}")
     out = []
@@ -185,9 +195,12 @@ def replay_cmd(file: Path, inv: str | None, operation: str | None, selector: str
     """Regenerate the bundles of recorded invocations offline, with no server.
 
     Exits 76 when the trace was modified, the workspace changed since it was traced, or
-    a regenerated bundle differs from the recorded one.
+    a regenerated bundle or the end record differs from the recorded one. The plain
+    sha256 chain is integrity only (anyone can recompute it); traces recorded with
+    --trace-key KEYFILE (or CODEPRM_TRACE_KEY) are verified with the same key, and a
+    trace that is not keyed is then refused.
     """
-    from codeprm.bundles import canonical_bytes
+    from codeprm.bundles import canonical_bytes, trace
 
     chosen = [i for i in _selected(file, operation, selector, status, exit_code) if inv is None or i.inv.startswith(inv)]
     if not chosen:
@@ -196,6 +209,7 @@ def replay_cmd(file: Path, inv: str | None, operation: str | None, selector: str
     for i in chosen:
         bundles = replay_invocation(i)
         regenerated.extend(canonical_bytes(b) + b"\n" for b in bundles)
-        click.echo(f"{i.inv}: {len(bundles)} bundle(s) identical ({' '.join(i.argv)})")
+        chain = "keyed chain verified" if i.chain == trace.KEYED else "integrity-only chain: not proof against forgery, use --trace-key"
+        click.echo(f"{i.inv}: {len(bundles)} bundle(s) identical ({' '.join(i.argv)}) [{chain}]")
     if out_file is not None:
         out_file.write_bytes(b"".join(regenerated))

@@ -85,3 +85,218 @@ def test_daemon_errors_keep_exit_codes_and_stop_cleanly(ws: Path) -> None:
     assert json.loads(again.out)["alreadyRunning"] is True
     assert run_cli("daemon", "stop", "-w", str(ws)).code == 0
     assert not (ws / ".codeprm" / "daemon.json").exists()
+
+
+# -- who may talk to the daemon ----------------------------------------------------------------
+
+HANG = "--- a/pkg/app.py\n+++ b/pkg/app.py\n@@ -900000000,1 +900000000,1 @@\n-nothing here\n+something\n"
+SELECTOR = "py://pkg.geometry#area"
+
+
+class FakeDaemon:
+    """A listener that records everything a client sends and answers with a forged reply."""
+
+    def __init__(self, path: Path) -> None:
+        import socket
+        import threading
+
+        self.path = path
+        self.received: list[bytes] = []
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(str(path))
+        self.sock.listen(4)
+        self.sock.settimeout(0.2)
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    def loop(self) -> None:
+        from codeprm.cli import daemonwire as wire
+
+        while not self.done.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                try:
+                    while True:
+                        msg = wire.receive(conn)
+                        if msg is None:
+                            break
+                        self.received.append(json.dumps(msg).encode())
+                        wire.send(conn, {"proof": "0" * 64, "challenge": "c", "exit": 0, "stdout": "FORGED\n", "stderr": ""})
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.done.set()
+        self.thread.join()
+        self.sock.close()
+        self.path.unlink(missing_ok=True)
+
+
+def _record(ws: Path, socket_path: Path, mode: int = 0o600) -> Path:
+    state = ws / ".codeprm" / "daemon.json"
+    state.parent.mkdir(exist_ok=True)
+    state.write_text(json.dumps({"pid": os.getpid(), "socket": str(socket_path), "started": 0, "secret": "ab" * 32}))
+    state.chmod(mode)
+    return state
+
+
+def _in_process(ws: Path) -> str:
+    r = run_cli("locate", SELECTOR, "-w", str(ws), "--json", env={"CODEPRM_NO_DAEMON": "1"})
+    assert r.code == 0, r.err
+    return r.out
+
+
+def _refused(ws: Path, expected: str, fragment: str) -> None:
+    r = run_cli("locate", SELECTOR, "-w", str(ws), "--json")
+    assert r.code == 0, r.err
+    assert r.out == expected and "FORGED" not in r.out
+    lines = r.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("codeprm: note: not using the daemon") and lines[0].endswith("running in-process"), r.err
+    assert fragment in lines[0], lines[0]
+
+
+def test_a_forged_daemon_json_is_never_sent_the_request(ws: Path, tmp_path: Path) -> None:
+    from codeprm.cli import daemonwire as wire
+
+    expected = _in_process(ws)
+    # another socket, outside the private directory
+    fake = FakeDaemon(tmp_path / "evil.sock")
+    try:
+        _record(ws, fake.path)
+        _refused(ws, expected, "private directory")
+        assert fake.received == []
+    finally:
+        fake.close()
+    # the right socket path, but whoever listens there does not know the secret
+    fake = FakeDaemon(wire.socket_path(ws.resolve(), create=True))
+    try:
+        _record(ws, fake.path)
+        _refused(ws, expected, "does not know the daemon's secret")
+        assert len(fake.received) == 1 and b"hello" in fake.received[0]  # the challenge only
+        assert SELECTOR.encode() not in b"".join(fake.received) and str(ws).encode() not in b"".join(fake.received)
+        # group/world-writable record
+        _record(ws, fake.path, 0o666)
+        _refused(ws, expected, "writable by others")
+        # a symlinked record
+        real = tmp_path / "elsewhere.json"
+        state = _record(ws, fake.path)
+        state.rename(real)
+        state.symlink_to(real)
+        _refused(ws, expected, "without following links")
+        assert len(fake.received) == 1
+    finally:
+        fake.close()
+
+
+def test_daemon_start_never_writes_through_a_symlink(ws: Path, tmp_path: Path) -> None:
+    target = tmp_path / "victim.txt"
+    target.write_text("precious\n")
+    (ws / ".codeprm").mkdir()
+    (ws / ".codeprm" / "daemon.json").symlink_to(target)
+    (ws / ".codeprm" / "daemon.log").symlink_to(target)
+    assert_clean_error(run_cli("daemon", "start", "-w", str(ws)), 71, "daemon.log")
+    assert target.read_text() == "precious\n"
+    (ws / ".codeprm" / "daemon.log").unlink()
+    started = run_cli("daemon", "start", "-w", str(ws), "--json", "--idle-timeout", "300")
+    assert started.code == 0, started.err
+    assert target.read_text() == "precious\n"
+    state = ws / ".codeprm" / "daemon.json"
+    assert not state.is_symlink() and state.stat().st_mode & 0o777 == 0o600
+    from codeprm.cli import daemonwire as wire
+
+    sock = Path(json.loads(state.read_text())["socket"])
+    assert sock.parent == wire.private_dir() and sock.stat().st_mode & 0o777 == 0o600
+    assert wire.private_dir().stat().st_mode & 0o777 == 0o700
+    # a symlinked .codeprm directory is refused outright
+    assert run_cli("daemon", "stop", "-w", str(ws)).code == 0
+    other = tmp_path / "ws2"
+    shutil.copytree(FIXTURES / "ws_basic", other)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (other / ".codeprm").symlink_to(outside)
+    assert_clean_error(run_cli("daemon", "start", "-w", str(other)), 71, "symlink")
+    assert list(outside.iterdir()) == []
+
+
+def _connect_as_nobody(path: str) -> str:
+    """Fork, drop to uid nobody, connect to the daemon and say hello; what happened, as a word."""
+    import pwd
+    import socket
+
+    from codeprm.cli import daemonwire as wire
+
+    nobody = pwd.getpwnam("nobody").pw_uid
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        os.close(read)
+        word = b"error"
+        try:
+            os.setgid(nobody)
+            os.setuid(nobody)
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(5)
+                s.connect(path)
+                wire.send(s, {"hello": wire.PROTOCOL, "challenge": "00" * 32})
+                word = b"answered" if wire.receive(s) is not None else b"hung-up"
+        except PermissionError:
+            word = b"permission"
+        except OSError:
+            word = b"hung-up"
+        finally:
+            os.write(write, word)
+            os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read, "rb") as f:
+        return f.read().decode()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become another uid")
+def test_another_uid_cannot_talk_to_the_daemon(ws: Path) -> None:
+    from codeprm.cli import daemonwire as wire
+
+    assert run_cli("daemon", "start", "-w", str(ws), "--json", "--idle-timeout", "300").code == 0
+    path = json.loads((ws / ".codeprm" / "daemon.json").read_text())["socket"]
+    # the private directory (0700) and the socket (0600) keep it out ...
+    assert _connect_as_nobody(path) == "permission"
+    # ... and even with both opened up, the daemon's SO_PEERCRED check refuses it
+    private = wire.private_dir()
+    os.chmod(private, 0o711)
+    os.chmod(path, 0o666)
+    try:
+        assert _connect_as_nobody(path) == "hung-up"
+    finally:
+        os.chmod(private, 0o700)
+        os.chmod(path, 0o600)
+    status = json.loads(run_cli("daemon", "status", "-w", str(ws), "--json").out)
+    assert status["refused"] == 1 and status["served"] == 0
+
+
+def test_a_hung_request_is_cancelled_and_does_not_stop_other_clients(ws: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    assert run_cli("daemon", "start", "-w", str(ws), "--json", "--idle-timeout", "300").code == 0
+    assert run_cli("diag", "-w", str(ws)).code == 0  # warm the language server
+    hang = tmp_path / "hang.diff"
+    hang.write_text(HANG)
+    began = time.monotonic()
+    hung = subprocess.Popen([sys.executable, "-m", "codeprm", "step", str(hang), "-w", str(ws), "--timeout", "1"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    r = run_cli("diag", "pkg/broken.py", "-w", str(ws), "--json")
+    assert r.code == 0, r.err
+    assert check_bundle(json.loads(r.out))["facts"]["counts"]["error"] == 1
+    _, err = hung.communicate(timeout=60)
+    assert hung.returncode == 73, err
+    assert "ran past its time budget of 4s and was cancelled" in err and err.count("\n") == 1
+    assert time.monotonic() - began < 30  # unbounded, the diff search runs for many minutes
+    status = json.loads(run_cli("daemon", "status", "-w", str(ws), "--json").out)
+    assert status["cancelled"] == 1 and status["served"] == 3

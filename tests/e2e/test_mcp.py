@@ -235,3 +235,82 @@ def test_sigterm_stops_the_server_and_its_language_server(tmp_path: Path) -> Non
         proc.stdout.close()
         assert proc.stderr is not None
         proc.stderr.close()
+
+
+def test_a_hung_tool_call_is_cancelled_and_the_next_call_answered(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    from codeprm.agents.mcp_server import Workbench
+    from codeprm.errors import CancelledError, CodeprmError
+
+    ws = tmp_path / "ws"
+    shutil.copytree(FIXTURES / "ws_basic", ws)
+    before = (ws / "pkg/app.py").read_text()
+    hang = "--- a/pkg/app.py\n+++ b/pkg/app.py\n@@ -900000000,1 +900000000,1 @@\n-nothing here\n+something\n"
+    bench = Workbench(root=ws, timeout=30)
+    try:
+        assert bench.diagnostics(["pkg/broken.py"])["facts"]["counts"]["error"] == 1  # warm
+        bench.budget = 3.0
+        failed: list[CodeprmError] = []
+
+        def apply() -> None:
+            try:
+                bench.apply_edit(hang, allow_dirty=True)
+            except CodeprmError as err:
+                failed.append(err)
+
+        thread = threading.Thread(target=apply)
+        thread.start()
+        time.sleep(0.3)
+        began = time.monotonic()
+        answer = bench.diagnostics(["pkg/broken.py"])  # waits for the hung call's budget, no longer
+        assert time.monotonic() - began < 10
+        thread.join(10)
+        assert check_bundle(answer)["facts"]["counts"]["error"] == 1
+        assert len(failed) == 1 and isinstance(failed[0], CancelledError) and failed[0].exit_code == 73
+        assert "apply_edit ran past its time budget of 3s" in str(failed[0])
+        assert (ws / "pkg/app.py").read_text() == before
+    finally:
+        bench.close()
+
+
+def test_over_the_protocol_a_hung_call_does_not_stop_the_next_one(tmp_path: Path) -> None:
+    import time
+
+    import anyio
+    from mcp import ClientSession, StdioServerParameters, stdio_client
+
+    ws = tmp_path / "ws"
+    shutil.copytree(FIXTURES / "ws_basic", ws)
+    hang = "--- a/pkg/app.py\n+++ b/pkg/app.py\n@@ -900000000,1 +900000000,1 @@\n-nothing here\n+something\n"
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "codeprm", "mcp", "-w", str(ws), "--prm", "none", "--call-budget", "3"],
+        env={"CODEPRM_NO_DAEMON": "1", "PYTHONPATH": str(REPO), "PATH": os.environ.get("PATH", "")},
+        cwd=str(ws),
+    )
+    got: dict[str, Any] = {}
+
+    async def run() -> None:
+        with (tmp_path / "server.stderr").open("w") as errlog:
+            async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
+                await session.initialize()
+                await session.call_tool("locate", {"selector": "py://pkg.geometry#area"})
+
+                async def call(label: str, tool: str, arguments: dict[str, Any]) -> None:
+                    got[label] = await session.call_tool(tool, arguments)
+                    got[label + "_at"] = time.monotonic()
+
+                began = time.monotonic()
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(call, "apply", "apply_edit", {"edit": hang, "allow_dirty": True})
+                    await anyio.sleep(0.3)
+                    tg.start_soon(call, "locate", "locate", {"selector": "py://pkg.geometry#Point"})
+                got["began"] = began
+
+    anyio.run(run)
+    text = error_text(got, "apply")
+    assert "apply_edit ran past its time budget of 3s" in text and text.endswith("(exit 73)")
+    assert ok(got, "locate")["path"] == "pkg/geometry.py"
+    assert got["locate_at"] - got["began"] < 15
