@@ -247,7 +247,7 @@ def test_a_hung_tool_call_is_cancelled_and_the_next_call_answered(tmp_path: Path
     ws = tmp_path / "ws"
     shutil.copytree(FIXTURES / "ws_basic", ws)
     before = (ws / "pkg/app.py").read_text()
-    hang = "--- a/pkg/app.py\n+++ b/pkg/app.py\n@@ -900000000,1 +900000000,1 @@\n-nothing here\n+something\n"
+    hang = "--- /dev/null\n+++ b/pkg/spin.py\n@@ -0,0 +1,7 @@\n+def spin() -> None:\n+    \"\"\"Never returns.\n+\n+    >>> spin()\n+    \"\"\"\n+    while True:\n+        pass\n"  # its doctest never returns
     bench = Workbench(root=ws, timeout=30)
     try:
         assert bench.diagnostics(["pkg/broken.py"])["facts"]["counts"]["error"] == 1  # warm
@@ -256,7 +256,7 @@ def test_a_hung_tool_call_is_cancelled_and_the_next_call_answered(tmp_path: Path
 
         def apply() -> None:
             try:
-                bench.apply_edit(hang, allow_dirty=True)
+                bench.score_edit(hang)
             except CodeprmError as err:
                 failed.append(err)
 
@@ -269,7 +269,7 @@ def test_a_hung_tool_call_is_cancelled_and_the_next_call_answered(tmp_path: Path
         thread.join(10)
         assert check_bundle(answer)["facts"]["counts"]["error"] == 1
         assert len(failed) == 1 and isinstance(failed[0], CancelledError) and failed[0].exit_code == 73
-        assert "apply_edit ran past its time budget of 3s" in str(failed[0])
+        assert "score_edit ran past its time budget of 3s" in str(failed[0])
         assert (ws / "pkg/app.py").read_text() == before
     finally:
         bench.close()
@@ -283,7 +283,7 @@ def test_over_the_protocol_a_hung_call_does_not_stop_the_next_one(tmp_path: Path
 
     ws = tmp_path / "ws"
     shutil.copytree(FIXTURES / "ws_basic", ws)
-    hang = "--- a/pkg/app.py\n+++ b/pkg/app.py\n@@ -900000000,1 +900000000,1 @@\n-nothing here\n+something\n"
+    hang = "--- /dev/null\n+++ b/pkg/spin.py\n@@ -0,0 +1,7 @@\n+def spin() -> None:\n+    \"\"\"Never returns.\n+\n+    >>> spin()\n+    \"\"\"\n+    while True:\n+        pass\n"  # its doctest never returns
     params = StdioServerParameters(
         command=sys.executable,
         args=["-m", "codeprm", "mcp", "-w", str(ws), "--prm", "none", "--call-budget", "3"],
@@ -304,13 +304,13 @@ def test_over_the_protocol_a_hung_call_does_not_stop_the_next_one(tmp_path: Path
 
                 began = time.monotonic()
                 async with anyio.create_task_group() as tg:
-                    tg.start_soon(call, "apply", "apply_edit", {"edit": hang, "allow_dirty": True})
+                    tg.start_soon(call, "apply", "score_edit", {"edit": hang})
                     await anyio.sleep(0.3)
                     tg.start_soon(call, "locate", "locate", {"selector": "py://pkg.geometry#Point"})
                 got["began"] = began
 
     anyio.run(run)
     text = error_text(got, "apply")
-    assert "apply_edit ran past its time budget of 3s" in text and text.endswith("(exit 73)")
+    assert "score_edit ran past its time budget of 3s" in text and text.endswith("(exit 73)")
     assert ok(got, "locate")["path"] == "pkg/geometry.py"
     assert got["locate_at"] - got["began"] < 15
