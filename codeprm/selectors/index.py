@@ -27,6 +27,7 @@ import stat
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import tree_sitter
 
@@ -41,6 +42,14 @@ from codeprm.selectors.outline import Definition, Outline, Span, new_parser, out
 from codeprm.selectors.position_encoding import LineTable
 from codeprm.selectors.spec import check_path
 from codeprm.types import Position, Range
+
+
+class TextArchive(Protocol):
+    """Earlier texts kept outside the index (``codeprm.workspace.textstore.TextStore``)."""
+
+    def lookup(self, version: str, path: str | None = None) -> list[tuple[str, str, str]]:
+        """``(path, sha256, text)`` of kept texts whose hash starts with ``version``."""
+        ...
 
 SKIP_DIRS = frozenset({".venv", ".git", "node_modules", "__pycache__"})
 MAX_FILE_BYTES = 16 * 1024 * 1024
@@ -148,6 +157,7 @@ class WorkspaceIndex:
         source_roots: Sequence[str] = DEFAULT_SOURCE_ROOTS,
         history_depth: int = 8,
         scan: bool = True,
+        archive: TextArchive | None = None,
     ) -> None:
         self._root = Path(root).resolve() if root is not None else None
         self._source_roots = tuple(source_roots)
@@ -162,6 +172,8 @@ class WorkspaceIndex:
         self._parser: tree_sitter.Parser | None = None
         self._parses = 0
         self._scanned = False
+        #: earlier texts kept across processes; consulted by ``versions()`` after the history
+        self.archive = archive
         self.generation = 0
         if self._root is not None:
             if not self._root.is_dir():
@@ -399,7 +411,20 @@ class WorkspaceIndex:
         for p, versions in sorted(self._history.items()):
             if path is None or p == path:
                 out.extend((p, sha, text) for sha, text in versions if sha.startswith(version))
+        if self.archive is not None:
+            seen = {(p, sha) for p, sha, _ in out}
+            for p, sha, text in self.archive.lookup(version, path):
+                if (p, sha) not in seen and self._archived_path_ok(p):
+                    seen.add((p, sha))
+                    out.append((p, sha, text))
         return out
+
+    def _archived_path_ok(self, path: str) -> bool:
+        try:
+            check_path(path)
+        except ValueError:
+            return False
+        return True
 
     def _prune_outlines(self) -> None:
         keep = {f.sha256 for f in self._files.values()}
