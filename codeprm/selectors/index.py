@@ -1,8 +1,7 @@
 """WorkspaceIndex: every Python file of a workspace, parsed once per content hash.
 
 The only IO of ``codeprm.selectors``. ``WorkspaceIndex(root)`` walks the workspace
-(skipping ``.venv``, ``.git``, ``node_modules``, ``__pycache__`` and hidden directories
-and files), reads each ``.py``/``.pyi`` file, and parses it with tree-sitter into an
+(by ``codeprm.pyfiles``, the rules ``codeprm.analysis.files`` walks by too), reads each ``.py``/``.pyi`` file, and parses it with tree-sitter into an
 ``Outline``. ``refresh()`` re-walks: files whose (mtime, size, inode) did not change are
 not even read, files whose sha256 did not change are not re-parsed, and outlines are
 cached by content hash, so a renamed or reverted file is not parsed again either.
@@ -31,6 +30,7 @@ from typing import Protocol
 
 import tree_sitter
 
+from codeprm import pyfiles
 from codeprm.selectors.fingerprint import assign_symbol_ids, module_symbol_id
 from codeprm.selectors.modules import (
     DEFAULT_SOURCE_ROOTS,
@@ -51,7 +51,7 @@ class TextArchive(Protocol):
         """``(path, sha256, text)`` of kept texts whose hash starts with ``version``."""
         ...
 
-SKIP_DIRS = frozenset({".venv", ".git", "node_modules", "__pycache__"})
+SKIP_DIRS = pyfiles.SKIP_DIRS
 MAX_FILE_BYTES = 16 * 1024 * 1024
 
 
@@ -253,8 +253,7 @@ class WorkspaceIndex:
 
     def _indexable(self, path: str) -> bool:
         """Whether the walk would index ``path`` (a Python file outside skipped directories)."""
-        parts = path.split("/")
-        return is_python_path(path) and not any(p.startswith(".") or p in SKIP_DIRS for p in parts)
+        return is_python_path(path) and pyfiles.is_source_path(path)
 
     def _load(self, path: str) -> IndexedFile | None:
         """Read and index one indexable Python file from disk (lazy mode)."""
@@ -442,13 +441,11 @@ class WorkspaceIndex:
             except OSError:
                 continue
             for e in entries:
-                if e.name.startswith("."):
-                    continue
                 try:
                     if e.is_dir(follow_symlinks=False):
-                        if e.name not in SKIP_DIRS:
+                        if pyfiles.walks_dir(e.name):
                             stack.append((e.path, prefix + e.name + "/"))
-                    elif e.name.endswith((".py", ".pyi")) and e.is_file(follow_symlinks=False):
+                    elif pyfiles.is_source_name(e.name) and e.is_file(follow_symlinks=False):
                         yield prefix + e.name, e.stat(follow_symlinks=False)
                 except OSError:
                     continue
