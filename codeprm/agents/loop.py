@@ -108,6 +108,8 @@ class RepairLoop:
             if s.score > 0:  # never called by a failing test: not where the bug is
                 called.setdefault(s.path, []).append(s.first_line - 1)
         result = RepairResult(False, 1, 0, baseline=baseline)
+        if baseline.localizer_error is not None:  # the ranking degrades: say so in the result
+            result.errors.append(f"localizer: {baseline.localizer_error}")
         self._emit({"event": "baseline", "test": baseline.to_json(), "suspects": [[s.path, s.first_line, s.qualname, s.score] for s in suspects]})
         if baseline.passed:
             result.errors.append("the tests already pass: nothing to repair")

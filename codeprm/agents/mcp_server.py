@@ -148,13 +148,18 @@ class Workbench:
 
     def locate(self, selector: str) -> dict[str, Any]:
         from codeprm import selectors
+        from codeprm.workspace.textstore import TextStore
 
         def call() -> dict[str, Any]:
             if self._index is None:
-                self._index = selectors.WorkspaceIndex(self.root)
+                self._index = selectors.WorkspaceIndex(self.root, archive=TextStore(self.root))
             else:
                 self._index.refresh()
-            return selectors.resolve(selector, self._index).to_json()
+            res = selectors.resolve(selector, self._index)
+            resolved = self._index.file(res.path)
+            if resolved is not None and isinstance(self._index.archive, TextStore):
+                self._index.archive.remember(res.path, resolved.text)
+            return res.to_json()
 
         return self._call("locate", call)
 

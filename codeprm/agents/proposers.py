@@ -213,7 +213,12 @@ class QuickFixes:
         self.analyzer = analyzer
 
     def propose(self, obs: Observation) -> list[Proposal]:
-        from codeprm.workspace import ApplyOptions, plan_workspace_edit
+        from codeprm.workspace import (
+            ApplyOptions,
+            parse_workspace_edit,
+            read_texts,
+            resolve_workspace_edit,
+        )
 
         texts = obs.texts
         out: list[Proposal] = []
@@ -227,7 +232,12 @@ class QuickFixes:
                     if not edit or "ignore" in action.get("title", ""):
                         continue  # suppressing a diagnostic is not a repair
                     try:
-                        change = plan_workspace_edit(self.analyzer.root, edit, options=ApplyOptions(allow_dirty=True))
+                        # against the state held in memory (at beam depth 2 it is not the disk)
+                        parsed = parse_workspace_edit(edit, self.analyzer.root)
+                        held = {p: texts[p] for p in parsed.paths() if p in texts}
+                        others = [p for p in parsed.paths() if p not in texts]
+                        on_disk = read_texts(self.analyzer.root, others, options=ApplyOptions(allow_dirty=True)) if others else {}
+                        change = resolve_workspace_edit(parsed, {**on_disk, **held})
                     except CodeprmError:
                         continue
                     new = change.new_texts().get(path)

@@ -8,6 +8,7 @@ the test command runs there, bounded by a timeout. Pass means exit status 0.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
 import resource
@@ -17,26 +18,30 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from codeprm.analysis.files import SKIP_DIRS
 
+log = logging.getLogger("codeprm.agents")
+
 _SITECUSTOMIZE = """\
-import atexit, os, sys, threading
+import sys
+_preloaded = set(sys.modules)
+import atexit, os, threading
 _targets = set(os.environ.get("CODEPRM_LOCALIZE_FILES", "").split(os.pathsep)) - {""}
 _current = ["-"]
 _calls = {}
 _outcome = {}
+_errors = []
 def _hook(frame, event, arg):
     if event == "call":
         code = frame.f_code
         if code.co_flags & 1 and code.co_filename in _targets:  # CO_OPTIMIZED: functions only
             _calls.setdefault(_current[0], set()).add((code.co_filename, code.co_firstlineno, getattr(code, "co_qualname", code.co_name)))
-def _patch_unittest():
+def _patch_unittest(case):
     # attribute calls to the unittest test that made them, and remember its outcome
-    import unittest.case
-    original = unittest.case.TestCase.run
+    original = case.TestCase.run
     def run(self, result=None):
         _current[0] = self.id()
         counts = (len(result.failures), len(result.errors)) if result is not None else None
@@ -46,20 +51,68 @@ def _patch_unittest():
             if result is not None:
                 _outcome[self.id()] = "pass" if (len(result.failures), len(result.errors)) == counts else "fail"
             _current[0] = "-"
-    unittest.case.TestCase.run = run
+    case.TestCase.run = run
+class _PatchOnImport:
+    # unittest is patched when the test command imports it, never imported from here: its
+    # imports (textwrap, pprint, difflib ...) would otherwise come from the standard library
+    # before the workspace's directory is on sys.path, and shadow the workspace's modules
+    def find_spec(self, name, path=None, target=None):
+        if name != "unittest.case":
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                loader, exec_module = spec.loader, spec.loader.exec_module
+                def patched(module):
+                    exec_module(module)
+                    try:
+                        _patch_unittest(module)
+                    except Exception as err:
+                        _errors.append(f"cannot patch unittest: {type(err).__name__}: {err}")
+                class _Loader:
+                    def create_module(self, spec):
+                        return loader.create_module(spec)
+                    def exec_module(self, module):
+                        patched(module)
+                spec.loader = _Loader()
+                return spec
+            if spec is not None:
+                _errors.append("cannot patch unittest: its loader has no exec_module")
+                return spec
+        return None
 def _dump():
     with open(os.environ["CODEPRM_LOCALIZE_OUT"], "a", encoding="utf-8") as f:
+        f.write("#loaded\\t-\\n")
+        for error in _errors:
+            f.write("#error\\t" + " ".join(error.split()) + "\\n")
         for test, calls in _calls.items():
             for filename, first, name in sorted(calls):
                 f.write(f"{test}\\t{_outcome.get(test, '-')}\\t{filename}\\t{first}\\t{name}\\n")
+def _shadowed(name):
+    # a module of the workspace's own (top-level file or package) with this name
+    top = name.partition(".")[0]
+    for base in filter(None, os.environ.get("CODEPRM_LOCALIZE_ROOTS", "").split(os.pathsep)):
+        if os.path.isfile(os.path.join(base, top + ".py")) or os.path.isdir(os.path.join(base, top)):
+            return True
+    return False
 if _targets:
-    sys.setprofile(_hook)
-    threading.setprofile(_hook)
-    atexit.register(_dump)
     try:
-        _patch_unittest()
-    except Exception:
-        pass
+        sys.setprofile(_hook)
+        threading.setprofile(_hook)
+        atexit.register(_dump)
+        case = sys.modules.get("unittest.case")
+        if case is not None:
+            _patch_unittest(case)
+        else:
+            sys.meta_path.insert(0, _PatchOnImport())
+        # what this file imported must not stand in for the workspace's own modules
+        for _name in sorted(set(sys.modules) - _preloaded):
+            if _name != __name__ and _shadowed(_name):
+                del sys.modules[_name]
+    except Exception as err:
+        _errors.append(f"{type(err).__name__}: {err}")
 """
 
 
@@ -116,9 +169,14 @@ class TestRun:
     exit_code: int | None  # None: timed out
     seconds: float
     output_tail: str
+    #: why the call localizer recorded less than it should have (a localizing run only)
+    localizer_error: str | None = None
 
     def to_json(self) -> dict[str, object]:
-        return {"passed": self.passed, "exitCode": self.exit_code, "seconds": round(self.seconds, 3), "outputTail": self.output_tail}
+        out: dict[str, object] = {"passed": self.passed, "exitCode": self.exit_code, "seconds": round(self.seconds, 3), "outputTail": self.output_tail}
+        if self.localizer_error is not None:
+            out["localizerError"] = self.localizer_error
+        return out
 
 
 class Sandbox:
@@ -136,6 +194,8 @@ class Sandbox:
         shutil.copytree(root, self.copy, symlinks=True, ignore=shutil.ignore_patterns(*(SKIP_DIRS - {"build", "dist"})))
         self._written: dict[str, str | None] = {}
         self.runs = 0
+        #: localizer failures already warned about (each is also on its TestRun)
+        self.localizer_warnings: list[str] = []
 
     def __enter__(self) -> Sandbox:
         return self
@@ -189,15 +249,37 @@ class Sandbox:
         (trace_dir / "sitecustomize.py").write_text(_SITECUSTOMIZE, "utf-8")
         out = trace_dir / "calls.txt"
         out.unlink(missing_ok=True)
+        copy = self.copy.resolve()
         targets = os.pathsep.join(str((self.copy / p).resolve()) for p in paths)
-        extra = {"PYTHONPATH": os.pathsep.join(filter(None, [str(trace_dir), os.environ.get("PYTHONPATH", "")])), "CODEPRM_LOCALIZE_FILES": targets, "CODEPRM_LOCALIZE_OUT": str(out)}
+        extra = {
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(trace_dir), os.environ.get("PYTHONPATH", "")])),
+            "CODEPRM_LOCALIZE_FILES": targets,
+            "CODEPRM_LOCALIZE_OUT": str(out),
+            # the workspace's own modules: the localizer must not have imported their names
+            "CODEPRM_LOCALIZE_ROOTS": os.pathsep.join([str(copy), str(copy / "src")]),
+        }
         run = self.run(extra)
         rows = []
+        errors: list[str] = []
+        loaded = False
         if out.exists():
-            copy = self.copy.resolve()
             for line in out.read_text("utf-8").splitlines():
+                if line.startswith("#"):
+                    kind, _, message = line.partition("\t")
+                    loaded = loaded or kind == "#loaded"
+                    if kind == "#error" and message not in errors:
+                        errors.append(message)
+                    continue
                 test, outcome, filename, first, qualname = line.split("\t")
                 rows.append((test, outcome, Path(filename).resolve().relative_to(copy).as_posix(), int(first), qualname))
+        if not loaded and paths and run.exit_code is not None:  # a killed run dumps nothing
+            errors.append("no Python process of the test command loaded the call recorder (does it replace PYTHONPATH?)")
+        if errors:
+            message = "; ".join(errors)
+            run = replace(run, localizer_error=message)
+            if message not in self.localizer_warnings:  # warned once per sandbox
+                self.localizer_warnings.append(message)
+                log.warning("codeprm: warning: call localization degraded: %s", message)
         return run, rows
 
     def run(self, extra_env: Mapping[str, str] | None = None) -> TestRun:

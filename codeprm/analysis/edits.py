@@ -19,7 +19,13 @@ from codeprm.analysis import files, structure
 from codeprm.analysis.navigate import Analyzer, Target
 from codeprm.analysis.step import StepEngine, texts_digest
 from codeprm.bundles import make_bundle
-from codeprm.errors import AmbiguousError, ApplyConflictError, NotFoundError, UsageError
+from codeprm.errors import (
+    AmbiguousError,
+    ApplyConflictError,
+    CodeprmError,
+    NotFoundError,
+    UsageError,
+)
 from codeprm.rewards.identity import delta
 from codeprm.workspace import (
     ApplyOptions,
@@ -85,8 +91,24 @@ class EditPlanner:
         after = apply_to_texts(before, change)
         cover = self.engine.covered(before, after, change.paths)
         d = delta(self.engine.measure(before, cover), self.engine.measure(after, cover))
-        self.engine.measure(before, cover)  # leave the session holding what is on disk
+        self._hold(before)  # leave the session holding what is on disk
         return d.to_json()
+
+    def _hold(self, texts: Mapping[str, str]) -> None:
+        """Make the session's open documents hold ``texts`` (closed where it lacks them).
+
+        Not ``measure(before)``: a memoised snapshot is answered without syncing anything.
+        """
+        session = self.analyzer.session
+        for abs_path, held in session.session.open_documents().items():
+            try:
+                rel = abs_path.resolve().relative_to(self.root).as_posix()
+            except ValueError:
+                continue
+            if rel not in texts:
+                session.close_document(abs_path)
+            elif texts[rel] != held:
+                session.sync(abs_path, texts[rel])
 
     def rename(self, selector: str, new_name: str, index_io: str = "utf-16") -> Planned:
         started = time.perf_counter()
@@ -123,16 +145,7 @@ class EditPlanner:
         target = self.analyzer.resolve(selector, index_io)
         before = self.analyzer.open_all()
         diags = [d for d in self.analyzer.session.diagnostics(target.path) if _overlaps(d.range, target.range)]
-        listed = []
-        for action in self.analyzer.session.code_actions(target.path, target.range, diags):
-            entry: dict[str, Any] = {"title": action.get("title", ""), "kind": action.get("kind")}
-            if action.get("edit"):
-                try:
-                    change = plan_workspace_edit(self.root, action["edit"], options=ApplyOptions(allow_dirty=True))
-                    entry.update(edits=change.to_json(), diff=preview(change))
-                except Exception as err:  # an action whose edit does not apply is listed, not fatal
-                    entry["error"] = str(err)
-            listed.append(entry)
+        listed = [describe_action(self.root, action) for action in self.analyzer.session.code_actions(target.path, target.range, diags)]
         listed.sort(key=lambda a: (a["kind"] or "", a["title"]))
         facts = {"actions": listed, "diagnostics": [d.to_json() for d in diags]}
         return self._bundle("actions", WorkspaceChange(), before, facts, started, target)
@@ -159,6 +172,18 @@ class EditPlanner:
             elif e.path.endswith((".py", ".pyi")):
                 self.analyzer.session.sync(path, files.read_source(path))
         return result.to_json()
+
+
+def describe_action(root: Path, action: Mapping[str, Any]) -> dict[str, Any]:
+    """A code action as listed: title, kind, and its edit as a diff (or why it does not apply)."""
+    entry: dict[str, Any] = {"title": action.get("title", ""), "kind": action.get("kind")}
+    if action.get("edit"):
+        try:
+            change = plan_workspace_edit(root, action["edit"], options=ApplyOptions(allow_dirty=True))
+            entry.update(edits=change.to_json(), diff=preview(change))
+        except CodeprmError as err:  # a malformed or escaping edit is listed, not fatal; a bug is a bug
+            entry["error"] = err.one_line()
+    return entry
 
 
 def _slice(text: str, span: Any) -> str:

@@ -12,11 +12,11 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from codeprm import safeio
+from codeprm import pyfiles, safeio
 from codeprm.errors import CodeprmError, NotFoundError, UsageError
 
-#: Directory names never walked: environments, VCS data, caches, our own state.
-SKIP_DIRS = frozenset({".git", ".hg", ".svn", ".venv", "venv", "node_modules", "__pycache__", ".codeprm", ".tox", ".nox", "build", "dist", ".mypy_cache", ".ruff_cache", ".pytest_cache"})
+#: Directory names never walked (the one definition: ``codeprm.pyfiles``).
+SKIP_DIRS = pyfiles.SKIP_DIRS
 
 
 def find_root(start: Path, explicit: Path | None = None) -> Path:
@@ -52,9 +52,9 @@ def iter_python_files(root: Path, skipped: list[tuple[Path, str]] | None = None)
     What is left out, and why, is appended to ``skipped`` when given.
     """
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
+        dirnames[:] = sorted(d for d in dirnames if pyfiles.walks_dir(d))
         for name in sorted(filenames):
-            if name.endswith((".py", ".pyi")):
+            if pyfiles.is_source_name(name):
                 path = Path(dirpath) / name
                 found = safeio.problem(path)
                 if found is None:

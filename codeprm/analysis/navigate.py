@@ -154,8 +154,14 @@ class Analyzer:
         """
         from codeprm import selectors
         from codeprm.analysis import structure
+        from codeprm.workspace.textstore import TextStore
 
-        res = selectors.resolve(selector, selectors.WorkspaceIndex(self.root, scan=False), index_io=index_io)
+        store = TextStore(self.root)
+        index = selectors.WorkspaceIndex(self.root, scan=False, archive=store)
+        res = selectors.resolve(selector, index, index_io=index_io)
+        resolved = index.file(res.path)
+        if resolved is not None:  # a later ?v= of this text relocates, in any process
+            store.remember(res.path, resolved.text)
         path = self.root / res.path
         position = res.range.start
         if anchor and res.kind in ("symbol", "ast"):

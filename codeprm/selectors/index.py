@@ -1,8 +1,7 @@
 """WorkspaceIndex: every Python file of a workspace, parsed once per content hash.
 
 The only IO of ``codeprm.selectors``. ``WorkspaceIndex(root)`` walks the workspace
-(skipping ``.venv``, ``.git``, ``node_modules``, ``__pycache__`` and hidden directories
-and files), reads each ``.py``/``.pyi`` file, and parses it with tree-sitter into an
+(by ``codeprm.pyfiles``, the rules ``codeprm.analysis.files`` walks by too), reads each ``.py``/``.pyi`` file, and parses it with tree-sitter into an
 ``Outline``. ``refresh()`` re-walks: files whose (mtime, size, inode) did not change are
 not even read, files whose sha256 did not change are not re-parsed, and outlines are
 cached by content hash, so a renamed or reverted file is not parsed again either.
@@ -27,9 +26,11 @@ import stat
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import tree_sitter
 
+from codeprm import pyfiles
 from codeprm.selectors.fingerprint import assign_symbol_ids, module_symbol_id
 from codeprm.selectors.modules import (
     DEFAULT_SOURCE_ROOTS,
@@ -42,7 +43,15 @@ from codeprm.selectors.position_encoding import LineTable
 from codeprm.selectors.spec import check_path
 from codeprm.types import Position, Range
 
-SKIP_DIRS = frozenset({".venv", ".git", "node_modules", "__pycache__"})
+
+class TextArchive(Protocol):
+    """Earlier texts kept outside the index (``codeprm.workspace.textstore.TextStore``)."""
+
+    def lookup(self, version: str, path: str | None = None) -> list[tuple[str, str, str]]:
+        """``(path, sha256, text)`` of kept texts whose hash starts with ``version``."""
+        ...
+
+SKIP_DIRS = pyfiles.SKIP_DIRS
 MAX_FILE_BYTES = 16 * 1024 * 1024
 
 
@@ -148,6 +157,7 @@ class WorkspaceIndex:
         source_roots: Sequence[str] = DEFAULT_SOURCE_ROOTS,
         history_depth: int = 8,
         scan: bool = True,
+        archive: TextArchive | None = None,
     ) -> None:
         self._root = Path(root).resolve() if root is not None else None
         self._source_roots = tuple(source_roots)
@@ -162,6 +172,8 @@ class WorkspaceIndex:
         self._parser: tree_sitter.Parser | None = None
         self._parses = 0
         self._scanned = False
+        #: earlier texts kept across processes; consulted by ``versions()`` after the history
+        self.archive = archive
         self.generation = 0
         if self._root is not None:
             if not self._root.is_dir():
@@ -241,8 +253,7 @@ class WorkspaceIndex:
 
     def _indexable(self, path: str) -> bool:
         """Whether the walk would index ``path`` (a Python file outside skipped directories)."""
-        parts = path.split("/")
-        return is_python_path(path) and not any(p.startswith(".") or p in SKIP_DIRS for p in parts)
+        return is_python_path(path) and pyfiles.is_source_path(path)
 
     def _load(self, path: str) -> IndexedFile | None:
         """Read and index one indexable Python file from disk (lazy mode)."""
@@ -399,7 +410,20 @@ class WorkspaceIndex:
         for p, versions in sorted(self._history.items()):
             if path is None or p == path:
                 out.extend((p, sha, text) for sha, text in versions if sha.startswith(version))
+        if self.archive is not None:
+            seen = {(p, sha) for p, sha, _ in out}
+            for p, sha, text in self.archive.lookup(version, path):
+                if (p, sha) not in seen and self._archived_path_ok(p):
+                    seen.add((p, sha))
+                    out.append((p, sha, text))
         return out
+
+    def _archived_path_ok(self, path: str) -> bool:
+        try:
+            check_path(path)
+        except ValueError:
+            return False
+        return True
 
     def _prune_outlines(self) -> None:
         keep = {f.sha256 for f in self._files.values()}
@@ -417,13 +441,11 @@ class WorkspaceIndex:
             except OSError:
                 continue
             for e in entries:
-                if e.name.startswith("."):
-                    continue
                 try:
                     if e.is_dir(follow_symlinks=False):
-                        if e.name not in SKIP_DIRS:
+                        if pyfiles.walks_dir(e.name):
                             stack.append((e.path, prefix + e.name + "/"))
-                    elif e.name.endswith((".py", ".pyi")) and e.is_file(follow_symlinks=False):
+                    elif pyfiles.is_source_name(e.name) and e.is_file(follow_symlinks=False):
                         yield prefix + e.name, e.stat(follow_symlinks=False)
                 except OSError:
                     continue

@@ -63,3 +63,17 @@ def test_unreachable_llm_endpoint_is_an_error_of_that_proposer_only(ws: Path) ->
     result = repair(ws, "--llm-url", "http://127.0.0.1:9")
     assert result["fixed"]
     assert any(e.startswith("llm:") for e in result["errors"])
+
+
+def test_repair_tests_the_workspace_module_that_shadows_the_standard_library(tmp_path: Path) -> None:
+    from tests.unit.test_localize_sandbox import broken_textwrap_workspace
+
+    ws = broken_textwrap_workspace(tmp_path / "tw")
+    cmd = "python -m unittest -q test_tw"
+    # proposer order: no ranking of the few hundred mutations of a 500-line module
+    r = run_cli("agent", "repair", "textwrap.py", "--test-cmd", cmd, "-w", str(ws), "--json", "--prm", "none", "--order", "proposer", "--budget", "400", timeout=300)
+    assert r.code == 0, r.err
+    result = json.loads(r.out)
+    assert "the tests already pass: nothing to repair" not in result["errors"]
+    assert result["fixed"] and result["fix"]["path"] == "textwrap.py"
+    assert result["fix"]["detail"]["function"] == "dedent"

@@ -193,3 +193,18 @@ def test_lazy_index_reads_only_what_a_selector_needs(tmp_path: Path) -> None:
         resolve("py://pkg.m3#f4", index)
     assert index.parse_count == 21  # the three already parsed are not parsed again
     assert len(index.paths()) == 21
+
+
+def test_the_index_and_the_analysis_walk_the_same_python_files(tmp_path: Path) -> None:
+    from codeprm.analysis.files import iter_python_files
+    from codeprm.selectors import WorkspaceIndex as Index
+
+    for rel in ("pkg/a.py", "pkg/b.pyi", "build/x.py", "dist/y.py", "venv/z.py", ".tox/t.py",
+                ".hidden.py", "pkg/.h.py", "node_modules/n.py", ".codeprm/c.py", "top.py"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x = 1\n")
+    walked = {p.relative_to(tmp_path).as_posix() for p in iter_python_files(tmp_path)}
+    assert walked == {"pkg/a.py", "pkg/b.pyi", "top.py"}
+    assert set(Index(tmp_path).paths()) == walked
+    lazy = Index(tmp_path, scan=False)
+    assert lazy.get("build/x.py") is None and lazy.get("pkg/a.py") is not None
