@@ -343,12 +343,30 @@ def stdlib_bugs(per_module: int, seed: int) -> list[Bug]:
 # measuring ---------------------------------------------------------------------------------
 
 
+def _is_fix(
+    new_text: str, bug: Bug, start: int, end: int, want: str, fixed_ast: str | None
+) -> bool:
+    """The fixed text with whitespace dropped, or the same AST of the function (parentheses)."""
+    if _squash(new_text) == want:
+        return True
+    if (
+        len(new_text) != len(bug.fixed)
+        or new_text[:start] != bug.fixed[:start]
+        or fixed_ast is None
+    ):
+        return False
+    from codeprm.prm.mutate import normalised_ast
+
+    return normalised_ast(new_text[start:end]) == fixed_ast
+
+
 def _squash(text: str) -> str:
     return re.sub(r"\s+", "", text)
 
 
 def measure(bugs: list[Bug]) -> list[Outcome]:
     from codeprm.agents.proposers import MutationRepairs, Observation, function_spans
+    from codeprm.prm.mutate import normalised_ast
 
     out = []
     for bug in bugs:
@@ -374,7 +392,19 @@ def measure(bugs: list[Bug]) -> list[Outcome]:
             Observation({bug.path: bug.buggy}, [bug.path], called=called)
         )
         want = _squash(bug.fixed)
-        position = next((n for n, p in enumerate(proposals, 1) if _squash(p.new_text) == want), 0)
+        end = min(inside, key=lambda s: s[1] - s[0])[1]
+        grow = len(bug.fixed) - len(bug.buggy)
+        # the fix as text (whitespace dropped), or the same AST of the function (parentheses)
+        fixed_ast = normalised_ast(bug.fixed[start : end + grow])
+
+        position = next(
+            (
+                n
+                for n, p in enumerate(proposals, 1)
+                if _is_fix(p.new_text, bug, start, end + grow, want, fixed_ast)
+            ),
+            0,
+        )
         out.append(Outcome(bug.id, bug.kind, position > 0, len(proposals), position))
     return out
 

@@ -88,7 +88,8 @@ def suspicious_functions(text: str, lines: Sequence[int]) -> list[tuple[int, int
     for line in lines:
         if line >= table.line_count:
             continue
-        offset = table.line_start(line)
+        # the line's first non-blank character: a method's ``def`` line starts at its indent
+        offset = table.line_start(line) + len(table.line_text(line)) - len(table.line_text(line).lstrip())
         inside = [s for s in spans if s[0] <= offset < s[1]]
         if inside:
             best = min(inside, key=lambda s: s[1] - s[0])
@@ -163,9 +164,10 @@ def return_repairs(snippet: str) -> list[tuple[str, int, str]]:
     return out
 
 
-#: kind -> tier: candidates of a function are ordered tier first (the likeliest classes of
-#: real single-line bugs first: a budgeted loop verifies the head of the list), then by the
-#: rank of the alternative at its site, then by position
+#: kind -> tier. A function's candidates are ordered by cost = tier + the rank of the
+#: alternative at its site (0: the likeliest), then tier, then position: the likeliest
+#: classes of real single-line bugs first (a budgeted loop verifies the head of the list),
+#: and a kind with many alternatives per site (names) does not crowd out the rest
 KIND_TIER: dict[str, int] = {
     "undefined-name": 0,
     "compare-swap": 1,
@@ -236,10 +238,10 @@ class MutationRepairs:
         mutations = enumerate_mutations(snippet, max_substitutes=None, receiver_attrs=receivers) + enumerate_mutations(snippet, attr_pool=pool)
         edits = [(m.kind, m.site, m.apply(snippet)) for m in mutations]
         ranks = _site_ranks(edits, snippet)
-        scored = [(KIND_TIER.get(kind, 3), rank, site, n, (kind, site, new)) for n, ((kind, site, new), rank) in enumerate(zip(edits, ranks, strict=True))]
+        scored = [(KIND_TIER.get(kind, 3) + rank, KIND_TIER.get(kind, 3), site, n, (kind, site, new)) for n, ((kind, site, new), rank) in enumerate(zip(edits, ranks, strict=True))]
         extra = [(kind, site, new, 0) for kind, site, new in name_repairs(snippet, rest) + return_repairs(snippet)]
         extra += [(r.kind, r.start, r.apply(snippet), r.rank) for r in enumerate_repairs(snippet, context)]
-        scored += [(KIND_TIER.get(kind, 3), rank, site, len(edits) + n, (kind, site, new)) for n, (kind, site, new, rank) in enumerate(extra)]
+        scored += [(KIND_TIER.get(kind, 3) + rank, KIND_TIER.get(kind, 3), site, len(edits) + n, (kind, site, new)) for n, (kind, site, new, rank) in enumerate(extra)]
         scored.sort(key=lambda s: s[:4])
         return [s[4] for s in scored]
 

@@ -110,14 +110,24 @@ class FileContext:
         cls, tree: ast.AST | None, receiver_attrs: Mapping[str, Sequence[str]] | None = None
     ) -> FileContext:
         called: set[str] = set()
+        receivers = {k: list(v) for k, v in (receiver_attrs or {}).items()}
         if tree is not None:
+            # the methods the file's classes define are attributes of ``self`` too
+            methods = {
+                f.name
+                for c in ast.walk(tree)
+                if isinstance(c, ast.ClassDef)
+                for f in c.body
+                if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef)
+            }
+            receivers["self"] = sorted(set(receivers.get("self", ())) | methods)
             for n in ast.walk(tree):
                 if isinstance(n, ast.Call) and not n.args and not n.keywords:
                     if isinstance(n.func, ast.Name):
                         called.add(n.func.id)
                     elif isinstance(n.func, ast.Attribute):
                         called.add(n.func.attr)
-        return cls(receiver_attrs or {}, frozenset(called))
+        return cls(receivers, frozenset(called))
 
 
 class _Finder:
@@ -401,6 +411,10 @@ class _Finder:
             self.conditions(node)
             if isinstance(node, ast.If | ast.While | ast.IfExp):
                 self.guards(node.test)
+                if isinstance(node.test, ast.BoolOp):  # a guard missing on one operand
+                    for value in node.test.values:
+                        if isinstance(value, ast.Compare):
+                            self.guards(value)
             elif isinstance(node, ast.comprehension):
                 for cond in node.ifs:
                     self.guards(cond)
