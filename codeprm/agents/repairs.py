@@ -102,7 +102,7 @@ class FileContext:
     """What the rest of the file says about names: attributes per receiver, what it calls."""
 
     receiver_attrs: Mapping[str, Sequence[str]]
-    #: names and attribute names the file calls with no arguments (``x()``, ``a.m()``)
+    #: names the file calls with no arguments (``x()``, ``a.m()``) or defines taking none but self
     called_bare: frozenset[str]
 
     @classmethod
@@ -127,6 +127,19 @@ class FileContext:
                         called.add(n.func.id)
                     elif isinstance(n.func, ast.Attribute):
                         called.add(n.func.attr)
+                # a function or method of the file that takes no argument (but self)
+                if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef):
+                    a = n.args
+                    params = len(a.posonlyargs) + len(a.args) - len(a.defaults)
+                    if (
+                        params <= 1
+                        and not a.kwonlyargs
+                        and not a.vararg
+                        and not any(
+                            isinstance(d, ast.Name) and d.id == "property" for d in n.decorator_list
+                        )
+                    ):
+                        called.add(n.name)
         return cls(receivers, frozenset(called))
 
 
@@ -149,6 +162,10 @@ class _Finder:
         s = self.loc.span(node)
         if s is not None:
             self.add(kind, s[0], s[1], replacement, rank)
+
+    def line_at(self, at: int, line: str) -> str:
+        """``line`` as a new line inserted at ``at`` (a line start, or the end of a text without a final newline)."""
+        return line + "\n" if at == 0 or self.text[at - 1] == "\n" else "\n" + line
 
     # kinds -------------------------------------------------------------------------
     def constant(self, node: ast.expr) -> None:
@@ -354,7 +371,11 @@ class _Finder:
             for t in targets:
                 if isinstance(t, ast.Name):
                     self.add(
-                        "missing-statement", at, at, f"{self.loc.indent(last)}return {t.id}\n", 1
+                        "missing-statement",
+                        at,
+                        at,
+                        self.line_at(at, f"{self.loc.indent(last)}return {t.id}"),
+                        1,
                     )
         # ``break`` / ``continue`` at the end of an ``if`` inside a loop
         for loop in _walk_own(func):
@@ -372,8 +393,8 @@ class _Finder:
                         continue
                     at = self.loc.line_end(last_stmt)
                     indent = self.loc.indent(last_stmt)
-                    self.add("missing-statement", at, at, f"{indent}break\n", 2)
-                    self.add("missing-statement", at, at, f"{indent}continue\n", 3)
+                    self.add("missing-statement", at, at, self.line_at(at, f"{indent}break"), 2)
+                    self.add("missing-statement", at, at, self.line_at(at, f"{indent}continue"), 3)
 
     # driver ------------------------------------------------------------------------
     def run(self) -> list[Repair]:
