@@ -178,6 +178,7 @@ KIND_TIER: dict[str, int] = {
     "wrong-attribute": 2,
     "receiver": 2,
     "call": 2,
+    "argument": 2,
     "wrong-argument": 2,
     "swapped": 2,
     "restored-return": 2,

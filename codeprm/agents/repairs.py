@@ -12,6 +12,8 @@ applied as a character-offset edit, so formatting and comments survive:
 * ``condition``: a ``not`` dropped or added, an ``and``/``or`` operand dropped, a guard
   added (``x and ...``, ``x is not None and ...``) for a name the condition uses;
 * ``call``: ``x`` -> ``x()`` when the file calls it so, ``x()`` -> ``x``, ``len(x)`` for a bound;
+* ``argument``: an extra argument or tuple element dropped; ``min`` <-> ``max``, ``startswith`` <-> ``endswith``...;
+* ``operator-swap``: the inverses of injected operator swaps that mutate's own swaps lack;
 * ``receiver``: ``self.`` added to a name the class uses as an attribute, ``a.b.c`` -> ``a.c``;
 * ``missing-statement``: ``return`` before a block's last expression, ``return x`` after the
   function's last assignment, ``break``/``continue`` at the end of an ``if`` inside a loop.
@@ -27,7 +29,36 @@ import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from codeprm.prm.mutate import parse_snippet, parses
+from codeprm.prm.mutate import _BIN_SWAPS, _BIN_TEXT, _op_in_gap, parse_snippet, parses
+
+#: operator -> the operators whose injected swap produced it but that its own swaps miss
+#: (``**`` -> ``*`` is injected; ``*`` -> ``**`` is not among ``*``'s swaps)
+_INVERSE_BIN_SWAPS: dict[str, tuple[str, ...]] = {
+    op: tuple(
+        src for src, outs in _BIN_SWAPS.items() if op in outs and src not in _BIN_SWAPS.get(op, ())
+    )
+    for op in _BIN_TEXT.values()
+}
+#: functions and methods written for one another (``min``/``max``, ``startswith``/``endswith``)
+_NAME_PAIRS: tuple[tuple[str, ...], ...] = (
+    ("min", "max"),
+    ("any", "all"),
+    ("append", "extend"),
+    ("startswith", "endswith"),
+    ("lower", "upper"),
+    ("keys", "values", "items"),
+    ("find", "rfind", "index"),
+    ("split", "rsplit"),
+    ("strip", "rstrip", "lstrip"),
+    ("pop", "popleft"),
+    ("remove", "discard"),
+    ("isfile", "isdir", "exists"),
+    ("sort", "sorted"),
+    ("floor", "ceil"),
+)
+_NAME_SWAPS: dict[str, tuple[str, ...]] = {
+    name: tuple(o for o in group if o != name) for group in _NAME_PAIRS for name in group
+}
 
 #: constant -> what was probably meant instead, likeliest first
 _CONSTANT_SWAPS: dict[str, tuple[str, ...]] = {
@@ -225,6 +256,59 @@ class _Finder:
         ta, tb = self.text[sa[0] : sa[1]], self.text[sb[0] : sb[1]]
         if ta != tb and "\n" not in ta + tb:
             self.add("swapped", sa[0], sb[1], tb + self.text[sa[1] : sb[0]] + ta)
+
+    def operator(self, node: ast.BinOp | ast.AugAssign) -> None:
+        left, right = (
+            (node.left, node.right) if isinstance(node, ast.BinOp) else (node.target, node.value)
+        )
+        a, b = self.loc.span(left), self.loc.span(right)
+        op = _BIN_TEXT.get(type(node.op))
+        if a is None or b is None or op is None:
+            return
+        suffix = "=" if isinstance(node, ast.AugAssign) else ""
+        found = _op_in_gap(self.text[a[1] : b[0]], op + suffix)
+        if found is not None:
+            for rank, new in enumerate(_INVERSE_BIN_SWAPS.get(op, ())):
+                self.add("operator-swap", a[1] + found[0], a[1] + found[1], new + suffix, rank)
+
+    def drop_items(self, items: Sequence[ast.AST]) -> None:
+        """Each item of an argument list or a tuple dropped, with its comma."""
+        spans = [self.loc.span(x) for x in items]
+        if (
+            not items
+            or any(s is None for s in spans)
+            or any(isinstance(a, ast.Starred) for a in items)
+        ):
+            return
+        ordered = [s for s in spans if s is not None]
+        if sorted(ordered) != ordered:  # keywords before a positional argument: not as written
+            return
+        for i, s in enumerate(ordered):
+            if len(ordered) == 1:
+                start, end = s
+            elif i == 0:
+                start, end = s[0], ordered[1][0]
+            else:
+                start, end = ordered[i - 1][1], s[1]
+            if "\n" not in self.text[start:end]:
+                self.add("argument", start, end, "", 1)
+
+    def arguments(self, node: ast.Call) -> None:
+        """An extra argument dropped (``f(a, b)`` -> ``f(a)``); a called name's usual twin."""
+        self.drop_items([*node.args, *node.keywords])
+        func = node.func
+        name = (
+            func.id
+            if isinstance(func, ast.Name)
+            else func.attr
+            if isinstance(func, ast.Attribute)
+            else None
+        )
+        s = self.loc.span(func)
+        if name is None or s is None or not self.text[s[0] : s[1]].endswith(name):
+            return
+        for rank, other in enumerate(_NAME_SWAPS.get(name, ())):
+            self.add("argument", s[1] - len(name), s[1], other, rank)
 
     def swaps(self, node: ast.AST) -> None:
         if isinstance(node, ast.Tuple | ast.List) and not any(
@@ -429,6 +513,16 @@ class _Finder:
             if isinstance(node, ast.Slice):
                 self.slice_bounds(node)
             self.swaps(node)
+            if isinstance(node, ast.BinOp | ast.AugAssign):
+                self.operator(node)
+            if isinstance(node, ast.Call):
+                self.arguments(node)
+            elif (
+                isinstance(node, ast.Tuple | ast.List)
+                and isinstance(node.ctx, ast.Load)
+                and len(node.elts) > 1
+            ):
+                self.drop_items(node.elts)
             self.conditions(node)
             if isinstance(node, ast.If | ast.While | ast.IfExp):
                 self.guards(node.test)

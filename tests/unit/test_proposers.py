@@ -102,6 +102,11 @@ REAL_BUGS = {
     "missing-return-value": ("def f(xs):\n    total = sum(xs)\n    return total\n", "    total = sum(xs)\n    return total\n", "    total = sum(xs)\n"),
     "missing-break": ("def find(xs, y):\n    hit = None\n    for x in xs:\n        if x == y:\n            hit = x\n            break\n    return hit\n", "            hit = x\n            break\n", "            hit = x\n"),
     "missing-continue": ("def f(xs):\n    out = []\n    for x in xs:\n        if x < 0:\n            out.append(0)\n            continue\n        out.append(x)\n    return out\n", "            out.append(0)\n            continue\n", "            out.append(0)\n"),
+    "extra-argument": ("def f(x, a):\n    return g(x, key=a)\n\n\ndef g(x, key=None):\n    return x\n", "g(x, key=a)", "g(x, a, key=a)"),
+    "extra-tuple-element": ("def shape(s, n):\n    return (s[0], n)\n", "(s[0], n)", "(s[0], s[1], n)"),
+    "wrong-builtin": ("def f(xs):\n    return max(xs, default=0)\n", "max(", "min("),
+    "wrong-method-twin": ("def f(name):\n    return name.endswith('.py')\n", "endswith", "startswith"),
+    "inverse-operator": ("def area(r):\n    return 3 * r ** 2\n", "r ** 2", "r * 2"),
     "wrong-variable-similar": ("def f(l_bar, l_bar_user, n):\n    return l_bar_user.format(n)\n", "l_bar_user.format", "l_bar.format"),
 }
 
