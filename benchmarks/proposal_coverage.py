@@ -276,12 +276,12 @@ def classify(removed: str | None, added: str | None) -> str:
             return (
                 "wrong-attribute" if ops[0][1] > 0 and a[ops[0][1] - 1] == "." else "wrong-variable"
             )
-        if (not new and len(old) == 2 and old[1] == ".") or (
-            not old and len(new) == 2 and new[1] == "."
-        ):
+        if len(old + new) == 2 and not (old and new) and "." in old + new:
             return "receiver"
         if new and new[-1] == ")" and "(" in new and not old:
             return "call-added-or-removed"
+        if bool(old) != bool(new) and "," in (old + new)[:1] + (old + new)[-1:]:
+            return "argument-added-or-removed"
     return "other"
 
 
