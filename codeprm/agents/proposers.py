@@ -226,7 +226,7 @@ class MutationRepairs:
         self.max_per_file = max_per_file
         #: only the most suspicious functions (traceback frames, then the localizer's ranking)
         self.max_functions = max_functions
-        #: so that one large function does not take the whole file's share
+        #: so that one large function does not take the share of the functions after it
         self.max_per_function = max_per_function
 
     def candidates(self, snippet: str, rest: str, receivers: Mapping[str, Sequence[str]], pool: Sequence[str], context: Any) -> list[tuple[str, int, str]]:
@@ -263,7 +263,10 @@ class MutationRepairs:
             context = FileContext.of(tree, receivers)
             seen: set[str] = set()
             count = 0
-            for start, end, qualname in suspicious_functions(text, obs.focus(path))[: self.max_functions]:
+            functions = suspicious_functions(text, obs.focus(path))[: self.max_functions]
+            for n, (start, end, qualname) in enumerate(functions):
+                # the per-function bound leaves room for the next functions; the last has none to leave
+                limit = self.max_per_function if n < len(functions) - 1 else self.max_per_file
                 snippet = text[start:end]
                 in_function = 0
                 for kind, site, new_snippet in self.candidates(snippet, text[:start] + text[end:], receivers, pool, context):
@@ -274,7 +277,7 @@ class MutationRepairs:
                     out.append(Proposal(f"{path}:{qualname}:{kind}:{start + site}", path, new_text, self.name, {"function": qualname, "kind": kind}))
                     count += 1
                     in_function += 1
-                    if count >= self.max_per_file or in_function >= self.max_per_function:
+                    if count >= self.max_per_file or in_function >= limit:
                         break
                 if count >= self.max_per_file:
                     break

@@ -126,14 +126,19 @@ def test_candidates_are_bounded_per_function_and_likeliest_classes_come_first() 
     # a long function with many names: the candidates stop at the per-function bound
     body = "".join(f"    v{i} = a{i % 7} + v{i - 1} * {i}\n" for i in range(1, 25))
     text = "def big(" + ", ".join(f"a{i}" for i in range(7)) + "):\n    v0 = 0\n" + body + "    return v24\n"
-    obs = Observation({"m.py": text}, ["m.py"], called={"m.py": [0]})
-    proposals = MutationRepairs(max_per_function=120).propose(obs)
-    assert len(proposals) == 120
+    two = text + "\n\n" + text.replace("def big(", "def big2(")
+    second = two.count("\n", 0, two.index("def big2("))
+    obs = Observation({"m.py": two}, ["m.py"], called={"m.py": [0, second]})
+    proposals = MutationRepairs(max_per_function=120, max_per_file=300).propose(obs)
+    # the first function stops at its bound, the last one (no function after it) at the file's
+    assert [p.detail["function"] for p in proposals].count("big") == 120
+    assert len(proposals) == 300
+    proposals = proposals[:120]
     kinds = [p.detail["kind"] for p in proposals]
     # the likeliest classes first: operator swaps and off-by-one make the cut, deleting a line does not
     assert kinds[0] in ("compare-swap", "operator-swap", "off-by-one", "constant")
     assert {"operator-swap", "off-by-one"} <= set(kinds) and "deleted-statement" not in kinds
-    assert MutationRepairs(max_per_file=50).propose(obs).__len__() == 50
+    assert len(MutationRepairs(max_per_file=50).propose(obs)) == 50
 
 
 def test_a_methods_def_line_focuses_that_method() -> None:
