@@ -6,7 +6,9 @@ those tests fail), and the module's own CPython test file as the test command. B
 arms see the same candidates (mutation repairs of the functions the tests call, and
 quick fixes); the guided arm tries them best combined reward first, the baseline in
 proposer order. Both have the same budget of test runs. Printed side by side: fixes
-found and test runs spent (the baseline run included).
+found and test runs spent (the baseline run included); next to the fix rate, coverage:
+is a passing candidate among the proposals (the original module, up to its AST, or the
+fix found). A ranking cannot pick a fix that was never proposed.
 
 Run: python benchmarks/repair.py [--tasks 20] [--budget 30] [--max-candidates 200] [--prm auto|none|PATH]
 """
@@ -23,14 +25,21 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from codeprm.agents.loop import RepairLoop
-from codeprm.agents.proposers import MutationRepairs, QuickFixes, function_spans
+from codeprm.agents.proposers import (
+    MutationRepairs,
+    Observation,
+    Proposal,
+    QuickFixes,
+    function_spans,
+)
 from codeprm.agents.verify import Sandbox
 from codeprm.analysis.learned import load_prm
 from codeprm.analysis.navigate import Analyzer
 from codeprm.analysis.step import StepEngine
-from codeprm.prm.mutate import enumerate_mutations
+from codeprm.prm.mutate import enumerate_mutations, normalised_ast
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 #: pure-Python modules whose CPython test files run in about a second
@@ -91,15 +100,34 @@ def make_tasks(n: int, per_module: int, seed: int, scratch: Path, exclude: froze
     return tasks
 
 
-def run_arm(task: Task, scratch: Path, order: str, scorer: object, budget: int, prm_weight: float, max_candidates: int) -> tuple[bool, int, int, float]:
+class Recording:
+    """A proposer that keeps what the proposer it wraps proposed."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.proposed: list[Proposal] = []
+
+    def propose(self, obs: Observation) -> list[Proposal]:
+        out = self.inner.propose(obs)
+        self.proposed.extend(out)
+        return list(out)
+
+
+def run_arm(task: Task, scratch: Path, order: str, scorer: object, budget: int, prm_weight: float, max_candidates: int) -> tuple[bool, int, int, float, bool]:
+    """(fixed, test runs, candidates, seconds, covered: a passing candidate was proposed)."""
     ws = scratch / f"{order}_{task.name.replace(':', '_').replace('.', '_')}"
     ws.mkdir()
-    (ws / f"{task.module}.py").write_text(task.text, "utf-8")
+    path = f"{task.module}.py"
+    (ws / path).write_text(task.text, "utf-8")
     started = time.perf_counter()
     with Analyzer(root=ws, timeout=120) as an, Sandbox(ws, test_cmd(task.module), timeout=20, memory_mb=2048) as sandbox:
-        loop = RepairLoop(StepEngine(an), [MutationRepairs(max_per_file=max_candidates), QuickFixes(an)], sandbox, scorer=scorer if order == "reward" else None, prm_weight=prm_weight, budget=budget, order=order)
-        result = loop.repair([f"{task.module}.py"])
-    return result.fixed, result.test_runs, result.candidates, time.perf_counter() - started
+        proposers = [Recording(MutationRepairs(max_per_file=max_candidates)), Recording(QuickFixes(an))]
+        loop = RepairLoop(StepEngine(an), proposers, sandbox, scorer=scorer if order == "reward" else None, prm_weight=prm_weight, budget=budget, order=order)
+        result = loop.repair([path])
+    original = normalised_ast((STDLIB / path).read_text("utf-8"))
+    covered = result.fixed or any(p.path == path and normalised_ast(p.new_text) == original for r in proposers for p in r.proposed)
+    return result.fixed, result.test_runs, result.candidates, time.perf_counter() - started, covered
 
 
 def main() -> None:
@@ -120,22 +148,24 @@ def main() -> None:
         trained = scorer.meta.trained_sources if scorer is not None else frozenset()
         tasks = make_tasks(args.tasks, args.per_module, args.seed, scratch, exclude=trained)
         print(f"{len(tasks)} tasks from {len({t.module for t in tasks})} modules; budget {args.budget} test runs each")
-        print(f"{'task':<52} {'guided':>14} {'proposer order':>16} {'candidates':>11} {'guided s':>9}")
+        print(f"{'task':<52} {'guided':>14} {'proposer order':>16} {'candidates':>11} {'covered':>8} {'guided s':>9}")
         for task in tasks:
             guided = run_arm(task, scratch, "reward", scorer, args.budget, args.prm_weight, args.max_candidates)
             baseline = run_arm(task, scratch, "proposer", None, args.budget, args.prm_weight, args.max_candidates)
             rows.append((task, guided, baseline))
 
-            def cell(r: tuple[bool, int, int, float]) -> str:
+            def cell(r: tuple[bool, int, int, float, bool]) -> str:
                 return f"{'fixed' if r[0] else 'miss '} {r[1]:>3} runs"
 
-            print(f"{task.name[:52]:<52} {cell(guided):>14} {cell(baseline):>16} {guided[2]:>11} {guided[3]:>9.1f}", flush=True)
+            print(f"{task.name[:52]:<52} {cell(guided):>14} {cell(baseline):>16} {guided[2]:>11} {'yes' if guided[4] else 'no':>8} {guided[3]:>9.1f}", flush=True)
     g_fixed = sum(1 for _, g, _ in rows if g[0])
     b_fixed = sum(1 for _, _, b in rows if b[0])
     g_runs = sum(g[1] for _, g, _ in rows)
     b_runs = sum(b[1] for _, _, b in rows)
     both = [(g[1], b[1]) for _, g, b in rows if g[0] and b[0]]
+    covered = sum(1 for _, g, _ in rows if g[4])
     print(f"fixes found:     guided {g_fixed}/{len(rows)}   proposer order {b_fixed}/{len(rows)}")
+    print(f"coverage (is a passing candidate among the proposals): {covered}/{len(rows)}; fix rate given coverage: guided {g_fixed}/{covered}")
     print(f"test runs spent: guided {g_runs}   proposer order {b_runs}   ratio {b_runs / max(g_runs, 1):.2f}x")
     if both:
         print(f"on the {len(both)} tasks both fixed: median runs guided {statistics.median(g for g, _ in both)} vs {statistics.median(b for _, b in both)}")

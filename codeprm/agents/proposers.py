@@ -5,9 +5,13 @@ into whole-file candidate texts. Order matters only for the unguided baseline, w
 tries candidates in proposer order; the guided loop ranks them by reward.
 
 * ``MutationRepairs``: single-edit repairs of the suspicious functions (those in the
-  failing traceback, else every function of the files): comparison and operator swaps,
-  off-by-one, wrong variable or attribute, swapped arguments, negated conditions, a
-  restored or deleted statement (``codeprm.prm.mutate``).
+  failing traceback, else every function of the files): the inverses of injected bugs
+  (``codeprm.prm.mutate``: comparison and operator swaps, off-by-one, wrong variable or
+  attribute, swapped arguments, negated conditions, a deleted statement), repairs of
+  undefined names and bare returns, and the repair-only edits of ``codeprm.agents.repairs``
+  (constants, slice bounds, swapped operands, dropped or added conditions, calls,
+  ``self.``, a missing ``return``/``break``/``continue``); likeliest classes first
+  (``KIND_TIER``), bounded per function and per file.
 * ``QuickFixes``: the language server's code actions for the files' diagnostics.
 * ``LLMProposer``: an OpenAI-compatible chat endpoint the user runs; never used unless
   configured; a non-responding endpoint is an error for that proposer only.
@@ -84,7 +88,8 @@ def suspicious_functions(text: str, lines: Sequence[int]) -> list[tuple[int, int
     for line in lines:
         if line >= table.line_count:
             continue
-        offset = table.line_start(line)
+        # the line's first non-blank character: a method's ``def`` line starts at its indent
+        offset = table.line_start(line) + len(table.line_text(line)) - len(table.line_text(line).lstrip())
         inside = [s for s in spans if s[0] <= offset < s[1]]
         if inside:
             best = min(inside, key=lambda s: s[1] - s[0])
@@ -159,45 +164,120 @@ def return_repairs(snippet: str) -> list[tuple[str, int, str]]:
     return out
 
 
+#: kind -> tier. A function's candidates are ordered by cost = tier + the rank of the
+#: alternative at its site (0: the likeliest), then tier, then position: the likeliest
+#: classes of real single-line bugs first (a budgeted loop verifies the head of the list),
+#: and a kind with many alternatives per site (names) does not crowd out the rest
+KIND_TIER: dict[str, int] = {
+    "undefined-name": 0,
+    "compare-swap": 1,
+    "operator-swap": 1,
+    "off-by-one": 1,
+    "constant": 1,
+    "negated-condition": 1,
+    "wrong-attribute": 2,
+    "receiver": 2,
+    "call": 2,
+    "argument": 2,
+    "wrong-argument": 2,
+    "swapped": 2,
+    "restored-return": 2,
+    "missing-statement": 2,
+    "wrong-variable": 3,
+    "condition": 3,
+    "slice-bound": 3,
+    "dropped-return": 4,
+    "deleted-statement": 4,
+}
+
+
+def _site_ranks(edits: list[tuple[str, int, str]], snippet: str) -> list[int]:
+    """Rank of each edit among the alternatives of its kind at its site (0: likeliest).
+
+    A substituted name ranks by spelling similarity to the name it replaces
+    (``l_bar`` -> ``l_bar_user`` before ``x``), the rest keep their order.
+    """
+    import difflib
+    import re
+
+    groups: dict[tuple[str, int], list[int]] = {}
+    for n, (kind, site, _) in enumerate(edits):
+        groups.setdefault((kind, site), []).append(n)
+    ranks = [0] * len(edits)
+    for (kind, site), members in groups.items():
+        if kind in ("wrong-variable", "wrong-attribute") and len(members) > 1:
+            m = re.match(r"\w+", snippet[site:])
+            old = m.group(0) if m else ""
+
+            def similarity(n: int, old: str = old, site: int = site) -> float:
+                new = re.match(r"\w*", edits[n][2][site:])
+                return -difflib.SequenceMatcher(None, old, new.group(0) if new else "").ratio()
+
+            members = sorted(members, key=similarity)
+        for rank, n in enumerate(members):
+            ranks[n] = rank
+    return ranks
+
+
 class MutationRepairs:
     name = "mutation"
 
-    def __init__(self, max_per_file: int = 400, max_functions: int = 6) -> None:
+    def __init__(self, max_per_file: int = 400, max_functions: int = 6, max_per_function: int = 250) -> None:
         self.max_per_file = max_per_file
         #: only the most suspicious functions (traceback frames, then the localizer's ranking)
         self.max_functions = max_functions
+        #: so that one large function does not take the share of the functions after it
+        self.max_per_function = max_per_function
+
+    def candidates(self, snippet: str, rest: str, receivers: Mapping[str, Sequence[str]], pool: Sequence[str], context: Any) -> list[tuple[str, int, str]]:
+        """(kind, site, new snippet) repairs of one function, likeliest first."""
+        from codeprm.agents.repairs import enumerate_repairs
+        from codeprm.prm.mutate import enumerate_mutations
+
+        # every local name and every attribute the file uses on the same receiver as
+        # substitutes, then a few attributes from the whole file
+        mutations = enumerate_mutations(snippet, max_substitutes=None, receiver_attrs=receivers) + enumerate_mutations(snippet, attr_pool=pool)
+        edits = [(m.kind, m.site, m.apply(snippet)) for m in mutations]
+        ranks = _site_ranks(edits, snippet)
+        scored = [(KIND_TIER.get(kind, 3) + rank, KIND_TIER.get(kind, 3), site, n, (kind, site, new)) for n, ((kind, site, new), rank) in enumerate(zip(edits, ranks, strict=True))]
+        extra = [(kind, site, new, 0) for kind, site, new in name_repairs(snippet, rest) + return_repairs(snippet)]
+        extra += [(r.kind, r.start, r.apply(snippet), r.rank) for r in enumerate_repairs(snippet, context)]
+        scored += [(KIND_TIER.get(kind, 3) + rank, KIND_TIER.get(kind, 3), site, len(edits) + n, (kind, site, new)) for n, (kind, site, new, rank) in enumerate(extra)]
+        scored.sort(key=lambda s: s[:4])
+        return [s[4] for s in scored]
 
     def propose(self, obs: Observation) -> list[Proposal]:
         import ast
 
-        from codeprm.prm.mutate import attribute_names, enumerate_mutations, receiver_attributes
+        from codeprm.agents.repairs import FileContext
+        from codeprm.prm.mutate import attribute_names, receiver_attributes
 
         out: list[Proposal] = []
         for path in obs.paths:
             text = obs.texts[path]
             try:
-                tree = ast.parse(text)
+                tree: ast.Module | None = ast.parse(text)
                 pool, receivers = sorted(attribute_names(tree)), receiver_attributes(tree)
             except SyntaxError:
-                pool, receivers = [], {}
+                tree, pool, receivers = None, [], {}
+            context = FileContext.of(tree, receivers)
             seen: set[str] = set()
             count = 0
-            for start, end, qualname in suspicious_functions(text, obs.focus(path))[: self.max_functions]:
+            functions = suspicious_functions(text, obs.focus(path))[: self.max_functions]
+            for n, (start, end, qualname) in enumerate(functions):
+                # the per-function bound leaves room for the next functions; the last has none to leave
+                limit = self.max_per_function if n < len(functions) - 1 else self.max_per_file
                 snippet = text[start:end]
-                # every local name and every attribute the file uses on the same receiver as
-                # substitutes, then a few attributes from the whole file
-                mutations = enumerate_mutations(snippet, max_substitutes=None, receiver_attrs=receivers) + enumerate_mutations(snippet, attr_pool=pool)
-                edits = [(m.kind, m.site, m.apply(snippet)) for m in mutations]
-                edits += name_repairs(snippet, text[:start] + text[end:])
-                edits += return_repairs(snippet)
-                for kind, site, new_snippet in edits:
+                in_function = 0
+                for kind, site, new_snippet in self.candidates(snippet, text[:start] + text[end:], receivers, pool, context):
                     new_text = text[:start] + new_snippet + text[end:]
                     if new_text in seen or new_text == text:
                         continue
                     seen.add(new_text)
                     out.append(Proposal(f"{path}:{qualname}:{kind}:{start + site}", path, new_text, self.name, {"function": qualname, "kind": kind}))
                     count += 1
-                    if count >= self.max_per_file:
+                    in_function += 1
+                    if count >= self.max_per_file or in_function >= limit:
                         break
                 if count >= self.max_per_file:
                     break
