@@ -1,11 +1,13 @@
-"""Repair tasks from the standard library: the reward-guided loop versus proposer order.
+"""Repair tasks from the standard library: the reward-guided loop (with the learned PRM, and with
+language-server and execution facts only) versus proposer order.
 
 Each task is one standard-library module copied into a scratch workspace with one
 injected bug (a mutation of a function its CPython tests call, kept only when it makes
-those tests fail), and the module's own CPython test file as the test command. Both
+those tests fail), and the module's own CPython test file as the test command. The three
 arms see the same candidates (mutation repairs of the functions the tests call, and
-quick fixes); the guided arm tries them best combined reward first, the baseline in
-proposer order. Both have the same budget of test runs. Printed side by side: fixes
+quick fixes); the guided arms try them best reward first (the default: facts plus the
+learned potential; ``--prm none``: facts only, execution facts on as in the CLI), the
+baseline in proposer order. All have the same budget of test runs. Printed side by side: fixes
 found and test runs spent (the baseline run included); next to the fix rate, coverage:
 is a passing candidate among the proposals (the original module, up to its AST, or the
 fix found). A ranking cannot pick a fix that was never proposed.
@@ -114,16 +116,16 @@ class Recording:
         return list(out)
 
 
-def run_arm(task: Task, scratch: Path, order: str, scorer: object, budget: int, prm_weight: float, max_candidates: int) -> tuple[bool, int, int, float, bool]:
+def run_arm(task: Task, scratch: Path, order: str, scorer: object, budget: int, prm_weight: float, max_candidates: int, label: str = "") -> tuple[bool, int, int, float, bool]:
     """(fixed, test runs, candidates, seconds, covered: a passing candidate was proposed)."""
-    ws = scratch / f"{order}_{task.name.replace(':', '_').replace('.', '_')}"
+    ws = scratch / f"{label or order}_{task.name.replace(':', '_').replace('.', '_')}"
     ws.mkdir()
     path = f"{task.module}.py"
     (ws / path).write_text(task.text, "utf-8")
     started = time.perf_counter()
     with Analyzer(root=ws, timeout=120) as an, Sandbox(ws, test_cmd(task.module), timeout=20, memory_mb=2048) as sandbox:
         proposers = [Recording(MutationRepairs(max_per_file=max_candidates)), Recording(QuickFixes(an))]
-        loop = RepairLoop(StepEngine(an), proposers, sandbox, scorer=scorer if order == "reward" else None, prm_weight=prm_weight, budget=budget, order=order)
+        loop = RepairLoop(StepEngine(an, exec_mode="doctest"), proposers, sandbox, scorer=scorer if order == "reward" else None, prm_weight=prm_weight, budget=budget, order=order)
         result = loop.repair([path])
     original = normalised_ast((STDLIB / path).read_text("utf-8"))
     covered = result.fixed or any(p.path == path and normalised_ast(p.new_text) == original for r in proposers for p in r.proposed)
@@ -148,28 +150,29 @@ def main() -> None:
         trained = scorer.meta.trained_sources if scorer is not None else frozenset()
         tasks = make_tasks(args.tasks, args.per_module, args.seed, scratch, exclude=trained)
         print(f"{len(tasks)} tasks from {len({t.module for t in tasks})} modules; budget {args.budget} test runs each")
-        print(f"{'task':<52} {'guided':>14} {'proposer order':>16} {'candidates':>11} {'covered':>8} {'guided s':>9}")
+        print(f"{'task':<52} {'guided+PRM':>14} {'guided facts':>14} {'proposer order':>16} {'candidates':>11} {'covered':>8} {'guided s':>9}")
         for task in tasks:
-            guided = run_arm(task, scratch, "reward", scorer, args.budget, args.prm_weight, args.max_candidates)
+            guided = run_arm(task, scratch, "reward", scorer, args.budget, args.prm_weight, args.max_candidates, "prm")
+            facts = run_arm(task, scratch, "reward", None, args.budget, args.prm_weight, args.max_candidates, "facts")
             baseline = run_arm(task, scratch, "proposer", None, args.budget, args.prm_weight, args.max_candidates)
-            rows.append((task, guided, baseline))
+            rows.append((task, guided, facts, baseline))
 
             def cell(r: tuple[bool, int, int, float, bool]) -> str:
                 return f"{'fixed' if r[0] else 'miss '} {r[1]:>3} runs"
 
-            print(f"{task.name[:52]:<52} {cell(guided):>14} {cell(baseline):>16} {guided[2]:>11} {'yes' if guided[4] else 'no':>8} {guided[3]:>9.1f}", flush=True)
-    g_fixed = sum(1 for _, g, _ in rows if g[0])
-    b_fixed = sum(1 for _, _, b in rows if b[0])
-    g_runs = sum(g[1] for _, g, _ in rows)
-    b_runs = sum(b[1] for _, _, b in rows)
-    both = [(g[1], b[1]) for _, g, b in rows if g[0] and b[0]]
-    covered = sum(1 for _, g, _ in rows if g[4])
-    print(f"fixes found:     guided {g_fixed}/{len(rows)}   proposer order {b_fixed}/{len(rows)}")
-    print(f"coverage (is a passing candidate among the proposals): {covered}/{len(rows)}; fix rate given coverage: guided {g_fixed}/{covered}")
-    print(f"test runs spent: guided {g_runs}   proposer order {b_runs}   ratio {b_runs / max(g_runs, 1):.2f}x")
-    if both:
-        print(f"on the {len(both)} tasks both fixed: median runs guided {statistics.median(g for g, _ in both)} vs {statistics.median(b for _, b in both)}")
-    print(f"guided arm wall time per task (scoring plus its test runs): median {statistics.median(g[3] for _, g, _ in rows):.1f} s")
+            print(f"{task.name[:52]:<52} {cell(guided):>14} {cell(facts):>14} {cell(baseline):>16} {guided[2]:>11} {'yes' if guided[4] else 'no':>8} {guided[3]:>9.1f}", flush=True)
+    names = ("guided+PRM", "guided facts", "proposer order")
+    fixed = [sum(1 for row in rows if row[i + 1][0]) for i in range(3)]
+    runs = [sum(row[i + 1][1] for row in rows) for i in range(3)]
+    covered = sum(1 for row in rows if any(r[4] for r in row[1:]))
+    print("fixes found:     " + "   ".join(f"{n} {f}/{len(rows)}" for n, f in zip(names, fixed, strict=True)))
+    print(f"coverage (is a passing candidate among the proposals): {covered}/{len(rows)}")
+    print("test runs spent: " + "   ".join(f"{n} {r}" for n, r in zip(names, runs, strict=True)))
+    all_fixed = [row for row in rows if all(r[0] for r in row[1:])]
+    if all_fixed:
+        medians = [statistics.median(row[i + 1][1] for row in all_fixed) for i in range(3)]
+        print(f"on the {len(all_fixed)} tasks every arm fixed: median runs " + ", ".join(f"{n} {m}" for n, m in zip(names, medians, strict=True)))
+    print(f"guided+PRM wall time per task (scoring plus its test runs): median {statistics.median(row[1][3] for row in rows):.1f} s")
 
 
 if __name__ == "__main__":
