@@ -363,7 +363,7 @@ def load_scorer(
     dev = resolve_device(device)
     make_deterministic()
     t0 = time.perf_counter()
-    model, tokenizer, meta = load_checkpoint(path, dev)
+    model, tokenizer, meta = load_checkpoint(path, dev, for_scoring=True)
     scorer = Scorer(
         model, tokenizer, meta, device=dev, path=path, batch_size=batch_size, cache_size=cache_size
     )
