@@ -33,7 +33,12 @@ nn = torch.nn
 F = torch.nn.functional
 
 #: tokenizer classes whose saved ``tokenizer.json`` is exactly what transformers runs
-_PLAIN_TOKENIZERS = ("TokenizersBackend", "PreTrainedTokenizerFast", "GPT2Tokenizer", "GPT2TokenizerFast")
+_PLAIN_TOKENIZERS = (
+    "TokenizersBackend",
+    "PreTrainedTokenizerFast",
+    "GPT2Tokenizer",
+    "GPT2TokenizerFast",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +61,10 @@ class LlamaSpec:
 def _rope_theta(config: dict[str, Any]) -> float | None:
     params = config.get("rope_parameters")
     if isinstance(params, dict):
-        if params.get("rope_type", "default") != "default" or set(params) - {"rope_type", "rope_theta"}:
+        if params.get("rope_type", "default") != "default" or set(params) - {
+            "rope_type",
+            "rope_theta",
+        }:
             return None
         theta = params.get("rope_theta")
     else:
@@ -207,7 +215,12 @@ class Linear(nn.Module):
 
     def __init__(self, weight: Any) -> None:
         super().__init__()
-        self.weight = nn.Parameter(weight, requires_grad=False)
+        # a Parameter already (the tied embeddings) stays that one: counted once
+        self.weight = (
+            weight
+            if isinstance(weight, nn.Parameter)
+            else nn.Parameter(weight, requires_grad=False)
+        )
 
     def forward(self, x: Any) -> Any:
         return F.linear(x, self.weight)
@@ -272,13 +285,24 @@ class Attention(nn.Module):
             elif q_length == 1:
                 q = q.reshape(q.shape[0], q.shape[1] // self.groups, self.groups, q.shape[-1])
                 if mask is not None and mask.shape[1] != 1:
-                    mask = mask.reshape(mask.shape[0], mask.shape[1] // self.groups, self.groups, mask.shape[-1])
+                    mask = mask.reshape(
+                        mask.shape[0], mask.shape[1] // self.groups, self.groups, mask.shape[-1]
+                    )
             else:
                 k, v = _repeat_kv(k, self.groups), _repeat_kv(v, self.groups)
         is_causal = q_length > 1 and mask is None
         if is_causal and k.shape[2] > q_length:
             k, v = k[:, :, :q_length, :], v[:, :, :q_length, :]
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=0.0, scale=self.scaling, is_causal=is_causal, **kwargs)
+        out = F.scaled_dot_product_attention(
+            q,
+            k,
+            v,
+            attn_mask=mask,
+            dropout_p=0.0,
+            scale=self.scaling,
+            is_causal=is_causal,
+            **kwargs,
+        )
         out = out.reshape(out.shape[0], -1, q_length, v.shape[-1]).transpose(1, 2).contiguous()
         return self.o_proj(out.reshape(*input_shape, -1).contiguous())
 
@@ -301,7 +325,9 @@ class DecoderLayer(nn.Module):
         self.self_attn = Attention(spec, layer, w, prefix + "self_attn.")
         self.mlp = MLP(w, prefix + "mlp.")
         self.input_layernorm = RMSNorm(w.pop(prefix + "input_layernorm.weight"), spec.rms_norm_eps)
-        self.post_attention_layernorm = RMSNorm(w.pop(prefix + "post_attention_layernorm.weight"), spec.rms_norm_eps)
+        self.post_attention_layernorm = RMSNorm(
+            w.pop(prefix + "post_attention_layernorm.weight"), spec.rms_norm_eps
+        )
 
     def forward(self, hidden: Any, cos: Any, sin: Any, mask: Any, cache: KVCache | None) -> Any:
         hidden = hidden + self.self_attn(self.input_layernorm(hidden), cos, sin, mask, cache)
@@ -320,7 +346,10 @@ def _causal_mask(attention_mask: Any, q_length: int, kv_length: int, q_offset: i
     all_real = padding is None or bool(padding.all())
     if (q_length == 1 or kv_length == q_length) and all_real:
         return None
-    if q_offset == 0 and (padding is None or (bool(padding[:, :q_length].all()) and not bool(padding[:, q_length:].any()))):
+    if q_offset == 0 and (
+        padding is None
+        or (bool(padding[:, :q_length].all()) and not bool(padding[:, q_length:].any()))
+    ):
         return None
     device = attention_mask.device if attention_mask is not None else None
     q_idx = (torch.arange(q_length, device=device) + q_offset)[None, None, :, None]
@@ -337,9 +366,14 @@ class LlamaDecoder(nn.Module):
         super().__init__()
         self.spec = spec
         self.embed_weight = nn.Parameter(w.pop("model.embed_tokens.weight"), requires_grad=False)
-        self.layers = nn.ModuleList([DecoderLayer(spec, i, w) for i in range(spec.num_hidden_layers)])
+        self.layers = nn.ModuleList(
+            [DecoderLayer(spec, i, w) for i in range(spec.num_hidden_layers)]
+        )
         self.norm = RMSNorm(w.pop("model.norm.weight"), spec.rms_norm_eps)
-        inv_freq = 1.0 / (spec.rope_theta ** (torch.arange(0, spec.head_dim, 2, dtype=torch.float) / spec.head_dim))
+        inv_freq = 1.0 / (
+            spec.rope_theta
+            ** (torch.arange(0, spec.head_dim, 2, dtype=torch.float) / spec.head_dim)
+        )
         self.register_buffer("inv_freq", inv_freq, persistent=False)
 
     def forward(
@@ -358,7 +392,9 @@ class LlamaDecoder(nn.Module):
         q_length = hidden.shape[1]
         position_ids = (torch.arange(q_length, device=hidden.device) + past).unsqueeze(0)
         mask = _causal_mask(attention_mask, q_length, past + q_length, past)
-        freqs = position_ids[..., None].float() * self.inv_freq.to(device=hidden.device, dtype=torch.float)
+        freqs = position_ids[..., None].float() * self.inv_freq.to(
+            device=hidden.device, dtype=torch.float
+        )
         emb = torch.cat((freqs, freqs), dim=-1)
         cos, sin = (emb.cos() * 1.0).to(hidden.dtype), (emb.sin() * 1.0).to(hidden.dtype)
         for layer in self.layers:
@@ -379,7 +415,9 @@ class LlamaForScoring(nn.Module):
         self.config = spec
         self.model = LlamaDecoder(spec, w)
         # tied: the very tensor of the embeddings, as transformers ties them
-        self.lm_head = Linear(self.model.embed_weight if spec.tie_word_embeddings else w.pop("lm_head.weight"))
+        self.lm_head = Linear(
+            self.model.embed_weight if spec.tie_word_embeddings else w.pop("lm_head.weight")
+        )
         if w:
             raise ValueError(f"weights a Llama model does not have: {sorted(w)[:3]}")
 
