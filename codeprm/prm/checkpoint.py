@@ -186,7 +186,8 @@ def load_checkpoint(
     ``for_scoring``: a plain Llama causal LM (SmolLM2, the default PRM) is loaded by
     ``prm.llama`` (torch, safetensors and tokenizers only; the same scores, bit for bit)
     instead of transformers, whose import and ``from_pretrained`` are most of a cold
-    start. The model then only scores: it cannot be trained or saved.
+    start. The model then only scores: it cannot be trained or saved. CPU only for now:
+    bit-identity under CUDA's bf16 autocast is not yet checked on a GPU.
     """
     from codeprm.prm.runtime import require_transformers
 
@@ -208,7 +209,7 @@ def load_checkpoint(
             f"(recorded {meta.weights_sha256[:12]}, found {actual[:12]})"
         )
     meta = meta.with_(weights_sha256=actual)
-    if for_scoring:
+    if for_scoring and device == "cpu":
         from codeprm.prm.runtime import require_torch
 
         require_torch()
