@@ -178,8 +178,17 @@ def save_checkpoint(
     return meta
 
 
-def load_checkpoint(directory: Path, device: str = "cpu") -> tuple[Any, Any, CheckpointMeta]:
-    """(model in eval mode on ``device``, tokenizer, metadata) from a local directory."""
+def load_checkpoint(
+    directory: Path, device: str = "cpu", *, for_scoring: bool = False
+) -> tuple[Any, Any, CheckpointMeta]:
+    """(model in eval mode on ``device``, tokenizer, metadata) from a local directory.
+
+    ``for_scoring``: a plain Llama causal LM (SmolLM2, the default PRM) is loaded by
+    ``prm.llama`` (torch, safetensors and tokenizers only; the same scores, bit for bit)
+    instead of transformers, whose import and ``from_pretrained`` are most of a cold
+    start. The model then only scores: it cannot be trained or saved. CPU only for now:
+    bit-identity under CUDA's bf16 autocast is not yet checked on a GPU.
+    """
     from codeprm.prm.runtime import require_transformers
 
     directory = Path(directory).expanduser()
@@ -200,6 +209,18 @@ def load_checkpoint(directory: Path, device: str = "cpu") -> tuple[Any, Any, Che
             f"(recorded {meta.weights_sha256[:12]}, found {actual[:12]})"
         )
     meta = meta.with_(weights_sha256=actual)
+    if for_scoring and device == "cpu":
+        from codeprm.prm.runtime import require_torch
+
+        require_torch()
+        from codeprm.prm import llama
+
+        if llama.supported(directory, meta.kind):
+            try:
+                model, tokenizer = llama.load(directory, device)
+            except Exception as err:  # safetensors' and tokenizers' own errors too
+                raise UsageError(f"cannot load the PRM checkpoint in {directory}: {err}") from err
+            return model, tokenizer, meta
     transformers = require_transformers()
     torch = __import__("torch")
     auto = (

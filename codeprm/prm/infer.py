@@ -1,7 +1,8 @@
 """Score edit steps with a PRM checkpoint: batching, an LRU cache of unchanged inputs, calibration.
 
 ``load_scorer(path, device)`` returns a ``Scorer`` whose ``score(steps)`` gives calibrated
-probabilities that each step is good. Deterministic: eval mode, no dropout, deterministic
+probabilities that each step is good. On CPU a plain Llama checkpoint (SmolLM2, the
+default) is loaded by ``prm.llama`` without transformers: the same bits, a faster cold start. Deterministic: eval mode, no dropout, deterministic
 kernels, float32 on CPU. On CPU the default batch size is 1, so that a row's floating-point
 result depends on that row alone: a step's score is then bit-identical whatever it was
 scored with (padded batches change the last bits). On two cores batch 1 is also the
@@ -363,7 +364,7 @@ def load_scorer(
     dev = resolve_device(device)
     make_deterministic()
     t0 = time.perf_counter()
-    model, tokenizer, meta = load_checkpoint(path, dev)
+    model, tokenizer, meta = load_checkpoint(path, dev, for_scoring=True)
     scorer = Scorer(
         model, tokenizer, meta, device=dev, path=path, batch_size=batch_size, cache_size=cache_size
     )

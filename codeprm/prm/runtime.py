@@ -64,9 +64,17 @@ def resolve_device(device: str = "auto") -> str:
 
 def make_deterministic(seed: int | None = None) -> None:
     """Deterministic kernels where torch has them; seeds torch's generators when asked."""
+    import sys
+
     torch = require_torch()
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    # what torch.use_deterministic_algorithms does, minus its import of torch._inductor
+    # (which imports torch._dynamo: 3-6 s of a cold start on two cores, for a flag only
+    # compiled graphs read); set there too when something has imported it already
+    torch._C._set_deterministic_algorithms(True, warn_only=True)
+    inductor_config = sys.modules.get("torch._inductor.config")
+    if inductor_config is not None:
+        inductor_config.deterministic = True
     if torch.backends.cudnn.is_available():
         torch.backends.cudnn.benchmark = False
     if seed is not None:

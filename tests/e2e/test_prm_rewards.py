@@ -129,4 +129,4 @@ def test_the_readme_demo_ranks_the_fix_first_and_the_noop_below_it(tmp_path: Pat
     noop = next(c for c in ranked if c["id"] == "no-op")
     assert noop["reward"] == 0.0 and order.index("no-op") < order.index("typo-in-name")
     assert ranked[0]["reward"] > 0 and ranked[0]["components"]["prm"]["form"] == "potential-v1"
-    assert "FutureWarning" not in r.err
+    assert r.err == ""  # nothing from torch or transformers (warnings, logging, progress bars)
