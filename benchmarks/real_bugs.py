@@ -368,6 +368,30 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def reweighted(rows: Sequence[dict[str, Any]], weight: float) -> list[dict[str, Any]]:
+    """Rows with ``combined`` recomputed offline for another PRM weight w: det + exec + w/4 * dV,
+    with the guard's cap (a caught step earns at most 0)."""
+    out = []
+    for r in rows:
+        if r.get("dV") is None or r.get("error"):
+            out.append(r)
+            continue
+        total = r["deterministic"] + r["execution"] + weight * 0.25 * r["dV"]
+        out.append({**r, "combined": min(total, 0.0) if r.get("guard") else total})
+    return out
+
+
+def sweep(rows: Sequence[dict[str, Any]], weights: Sequence[float] = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)) -> str:
+    """Top-1 and no-op >= fix of the potential-v1 combination at other weights (a diagnostic:
+    a weight picked here would be tuned on the test bugs)."""
+    lines = [f"{'w':>5} {'top1':>5} {'top1~':>5} {'MRR':>5} {'noop>=':>6}"]
+    for w in weights:
+        s = summarize(reweighted(rows, w), "combined")
+        if s["bugs"]:
+            lines.append(f"{w:5.2f} {s['top1_strict']:5.3f} {s['top1_expected']:5.3f} {s['rr']:5.3f} {s['noop_ge']:6.3f}")
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------- scoring
 
 
@@ -482,7 +506,10 @@ def main() -> int:
 
     if args.rows is not None:
         rows = [json.loads(x) for x in args.rows.read_text().splitlines() if x.strip()]
-        print(table([r for r in rows if "summary" not in r]))
+        rows = [r for r in rows if "summary" not in r]
+        print(table(rows))
+        print("\nweight sweep of the potential-v1 combination (diagnostic only: tuned on the test bugs)")
+        print(sweep(rows))
         return 0
     if args.bugsinpy is None or not args.repo:
         ap.error("--bugsinpy and at least one --repo are needed (or --rows)")
@@ -548,6 +575,9 @@ def main() -> int:
           f"{elapsed:.0f} s; doctests ran for {n_exec} bugs (the execution term is 0 elsewhere)")
     print("top1: fix strictly first; top1~: random tie-break; AUROC: pooled; AUCpb: mean per bug; "
           "noop>=: the unchanged file scores at least the fix (a tie counts against the fix)")
+    if any(r.get("dV") is not None for r in rows):
+        print("\nweight sweep of the potential-v1 combination (diagnostic only: tuned on the test bugs)")
+        print(sweep(rows))
     comb = summary.get("combined", {})
     if comb.get("bugs"):
         best_single = max(summary[k]["top1_strict"] for k in ("deterministic", "execution", "dV", "p") if summary[k]["bugs"])

@@ -120,3 +120,14 @@ def test_summary_pools_bugs_and_skips_failed_candidates(rb: ModuleType) -> None:
     assert s["top1_strict"] == 0.5 and s["noop_ge"] == 0.5
     assert s["auroc_pooled"] == pytest.approx(0.5)
     assert math.isnan(rb.summarize([], "s")["top1_strict"])
+
+
+def test_reweighting_recomputes_the_combination_offline(rb: ModuleType) -> None:
+    rows = [
+        {"bug": "a-1", "id": "noop", "deterministic": 0.0, "execution": 0.0, "dV": 0.0, "combined": 0.0},
+        {"bug": "a-1", "id": "fix", "deterministic": 0.0, "execution": 0.0, "dV": 2.0, "combined": 0.5},
+        {"bug": "a-1", "id": "broken-1", "deterministic": -0.5, "execution": 0.0, "dV": 8.0, "combined": 1.5, "guard": ["x"]},
+    ]
+    at2 = {r["id"]: r["combined"] for r in rb.reweighted(rows, 2.0)}
+    assert at2 == {"noop": 0.0, "fix": 1.0, "broken-1": 0.0}  # the guard caps a caught step at 0
+    assert "1.000" in rb.sweep(rows, (1.0,))
