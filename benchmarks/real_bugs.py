@@ -41,7 +41,9 @@ Usage (mirrors or clones of BugsInPy and of each project's git repository; no ne
       --repo tqdm=/work/.mirror/tqdm+tqdm/repo --repo httpie=/work/.mirror/httpie+httpie/repo \\
       --bugs-per-project 12 --out real_bugs.jsonl [--prm default|none|PATH] [--prm-weight 1.0]
 --bugsinpy is a BugsInPy checkout (a directory with projects/) or a bare git repository of it;
-each --repo NAME=GITDIR a bare or normal git repository of that project. Candidates per bug
+each --repo NAME=GITDIR a bare or normal git repository of that project. Fixes of functions
+over --max-function-lines (default 60) are skipped: the learned potential reads the whole
+function for every candidate, so a 200-line function costs minutes on a CPU. Candidates per bug
 are capped by --mutants and --broken (default 2 + 2, so 6 in all). --out gets one JSON line
 per candidate (every component, so the lead can re-weight offline) and a final
 {"summary": ...} line. --rows FILE re-prints the table from such a file without scoring.
@@ -432,7 +434,7 @@ def _rows_of(ranked: Iterable[Any], form: str) -> dict[str, dict[str, Any]]:
     return out
 
 
-def score_bug(bug: Bug, gitdir: Path, scorer: Any, weight: float, *, mutants: int, broken: int, timeout: float) -> list[dict[str, Any]]:
+def score_bug(bug: Bug, gitdir: Path, scorer: Any, weight: float, *, mutants: int, broken: int, timeout: float, max_lines: int = 0) -> list[dict[str, Any]]:
     from codeprm.analysis.navigate import open_analyzer
     from codeprm.analysis.rank import Candidate, rank
     from codeprm.analysis.step import StepEngine
@@ -447,8 +449,11 @@ def score_bug(bug: Bug, gitdir: Path, scorer: Any, weight: float, *, mutants: in
         fixed = apply_fix(bug.path, buggy, bug.patch)
         if fixed is None:
             return [{"bug": name, "id": "fix", "error": "patch does not apply to the buggy commit"}]
-        if one_function_change(bug.path, buggy, fixed) is None:
+        change = one_function_change(bug.path, buggy, fixed)
+        if change is None:
             return [{"bug": name, "id": "fix", "error": "not a one-function fix", "skipped": True}]
+        if max_lines and len(change.after.splitlines()) > max_lines:
+            return [{"bug": name, "id": "fix", "error": f"fixed function over {max_lines} lines", "skipped": True}]
         cands = candidate_texts(bug.path, buggy, fixed, mutants=mutants, broken=broken)
         kinds = {cid: kind for cid, kind, _ in cands}
         candidates = [Candidate(cid, n, new_text=text) for n, (cid, _, text) in enumerate(cands, 1)]
@@ -493,6 +498,7 @@ def main() -> int:
     ap.add_argument("--repo", action="append", default=[], metavar="NAME=GITDIR", help="a project's git repository (repeat)")
     ap.add_argument("--bugs-per-project", type=int, default=12)
     ap.add_argument("--bugs", default="", help="only these, e.g. thefuck-1,luigi-4 (default: the first eligible per project)")
+    ap.add_argument("--max-function-lines", type=int, default=60, help="skip fixes of longer functions (the PRM reads the whole function: time); 0: no limit")
     ap.add_argument("--mutants", type=int, default=2)
     ap.add_argument("--broken", type=int, default=2)
     ap.add_argument("--prm", default="default", help="default | none | PATH to a PRM checkpoint")
@@ -536,7 +542,7 @@ def main() -> int:
                     break
                 t = time.perf_counter()
                 try:
-                    got = score_bug(bug, Path(gitdir), scorer, args.prm_weight, mutants=args.mutants, broken=args.broken, timeout=args.timeout)
+                    got = score_bug(bug, Path(gitdir), scorer, args.prm_weight, mutants=args.mutants, broken=args.broken, timeout=args.timeout, max_lines=args.max_function_lines)
                 except (subprocess.CalledProcessError, OSError, UnicodeDecodeError) as err:
                     got = [{"bug": name, "id": "fix", "error": f"{type(err).__name__}: {err}", "skipped": True}]
                 if got and got[0].get("skipped"):
