@@ -35,6 +35,11 @@ benchmarks/gpu/) evaluates exactly the same steps.
 (616 s measured on a shared 2-core machine with the default sizes, most of it SmolLM2 on
 CPU; --bugs 20 --cal-bugs 15 --tiny-seconds 60 gives a quick look)
 Never uses HumanEval, HumanEvalFix or QuixBugs.
+
+These sets are mined (mutated) bugs. benchmarks/real_bugs.py is the real-bug counterpart:
+BugsInPy fixes of whole held-out projects ranked against the unchanged file, mutants of the
+fix and broken-name edits, with the full reward (language server, doctests, dV, step-v1 p)
+computed in-process by codeprm's own ranking, one component at a time and combined.
 """
 
 from __future__ import annotations

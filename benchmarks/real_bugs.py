@@ -1,0 +1,599 @@
+"""The step reward on real bugs: BugsInPy fixes ranked against no-op, wrong and broken edits.
+
+For each selected BugsInPy bug (a fix that changes one function of one non-test file), the
+buggy commit is exported into a scratch workspace and these candidates are scored from the
+buggy state, in-process, with codeprm's own ranking (``codeprm.analysis.rank.rank`` over a
+``StepEngine`` with ``exec_mode="doctest"``, as ``codeprm rank`` does):
+
+  noop          the unchanged file
+  fix           the developer's fix (``bug_patch.txt`` applied to the buggy file)
+  mutant-*      plausible wrong fixes: codeprm's mutation operators (``prm.mutate``) applied
+                to the fixed function, sites on the lines the fix changed first; kept only
+                when not AST-equivalent to the buggy or the fixed function
+  broken-*      the fixed function with one used local name (or ``self`` attribute)
+                misspelled into a name nothing defines
+
+Each candidate is scored twice (potential-v1: w/4 * dV, and the old step-v1: w * (p - 1/2)),
+and every component is recorded: the deterministic part (errors / warnings, hidden
+diagnostics), the execution part (doctests of the edited definitions; most real functions
+have none, so it is usually absent: the table says for how many bugs it ran), the learned
+dV, the step-v1 probability p, and the totals. Rankings compared:
+
+  deterministic   errors/warnings part alone          execution   doctest part alone
+  PRM dV          learned potential change alone      PRM p       step-v1 probability alone
+  --prm none      deterministic + execution (guarded) combined    the potential-v1 total
+  combined old    the step-v1 total
+
+Metrics (the real fix is the one good candidate of its bug; ties are never broken in the
+fix's favour): top-1 strict (the fix scores strictly above every other candidate), top-1
+expected (a random tie-break: 1/(k+1) when k others tie with it at the top), MRR (the
+expected reciprocal rank under a random tie-break), AUROC (fix vs the rest; pooled over all
+bugs, and the mean per bug; ties count half), ECE (step-v1 p only; the label is "is the real
+fix"), and no-op >= fix (the unchanged file scores at least as high as the fix: a tie counts
+as the no-op outranking, since nothing then prefers the fix; strict > is reported too).
+
+Projects are held out whole: nothing from them was used to build, calibrate or tune
+codeprm's PRM (the zero-shot SmolLM2 base model may have seen them in pre-training).
+
+Usage (mirrors or clones of BugsInPy and of each project's git repository; no network):
+  python benchmarks/real_bugs.py --bugsinpy /work/.mirror/soarsmu+BugsInPy/repo \\
+      --repo thefuck=/work/.mirror/nvbn+thefuck/repo --repo luigi=/work/.mirror/spotify+luigi/repo \\
+      --repo tqdm=/work/.mirror/tqdm+tqdm/repo --repo httpie=/work/.mirror/httpie+httpie/repo \\
+      --bugs-per-project 12 --out real_bugs.jsonl [--prm default|none|PATH] [--prm-weight 1.0]
+--bugsinpy is a BugsInPy checkout (a directory with projects/) or a bare git repository of it;
+each --repo NAME=GITDIR a bare or normal git repository of that project. Fixes of functions
+over --max-function-lines (default 60) are skipped: the learned potential reads the whole
+function for every candidate, so a 200-line function costs minutes on a CPU. Candidates per bug
+are capped by --mutants and --broken (default 2 + 2, so 6 in all). --out gets one JSON line
+per candidate (every component, so the lead can re-weight offline) and a final
+{"summary": ...} line. --rows FILE re-prints the table from such a file without scoring.
+Never uses HumanEval, HumanEvalFix or QuixBugs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import difflib
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# OpenMP threads must sleep, not spin, when the cores are shared (see codeprm.prm.runtime)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+SCORERS: tuple[tuple[str, str], ...] = (
+    ("deterministic", "deterministic (errors/warnings)"),
+    ("execution", "execution (doctest)"),
+    ("dV", "PRM dV alone (potential-v1)"),
+    ("p", "PRM p alone (step-v1)"),
+    ("prm_none", "--prm none (det + exec)"),
+    ("combined", "combined potential-v1"),
+    ("combined_step", "combined step-v1 (old)"),
+)
+
+
+@dataclass(frozen=True)
+class Bug:
+    project: str
+    number: int
+    path: str  # the one file the fix changes
+    buggy_commit: str
+    fixed_commit: str
+    patch: str
+
+
+# ---------------------------------------------------------------- reading BugsInPy
+
+
+def _git(gitdir: Path, *args: str, binary: bool = False) -> Any:
+    out = subprocess.run(["git", "--git-dir", str(_gitdir(gitdir)), *args], capture_output=True, check=True)
+    return out.stdout if binary else out.stdout.decode("utf-8", "surrogateescape")
+
+
+def _gitdir(path: Path) -> Path:
+    return path / ".git" if (path / ".git").exists() else path
+
+
+def _reader(bugsinpy: Path) -> Callable[[str], str | None]:
+    """path inside BugsInPy -> its text (None when absent), from a checkout or a bare repo."""
+    if (bugsinpy / "projects").is_dir():
+        def read(rel: str) -> str | None:
+            p = bugsinpy / rel
+            return p.read_text("utf-8", "surrogateescape") if p.is_file() else None
+        return read
+
+    def read_git(rel: str) -> str | None:
+        try:
+            return str(_git(bugsinpy, "show", f"HEAD:{rel}"))
+        except subprocess.CalledProcessError:
+            return None
+    return read_git
+
+
+def _info(text: str) -> dict[str, str]:
+    return dict(re.findall(r'^(\w+)="?([^"\n]*)"?', text, re.M))
+
+
+def patch_files(patch: str) -> list[str]:
+    """The paths a unified diff changes (b/ side)."""
+    return sorted({m for m in re.findall(r"^\+\+\+ b/(\S+)", patch, re.M)})
+
+
+def is_test_path(path: str) -> bool:
+    parts = path.lower().split("/")
+    return any(p in ("test", "tests", "testing") or p.startswith("test_") or p.endswith("_test.py") or p == "conftest.py" for p in parts)
+
+
+def read_bugs(bugsinpy: Path, project: str) -> list[Bug]:
+    """Every bug of a project whose fix changes exactly one non-test Python file, by number."""
+    read = _reader(bugsinpy)
+    if (bugsinpy / "projects").is_dir():
+        numbers = [p.name for p in (bugsinpy / "projects" / project / "bugs").iterdir()]
+    else:
+        numbers = _git(bugsinpy, "ls-tree", "--name-only", f"HEAD:projects/{project}/bugs").split()
+    out = []
+    for n in sorted(int(x) for x in numbers if x.isdigit()):
+        base = f"projects/{project}/bugs/{n}"
+        info, patch = read(f"{base}/bug.info"), read(f"{base}/bug_patch.txt")
+        if info is None or patch is None:
+            continue
+        files = patch_files(patch)
+        if len(files) != 1 or not files[0].endswith(".py") or is_test_path(files[0]):
+            continue
+        i = _info(info)
+        out.append(Bug(project, n, files[0], i.get("buggy_commit_id", ""), i.get("fixed_commit_id", ""), patch))
+    return out
+
+
+def project_url(bugsinpy: Path, project: str) -> str:
+    text = _reader(bugsinpy)(f"projects/{project}/project.info") or ""
+    return _info(text).get("github_url", "")
+
+
+# ---------------------------------------------------------------- candidates (pure)
+
+
+def apply_fix(path: str, buggy: str, patch: str) -> str | None:
+    """The fixed file: the developer's patch applied to the buggy text (None: it does not apply)."""
+    from codeprm.errors import CodeprmError
+    from codeprm.workspace.diffs import parse_unified_diff, resolve_patch
+
+    try:
+        change = resolve_patch(parse_unified_diff(patch), {path: buggy})
+    except CodeprmError:
+        return None
+    return change.new_texts().get(path)
+
+
+def one_function_change(path: str, buggy: str, fixed: str) -> Any:
+    """The fix's one changed function (a ``UnitChange``), or None when it changes anything else."""
+    from codeprm.analysis.units import changed_units
+
+    changes = changed_units({path: buggy}, {path: fixed}, [path])
+    if len(changes) != 1:
+        return None
+    c = changes[0]
+    if c.name == "<code>" or not c.before or not c.after or fixed.count(c.after) != 1:
+        return None
+    return c
+
+
+def changed_lines(before: str, after: str) -> set[int]:
+    """0-based lines of ``after`` that a line diff from ``before`` inserts or replaces."""
+    sm = difflib.SequenceMatcher(a=before.splitlines(), b=after.splitlines(), autojunk=False)
+    out: set[int] = set()
+    for tag, _, _, j1, j2 in sm.get_opcodes():
+        if tag in ("replace", "insert"):
+            out.update(range(j1, j2))
+    return out
+
+
+def _word_in(word: str, text: str) -> bool:
+    return re.search(rf"(?<![\w]){re.escape(word)}(?![\w])", text) is not None
+
+
+def break_attribute(fn: str, choice: int, file_text: str) -> str | None:
+    """Misspell one ``self.<attr>`` read in ``fn`` into an attribute nothing in the file names."""
+    from codeprm.prm.mutate import parse_snippet, parses
+
+    parsed = parse_snippet(fn)
+    if parsed is None:
+        return None
+    tree, shift = parsed
+    lines = fn.splitlines(keepends=True)
+    starts = [0]
+    for ln in lines:
+        starts.append(starts[-1] + len(ln))
+    uses = [
+        n for n in ast.walk(tree)
+        if isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Load) and isinstance(n.value, ast.Name)
+        and n.value.id == "self" and len(n.attr) >= 3 and n.lineno > shift and n.end_lineno == n.lineno
+    ]
+    uses.sort(key=lambda n: (n.lineno, n.col_offset))
+    if not uses:
+        return None
+    node = uses[choice % len(uses)]
+    i = node.lineno - 1 - shift
+    line_bytes = lines[i].encode("utf-8")
+    end = starts[i] + len(line_bytes[: node.end_col_offset or 0].decode("utf-8", "replace"))
+    start = end - len(node.attr)
+    if fn[start:end] != node.attr:
+        return None
+    for typo in (node.attr + "_", node.attr[:-1], node.attr + "s"):
+        if not _word_in(typo, file_text):
+            out = fn[:start] + typo + fn[end:]
+            return out if parses(out) else None
+    return None
+
+
+def candidate_texts(path: str, buggy: str, fixed: str, *, mutants: int = 2, broken: int = 2) -> list[tuple[str, str, str]]:
+    """(id, kind, file text) of every candidate of one bug: noop, fix, mutants, broken names.
+
+    Deterministic. Mutants are of the fixed function, sites on the lines the fix changed
+    first, one per mutation kind before a second of any kind; a mutant AST-equivalent to the
+    buggy or the fixed function is dropped. Broken edits misspell a used local name (and,
+    when the function reads ``self`` attributes, one of those) into a name the file never
+    mentions.
+    """
+    from codeprm.prm.mutate import (
+        break_a_name,
+        enumerate_mutations,
+        equivalent,
+        receiver_attributes,
+    )
+
+    change = one_function_change(path, buggy, fixed)
+    out = [("noop", "noop", buggy), ("fix", "fix", fixed)]
+    if change is None:
+        return out
+    fn_b, fn_a = change.before, change.after
+    start = fixed.index(fn_a)
+
+    def splice(new_fn: str) -> str:
+        return fixed[:start] + new_fn + fixed[start + len(fn_a):]
+
+    try:
+        receivers = receiver_attributes(ast.parse(fixed))
+    except SyntaxError:
+        receivers = {}
+    touched = changed_lines(fn_b, fn_a)
+    found = enumerate_mutations(fn_a, receiver_attrs=receivers)
+    ordered = sorted(found, key=lambda m: (0 if touched & set(range(m.lines[0], m.lines[1] + 1)) else 1, m.site, m.kind))
+    chosen: list[tuple[str, str]] = []
+    seen_texts = {fn_a, fn_b}
+    for rnd in range(2):
+        for m in ordered:
+            if len(chosen) >= mutants:
+                break
+            if rnd == 0 and any(k == m.kind for k, _ in chosen):
+                continue
+            text = m.apply(fn_a)
+            if text in seen_texts or equivalent(text, fn_a) or equivalent(text, fn_b):
+                continue
+            seen_texts.add(text)
+            chosen.append((m.kind, text))
+    for n, (kind, text) in enumerate(chosen, 1):
+        out.append((f"mutant-{n}", f"mutant:{kind}", splice(text)))
+    broke: list[tuple[str, str]] = []
+    attr = break_attribute(fn_a, 0, fixed) if broken >= 2 else None
+    for choice in (0, 5, 2, 9, 1, 13, 3, 7):
+        if len(broke) >= broken - (1 if attr else 0):
+            break
+        text = break_a_name(fn_a, choice)
+        if text is None or text in seen_texts:
+            continue
+        new_words = set(re.findall(r"\w+", text)) - set(re.findall(r"\w+", fn_a))
+        if any(_word_in(w, fixed) for w in new_words):
+            continue  # the misspelling names something the file defines or mentions
+        seen_texts.add(text)
+        broke.append(("name", text))
+    if attr is not None and attr not in seen_texts:
+        broke.append(("attribute", attr))
+    for n, (kind, text) in enumerate(broke, 1):
+        out.append((f"broken-{n}", f"broken:{kind}", splice(text)))
+    return out
+
+
+# ---------------------------------------------------------------- metrics (pure)
+
+
+def fix_rank(fix: float, others: Sequence[float]) -> tuple[int, int]:
+    """(how many others score strictly above the fix, how many tie with it)."""
+    return sum(1 for s in others if s > fix), sum(1 for s in others if s == fix)
+
+
+def expected_rr(above: int, ties: int) -> float:
+    """The expected reciprocal rank of the fix under a uniformly random tie-break."""
+    return sum(1.0 / (above + 1 + k) for k in range(ties + 1)) / (ties + 1)
+
+
+def bug_metrics(scores: dict[str, float]) -> dict[str, float]:
+    """One bug's metrics from candidate id -> score ("fix" and "noop" present)."""
+    fix = scores["fix"]
+    others = [s for cid, s in scores.items() if cid != "fix"]
+    above, ties = fix_rank(fix, others)
+    return {
+        "top1_strict": float(above == 0 and ties == 0),
+        "top1_expected": (1.0 / (ties + 1)) if above == 0 else 0.0,
+        "rr": expected_rr(above, ties),
+        "auroc": (sum(1.0 for s in others if s < fix) + 0.5 * ties) / len(others) if others else float("nan"),
+        "noop_ge": float(scores["noop"] >= fix),
+        "noop_gt": float(scores["noop"] > fix),
+    }
+
+
+def summarize(rows: Sequence[dict[str, Any]], key: str) -> dict[str, float]:
+    """Metrics of one score over every bug with a scored fix and no-op (failed candidates drop)."""
+    from codeprm.prm.calibrate import auroc, ece
+
+    by_bug: dict[str, dict[str, float]] = {}
+    for r in rows:
+        v = r.get(key)
+        if v is None or r.get("error"):
+            continue
+        by_bug.setdefault(r["bug"], {})[r["id"]] = float(v)
+    per = [bug_metrics(s) for s in by_bug.values() if "fix" in s and "noop" in s and len(s) >= 2]
+    pooled = [(float(r[key]), r["id"] == "fix") for r in rows if r.get(key) is not None and not r.get("error") and r["bug"] in by_bug]
+    n = len(per)
+    out: dict[str, float] = {"bugs": float(n), "candidates": float(len(pooled))}
+    for m in ("top1_strict", "top1_expected", "rr", "auroc", "noop_ge", "noop_gt"):
+        out[m] = sum(p[m] for p in per) / n if n else float("nan")
+    out["auroc_pooled"] = auroc([s for s, _ in pooled], [y for _, y in pooled])
+    if key == "p":
+        out["ece"] = ece([s for s, _ in pooled], [y for _, y in pooled])
+    return out
+
+
+def table(rows: Sequence[dict[str, Any]]) -> str:
+    head = f"{'score':34} {'bugs':>4} {'top1':>5} {'top1~':>5} {'MRR':>5} {'AUROC':>5} {'AUCpb':>5} {'ECE':>5} {'noop>=':>6} {'noop>':>5}"
+    lines = [head, "-" * len(head)]
+    for key, name in SCORERS:
+        s = summarize(rows, key)
+        if not s["bugs"]:
+            continue
+        ece = f"{s['ece']:.3f}" if "ece" in s else "  -  "
+        lines.append(
+            f"{name:34} {int(s['bugs']):4d} {s['top1_strict']:5.3f} {s['top1_expected']:5.3f} {s['rr']:5.3f} "
+            f"{s['auroc_pooled']:5.3f} {s['auroc']:5.3f} {ece:>5} {s['noop_ge']:6.3f} {s['noop_gt']:5.3f}"
+        )
+    return "\n".join(lines)
+
+
+def reweighted(rows: Sequence[dict[str, Any]], weight: float) -> list[dict[str, Any]]:
+    """Rows with ``combined`` recomputed offline for another PRM weight w: det + exec + w/4 * dV,
+    with the guard's cap (a caught step earns at most 0)."""
+    out = []
+    for r in rows:
+        if r.get("dV") is None or r.get("error"):
+            out.append(r)
+            continue
+        total = r["deterministic"] + r["execution"] + weight * 0.25 * r["dV"]
+        out.append({**r, "combined": min(total, 0.0) if r.get("guard") else total})
+    return out
+
+
+def sweep(rows: Sequence[dict[str, Any]], weights: Sequence[float] = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)) -> str:
+    """Top-1 and no-op >= fix of the potential-v1 combination at other weights (a diagnostic:
+    a weight picked here would be tuned on the test bugs)."""
+    lines = [f"{'w':>5} {'top1':>5} {'top1~':>5} {'MRR':>5} {'noop>=':>6}"]
+    for w in weights:
+        s = summarize(reweighted(rows, w), "combined")
+        if s["bugs"]:
+            lines.append(f"{w:5.2f} {s['top1_strict']:5.3f} {s['top1_expected']:5.3f} {s['rr']:5.3f} {s['noop_ge']:6.3f}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- scoring
+
+
+def export(gitdir: Path, commit: str, dest: Path) -> None:
+    data = _git(gitdir, "archive", "--format=tar", commit, binary=True)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        tar.extractall(dest, filter="data")
+
+
+def _rows_of(ranked: Iterable[Any], form: str) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for r in ranked:
+        if r.reward is None:
+            out[r.id] = {"error": r.error.one_line() if r.error else "?"}
+            continue
+        c = r.components
+        det_parts = c["deterministicComponents"]
+        execution = float(det_parts.get("execution", 0.0))
+        rec: dict[str, Any] = {
+            "total": r.reward,
+            "det_total": float(c["deterministic"]),
+            "errors": float(det_parts.get("errors", 0.0)),
+            "warnings": float(det_parts.get("warnings", 0.0)),
+            "execution": execution,
+            "exec_ran": "execution" in det_parts,
+            "introduced": len(r.bundle["facts"]["introduced"]) if r.bundle else None,
+            "fixed_diags": len(r.bundle["facts"]["fixed"]) if r.bundle else None,
+            "guard": c.get("guard", {}).get("detected"),
+        }
+        prm = c.get("prm")
+        if prm is not None:
+            rec["prm_term"] = prm["term"]
+            rec["prm_value"] = prm.get("delta", prm.get("probability"))
+        elif form == "potential-v1":
+            rec["prm_term"] = 0.0
+            rec["prm_value"] = 0.0  # no Python unit changed (the no-op): dV is exactly 0
+        out[r.id] = rec
+    return out
+
+
+def score_bug(bug: Bug, gitdir: Path, scorer: Any, weight: float, *, mutants: int, broken: int, timeout: float, max_lines: int = 0) -> list[dict[str, Any]]:
+    from codeprm.analysis.navigate import open_analyzer
+    from codeprm.analysis.rank import Candidate, rank
+    from codeprm.analysis.step import StepEngine
+
+    name = f"{bug.project}-{bug.number}"
+    with tempfile.TemporaryDirectory(prefix=f"realbug-{name}-") as tmp:
+        root = Path(tmp) / "ws"
+        root.mkdir()
+        export(gitdir, bug.buggy_commit, root)
+        file = root / bug.path
+        buggy = file.read_text("utf-8")
+        fixed = apply_fix(bug.path, buggy, bug.patch)
+        if fixed is None:
+            return [{"bug": name, "id": "fix", "error": "patch does not apply to the buggy commit"}]
+        change = one_function_change(bug.path, buggy, fixed)
+        if change is None:
+            return [{"bug": name, "id": "fix", "error": "not a one-function fix", "skipped": True}]
+        if max_lines and len(change.after.splitlines()) > max_lines:
+            return [{"bug": name, "id": "fix", "error": f"fixed function over {max_lines} lines", "skipped": True}]
+        cands = candidate_texts(bug.path, buggy, fixed, mutants=mutants, broken=broken)
+        kinds = {cid: kind for cid, kind, _ in cands}
+        candidates = [Candidate(cid, n, new_text=text) for n, (cid, _, text) in enumerate(cands, 1)]
+        t0 = time.perf_counter()
+        with open_analyzer(root, None, timeout) as an:
+            engine = StepEngine(an, exec_mode="doctest")
+            target = an.file(file)
+            pot = _rows_of(rank(engine, target, candidates, scorer=scorer, prm_weight=weight, prm_form="potential-v1"), "potential-v1")
+            t1 = time.perf_counter()
+            step = _rows_of(rank(engine, target, candidates, scorer=scorer, prm_weight=weight, prm_form="step-v1"), "step-v1") if scorer is not None else {}
+            t2 = time.perf_counter()
+    out = []
+    for cid, _, _ in cands:
+        a, b = pot.get(cid, {}), step.get(cid, {})
+        row: dict[str, Any] = {"project": bug.project, "bug": name, "path": bug.path, "id": cid, "kind": kinds[cid], "label": cid == "fix"}
+        if "error" in a:
+            row["error"] = a["error"]
+            out.append(row)
+            continue
+        guarded = bool(a.get("guard"))
+        det_exec = a["det_total"]
+        row.update(
+            errors=a["errors"], warnings=a["warnings"], execution=a["execution"], exec_ran=a["exec_ran"],
+            introduced=a["introduced"], fixed_diags=a["fixed_diags"], guard=a.get("guard"),
+            deterministic=round(a["det_total"] - a["execution"], 12),
+            prm_none=min(det_exec, 0.0) if guarded else det_exec,
+        )
+        if scorer is not None:
+            row.update(dV=a.get("prm_value"), prm_term_v1=a.get("prm_term"), combined=a["total"])
+            if "error" not in b:
+                p = b.get("prm_value")
+                row.update(p=0.5 if p is None else p, prm_term_step=b.get("prm_term", 0.0), combined_step=b["total"])
+        out.append(row)
+    if out:
+        out[0]["seconds"] = {"potential": round(t1 - t0, 2), "step": round(t2 - t1, 2)}
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--bugsinpy", type=Path, help="BugsInPy checkout or bare git repository")
+    ap.add_argument("--repo", action="append", default=[], metavar="NAME=GITDIR", help="a project's git repository (repeat)")
+    ap.add_argument("--bugs-per-project", type=int, default=12)
+    ap.add_argument("--bugs", default="", help="only these, e.g. thefuck-1,luigi-4 (default: the first eligible per project)")
+    ap.add_argument("--max-function-lines", type=int, default=60, help="skip fixes of longer functions (the PRM reads the whole function: time); 0: no limit")
+    ap.add_argument("--mutants", type=int, default=2)
+    ap.add_argument("--broken", type=int, default=2)
+    ap.add_argument("--prm", default="default", help="default | none | PATH to a PRM checkpoint")
+    ap.add_argument("--prm-weight", type=float, default=1.0)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--timeout", type=float, default=120.0, help="per language-server request")
+    ap.add_argument("--time-budget", type=float, default=None, help="stop starting new bugs after this many seconds")
+    ap.add_argument("--out", type=Path, default=None, help="per-candidate JSONL (and a final summary line)")
+    ap.add_argument("--rows", type=Path, default=None, help="re-print the table of an --out file; score nothing")
+    args = ap.parse_args()
+
+    if args.rows is not None:
+        rows = [json.loads(x) for x in args.rows.read_text().splitlines() if x.strip()]
+        rows = [r for r in rows if "summary" not in r]
+        print(table(rows))
+        print("\nweight sweep of the potential-v1 combination (diagnostic only: tuned on the test bugs)")
+        print(sweep(rows))
+        return 0
+    if args.bugsinpy is None or not args.repo:
+        ap.error("--bugsinpy and at least one --repo are needed (or --rows)")
+    repos = dict(x.split("=", 1) for x in args.repo)
+    wanted = {b for b in args.bugs.split(",") if b}
+    from codeprm.analysis.learned import load_prm
+
+    scorer, why = load_prm(args.prm, args.device)
+    if scorer is None and args.prm != "none":
+        print(f"learned PRM not loaded: {why}", file=sys.stderr)
+    started = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    sink = args.out.open("w") if args.out else None
+    selected: dict[str, list[int]] = {}
+    try:
+        for project, gitdir in repos.items():
+            taken = 0
+            for bug in read_bugs(args.bugsinpy, project):
+                name = f"{project}-{bug.number}"
+                if (wanted and name not in wanted) or (not wanted and taken >= args.bugs_per_project):
+                    continue
+                if args.time_budget is not None and time.perf_counter() - started > args.time_budget:
+                    print(f"time budget spent: stopping before {name}", file=sys.stderr)
+                    break
+                t = time.perf_counter()
+                try:
+                    got = score_bug(bug, Path(gitdir), scorer, args.prm_weight, mutants=args.mutants, broken=args.broken, timeout=args.timeout, max_lines=args.max_function_lines)
+                except (subprocess.CalledProcessError, OSError, UnicodeDecodeError) as err:
+                    got = [{"bug": name, "id": "fix", "error": f"{type(err).__name__}: {err}", "skipped": True}]
+                if got and got[0].get("skipped"):
+                    print(f"{name}: skipped ({got[0]['error']})", file=sys.stderr)
+                    continue
+                taken += 1
+                selected.setdefault(project, []).append(bug.number)
+                rows += got
+                if sink:
+                    for r in got:
+                        sink.write(json.dumps(r, sort_keys=True) + "\n")
+                    sink.flush()
+                fix = next((r for r in got if r["id"] == "fix"), {})
+                print(
+                    f"{name}: {len(got)} candidates, {time.perf_counter() - t:.1f}s; fix combined={fix.get('combined')} det={fix.get('deterministic')} dV={fix.get('dV')}",
+                    file=sys.stderr,
+                )
+        elapsed = time.perf_counter() - started
+        summary = {key: summarize(rows, key) for key, _ in SCORERS}
+        n_exec = len({r["bug"] for r in rows if r.get("exec_ran")})
+        meta = {
+            "selected": selected,
+            "seconds": round(elapsed, 1),
+            "prm": None if scorer is None else getattr(scorer, "checkpoint_hash", None),
+            "prm_weight": args.prm_weight,
+            "bugs_with_doctests_run": n_exec,
+        }
+        if sink:
+            sink.write(json.dumps({"summary": summary, "meta": meta}, sort_keys=True, default=str) + "\n")
+    finally:
+        if sink:
+            sink.close()
+    print(table(rows))
+    bugs = len({r["bug"] for r in rows})
+    print(f"\n{bugs} bugs ({', '.join(f'{p}: {len(v)}' for p, v in selected.items())}), {len(rows)} candidates, "
+          f"{elapsed:.0f} s; doctests ran for {n_exec} bugs (the execution term is 0 elsewhere)")
+    print("top1: fix strictly first; top1~: random tie-break; AUROC: pooled; AUCpb: mean per bug; "
+          "noop>=: the unchanged file scores at least the fix (a tie counts against the fix)")
+    if any(r.get("dV") is not None for r in rows):
+        print("\nweight sweep of the potential-v1 combination (diagnostic only: tuned on the test bugs)")
+        print(sweep(rows))
+    comb = summary.get("combined", {})
+    if comb.get("bugs"):
+        best_single = max(summary[k]["top1_strict"] for k in ("deterministic", "execution", "dV", "p") if summary[k]["bugs"])
+        print(
+            f"targets: combined top-1 {comb['top1_strict']:.3f} (>= 0.80: {'met' if comb['top1_strict'] >= 0.8 else 'NOT met'}); "
+            f"beats every component alone ({best_single:.3f}): {'yes' if comb['top1_strict'] > best_single else 'NO'}; "
+            f"no-op >= fix {comb['noop_ge']:.3f} (<= 0.05: {'met' if comb['noop_ge'] <= 0.05 else 'NOT met'})"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
