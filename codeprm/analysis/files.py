@@ -41,6 +41,12 @@ def iter_python_files(root: Path) -> Iterator[Path]:
                 yield Path(dirpath) / name
 
 
+def is_walked(rel: str) -> bool:
+    """Whether ``iter_python_files`` would yield this workspace-relative path."""
+    *dirs, name = rel.split("/")
+    return name.endswith((".py", ".pyi")) and not any(d in SKIP_DIRS or d.startswith(".") for d in dirs)
+
+
 def read_source(path: Path) -> str:
     """The text of a source file, or a one-line error naming what is wrong with it."""
     if not path.exists():

@@ -75,6 +75,8 @@ class Analyzer:
     pooled: bool = False
     #: measured snapshots (texts digest, covered files) -> diagnostics; see StepEngine.measure
     measure_cache: dict[Any, Any] = field(default_factory=dict)
+    #: the workspace a trace records when the server runs elsewhere (a commit range's scratch checkout)
+    traced_root: Path | None = None
     _session: SyncSession | None = None
 
     def __post_init__(self) -> None:
@@ -121,7 +123,8 @@ class Analyzer:
             sink = self.frame_sink
             recorder = trace.active()
             if recorder is not None:
-                recorder.workspace(self.root, files.workspace_digest(self.root))
+                traced = self.traced_root or self.root
+                recorder.workspace(traced, files.workspace_digest(traced))
                 if sink is None:
                     sink = lambda frame: recorder.frame(frame.direction, frame.body)  # noqa: E731
             config = SessionConfig(root=self.root, python=self.python, timeout=self.timeout, frame_sink=sink)
