@@ -22,7 +22,7 @@ from codeprm.analysis.navigate import Analyzer
 from codeprm.bundles import make_bundle
 from codeprm.errors import CodeprmError
 from codeprm.rewards import DEFAULT_FORMULA, Facts, Weights, step_reward
-from codeprm.rewards.identity import Located, counts, delta
+from codeprm.rewards.identity import Located, counts, delta, renamed_identifiers
 from codeprm.selectors.modules import is_python_path
 from codeprm.workspace.edits import WorkspaceChange, apply_to_texts
 
@@ -171,7 +171,8 @@ class StepEngine:
     ) -> StepOutcome:
         """Measure the state after a step whose state before is already measured."""
         located_after = self.measure(after, cover)
-        d = delta(located_before, located_after)
+        renames = renamed_identifiers((before.get(q, ""), after.get(q, "")) for q in change.paths if is_python_path(q)) if change is not None else {}
+        d = delta(located_before, located_after, renames)
         c_before, c_after = counts(located_before), counts(located_after)
         facts_after = Facts(c_after["error"], c_after["warning"], safety.passed, confidence)
         reward = step_reward(facts_before, facts_after, self.weights, self.formula)

@@ -139,7 +139,12 @@ def _with_progress(run: Any, total: int, label: str) -> Any:
 
     with Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(label, total=total)
-        return run(lambda done, _total: bar.update(task, completed=done))
+
+        def moved(done: int, _total: int) -> None:
+            bar.update(task, completed=done)
+            bar.refresh()  # draw every step now, not at the next tick of the refresh thread
+
+        return run(moved)
 
 
 def _table(bundles: list[dict[str, Any]], total: float) -> None:
