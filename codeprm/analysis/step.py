@@ -172,7 +172,8 @@ class StepEngine:
         """Measure the state after a step whose state before is already measured."""
         located_after = self.measure(after, cover)
         renames = renamed_identifiers((before.get(q, ""), after.get(q, "")) for q in change.paths if is_python_path(q)) if change is not None else {}
-        d = delta(located_before, located_after, renames)
+        moved = {e.renamed_from: e.path for e in change.edits if e.renamed_from} if change is not None else {}
+        d = delta(located_before, located_after, renames, moved)
         c_before, c_after = counts(located_before), counts(located_after)
         facts_after = Facts(c_after["error"], c_after["warning"], safety.passed, confidence)
         reward = step_reward(facts_before, facts_after, self.weights, self.formula)

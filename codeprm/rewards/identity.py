@@ -50,7 +50,7 @@ def _order(items: Iterable[Located]) -> tuple[Located, ...]:
     return tuple(sorted(items, key=lambda x: (x.key, x.diagnostic.sort_key())))
 
 
-def renamed_key(item: Located, renames: Mapping[str, str]) -> Key:
+def renamed_key(item: Located, renames: Mapping[str, str], moved: Mapping[str, str] | None = None) -> Key:
     """The identity key of a diagnostic from before a step, with renamed identifiers renamed.
 
     Every whole-word occurrence of a renamed identifier in the message, and every part
@@ -58,23 +58,27 @@ def renamed_key(item: Located, renames: Mapping[str, str]) -> Key:
     message differs only by the renamed identifier is the same diagnostic.
     """
     path, source, code, severity, message, enclosing = item.key
+    path = (moved or {}).get(path, path)
     if not renames:
-        return item.key
+        return (path, source, code, severity, message, enclosing)
     pattern = re.compile(r"(?<![\w])(" + "|".join(re.escape(k) for k in sorted(renames, key=len, reverse=True)) + r")(?![\w])")
     message = pattern.sub(lambda m: renames[m.group(1)], message)
     enclosing = ".".join(renames.get(part, part) for part in enclosing.split(".")) if enclosing else enclosing
     return (path, source, code, severity, message, enclosing)
 
 
-def delta(before: Iterable[Located], after: Iterable[Located], renames: Mapping[str, str] | None = None) -> Delta:
+def delta(
+    before: Iterable[Located], after: Iterable[Located], renames: Mapping[str, str] | None = None, moved: Mapping[str, str] | None = None
+) -> Delta:
     """Multiset difference by identity key; each side keeps its own positions.
 
-    ``renames`` (old identifier -> new) are the identifiers the step renamed: a
-    diagnostic from before is compared under its renamed key (``renamed_key``).
+    ``renames`` (old identifier -> new) are the identifiers the step renamed and
+    ``moved`` (old path -> new) the files it renamed: a diagnostic from before is
+    compared under its renamed key (``renamed_key``).
     """
     before, after = list(before), list(after)
     renames = dict(renames or {})
-    keys = {id(x): renamed_key(x, renames) for x in before} | {id(x): x.key for x in after}
+    keys = {id(x): renamed_key(x, renames, moved) for x in before} | {id(x): x.key for x in after}
     left = Counter(keys[id(x)] for x in before) - Counter(keys[id(x)] for x in after)
     right = Counter(keys[id(x)] for x in after) - Counter(keys[id(x)] for x in before)
 

@@ -38,3 +38,9 @@ def test_renamed_identifiers_from_token_streams() -> None:
     assert renamed_identifiers([("f(1)\nf(2)\n", "g(1)\nh(2)\n")]) == {}
     # across files, and texts that do not tokenize give nothing
     assert renamed_identifiers([("def f(): pass\n", "def ff(): pass\n"), ("from a import f\nf()\n", "from a import ff\nff()\n"), ("(", ")")]) == {"f": "ff"}
+
+
+def test_a_moved_file_keeps_its_diagnostics() -> None:
+    moved = Located(Diagnostic("b.py", Range(Position(3, 0), Position(3, 1)), "error", ARG.format("f"), "reportArgumentType", "basedpyright"), "g")  # type: ignore[arg-type]
+    assert delta([Located(diag(ARG.format("f")), "g")], [moved], moved={"a.py": "b.py"}) == delta([], [])
+    assert len(delta([Located(diag(ARG.format("f")), "g")], [moved]).introduced) == 1
