@@ -46,6 +46,24 @@ def checked_paths(history: History) -> list[str]:
     return sorted(p for p, ok in seen.items() if ok)
 
 
+def server_config(root: Path) -> str:
+    """The workspace's own server configuration: pyrightconfig.json, or pyproject's tool tables."""
+    import json
+    import tomllib
+
+    parts = []
+    try:
+        parts.append((root / "pyrightconfig.json").read_text("utf-8", "replace"))
+    except OSError:
+        parts.append("")
+    try:
+        tool = tomllib.loads((root / "pyproject.toml").read_text("utf-8")).get("tool", {})
+        parts.append(json.dumps({k: tool.get(k) for k in ("pyright", "basedpyright")}, sort_keys=True, default=str))
+    except (OSError, ValueError):
+        parts.append("")
+    return "\0".join(parts)
+
+
 @contextmanager
 def range_analyzer(root: Path, history: History, python: Path | None, timeout: float) -> Iterator[tuple[Analyzer, Callable[[int], None]]]:
     """An analyzer rooted in a scratch checkout of the range's base, and the ``on_state`` that moves it."""
@@ -59,11 +77,17 @@ def range_analyzer(root: Path, history: History, python: Path | None, timeout: f
     ):
         at = [0]
 
+        config = server_config(checkout.root)
+
         def on_state(k: int) -> None:
+            nonlocal config
             while at[0] < k:
                 events = checkout.apply(history.steps[at[0]].tree)
                 at[0] += 1
-                if events:
+                if config != (config := server_config(checkout.root)):
+                    an.close()  # the server reads its configuration at start: a fresh one
+                    an.measure_cache.clear()
+                elif events:
                     an.session.files_changed(events)
 
         yield an, on_state

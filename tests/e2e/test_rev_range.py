@@ -205,3 +205,21 @@ def test_the_progress_bar_shows_each_step_on_a_terminal(history: Path, tmp_path:
     assert "6/6" in shown
     seen = {n for n in range(7) if f"{n}/6" in shown}
     assert len(seen) >= 3, seen  # the bar moved through intermediate steps, not 0 then done
+
+
+def test_a_commit_that_changes_the_server_configuration_is_measured_under_it(tmp_path: Path) -> None:
+    repo = tmp_path / "cfg"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    (repo / "pyproject.toml").write_text('[project]\nname = "x"\n\n[tool.pyright]\ntypeCheckingMode = "basic"\n')
+    (repo / "a.py").write_text("def f(x):\n    return x\n")
+    commit(repo, "base")
+    (repo / "pyproject.toml").write_text('[project]\nname = "x"\n\n[tool.pyright]\ntypeCheckingMode = "strict"\n')
+    commit(repo, "strict")
+    (repo / "a.py").write_text("def f(x):\n    return x\n\n\nf(1)\n")
+    commit(repo, "call f")
+    _, bundles = score(repo, "HEAD~2..HEAD")
+    shas = git(repo, "rev-list", "--reverse", "HEAD~2..HEAD").split()
+    got = [(b["facts"]["after"]["counts"]["error"], b["facts"]["after"]["counts"]["warning"]) for b in bundles]
+    want = [(c["error"], c["warning"]) for c in (diag_counts(repo, sha) for sha in shas)]
+    assert got == want and want[0] != (0, 0), (got, want)
