@@ -106,8 +106,11 @@ def real_history(source: Path, commits: int, sample: int, tmp: Path) -> dict[str
     bundles = score_range(clone, history, lambda an: StepEngine(an), timeout=300)
     scored = time.perf_counter() - t0
     unsafe = [b["meta"]["commit"][:10] for b in bundles if not b["facts"]["safety"]["passed"]]
+    print(f"{name}: HEAD~{n}..HEAD ({history.steps[-1].sha[:10]}), {len(history.base_texts)} tracked files at the base", flush=True)
+    print(f"  unsafe commits: {len(unsafe)} {unsafe if unsafe else ''}", flush=True)
+    print(f"  reading the range {read:.1f} s; scoring {scored:.1f} s = {scored / n:.2f} s/commit", flush=True)
     picks = sorted(random.Random(13).sample(range(len(bundles)), min(sample, len(bundles))))
-    agree, rows = 0, []
+    agree = 0
     for i in picks:
         sha = bundles[i]["meta"]["commit"]
         checkout = tmp / f"{clone.name}-{sha[:10]}"
@@ -116,13 +119,9 @@ def real_history(source: Path, commits: int, sample: int, tmp: Path) -> dict[str
         got = bundles[i]["facts"]["after"]["counts"]
         same = (got["error"], got["warning"]) == (want["error"], want["warning"])
         agree += same
-        rows.append(f"    {sha[:10]}  score {got['error']:4d} errors {got['warning']:4d} warnings   diag {want['error']:4d} errors {want['warning']:4d} warnings  {'ok' if same else 'DIFFERENT'}")
+        print(f"    {sha[:10]}  score {got['error']:4d} errors {got['warning']:4d} warnings   diag {want['error']:4d} errors {want['warning']:4d} warnings  {'ok' if same else 'DIFFERENT'}", flush=True)
         subprocess.run(["git", "worktree", "remove", "--force", str(checkout)], cwd=clone, check=True)
-    print(f"{name}: HEAD~{n}..HEAD ({history.steps[-1].sha[:10]}), {len(history.base_texts)} tracked files at the base")
-    print("\n".join(rows))
-    print(f"  unsafe commits: {len(unsafe)} {unsafe if unsafe else ''}")
-    print(f"  agreement with diag on a checkout: {agree}/{len(picks)}")
-    print(f"  reading the range {read:.1f} s; scoring {scored:.1f} s = {scored / n:.2f} s/commit")
+    print(f"  agreement with diag on a checkout: {agree}/{len(picks)}", flush=True)
     return {"repo": name, "commits": n, "unsafe": len(unsafe), "agree": agree, "sampled": len(picks), "s_per_commit": scored / n}
 
 
