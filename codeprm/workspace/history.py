@@ -1,8 +1,9 @@
 """Reading a git commit range as edit steps from git objects, without touching the worktree.
 
 ``commit_steps(root, "BASE..HEAD")`` gives the tree at BASE and, oldest first along first
-parents, each commit's change read with ``git diff-tree -r -z --raw -M`` against its
-first parent. Every file git tracks is part of the state:
+parents, each commit's change read with ``git diff-tree -r -z --raw -M`` against the
+previous state's commit (its first parent, or BASE for the first commit). Every file git
+tracks is part of the state:
 
 - a regular file that is UTF-8 text (no NUL byte, at most ``TEXT_LIMIT`` bytes) is held
   as its text (a leading BOM dropped, as ``analysis.files.read_source`` does);
@@ -176,10 +177,12 @@ def commit_steps(root: Path, rev_range: str) -> History:
     base_texts = {path: reader.text(entry) for path, entry in base_tree.items()}
     state = dict(base_texts)
     steps = []
+    previous: str = base.hexsha
     for commit in commits:
-        parent = commit.parents[0].hexsha if commit.parents else None
+        # against the previous state's commit: along first parents that is the parent; when
+        # BASE is no ancestor of HEAD the first step still lands exactly on its commit's tree
         edits, tree, modes = [], [], []
-        for repo_path, old, new, source in diff_tree(repo, parent, commit.hexsha):
+        for repo_path, old, new, source in diff_tree(repo, previous, commit.hexsha):
             path = rel(repo_path)
             if path is None:
                 continue
@@ -200,6 +203,7 @@ def commit_steps(root: Path, rev_range: str) -> History:
                 state.pop(edit.path, None)
             else:
                 state[edit.path] = edit.new_text
+        previous = commit.hexsha
         subject = commit.message.splitlines()[0] if commit.message else ""
         steps.append(CommitStep(commit.hexsha, subject, change, tuple(tree), tuple(sorted(modes))))
     return History(base.hexsha, base_texts, tuple(steps), base_tree, str(repo.git_dir))

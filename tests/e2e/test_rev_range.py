@@ -223,3 +223,25 @@ def test_a_commit_that_changes_the_server_configuration_is_measured_under_it(tmp
     got = [(b["facts"]["after"]["counts"]["error"], b["facts"]["after"]["counts"]["warning"]) for b in bundles]
     want = [(c["error"], c["warning"]) for c in (diag_counts(repo, sha) for sha in shas)]
     assert got == want and want[0] != (0, 0), (got, want)
+
+
+def test_a_base_that_is_no_ancestor_still_gives_each_commits_tree(tmp_path: Path) -> None:
+    from codeprm.workspace.edits import apply_to_texts
+    from codeprm.workspace.history import commit_steps
+
+    repo = tmp_path / "branches"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "a.py").write_text("x = 0\n")
+    commit(repo, "c0")
+    git(repo, "checkout", "-q", "-b", "side")
+    (repo / "a.py").write_text("x = 'side'\n")
+    (repo / "side.txt").write_text("only on side\n")
+    commit(repo, "s1")
+    git(repo, "checkout", "-q", "main")
+    (repo / "a.py").write_text("x = 1\n")
+    commit(repo, "c1")
+    h = commit_steps(repo, "side..main")
+    assert [s.subject for s in h.steps] == ["c1"]
+    after = apply_to_texts(h.base_texts, h.steps[0].change)
+    assert after == {"a.py": "x = 1\n"}
