@@ -12,12 +12,25 @@ and the offline counterfactual replay throughput (steps per second) of the warm 
 bundles re-scored under other weights, bundle validation included.
 
 Run: python benchmarks/score_range.py [--commits 50]
+
+With --repos, it scores real history instead: the last --commits first-parent commits of
+each repository given (a bare mirror or a clone; it is cloned into a temporary
+directory, never written) and reports, per repository:
+  unsafe     commits marked unsafe (git applied every one of them: must be 0)
+  agreement  for --sample commits drawn with a fixed seed, whether the state's error
+             and warning counts equal those of `codeprm diag --json` run on a checkout of
+             that commit (must be all)
+  time       seconds per commit of the scoring (one warm session)
+
+Run: python benchmarks/score_range.py --repos /work/.mirror/pallets+click/repo ... [--commits 50 --sample 10]
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import json
+import random
 import subprocess
 import sys
 import tempfile
@@ -70,11 +83,60 @@ def build_repo(root: Path, commits: int) -> tuple[str, int]:
     return f"HEAD~{len(changed)}..HEAD", lines
 
 
+def diag_counts(checkout: Path) -> dict[str, int]:
+    """The counts of `codeprm diag --json` on a checkout (a fresh process and server)."""
+    r = subprocess.run([sys.executable, "-m", "codeprm", "diag", "-w", str(checkout), "--json", "--timeout", "300"], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"diag failed on {checkout}: {r.stderr.strip()}")
+    return json.loads(r.stdout)["facts"]["counts"]
+
+
+def real_history(source: Path, commits: int, sample: int, tmp: Path) -> dict[str, object]:
+    from codeprm.analysis.revrange import score_range
+
+    name = source.parent.name if source.name == "repo" else source.name
+    clone = tmp / name.replace("+", "-")
+    subprocess.run(["git", "clone", "-q", str(source), str(clone)], check=True)
+    total = int(subprocess.run(["git", "rev-list", "--first-parent", "--count", "HEAD"], cwd=clone, check=True, capture_output=True, text=True).stdout)
+    n = min(commits, total - 1)
+    t0 = time.perf_counter()
+    history = commit_steps(clone, f"HEAD~{n}..HEAD")
+    read = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    bundles = score_range(clone, history, lambda an: StepEngine(an), timeout=300)
+    scored = time.perf_counter() - t0
+    unsafe = [b["meta"]["commit"][:10] for b in bundles if not b["facts"]["safety"]["passed"]]
+    print(f"{name}: HEAD~{n}..HEAD ({history.steps[-1].sha[:10]}), {len(history.base_texts)} tracked files at the base", flush=True)
+    print(f"  unsafe commits: {len(unsafe)} {unsafe if unsafe else ''}", flush=True)
+    print(f"  reading the range {read:.1f} s; scoring {scored:.1f} s = {scored / n:.2f} s/commit", flush=True)
+    picks = sorted(random.Random(13).sample(range(len(bundles)), min(sample, len(bundles))))
+    agree = 0
+    for i in picks:
+        sha = bundles[i]["meta"]["commit"]
+        checkout = tmp / f"{clone.name}-{sha[:10]}"
+        subprocess.run(["git", "worktree", "add", "-q", "--detach", str(checkout), sha], cwd=clone, check=True)
+        want = diag_counts(checkout)
+        got = bundles[i]["facts"]["after"]["counts"]
+        same = (got["error"], got["warning"]) == (want["error"], want["warning"])
+        agree += same
+        print(f"    {sha[:10]}  score {got['error']:4d} errors {got['warning']:4d} warnings   diag {want['error']:4d} errors {want['warning']:4d} warnings  {'ok' if same else 'DIFFERENT'}", flush=True)
+        subprocess.run(["git", "worktree", "remove", "--force", str(checkout)], cwd=clone, check=True)
+    print(f"  agreement with diag on a checkout: {agree}/{len(picks)}", flush=True)
+    return {"repo": name, "commits": n, "unsafe": len(unsafe), "agree": agree, "sampled": len(picks), "s_per_commit": scored / n}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--commits", type=int, default=50)
     parser.add_argument("--cold", type=int, default=None, help="time only this many cold commits and scale (default: all)")
+    parser.add_argument("--repos", nargs="+", type=Path, help="score the last --commits commits of these repositories (mirrors or clones)")
+    parser.add_argument("--sample", type=int, default=10, help="with --repos: commits checked against diag on a checkout")
     args = parser.parse_args()
+    if args.repos:
+        with tempfile.TemporaryDirectory() as tmp:
+            results = [real_history(repo.resolve(), args.commits, args.sample, Path(tmp)) for repo in args.repos]
+        print(json.dumps(results, sort_keys=True))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "repo"
         root.mkdir()

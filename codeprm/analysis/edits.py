@@ -86,11 +86,11 @@ class EditPlanner:
             meta=self.analyzer.meta(started),
         )
 
-    def _new_problems(self, before: Mapping[str, str], change: WorkspaceChange) -> dict[str, Any]:
+    def _new_problems(self, before: Mapping[str, str], change: WorkspaceChange, renames: Mapping[str, str] | None = None) -> dict[str, Any]:
         """Diagnostics the change introduces and fixes, measured in memory over its importers too."""
         after = apply_to_texts(before, change)
         cover = self.engine.covered(before, after, change.paths)
-        d = delta(self.engine.measure(before, cover), self.engine.measure(after, cover))
+        d = delta(self.engine.measure(before, cover), self.engine.measure(after, cover), renames)
         self._hold(before)  # leave the session holding what is on disk
         return d.to_json()
 
@@ -129,7 +129,7 @@ class EditPlanner:
         if not edit:
             raise NotFoundError(f"the server proposes no edit to rename {old_name}")
         change = plan_workspace_edit(self.root, edit, options=ApplyOptions(allow_dirty=True))
-        problems = self._new_problems(before, change)
+        problems = self._new_problems(before, change, {old_name: new_name})
         if problems["introduced"]:
             first = problems["introduced"][0]
             raise ApplyConflictError(

@@ -63,6 +63,12 @@ def iter_python_files(root: Path, skipped: list[tuple[Path, str]] | None = None)
                     skipped.append((path, found.one_line()))
 
 
+def is_walked(rel: str) -> bool:
+    """Whether ``iter_python_files`` would yield this workspace-relative path."""
+    *dirs, name = rel.split("/")
+    return name.endswith((".py", ".pyi")) and not any(d in SKIP_DIRS or d.startswith(".") for d in dirs)
+
+
 def read_source(path: Path) -> str:
     """The text of a source file, or a one-line error naming what is wrong with it."""
     return safeio.read_text(path)

@@ -78,6 +78,8 @@ class Analyzer:
     measure_cache: dict[Any, Any] = field(default_factory=dict)
     #: files the last workspace-wide walk left out, with the reason (a FIFO, too large ...)
     skipped: list[tuple[Path, str]] = field(default_factory=list)
+    #: the workspace a trace records when the server runs elsewhere (a commit range's scratch checkout)
+    traced_root: Path | None = None
     _session: SyncSession | None = None
 
     def __post_init__(self) -> None:
@@ -124,7 +126,8 @@ class Analyzer:
             sink = self.frame_sink
             recorder = trace.active()
             if recorder is not None:
-                recorder.workspace(self.root, files.workspace_digest(self.root))
+                traced = self.traced_root or self.root
+                recorder.workspace(traced, files.workspace_digest(traced))
                 if sink is None:
                     sink = lambda frame: recorder.frame(frame.direction, frame.body)  # noqa: E731
             config = SessionConfig(root=self.root, python=self.python, timeout=self.timeout, frame_sink=sink)

@@ -25,7 +25,7 @@ from codeprm.errors import CodeprmError
 from codeprm.rewards import DEFAULT_FORMULA, Facts, Weights, step_reward
 from codeprm.rewards.combined import DEFAULT_PRM_FORM, combine
 from codeprm.rewards.guard import Guard, Ledger, detect
-from codeprm.rewards.identity import Located, counts, delta
+from codeprm.rewards.identity import Located, counts, delta, renamed_identifiers
 from codeprm.selectors.modules import is_python_path
 from codeprm.workspace.edits import WorkspaceChange, apply_to_texts
 
@@ -205,7 +205,10 @@ class StepEngine:
         """The execution facts of one state (memoised per snapshot and selection)."""
         from codeprm.analysis.execfacts import measure
 
-        return measure(self.root, texts, selection, timeout=self.exec_timeout, memo=self.exec_memo)
+        # only Python sources: a commit range's states carry other files as tokens (a blob
+        # id, a link target) that must never be written out as text
+        sources = {p: t for p, t in texts.items() if is_python_path(p) and not t.startswith("\0")}
+        return measure(self.root, sources, selection, timeout=self.exec_timeout, memo=self.exec_memo)
 
     def step(
         self,
@@ -232,7 +235,9 @@ class StepEngine:
         """
         located_after = self.measure(after, cover)
         exec_after = self.run_exec(after, exec_selection) if exec_selection is not None else None
-        d = delta(located_before, located_after)
+        renames = renamed_identifiers((before.get(q, ""), after.get(q, "")) for q in change.paths if is_python_path(q)) if change is not None else {}
+        moved = {e.renamed_from: e.path for e in change.edits if e.renamed_from} if change is not None else {}
+        d = delta(located_before, located_after, renames, moved)
         c_before, c_after = counts(located_before), counts(located_after)
         guard = None
         if self.formula == "potential-v2" and change is not None and safety.passed:

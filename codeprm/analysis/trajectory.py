@@ -75,13 +75,25 @@ def score(
     on_bundle: Callable[[dict[str, Any]], None] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     operation: str = "score",
+    cover: Iterable[str] | None = None,
+    on_state: Callable[[int], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Score every step; returns the step bundles in order (and streams them to on_bundle)."""
+    """Score every step; returns the step bundles in order (and streams them to on_bundle).
+
+    ``cover`` fixes the measured files (a commit range measures every Python file it
+    tracks); by default it is the union of each step's edited files and their importers.
+    ``on_state(k)`` runs before state k is measured (0 the start, k after step k): a
+    scratch checkout moves there so the server's disk view matches the state.
+    """
     planned = plan(engine.root, base, steps)
-    cover: set[str] = set()
-    for p in planned:
-        cover.update(engine.covered(p.before, p.after, p.change.paths if p.change else ()))
-    covered = sorted(cover)
+    if cover is None:
+        union: set[str] = set()
+        for p in planned:
+            union.update(engine.covered(p.before, p.after, p.change.paths if p.change else ()))
+        cover = union
+    covered = sorted(set(cover))
+    if on_state is not None:
+        on_state(0)
     located = engine.measure(base, covered)
     c = counts(located)
     # execution facts: one selection for every state, so that they telescope too
@@ -94,6 +106,8 @@ def score(
     ledger = Ledger()  # what the trajectory hid so far, and what its steps introduced
     for p in planned:
         started = time.perf_counter()
+        if on_state is not None:
+            on_state(p.index + 1)
         outcome = engine.step(
             p.before,
             p.after,

@@ -19,23 +19,12 @@ from codeprm.cli.options import (
 from codeprm.errors import NewErrorsGateError, RewardGateError, UsageError
 
 
-def _load_steps(root: Path, trajectory: Path | None, rev_range: str | None) -> tuple[dict[str, str] | None, list[Any], str]:
+def _load_steps(trajectory: Path) -> tuple[list[Any], str]:
     from codeprm.analysis.trajectory import TrajectoryStep
-
-    if rev_range:
-        from codeprm.workspace.history import commit_steps
-
-        history = commit_steps(root, rev_range)
-        steps = [
-            TrajectoryStep(c.change, 1.0, {"commit": c.sha, "subject": c.subject, **({"skipped": list(c.skipped)} if c.skipped else {})})
-            for c in history.steps
-        ]
-        return history.base_texts, steps, f"{rev_range} ({len(steps)} commits)"
-    assert trajectory is not None
     from codeprm.trajectories import read_jsonl
 
     steps = [TrajectoryStep(s.change, s.confidence, {"source": s.source, **({"id": s.id} if s.id else {})}) for s in read_jsonl(trajectory)]
-    return None, steps, f"{trajectory} ({len(steps)} steps)"
+    return steps, f"{trajectory} ({len(steps)} steps)"
 
 
 def seed_base(disk: dict[str, str], steps: list[Any]) -> dict[str, str]:
@@ -88,23 +77,38 @@ def score_cmd(
         raise UsageError("give either a TRAJECTORY file or --rev-range BASE..HEAD")
     w = Weights.parse(weights)
     root = find_root(Path.cwd(), workspace)
-    base, steps, label = _load_steps(root, trajectory, rev_range)
     sink = bundles_out.open("wb") if bundles_out else None
+
+    def keep(bundle: dict[str, Any]) -> None:
+        if sink is not None:
+            sink.write(encode(bundle) + b"\n")
+            sink.flush()
+
     try:
         from codeprm.analysis.learned import load_prm
 
         scorer, _ = load_prm(prm, "auto")
-        with open_analyzer(root, python_path, timeout) as an:
-            engine = StepEngine(an, w, formula, scorer, prm_weight, task, prm_form, exec_mode, exec_test_cmd)
-            if base is None:
+
+        def make_engine(an: Any) -> StepEngine:
+            return StepEngine(an, w, formula, scorer, prm_weight, task, prm_form, exec_mode, exec_test_cmd)
+
+        if rev_range is not None:
+            from codeprm.analysis.revrange import score_range
+            from codeprm.workspace.history import commit_steps
+
+            history = commit_steps(root, rev_range)
+            label = f"{rev_range} ({len(history.steps)} commits)"
+            bundles = _with_progress(
+                lambda progress: score_range(root, history, make_engine, python=python_path, timeout=timeout, on_bundle=keep, on_progress=progress),
+                len(history.steps), label,
+            )
+        else:
+            assert trajectory is not None
+            steps, label = _load_steps(trajectory)
+            with open_analyzer(root, python_path, timeout) as an:
+                engine = make_engine(an)
                 base = seed_base(engine.workspace_texts(), steps)
-
-            def keep(bundle: dict[str, Any]) -> None:
-                if sink is not None:
-                    sink.write(encode(bundle) + b"\n")
-                    sink.flush()
-
-            bundles = _with_progress(lambda progress: score(engine, base, steps, on_bundle=keep, on_progress=progress), len(steps), label)
+                bundles = _with_progress(lambda progress: score(engine, base, steps, on_bundle=keep, on_progress=progress), len(steps), label)
     finally:
         if sink is not None:
             sink.close()
@@ -135,7 +139,12 @@ def _with_progress(run: Any, total: int, label: str) -> Any:
 
     with Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(label, total=total)
-        return run(lambda done, _total: bar.update(task, completed=done))
+
+        def moved(done: int, _total: int) -> None:
+            bar.update(task, completed=done)
+            bar.refresh()  # draw every step now, not at the next tick of the refresh thread
+
+        return run(moved)
 
 
 def _table(bundles: list[dict[str, Any]], total: float) -> None:

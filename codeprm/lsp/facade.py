@@ -84,6 +84,9 @@ class SyncSession:
     def close_document(self, path: Path) -> None:
         self._run(self.session.close_document(path))
 
+    def files_changed(self, changes: list[tuple[Path, str]]) -> None:
+        self._run(self.session.files_changed(changes))
+
     def diagnostics(self, path: Path) -> list[Diagnostic]:
         return self._run(self.session.diagnostics(path))
 

@@ -329,6 +329,21 @@ class LspSession:
             if self._documents.pop(uri, None) is not None and self._client is not None:
                 self._client.text_document_did_close(lsp.DidCloseTextDocumentParams(text_document=lsp.TextDocumentIdentifier(uri=uri)))
 
+    async def files_changed(self, changes: list[tuple[Path, str]]) -> None:
+        """Tell the server that files changed on disk (``created``, ``changed`` or ``deleted``).
+
+        The server caches import resolution and the text of files it has not opened; a
+        scratch checkout that moves from state to state must say what it wrote.
+        """
+        kinds = {"created": lsp.FileChangeType.Created, "changed": lsp.FileChangeType.Changed, "deleted": lsp.FileChangeType.Deleted}
+        if not changes:
+            return
+        async with self._lock:
+            if self._client is None:
+                return  # a (re)started server reads the disk afresh
+            events = [lsp.FileEvent(uri=path.resolve().as_uri(), type=kinds[kind]) for path, kind in changes]
+            self._client.workspace_did_change_watched_files(lsp.DidChangeWatchedFilesParams(changes=events))
+
     def open_documents(self) -> dict[Path, str]:
         """Every document the session holds open, with the text last sent."""
         from codeprm.lsp.convert import uri_to_path
