@@ -1,167 +1,293 @@
-"""Per-edit `codeprm step` latency with the warm daemon versus without, side by side.
+"""Per-edit `codeprm step` latency: warm daemon, no daemon, and the server's own re-check, side by side.
 
-A copy of the installed `click` package is the workspace; each edit appends a line to
-one of its modules (every third one a type error). For each edit the same command runs
-twice, interleaved: once with CODEPRM_NO_DAEMON=1 (a fresh process and server), once
-through the daemon. Prints medians and the ratio, and splits the warm call into the
-server's own check (``meta.serverMs``: time spent waiting on basedpyright's answers)
-and what codeprm adds on top (process start, socket, parsing, measuring, rendering).
+A copy of the installed `click` package is the workspace. Each edit is a distinct
+one-line edit of one of its modules, in turn: two in three insert a statement into a
+function body (every third edit a type error), one in three adds a top-level name (a
+change of the module's surface, which its importers can see). For each edit, in one
+run and interleaved (the first two alternate which goes first):
 
-With ``--cold-rank N`` it also times a cold ``codeprm rank`` of the README demo (a fresh
-process, no daemon) with the learned PRM (``--prm default``) and without it (``--prm
-none``), N times each, interleaved, and prints the medians, their ratio and where the
-PRM's extra time goes (import torch, import transformers, load the checkpoint, first
-score; each cold, in a fresh process). ``--only-cold-rank`` skips the step rows.
+  warm    `codeprm step EDIT` through the warm daemon (a new process, the socket,
+          scoring, rendering): what an agent waits for
+  server  basedpyright's own re-check of the same files on a second warm server, timed
+          through the session as diag_latency.py does: didChange of the edited file, then
+          the pull of its diagnostics (``edited``), then also of every other covered file
+          (``covered``: the files the step's facts count)
+  baseline  (with --baseline DIR) the same command through a daemon of another codeprm
+          (e.g. `git archive OLD codeprm | tar -x -C DIR`) on a second copy
+  cold    (every --cold-every-th edit) the same command with CODEPRM_NO_DAEMON=1, a fresh
+          process and server; its facts must equal the warm ones (a full re-check)
 
-Run: python benchmarks/cli_latency.py [--edits N] [--cold-rank N] [--only-cold-rank]
+Before timing, the daemon scores one edit of every module (its first call starts its
+server): the warm state of an agent working on the project. Prints medians and the
+ratios warm/server (target <= 1.5x) and cold/warm.
+
+Run: python benchmarks/cli_latency.py [--edits N] [--cold-every K]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib.util
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
+
+from codeprm.analysis import structure
+from codeprm.lsp import LspSession, SessionConfig
+
+T = TypeVar("T")
 
 
 def codeprm(*args: str, env: dict[str, str] | None = None) -> tuple[float, str]:
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "codeprm", *args], capture_output=True, text=True, env={**os.environ, **(env or {})})
+    proc = subprocess.run(
+        [sys.executable, "-m", "codeprm", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
     elapsed = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"codeprm {' '.join(args)} failed: {proc.stderr}")
     return elapsed, proc.stdout
 
 
-REPO = Path(__file__).resolve().parent.parent
-DEMO = ["rank", "shop/stats.py", "--candidates", str(REPO / "examples/demo_candidates.jsonl"), "-w", str(REPO / "examples/demo")]
-
-#: run in a fresh process: the PRM's cold start split into stages, as ``codeprm rank`` meets them
-BREAKDOWN = r"""
-import json, sys, time
-t0 = time.perf_counter()
-import torch
-t1 = time.perf_counter()
-from codeprm.prm import load_scorer
-from codeprm.prm.records import StepInput
-scorer = load_scorer(None, "cpu")
-t2 = time.perf_counter()
-scorer.score([StepInput(before="def f(x):\n    return x + 1\n", after="def f(x):\n    return x - 1\n", context="", task="", path="m.py")])
-t3 = time.perf_counter()
-heavy = sorted(m for m in ("transformers", "transformers.modeling_utils", "torch._dynamo", "torch.distributed.tensor") if m in sys.modules)
-print(json.dumps({"torch": t1 - t0, "load": t2 - t1, "score": t3 - t2, "heavy": heavy}))
-"""
-
-IMPORT_TRANSFORMERS = r"""
-import json, time
-import torch
-t0 = time.perf_counter()
-import transformers
-from transformers import AutoModelForCausalLM, AutoTokenizer
-t1 = time.perf_counter()
-print(json.dumps({"transformers": t1 - t0}))
-"""
+def make_edit(root: Path, target: Path, i: int, kind: str) -> tuple[str, str]:
+    """(unified diff, text after) of the i-th edit of target: a body line or a top-level name."""
+    lines = target.read_text().split("\n")
+    if kind == "surface":
+        k, new = len(lines) - 1, f"_bench_{i}: int = {i}"
+    else:  # a statement before one of the module's `return`s, inside a function body
+        returns = [j for j, line in enumerate(lines) if re.match(r"^\s+return\b", line)]
+        k = returns[(i * 7) % len(returns)]
+        indent = lines[k][: len(lines[k]) - len(lines[k].lstrip())]
+        new = f"{indent}_bench_{i}: int = " + ("'not an int'" if i % 3 == 0 else str(i))
+    rel = target.relative_to(root).as_posix()
+    after = "\n".join([*lines[:k], new, *lines[k:]])
+    return f"--- a/{rel}\n+++ b/{rel}\n@@ -{k},0 +{k + 1},1 @@\n+{new}\n", after
 
 
-def python(code: str) -> dict[str, float]:
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "CODEPRM_NO_DAEMON": "1"})
-    if proc.returncode != 0:
-        raise SystemExit(f"breakdown failed: {proc.stderr}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+class Server:
+    """A second warm basedpyright over the same workspace, driven through the session."""
 
+    def __init__(self, root: Path) -> None:
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+        self.session = LspSession(SessionConfig(root=root, timeout=300))
+        self.run(self.session.start())
+        self.root = root
+        for path in sorted(
+            root.rglob("*.py")
+        ):  # every module open and checked, as a warm session holds them
+            self.run(self.session.sync(path, path.read_text()))
+        for path in sorted(root.rglob("*.py")):
+            self.run(self.session.diagnostics(path))
 
-def cold_rank(repeats: int) -> None:
-    """Cold ``codeprm rank`` of the README demo, --prm default versus --prm none, interleaved."""
-    env = {"CODEPRM_NO_DAEMON": "1"}
-    with_prm, without, stages, imports, noise = [], [], [], [], []
-    for _ in range(repeats):
-        without.append(codeprm(*DEMO, "--prm", "none", env=env)[0])
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def recheck(self, target: Path, after: str, covered: list[str]) -> tuple[float, float]:
+        """Seconds for didChange + the edited file's pull, and + every other covered file's pull."""
+        original = target.read_text()
         t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "codeprm", *DEMO, "--prm", "default"], capture_output=True, text=True, env={**os.environ, **env})
-        with_prm.append(time.perf_counter() - t0)
-        if proc.returncode != 0:
-            raise SystemExit(f"codeprm rank --prm default failed ({proc.returncode}): {proc.stderr}")
-        if proc.stderr.strip():
-            noise.append(proc.stderr.strip())
-        stages.append(python(BREAKDOWN))
-        imports.append(python(IMPORT_TRANSFORMERS)["transformers"])
+        self.run(self.session.sync(target, after))
+        self.run(self.session.diagnostics(target))
+        edited = time.perf_counter() - t0
+        for rel in covered:
+            if self.root / rel != target:
+                self.run(self.session.diagnostics(self.root / rel))
+        every = time.perf_counter() - t0
+        self.run(self.session.sync(target, original))  # back to the disk state, untimed
+        return edited, every
 
-    def med(values: list[float]) -> str:
-        return f"median {statistics.median(values):7.2f} s  (min {min(values):6.2f})"
+    def close(self) -> None:
+        self.run(self.session.close())
+        self.loop.call_soon_threadsafe(self.loop.stop)
 
-    mw, mn = statistics.median(with_prm), statistics.median(without)
-    print(f"cold `codeprm rank` of the README demo, {repeats} runs each, interleaved (no daemon)")
-    print(f"  --prm none               {med(without)}")
-    print(f"  --prm default            {med(with_prm)}")
-    print(f"ratio default/none = {mw / mn:.2f}x")
-    print("  the PRM's cold start, in a fresh process each time:")
-    print(f"    import torch           {med([s['torch'] for s in stages])}")
-    print(f"    import transformers    {med(imports)}  (AutoModelForCausalLM, AutoTokenizer; after torch)")
-    print(f"    load checkpoint        {med([s['load'] for s in stages])}  (load_scorer: everything after torch)")
-    print(f"    first score            {med([s['score'] for s in stages])}")
-    heavy = stages[-1]["heavy"]
-    print(f"    loaded by the scorer   {', '.join(heavy) if heavy else 'none of transformers, torch._dynamo, torch.distributed.tensor'}")
-    print(f"  stderr of --prm default: {'empty' if not noise else repr(noise[-1][:300])}")
+
+def facts_of(bundle: dict[str, Any]) -> Any:
+    f = bundle["facts"]
+    return (f["covered"], f["before"], f["after"], f["introduced"], f["fixed"])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--edits", type=int, default=15)
-    parser.add_argument("--cold-rank", type=int, default=0, metavar="N", help="also time N cold `codeprm rank` runs of the README demo with and without the PRM")
+    parser.add_argument("--edits", type=int, default=24)
+    parser.add_argument(
+        "--cold-every",
+        type=int,
+        default=4,
+        help="run the no-daemon command on every K-th edit (0: never)",
+    )
+    parser.add_argument(
+        "--baseline",
+        default=None,
+        help="also score every edit with the codeprm package under this directory (a PYTHONPATH entry), e.g. an export of an older commit",
+    )
+    parser.add_argument("--cold-rank", type=int, default=0, metavar="N", help="also time N cold `codeprm rank` runs of the README demo with and without the PRM (benchmarks/cold_rank.py)")
     parser.add_argument("--only-cold-rank", action="store_true", help="only the cold rank rows")
     args = parser.parse_args()
     if args.only_cold_rank:
-        cold_rank(args.cold_rank or 5)
+        run_cold_rank(args.cold_rank or 5)
         return
     spec = importlib.util.find_spec("click")
     assert spec and spec.origin
+    rows: dict[str, list[float]] = {
+        "warm": [],
+        "server edited": [],
+        "server covered": [],
+        "warm serverMs": [],
+        "cold": [],
+        "cold paired warm": [],
+        "baseline warm": [],
+    }
+    kinds: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "ws"
-        shutil.copytree(Path(spec.origin).parent, root / "click", ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            Path(spec.origin).parent, root / "click", ignore=shutil.ignore_patterns("__pycache__")
+        )
         modules = sorted(p for p in (root / "click").glob("*.py") if p.name != "__init__.py")
-        diffs = []
+        jobs = []
         for i in range(args.edits):
-            target = modules[i % len(modules)]
-            n = target.read_text().count("\n")
-            line = f"_bench_{i}: int = 'x'" if i % 3 == 0 else f"_bench_{i}: int = {i}"
+            kind = "surface" if i % 3 == 2 else "body"
+            diff, after = make_edit(root, modules[i % len(modules)], i, kind)
+            path = Path(tmp) / f"e{i}.diff"
+            path.write_text(diff)
+            jobs.append((modules[i % len(modules)], path, after, kind))
+        # the files a step's facts count: the edited one and its importers (as StepEngine.covered)
+        texts = {p.relative_to(root).as_posix(): p.read_text() for p in root.rglob("*.py")}
+        covers = []
+        for target, _, after, _ in jobs:
             rel = target.relative_to(root).as_posix()
-            diff = Path(tmp) / f"e{i}.diff"
-            diff.write_text(f"--- a/{rel}\n+++ b/{rel}\n@@ -{n},0 +{n + 1},1 @@\n+{line}\n")
-            diffs.append(diff)
+            covers.append(
+                sorted(
+                    {rel}
+                    | structure.importers(texts, [rel])
+                    | structure.importers({**texts, rel: after}, [rel])
+                )
+            )
+        warmups = []
+        for j, module in enumerate(modules):
+            path = Path(tmp) / f"w{j}.diff"
+            path.write_text(make_edit(root, module, 1000 + j, "body")[0])
+            warmups.append(path)
+        server = Server(root)
+        base_env = {"PYTHONPATH": str(Path(args.baseline).resolve())} if args.baseline else None
+        base_root = Path(tmp) / "wsb"
+        if base_env:  # the same edits on a second copy, scored by another codeprm's daemon
+            shutil.copytree(root, base_root)
+            codeprm("daemon", "start", "-w", str(base_root), env=base_env)
         codeprm("daemon", "start", "-w", str(root))
         try:
-            codeprm("step", str(diffs[0]), "-w", str(root))  # the daemon's first call starts its server
-            cold, warm, server, added = [], [], [], []
-            for diff in diffs:
-                cold.append(codeprm("step", str(diff), "-w", str(root), "--json", env={"CODEPRM_NO_DAEMON": "1"})[0])
-                elapsed, out = codeprm("step", str(diff), "-w", str(root), "--json")
-                warm.append(elapsed)
-                server_ms = float(json.loads(out)["meta"]["serverMs"])
-                server.append(server_ms / 1000)
-                added.append(elapsed - server_ms / 1000)
+            for path in warmups:
+                codeprm("step", str(path), "-w", str(root))
+                if base_env:
+                    codeprm("step", str(path), "-w", str(base_root), env=base_env)
+            for i, (target, diff, after, kind) in enumerate(jobs):
+                kinds.append(kind)
+                bundle: dict[str, Any] = {}
+                order = ["warm", "server", *(["baseline"] if base_env else [])]
+                for which in order[i % len(order) :] + order[: i % len(order)]:
+                    if which == "baseline":
+                        elapsed, out = codeprm(
+                            "step", str(diff), "-w", str(base_root), "--json", env=base_env
+                        )
+                        rows["baseline warm"].append(elapsed)
+                        base_bundle = json.loads(out)
+                    elif which == "warm":
+                        elapsed, out = codeprm("step", str(diff), "-w", str(root), "--json")
+                        bundle = json.loads(out)
+                        rows["warm"].append(elapsed)
+                        rows["warm serverMs"].append(float(bundle["meta"]["serverMs"]) / 1000)
+                    else:
+                        edited, every = server.recheck(target, after, covers[i])
+                        rows["server edited"].append(edited)
+                        rows["server covered"].append(every)
+                if base_env and facts_of(base_bundle) != facts_of(bundle):
+                    raise SystemExit(f"edit {i}: the facts differ from the baseline's")
+                assert bundle["facts"]["covered"] == covers[i], (
+                    bundle["facts"]["covered"],
+                    covers[i],
+                )
+                if args.cold_every and i % args.cold_every == 0:
+                    elapsed, out = codeprm(
+                        "step", str(diff), "-w", str(root), "--json", env={"CODEPRM_NO_DAEMON": "1"}
+                    )
+                    rows["cold"].append(elapsed)
+                    rows["cold paired warm"].append(rows["warm"][-1])
+                    cold = json.loads(out)
+                    if facts_of(cold) != facts_of(bundle):
+                        raise SystemExit(
+                            f"edit {i}: the warm step's facts differ from a full re-check:\n{facts_of(bundle)}\n{facts_of(cold)}"
+                        )
         finally:
             codeprm("daemon", "stop", "-w", str(root))
+            if base_env:
+                codeprm("daemon", "stop", "-w", str(base_root), env=base_env)
+            server.close()
 
     def ms(values: list[float]) -> str:
-        return f"median {statistics.median(values) * 1000:8.1f} ms  (min {min(values) * 1000:7.1f})"
+        return (
+            f"median {statistics.median(values) * 1000:8.1f} ms  (min {min(values) * 1000:7.1f}, max {max(values) * 1000:8.1f})"
+            if values
+            else "-"
+        )
 
-    mc, mw = statistics.median(cold), statistics.median(warm)
-    print(f"workspace: click sources; {args.edits} edits, one per module in turn")
-    print(f"  without daemon           {ms(cold)}")
-    print(f"  with daemon              {ms(warm)}")
-    print(f"    of which server check  {ms(server)}")
-    print(f"    codeprm's own cost     {ms(added)}")
-    print(f"ratio without/with = {mc / mw:.1f}x")
+    def paired(a: str, b: str, which: str | None = None) -> float:
+        return statistics.median(
+            x / y for x, y, k in zip(rows[a], rows[b], kinds, strict=False) if which in (None, k)
+        )
+
+    print(
+        f"workspace: click sources; {args.edits} edits, one module in turn ({kinds.count('body')} body, {kinds.count('surface')} surface)"
+    )
+    for name in ("warm", "warm serverMs", "server edited", "server covered", "baseline warm"):
+        if not rows[name]:
+            continue
+        print(f"  {name:<22} {ms(rows[name])}")
+        for kind in ("body", "surface"):
+            print(
+                f"    {kind:<20} {ms([v for v, k in zip(rows[name], kinds, strict=True) if k == kind])}"
+            )
+    print(
+        f"  {'cold (no daemon)':<22} {ms(rows['cold'])}   ({len(rows['cold'])} edits, facts equal to the warm step's)"
+    )
+    print(
+        f"ratio warm/server edited  = {paired('warm', 'server edited'):.2f}x median of paired ratios (body {paired('warm', 'server edited', 'body'):.2f}x, surface {paired('warm', 'server edited', 'surface'):.2f}x; target <= 1.5x)"
+    )
+    print(
+        f"ratio warm/server covered = {paired('warm', 'server covered'):.2f}x (body {paired('warm', 'server covered', 'body'):.2f}x, surface {paired('warm', 'server covered', 'surface'):.2f}x)"
+    )
+    if rows["baseline warm"]:
+        print(
+            f"ratio baseline/warm = {paired('baseline warm', 'warm'):.2f}x median of paired ratios (body {paired('baseline warm', 'warm', 'body'):.2f}x, surface {paired('baseline warm', 'warm', 'surface'):.2f}x)"
+        )
+    if rows["cold"]:
+        print(
+            f"ratio cold/warm = {statistics.median(c / w for c, w in zip(rows['cold'], rows['cold paired warm'], strict=True)):.1f}x median of paired ratios"
+        )
     if args.cold_rank:
         print()
-        cold_rank(args.cold_rank)
+        run_cold_rank(args.cold_rank)
+
+
+def run_cold_rank(repeats: int) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from cold_rank import cold_rank
+
+    cold_rank(repeats)
 
 
 if __name__ == "__main__":

@@ -90,8 +90,12 @@ def _has_examples(node: ast.AST) -> bool:
     return bool(doc) and bool(doctest.DocTestParser().get_examples(doc))
 
 
+@functools.lru_cache(maxsize=64)  # a step reads each text four times; a warm daemon, the same start again
 def _definitions(text: str | None) -> dict[str, _Def]:
-    """Reachable definitions (module level and in class bodies) by qualname; {} if unparsable."""
+    """Reachable definitions (module level and in class bodies) by qualname; {} if unparsable.
+
+    Cached: callers only read the answer.
+    """
     if text is None:
         return {}
     try:

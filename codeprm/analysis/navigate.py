@@ -76,6 +76,8 @@ class Analyzer:
     pooled: bool = False
     #: measured snapshots (texts digest, covered files) -> diagnostics; see StepEngine.measure
     measure_cache: dict[Any, Any] = field(default_factory=dict)
+    #: (path, text sha256, surfaces digest of the snapshot) -> that file's diagnostics; see StepEngine.measure
+    file_diagnostics: dict[Any, Any] = field(default_factory=dict)
     #: files the last workspace-wide walk left out, with the reason (a FIFO, too large ...)
     skipped: list[tuple[Path, str]] = field(default_factory=list)
     #: the workspace a trace records when the server runs elsewhere (a commit range's scratch checkout)

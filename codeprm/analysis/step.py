@@ -29,6 +29,13 @@ from codeprm.rewards.identity import Located, counts, delta, renamed_identifiers
 from codeprm.selectors.modules import is_python_path
 from codeprm.workspace.edits import WorkspaceChange, apply_to_texts
 
+#: per-file diagnostics an analyzer remembers (each a few diagnostics; a daemon lives long)
+FILE_MEMO_CAPACITY = 4096
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
 
 def texts_digest(texts: Mapping[str, str]) -> str:
     """sha256 over (path, sha256(text)) of a snapshot held in memory, in path order."""
@@ -95,6 +102,9 @@ class StepEngine:
     exec_timeout: float = 10.0
     exec_memo: dict[str, Any] = field(default_factory=lambda: BoundedMemo(64), repr=False)
     _coverage: dict[str, Any] | None = field(default=None, repr=False)
+    #: reuse what the server already checked (per-file memo keyed by surfaces); False re-checks
+    #: every covered file of every state (the reference the fast path is tested against)
+    reuse: bool = True
 
     @property
     def root(self) -> Path:
@@ -119,17 +129,49 @@ class StepEngine:
     def measure(self, texts: Mapping[str, str], covered: Iterable[str]) -> list[Located]:
         """Diagnostics of the covered files in the snapshot, each with its enclosing symbol.
 
-        The session is first made to mirror the snapshot: every open document that
-        differs from it is re-synced (or closed when the snapshot lacks it), so no text
-        of another state can leak into cross-file facts. A snapshot measured recently
-        over the same files is answered from memory (diagnostics are a pure function of
-        the texts, the server and its settings, all fixed for one engine).
+        Only what the server does not already know is re-checked. A file's diagnostics
+        are a pure function of its own text and of what the rest of the snapshot shows
+        other modules (``structure.surfaces_digest``: every text with the bodies other
+        modules cannot see elided), the server and its settings being fixed for one
+        analyzer. They are memoised per file under that key, so the state before a step
+        (usually the one measured last) is answered without a request, and after an edit
+        that leaves every surface as it was (a body edit) only the edited files are pulled:
+        their importers' diagnostics cannot have changed.
+
+        Before pulling, the session is made to mirror the snapshot: every open document that
+        differs from it is re-synced (or closed when the snapshot lacks it), so no text of
+        another state can leak into cross-file facts. The pulls are sent together.
         """
         cover = sorted(set(covered))
         key = (texts_digest(texts), tuple(cover))
         memo = self.analyzer.measure_cache
-        if key in memo:
+        if self.reuse and key in memo:
             return list(memo[key])
+        present = [p for p in cover if p in texts]
+        per_file = self.analyzer.file_diagnostics
+        surfaces = structure.surfaces_digest(texts) if self.reuse else ""
+        keys = {p: (p, _sha(texts[p]), surfaces) for p in present}
+        missing = [p for p in present if not self.reuse or keys[p] not in per_file]
+        pulled = self._pull(texts, present, missing) if missing else {}
+        out = [x for p in present for x in (pulled[p] if p in pulled else per_file[keys[p]])]
+        out.sort(key=lambda x: x.diagnostic.sort_key())
+        if not self.reuse:
+            return out
+        for path, located in pulled.items():
+            per_file[keys[path]] = located
+        while len(per_file) > FILE_MEMO_CAPACITY:  # a daemon lives long: forget the oldest
+            per_file.pop(next(iter(per_file)))
+        if len(memo) >= 8:  # a few recent states: rank and the daemon measure the same start again
+            memo.pop(next(iter(memo)))
+        memo[key] = list(out)
+        return out
+
+    def _pull(self, texts: Mapping[str, str], present: list[str], paths: list[str]) -> dict[str, list[Located]]:
+        """Make the session mirror the snapshot, then pull the paths' diagnostics at once.
+
+        Every covered file is synced (a no-op for a document already open with its text):
+        the files a snapshot changes are covered, and a pulled file may import them.
+        """
         session = self.analyzer.session
         for abs_path, held in session.session.open_documents().items():
             try:
@@ -140,18 +182,12 @@ class StepEngine:
                 session.close_document(abs_path)
             elif texts[rel] != held:
                 session.sync(abs_path, texts[rel])
-        present = [p for p in cover if p in texts]
         for path in present:  # sync the whole snapshot first: cross-file facts need it
             session.sync(self.root / path, texts[path])
-        out: list[Located] = []
-        for path in present:
-            diags = session.diagnostics(self.root / path)
+        out = {}
+        for path, diags in zip(paths, session.diagnostics_many([self.root / p for p in paths]), strict=True):
             names = structure.enclosing(texts[path], (d.range.start for d in diags))
-            out.extend(Located(d, name) for d, name in zip(diags, names, strict=True))
-        out.sort(key=lambda x: x.diagnostic.sort_key())
-        if len(memo) >= 8:  # a few recent states: rank and the daemon measure the same start again
-            memo.pop(next(iter(memo)))
-        memo[key] = list(out)
+            out[path] = [Located(d, name) for d, name in zip(diags, names, strict=True)]
         return out
 
     def score(

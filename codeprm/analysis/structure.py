@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
+import tree_sitter
+
 from codeprm.selectors.modules import module_name
 from codeprm.selectors.outline import new_parser, outline_of, python_language
 from codeprm.selectors.position_encoding import LineTable
@@ -93,8 +95,6 @@ def _resolve_relative(dots: int, tail: str, importer: str, is_package: bool) -> 
 
 @lru_cache(maxsize=4096)
 def _imports(sha: str, text: str, path: str) -> frozenset[str]:
-    import tree_sitter
-
     tree = new_parser().parse(text.encode("utf-8", "surrogatepass"))
     query = tree_sitter.Query(python_language(), _IMPORT_QUERY)
     me = module_name(path) or ""
@@ -137,3 +137,97 @@ def importers(texts: Mapping[str, str], changed: Iterable[str]) -> set[str]:
         if any(m in targets or any(m.startswith(t + ".") for t in targets) for m in mods):
             out.add(path)
     return out
+
+
+# -- what other modules can see of a module ----------------------------------------------------
+#: Statements in a body that can declare names outside it (module globals, instance attributes).
+_ESCAPING = frozenset({"global_statement", "nonlocal_statement"})
+_TARGET_HOLDERS = {"assignment": "left", "augmented_assignment": "left", "for_statement": "left", "for_in_clause": "left"}
+
+
+def _has_attribute(node: tree_sitter.Node) -> bool:
+    if node.type == "attribute":
+        return True
+    return any(_has_attribute(c) for c in node.named_children)
+
+
+def _opaque(body: tree_sitter.Node, method: bool) -> bool:
+    """Whether a body with a declared return type is invisible to other modules.
+
+    It is not when it declares names elsewhere: ``global`` / ``nonlocal`` anywhere in it,
+    or (in a method) an assignment to an attribute, which declares an instance attribute.
+    """
+    stack = [body]
+    while stack:
+        node = stack.pop()
+        if node.type in _ESCAPING:
+            return False
+        if method:
+            field_name = _TARGET_HOLDERS.get(node.type)
+            target = node.child_by_field_name(field_name) if field_name else None
+            if target is not None and _has_attribute(target):
+                return False
+            if node.type == "as_pattern_target" and _has_attribute(node):
+                return False
+        stack.extend(node.named_children)
+    return True
+
+
+@lru_cache(maxsize=4096)
+def _surface(sha: str, text: str) -> str:
+    data = text.encode("utf-8", "surrogatepass")
+    tree = new_parser().parse(data)
+    if tree.root_node.has_error:  # a half-finished edit: no claim about what it hides
+        return text
+    cuts: list[tuple[int, int]] = []
+
+    def visit(node: tree_sitter.Node, in_class: bool) -> None:
+        for child in node.named_children:
+            if child.type == "function_definition":
+                body = child.child_by_field_name("body")
+                if body is not None and child.child_by_field_name("return_type") is not None and _opaque(body, in_class):
+                    cuts.append((body.start_byte, body.end_byte))
+                # a body that is not cut is kept whole (its nested definitions included)
+            elif child.type == "class_definition":
+                body = child.child_by_field_name("body")
+                if body is not None:
+                    visit(body, True)
+            else:
+                visit(child, in_class)
+
+    visit(tree.root_node, False)
+    if not cuts:
+        return text
+    parts, last = [], 0
+    for start, end in cuts:
+        parts.append(data[last:start])
+        parts.append(b"...")
+        last = end
+    parts.append(data[last:])
+    return b"".join(parts).decode("utf-8", "surrogatepass")
+
+
+def surface(text: str) -> str:
+    """What other modules' diagnostics can depend on: the text without opaque function bodies.
+
+    The body of a function with a declared return type cannot change another module's
+    diagnostics (its type is its signature), unless it declares names outside itself
+    (``global``, ``nonlocal``, or instance attributes assigned in a method); such bodies,
+    and those of unannotated functions (whose inferred return type depends on the body),
+    are kept. Two texts with the same surface give every importer the same diagnostics
+    (``tests/e2e/test_warm_step.py`` checks this against full re-checks).
+    """
+    return _surface(_sha(text), text)
+
+
+def surfaces_digest(texts: Mapping[str, str]) -> str:
+    """sha256 over (path, sha256(surface)) of a snapshot: equal digests, equal cross-file facts.
+
+    Files that are not Python (configuration) count with their whole text.
+    """
+    h = hashlib.sha256()
+    for path in sorted(texts):
+        text = texts[path]
+        seen = surface(text) if path.endswith((".py", ".pyi")) else text
+        h.update(f"{path}\0{_sha(seen)}\n".encode())
+    return "sha256:" + h.hexdigest()

@@ -90,6 +90,9 @@ class SyncSession:
     def diagnostics(self, path: Path) -> list[Diagnostic]:
         return self._run(self.session.diagnostics(path))
 
+    def diagnostics_many(self, paths: list[Path]) -> list[list[Diagnostic]]:
+        return self._run(self.session.diagnostics_many(paths))
+
     def definition(self, path: Path, pos: Position) -> list[Location]:
         return self._run(self.session.definition(path, pos))
 

@@ -253,13 +253,14 @@ class LspSession:
         return f"the language server exited (code {code})" + (f": {tail}" if tail else "")
 
     # -- bounded requests ---------------------------------------------------------------------
-    async def _bounded(self, client: CodeprmClient, awaitable: Awaitable[T], what: str) -> T:
+    async def _bounded(self, client: CodeprmClient, awaitable: Awaitable[T], what: str, timeout: float | None = None) -> T:
         """Await a request under the timeout, translating transport failures."""
+        limit = self.config.timeout if timeout is None else timeout
         exited = asyncio.ensure_future(client.exited.wait())
         request = asyncio.ensure_future(awaitable)
         began = time.perf_counter()
         try:
-            done, _ = await asyncio.wait({request, exited}, timeout=self.config.timeout, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({request, exited}, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
         finally:
             exited.cancel()
             self.waits.append((began, time.perf_counter()))
@@ -275,10 +276,14 @@ class LspSession:
             raise ServerCrashError(f"{what}: {self._crash_message(client)}")
         # A server that does not answer in time is presumed hung: kill it, a later request restarts.
         await self._kill()
-        raise ServerTimeoutError(f"the language server did not answer {what} within {self.config.timeout:g}s")
+        raise ServerTimeoutError(f"the language server did not answer {what} within {limit:g}s")
 
-    async def call(self, what: str, make: Callable[[CodeprmClient], Awaitable[T]]) -> T:
-        """Run one request; on a crash restart the server and retry once."""
+    async def call(self, what: str, make: Callable[[CodeprmClient], Awaitable[T]], *, requests: int = 1) -> T:
+        """Run one request (or ``requests`` sent together); on a crash restart the server and retry once.
+
+        Requests sent together are answered one after the other, so they are bounded by
+        ``requests`` times the timeout: the same worst case as sending them one by one.
+        """
         async with self._lock:
             for attempt in (0, 1):
                 if self._client is None:
@@ -286,7 +291,7 @@ class LspSession:
                 client = self._client
                 assert client is not None
                 try:
-                    return await self._bounded(client, make(client), what)
+                    return await self._bounded(client, make(client), what, self.config.timeout * max(1, requests))
                 except ServerCrashError:
                     if attempt:
                         raise
@@ -366,21 +371,35 @@ class LspSession:
     # -- features -----------------------------------------------------------------------------
     async def diagnostics(self, path: Path) -> list[Diagnostic]:
         """Pull the diagnostics of an open document at the version last synced."""
-        uri = path.resolve().as_uri()
+        return (await self.diagnostics_many([path]))[0]
 
-        async def pull(client: CodeprmClient) -> Any:
+    async def diagnostics_many(self, paths: list[Path]) -> list[list[Diagnostic]]:
+        """Pull the diagnostics of several open documents, the requests sent all at once.
+
+        The server answers them in turn; pipelining saves a round trip per document.
+        """
+        uris = [path.resolve().as_uri() for path in paths]
+        if not uris:
+            return []
+
+        async def pull(client: CodeprmClient) -> list[Any]:
             try:
                 if not client.diagnostic_registered.is_set():
                     await asyncio.wait_for(client.diagnostic_registered.wait(), timeout=self.config.timeout)
             except TimeoutError as err:
                 raise UnsupportedCapabilityError(f"{self.spec.name} did not offer pull diagnostics (textDocument/diagnostic)") from err
-            return await client.text_document_diagnostic_async(
-                lsp.DocumentDiagnosticParams(text_document=lsp.TextDocumentIdentifier(uri=uri))
-            )
+            pending = [
+                asyncio.ensure_future(client.text_document_diagnostic_async(lsp.DocumentDiagnosticParams(text_document=lsp.TextDocumentIdentifier(uri=uri))))
+                for uri in uris
+            ]
+            try:
+                return list(await asyncio.gather(*pending))
+            finally:
+                for task in pending:
+                    task.cancel()
 
-        report = await self.call("textDocument/diagnostic", pull)
-        items = getattr(report, "items", None) or []
-        return convert.diagnostics(self.mapper.rel(uri), items)
+        reports = await self.call("textDocument/diagnostic", pull, requests=len(uris))
+        return [convert.diagnostics(self.mapper.rel(uri), getattr(report, "items", None) or []) for uri, report in zip(uris, reports, strict=True)]
 
     async def definition(self, path: Path, pos: Position) -> list[Location]:
         params = lsp.DefinitionParams(text_document=self._doc_id(path), position=convert.to_lsp_position(pos))
