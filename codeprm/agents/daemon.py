@@ -155,7 +155,7 @@ class Daemon:
         wire.send(conn, {"proof": wire.proof(self.secret, "daemon", hello["challenge"]), "challenge": mine})
         payload = wire.receive(conn)
         theirs = (payload or {}).get("proof")
-        if payload is None or not isinstance(theirs, str) or not secrets.compare_digest(theirs, wire.proof(self.secret, "client", mine)):
+        if payload is None or not isinstance(theirs, str) or not secrets.compare_digest(theirs.encode("utf-8", "surrogatepass"), wire.proof(self.secret, "client", mine).encode("utf-8", "surrogatepass")):
             return None
         return payload
 

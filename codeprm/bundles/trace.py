@@ -289,7 +289,7 @@ class Invocation:
             body = {k: v for k, v in record.items() if not (record.get("type") == "end" and k == "digest")}
             digest = _chain(digest, body, secret if chain == KEYED else None)
         recorded = self.records[-1].get("digest")
-        if not isinstance(recorded, str) or not hmac.compare_digest(recorded, digest):
+        if not isinstance(recorded, str) or not hmac.compare_digest(recorded.encode("utf-8", "surrogatepass"), digest.encode("utf-8", "surrogatepass")):
             raise ReplayMismatchError(f"{where}: trace digest mismatch (the trace was modified)")
         return str(chain)
 

@@ -217,7 +217,7 @@ def connect(state: dict[str, Any], timeout: float = 5.0) -> tuple[socket.socket,
         if reply is None:
             raise Untrusted("the daemon hung up during the handshake")
         answer = reply.get("proof")
-        if not isinstance(answer, str) or not hmac.compare_digest(answer, proof(state["secret"], "daemon", challenge)):
+        if not isinstance(answer, str) or not hmac.compare_digest(answer.encode("utf-8", "surrogatepass"), proof(state["secret"], "daemon", challenge).encode()):
             raise Untrusted(f"the process behind {state['socket']} does not know the daemon's secret")
         theirs = reply.get("challenge")
         if not isinstance(theirs, str):

@@ -70,7 +70,10 @@ def check_trace_file(file: Path) -> None:
             begun.add(record["inv"])
     for inv, number in first_line.items():
         if inv not in begun:
-            raise UsageError(f"{file}:{number}: not a trace record: invocation {inv[:40]} has no begin record")
+            from codeprm.errors import ReplayMismatchError
+
+            # a well-formed record whose invocation never began: an edited inv or begin type
+            raise ReplayMismatchError(f"{file}:{number}: invocation {inv[:40]} has no begin record (the trace was edited)")
 
 
 def _selected(file: Path, operation: str | None, selector: str | None, status: str | None, exit_code: int | None) -> list[Any]:

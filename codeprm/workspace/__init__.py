@@ -68,10 +68,20 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
+    loaded = import_module(module)
+    # bind every name this submodule exports: importing ``codeprm.workspace.snapshot`` sets
+    # the package attribute ``snapshot`` to the submodule, which must not shadow the function
+    for other, where in _LAZY.items():
+        if where == module:
+            globals()[other] = getattr(loaded, other)
+    return globals()[name]
 
+
+# Functions named like their submodule are bound eagerly: importing the submodule first (as
+# ``from codeprm.workspace.snapshot import ...`` does) would otherwise leave the package
+# attribute naming the module, not the function.
+from codeprm.workspace.preview import preview  # noqa: E402
+from codeprm.workspace.snapshot import Snapshot, changed_since, snapshot  # noqa: E402
 
 __all__ = [
     "ApplyOptions",

@@ -299,7 +299,7 @@ def _new_txid(key: bytes) -> str:
 def _txid_ok(key: bytes, name: str) -> bool:
     """Whether ``name`` is a transaction id made with ``key`` (its last part is its MAC)."""
     base, _, tag = name.rpartition("-")
-    return bool(base) and hmac.compare_digest(sign(key, "txid", base.encode())[:16], tag)
+    return bool(base) and hmac.compare_digest(sign(key, "txid", base.encode())[:16].encode("utf-8", "surrogatepass"), tag.encode("utf-8", "surrogatepass"))
 
 
 def _canonical(manifest: dict[str, Any]) -> bytes:

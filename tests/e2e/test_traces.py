@@ -99,8 +99,9 @@ def test_edited_inv_or_begin_type_exit_76(plain: Path, tmp_path: Path) -> None:
     edited = save(tmp_path / "type.jsonl", rechain(records))
     assert_clean_error(run_cli("trace", "replay", str(edited)), 76)
     assert_clean_error(run_cli("trace", "list", str(edited)), 76)
+    # a line that is not JSON at all is not a trace record: bad input (2), not a forgery
     edited.write_text(plain.read_text().replace('"seq":', '"seq" ', 1))
-    assert_clean_error(run_cli("trace", "list", str(edited)), 76, "not a trace record")
+    assert_clean_error(run_cli("trace", "list", str(edited)), 2, "not a trace record")
 
 
 def test_a_keyed_chain_detects_forgery(ws: Path, tmp_path: Path) -> None:
