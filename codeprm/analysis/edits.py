@@ -99,16 +99,7 @@ class EditPlanner:
 
         Not ``measure(before)``: a memoised snapshot is answered without syncing anything.
         """
-        session = self.analyzer.session
-        for abs_path, held in session.session.open_documents().items():
-            try:
-                rel = abs_path.resolve().relative_to(self.root).as_posix()
-            except ValueError:
-                continue
-            if rel not in texts:
-                session.close_document(abs_path)
-            elif texts[rel] != held:
-                session.sync(abs_path, texts[rel])
+        self.engine.mirror(texts)
 
     def rename(self, selector: str, new_name: str, index_io: str = "utf-16") -> Planned:
         started = time.perf_counter()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,12 +166,9 @@ class StepEngine:
         memo[key] = list(out)
         return out
 
-    def _pull(self, texts: Mapping[str, str], present: list[str], paths: list[str]) -> dict[str, list[Located]]:
-        """Make the session mirror the snapshot, then pull the paths' diagnostics at once.
-
-        Every covered file is synced (a no-op for a document already open with its text):
-        the files a snapshot changes are covered, and a pulled file may import them.
-        """
+    def mirror(self, texts: Mapping[str, str]) -> None:
+        """Make the session's open documents hold ``texts`` (closed where the snapshot lacks
+        them), so no text of another state leaks into cross-file facts."""
         session = self.analyzer.session
         for abs_path, held in session.session.open_documents().items():
             try:
@@ -182,6 +179,15 @@ class StepEngine:
                 session.close_document(abs_path)
             elif texts[rel] != held:
                 session.sync(abs_path, texts[rel])
+
+    def _pull(self, texts: Mapping[str, str], present: list[str], paths: list[str]) -> dict[str, list[Located]]:
+        """Make the session mirror the snapshot, then pull the paths' diagnostics at once.
+
+        Every covered file is synced (a no-op for a document already open with its text):
+        the files a snapshot changes are covered, and a pulled file may import them.
+        """
+        session = self.analyzer.session
+        self.mirror(texts)
         for path in present:  # sync the whole snapshot first: cross-file facts need it
             session.sync(self.root / path, texts[path])
         out = {}
@@ -280,14 +286,9 @@ class StepEngine:
             guard = self.guard(before, after, change, d.fixed, ledger)
         hidden_e = hidden_w = 0
         if self.formula == "potential-v2":
-            book = Ledger(Counter(ledger.hidden), Counter(ledger.introduced), dict(ledger._severity)) if ledger else Ledger()
-            if guard is not None:
-                book.update(guard, d.introduced, located_after)
-            else:
-                book.update(Guard(), d.introduced, located_after)
+            book = ledger if ledger is not None else Ledger()  # a trajectory's carries on
+            book.update(guard or Guard(), d.introduced, located_after)
             hidden_e, hidden_w = book.counts()
-            if ledger is not None:
-                ledger.hidden, ledger.introduced, ledger._severity = book.hidden, book.introduced, book._severity
         failing = exec_after.failed if exec_after is not None else None
         facts_after = Facts(c_after["error"], c_after["warning"], safety.passed, confidence, hidden_e, hidden_w, failing)
         reward = step_reward(facts_before, facts_after, self.weights, self.formula)
