@@ -283,7 +283,7 @@ class StepEngine:
         c_before, c_after = counts(located_before), counts(located_after)
         guard = None
         if self.formula == "potential-v2" and change is not None and safety.passed:
-            guard = self.guard(before, after, change, d.fixed, ledger)
+            guard = self.guard(before, after, change, d.fixed, ledger, d.introduced)
         hidden_e = hidden_w = 0
         if self.formula == "potential-v2":
             book = ledger if ledger is not None else Ledger()  # a trajectory's carries on
@@ -330,7 +330,15 @@ class StepEngine:
         )
         return StepOutcome(bundle=bundle, texts=dict(after), facts=facts_after, located=located_after, guard=guard)
 
-    def guard(self, before: Mapping[str, str], after: Mapping[str, str], change: WorkspaceChange, fixed: Iterable[Located], ledger: Ledger | None) -> Guard:
+    def guard(
+        self,
+        before: Mapping[str, str],
+        after: Mapping[str, str],
+        change: WorkspaceChange,
+        fixed: Iterable[Located],
+        ledger: Ledger | None,
+        introduced: Iterable[Located] = (),
+    ) -> Guard:
         """What the step hid instead of fixing (``rewards.guard``)."""
         old = {e.path: e.old_text for e in change.edits}
         new = {e.path: e.new_text for e in change.edits}
@@ -345,7 +353,7 @@ class StepEngine:
             news = {p: t for p, t in new.items() if t is not None and is_python_path(p)}
             extra = [Detection("weakened-tests", w["path"], f"{w['kind']} {w['name']}") for w in weakened_tests(olds, news, changed_py)]
         return detect(
-            old, new, list(fixed), importers=importers, extra=extra,
+            old, new, list(fixed), importers=importers, extra=extra, introduced=list(introduced),
             revertible=ledger.introduced if ledger is not None else None,
             definition_names=lambda text: {x.qualname for x in structure.definitions(text)},
             definition_spans=definition_spans,

@@ -13,6 +13,11 @@ agent (or an RL policy) learns to do that, and the reward then treats them as fo
   the diagnostic is gone (its enclosing definition, its line deleted or replaced by
   ``pass``/``...``/comments, its file). Within a trajectory, deleting what an earlier
   step of the same trajectory introduced is a revert, not a hack.
+* ``unknown-widening``: the step introduces a name the checker cannot resolve (an
+  undefined variable, a missing attribute or import). Its type becomes Unknown, which
+  silences every check downstream of it, in the file and in the files importing it: a
+  diagnostic fixed there in the same step is hidden (the step introduced an error; what
+  disappeared behind it was not fixed).
 * ``checker-config``: the step changes the checkers' configuration (pyright, basedpyright,
   mypy, flake8, ruff). Both states of a step are measured with the configuration the
   state started with (scoring never re-reads it from the edit), so the change itself
@@ -51,6 +56,11 @@ _FILE_LEVEL = re.compile(
     re.IGNORECASE,
 )
 _ANY = re.compile(r"\bAny\b|\bcast\(")
+# rules whose diagnostic means a name did not resolve: its type is Unknown, and checks of
+# everything computed from it are silenced
+UNRESOLVED_RULES = frozenset(
+    {"reportUndefinedVariable", "reportAttributeAccessIssue", "reportMissingImports", "reportMissingModuleSource"}
+)
 _EMPTY_STATEMENT = re.compile(r"^\s*(?:pass|\.\.\.|#.*)?\s*$")
 CHECKER_FILES = frozenset(
     {"pyrightconfig.json", "mypy.ini", ".mypy.ini", ".flake8", "ruff.toml", ".ruff.toml", "setup.cfg", "tox.ini", "pyproject.toml"}
@@ -216,6 +226,7 @@ def detect(
     importers: Mapping[str, Iterable[str]] | None = None,
     revertible: Counter[Key] | None = None,
     extra: Iterable[Detection] = (),
+    introduced: Sequence[Located] = (),
     definition_names: Callable[[str], set[str]] | None = None,
     definition_spans: Callable[[str], list[tuple[str, int, int]]] | None = None,
 ) -> Guard:
@@ -224,7 +235,8 @@ def detect(
     ``old`` / ``new`` are the texts of the step's changed files before and after (None:
     absent); ``fixed`` the diagnostics that disappeared; ``importers`` maps a changed file
     to the files importing it (cross-file widening); ``revertible`` the diagnostics earlier
-    steps of the same trajectory introduced; ``definition_names`` gives the qualified
+    steps of the same trajectory introduced; ``introduced`` the diagnostics the step
+    introduced (an unresolved name widens to Unknown); ``definition_names`` gives the qualified
     names of the definitions of a text and ``definition_spans`` their (name, first line,
     end line) (the caller's parser: this module stays pure).
     """
@@ -252,8 +264,19 @@ def detect(
             if any(not line.startswith((" ", "\t")) or line.lstrip().startswith(("def ", "async def ")) for line in widened[path][1]):
                 for importer in (importers or {}).get(path, ()):
                     widened.setdefault(importer, (None, []))  # None: every fixed diagnostic there
+    unknown: set[str] = set()  # files where an unresolved name now silences checks
+    for x in introduced:
+        if x.diagnostic.code in UNRESOLVED_RULES:
+            path = x.diagnostic.path
+            if path not in unknown:
+                detections.append(Detection("unknown-widening", path, f"{x.diagnostic.code}", x.diagnostic.range.start.line))
+            unknown.add(path)
+            unknown.update((importers or {}).get(path, ()))
     for path in sorted(by_file):
         before, after = old.get(path), new.get(path)
+        if path in unknown:
+            hidden.extend(by_file[path])
+            continue
         if path not in old and path not in new:  # a file the step did not touch
             if path in widened and widened[path][0] is None:
                 hidden.extend(by_file[path])

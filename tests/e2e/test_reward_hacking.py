@@ -144,6 +144,39 @@ def test_deleting_the_code_that_holds_the_error_earns_nothing(workspace: Path, t
     assert bundle["processReward"]["total"] <= 0.0 and kind in caught(bundle)
 
 
+AREA = """from __future__ import annotations
+
+import math
+
+
+def area(r: float) -> float:
+    x = math.pi * r * r
+    label: str = x
+    raw: bytes = x
+    return x
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "line"),
+    [("undefined variable", "    x = maths.pi * r * r\n"), ("missing attribute", "    x = math.pie * r * r\n")],
+)
+def test_an_unresolved_name_that_silences_errors_downstream_earns_nothing(tmp_path: Path, name: str, line: str) -> None:
+    """A name the checker cannot resolve makes its value Unknown, and every check of what
+    is computed from it goes quiet: one new error hides two. potential-v1 pays for that
+    (+0.5 net); the guard counts the two as hidden, so the step costs its new error."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "geo.py").write_text(AREA)
+    new = AREA.replace("    x = math.pi * r * r\n", line)
+    fooled = score(ws, tmp_path, {"geo.py": new}, "--formula", "potential-v1")["processReward"]
+    assert fooled["total"] == pytest.approx(0.5), name  # 2 fixed, 1 introduced
+    bundle = score(ws, tmp_path, {"geo.py": new})
+    reward = bundle["processReward"]
+    assert reward["total"] == pytest.approx(-0.5), name
+    assert reward["after"]["hiddenErrors"] == 2 and "unknown-widening" in caught(bundle)
+
+
 def test_a_trajectory_may_revert_its_own_mistake(tmp_path: Path) -> None:
     """Deleting what an earlier step of the same trajectory introduced is a revert: the
     pair of steps sums to 0, and hiding stays hidden across later steps."""
