@@ -1,5 +1,8 @@
 """Combine the deterministic reward with the PRM's probability into one step reward. Pure.
 
+The benchmarks' view of the old per-step form (``step-v1``); the term itself is
+``rewards.combined.learned_term``, the one the step reward uses.
+
 The PRM term is centred: ``w * (p - 0.5)``. A PRM that knows nothing (p = 0.5) leaves the
 deterministic reward unchanged; its sign says whether the model thinks the step is better or
 worse than a coin flip, and its size is bounded by ``w / 2``, so ``w`` reads directly as "how
@@ -13,6 +16,7 @@ from __future__ import annotations
 import math
 
 from codeprm.errors import UsageError
+from codeprm.rewards.combined import learned_term
 
 
 def combine(
@@ -21,12 +25,8 @@ def combine(
     """``total = deterministic_reward + w * (prm_probability - 0.5)``, with every component."""
     if not math.isfinite(deterministic_reward):
         raise UsageError(f"deterministic reward must be finite, not {deterministic_reward}")
-    if not (math.isfinite(prm_probability) and 0.0 <= prm_probability <= 1.0):
-        raise UsageError(f"PRM probability must be in [0, 1], not {prm_probability}")
-    if not (math.isfinite(w) and w >= 0.0):
-        raise UsageError(f"PRM weight must be a finite number >= 0, not {w}")
+    term = learned_term("step-v1", w, prm_probability)  # the one definition of the term
     centred = prm_probability - 0.5
-    term = w * centred
     total = deterministic_reward + term
     return total, {
         "deterministic": deterministic_reward,
