@@ -1,0 +1,266 @@
+"""The reward service: samples in, step rewards out, every sample bounded in time.
+
+What every trainer-facing front door (``codeprm serve``, the verl/TRL/SkyRL adapters, Ray
+actors) shares: a sample names its workspace (``integrations.contract``), the
+``WorkspaceCache`` materialises that commit, a warm bench per materialised tree scores
+the edit as ``codeprm step`` would (same bundle, same reward), and the outcome is typed.
+
+A sample never stalls a batch: each is scored on a worker thread and waited for at most
+``sample_timeout`` seconds (no signals: they do not work in threaded Ray actors). A
+sample that fails gets the documented reward of its failure kind (``FAILURE_REWARDS``,
+overridable), never an exception in the trainer:
+
+    no-edit   the completion holds no edit (contract rule)             0.0  (as a no-op)
+    invalid   the edit is malformed or does not apply to the commit   -0.5  (one error's worth)
+    denied    the repository is not on the allow-list                  0.0
+    not-found the commit (or repository) does not exist               0.0
+    timeout   scoring took longer than sample_timeout                  0.0
+    error     anything else (a crashed server, ...)                    0.0
+
+Only ``invalid`` is negative: an agent that emits a broken diff made a bad step, while
+the other failures are not the agent's doing and must not teach it anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from codeprm.errors import (
+    ApplyConflictError,
+    CodeprmError,
+    ContentModifiedError,
+    NotFoundError,
+    UsageError,
+)
+from codeprm.integrations.contract import Sample, extract_edit
+from codeprm.workspace.cache import RepoDeniedError, WorkspaceCache
+
+FAILURE_REWARDS: dict[str, float] = {
+    "no-edit": 0.0,
+    "invalid": -0.5,
+    "denied": 0.0,
+    "not-found": 0.0,
+    "timeout": 0.0,
+    "error": 0.0,
+}
+STATUSES = ("ok", *FAILURE_REWARDS)
+
+
+class Bench(Protocol):
+    """A warm scorer of one materialised tree (a Workbench's ``step``)."""
+
+    def step(self, edit: str, task: str) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one sample: its status, its reward and (when scored) its bundle."""
+
+    status: str
+    reward: float
+    bundle: dict[str, Any] | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"status": self.status, "reward": self.reward, "seconds": round(self.seconds, 3)}
+        if self.error is not None:
+            out["error"] = self.error
+        if self.bundle is not None:
+            out["bundle"] = self.bundle
+        return out
+
+
+@dataclass
+class _Held:
+    bench: Bench
+    lock: threading.Lock
+    stack: contextlib.ExitStack
+
+
+@dataclass
+class Metrics:
+    """Counters the metrics endpoint exposes (Prometheus text format)."""
+
+    samples: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, outcome: Outcome) -> None:
+        with self.lock:
+            self.samples[outcome.status] += 1
+            self.seconds += outcome.seconds
+
+    def text(self, benches: int) -> str:
+        with self.lock:
+            lines = [
+                "# HELP codeprm_samples_total Samples scored, by outcome.",
+                "# TYPE codeprm_samples_total counter",
+                *(f'codeprm_samples_total{{status="{s}"}} {self.samples[s]}' for s in STATUSES),
+                "# HELP codeprm_sample_seconds_total Seconds spent scoring samples.",
+                "# TYPE codeprm_sample_seconds_total counter",
+                f"codeprm_sample_seconds_total {self.seconds:.6f}",
+                "# HELP codeprm_warm_benches Warm workspaces held.",
+                "# TYPE codeprm_warm_benches gauge",
+                f"codeprm_warm_benches {benches}",
+            ]
+        return "\n".join(lines) + "\n"
+
+
+class RewardService:
+    """Scores samples against cached workspaces with a bounded pool of warm benches."""
+
+    def __init__(
+        self,
+        cache: WorkspaceCache,
+        bench_factory: Callable[[Path], Bench],
+        *,
+        sample_timeout: float = 120.0,
+        failure_rewards: Mapping[str, float] | None = None,
+        max_benches: int = 4,
+        workers: int = 4,
+    ) -> None:
+        unknown = set(failure_rewards or {}) - set(FAILURE_REWARDS)
+        if unknown:
+            raise UsageError(f"unknown failure kind(s): {', '.join(sorted(unknown))} (known: {', '.join(FAILURE_REWARDS)})")
+        if sample_timeout <= 0 or max_benches < 1 or workers < 1:
+            raise UsageError("the reward service needs sample_timeout > 0, max_benches >= 1 and workers >= 1")
+        self.cache = cache
+        self.bench_factory = bench_factory
+        self.sample_timeout = sample_timeout
+        self.failure_rewards = {**FAILURE_REWARDS, **(failure_rewards or {})}
+        self.max_benches = max_benches
+        self.metrics = Metrics()
+        self._benches: OrderedDict[tuple[str, str], _Held] = OrderedDict()
+        self._pool_lock = threading.Lock()
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="codeprm-reward")
+
+    # -- scoring ------------------------------------------------------------------
+
+    def score(self, samples: Sequence[tuple[Sample, str | None]]) -> list[Outcome]:
+        """Score ``(sample, completion)`` pairs; the completion is read only when the
+        sample carries no edit. Every sample gets an Outcome within its timeout."""
+        started = time.monotonic()
+        futures = [self._executor.submit(self._one, s, c) for s, c in samples]
+        out = []
+        for future in futures:
+            remaining = self.sample_timeout - (time.monotonic() - started)
+            try:
+                outcome = future.result(timeout=max(remaining, 0.0))
+            except FutureTimeout:
+                outcome = self._failure("timeout", f"scoring took longer than {self.sample_timeout:g} s", time.monotonic() - started)
+            self.metrics.add(outcome)
+            out.append(outcome)
+        return out
+
+    def _failure(self, status: str, error: str, seconds: float) -> Outcome:
+        return Outcome(status, self.failure_rewards[status], None, error, seconds)
+
+    def _one(self, sample: Sample, completion: str | None) -> Outcome:
+        t0 = time.monotonic()
+        edit = sample.edit if sample.edit is not None else extract_edit(completion or "")
+        if edit is None:
+            return self._failure("no-edit", "the completion holds no edit", time.monotonic() - t0)
+        try:
+            with self._bench(sample.repo, sample.commit) as bench:
+                bundle = bench.step(edit, sample.task)
+        except RepoDeniedError as err:
+            return self._failure("denied", err.one_line(), time.monotonic() - t0)
+        except NotFoundError as err:
+            return self._failure("not-found", err.one_line(), time.monotonic() - t0)
+        except (UsageError, ApplyConflictError, ContentModifiedError) as err:
+            return self._failure("invalid", err.one_line(), time.monotonic() - t0)
+        except CodeprmError as err:
+            return self._failure("error", err.one_line(), time.monotonic() - t0)
+        except Exception as err:  # a trainer must get an outcome, never our traceback
+            return self._failure("error", f"internal error: {type(err).__name__}: {err}", time.monotonic() - t0)
+        return Outcome("ok", float(bundle["processReward"]["total"]), bundle, None, time.monotonic() - t0)
+
+    @contextlib.contextmanager
+    def _bench(self, repo: str, commit: str) -> Iterator[Bench]:
+        """The warm bench of (repo, commit), held for one sample (one sample at a time per
+        bench: a bench's session is not re-entrant)."""
+        norm = self.cache.check(repo)
+        key = (norm, commit)
+        with self._pool_lock:
+            held = self._benches.get(key)
+            if held is not None:
+                self._benches.move_to_end(key)
+        if held is None:
+            stack = contextlib.ExitStack()
+            try:
+                tree = stack.enter_context(self.cache.tree(norm, commit))
+                bench = self.bench_factory(tree.path)
+                stack.callback(bench.close)
+            except BaseException:
+                stack.close()
+                raise
+            with self._pool_lock:
+                if key in self._benches:  # another thread made it first: use theirs
+                    stack.close()
+                    held = self._benches[key]
+                else:
+                    held = self._benches[key] = _Held(bench, threading.Lock(), stack)
+                    self._trim()
+        with held.lock:
+            yield held.bench
+
+    def _trim(self) -> None:
+        while len(self._benches) > self.max_benches:
+            key = next(iter(self._benches))
+            held = self._benches[key]
+            if not held.lock.acquire(blocking=False):  # in use: try the next older
+                return
+            del self._benches[key]
+            try:
+                held.stack.close()
+            finally:
+                held.lock.release()
+
+    def benches(self) -> int:
+        with self._pool_lock:
+            return len(self._benches)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        with self._pool_lock:
+            held, self._benches = list(self._benches.values()), OrderedDict()
+        for h in held:
+            with contextlib.suppress(Exception):
+                h.stack.close()
+
+
+@dataclass
+class StepBench:
+    """The default bench: ``codeprm step`` over one warm session of a materialised tree
+    (the same engine, so the same bundle and reward as the CLI gives for that commit)."""
+
+    root: Path
+    scorer: Any = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    timeout: float = 60.0
+
+    def __post_init__(self) -> None:
+        from codeprm.analysis.navigate import Analyzer
+
+        self._analyzer = Analyzer(root=self.root, timeout=self.timeout)
+
+    def step(self, edit: str, task: str) -> dict[str, Any]:
+        from codeprm.analysis.step import StepEngine, score_edit
+
+        engine = StepEngine(self._analyzer, scorer=self.scorer, task=task, **dict(self.options))
+        return score_edit(engine, edit).bundle
+
+    def close(self) -> None:
+        self._analyzer.close()

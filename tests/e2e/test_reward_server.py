@@ -1,0 +1,160 @@
+"""The reward server end to end: samples name a commit of a real git repository, the
+real language server scores them, and OpenRLHF's HTTP contract carries the rewards."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from codeprm.integrations.server import RewardHTTPServer
+from codeprm.integrations.service import RewardService, StepBench
+from codeprm.workspace.cache import WorkspaceCache
+from tests.conftest import git
+
+pytestmark = pytest.mark.e2e
+
+BUGGY = 'count: int = "none yet"\n\n\ndef double(x: int) -> int:\n    return 2 * x\n'
+FIX = "--- a/shop.py\n+++ b/shop.py\n@@ -1 +1 @@\n-count: int = \"none yet\"\n+count: int = 0\n"
+BREAK = "--- a/shop.py\n+++ b/shop.py\n@@ -5 +5 @@\n-    return 2 * x\n+    return 2 * y\n"
+HANG = '''--- a/shop.py
++++ b/shop.py
+@@ -4,2 +4,7 @@
+ def double(x: int) -> int:
++    """
++    >>> while True: pass
++    """
++    while True:
++        pass
+     return 2 * x
+'''
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    r = tmp_path_factory.mktemp("upstream")
+    git(r, "init", "-q")
+    (r / "shop.py").write_text(BUGGY)
+    (r / "pyrightconfig.json").write_text('{"typeCheckingMode": "standard"}\n')
+    git(r, "add", ".")
+    git(r, "commit", "-qm", "buggy")
+    return r, git(r, "rev-parse", "HEAD").strip()
+
+
+@pytest.fixture(scope="module")
+def server(repo: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[RewardHTTPServer]:
+    cache = WorkspaceCache(tmp_path_factory.mktemp("cache"), allow=[str(repo[0])])
+    service = RewardService(
+        cache, lambda root: StepBench(root, options={"exec_mode": "doctest", "exec_timeout": 60.0}), sample_timeout=45.0
+    )
+    srv = RewardHTTPServer(service, port=0, token="s3cret", max_body=1 << 16)
+    srv.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+    service.close()
+
+
+def call(srv: RewardHTTPServer, path: str, body: Any = None, token: str | None = "s3cret", raw: bytes | None = None) -> tuple[int, Any]:
+    url = f"http://127.0.0.1:{srv.server_address[1]}{path}"
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=120) as resp:
+            payload = resp.read().decode()
+            return resp.status, json.loads(payload) if resp.headers.get_content_type() == "application/json" else payload
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read().decode())
+
+
+def label(repo: tuple[Path, str], **extra: Any) -> dict[str, Any]:
+    return {"workspace": {"repo": str(repo[0]), "commit": repo[1]}, **extra}
+
+
+def test_openrlhf_get_reward_scores_each_completion(server: RewardHTTPServer, repo: tuple[Path, str], tmp_path: Path) -> None:
+    other = tmp_path / "elsewhere"
+    prompts = ["Fix shop.py.\n", "Fix shop.py.\n", "Fix shop.py.\n", "Fix shop.py.\n", "Fix shop.py.\n"]
+    completions = [f"```diff\n{FIX}```", f"```diff\n{BREAK}```", "I am not sure.", "```diff\n--- a/shop.py\n+++ b/shop.py\n@@ -9 +9 @@\n-nope\n+x\n```", f"```diff\n{FIX}```"]
+    labels = [label(repo), json.dumps(label(repo)), label(repo), label(repo), {"workspace": {"repo": str(other), "commit": repo[1]}}]
+    status, body = call(server, "/get_reward", {"query": [p + c for p, c in zip(prompts, completions)], "prompts": prompts, "labels": labels})
+    assert status == 200, body
+    assert body["extra_logs"]["codeprm_status"] == ["ok", "ok", "no-edit", "invalid", "denied"]
+    fix, broken, none, invalid, denied = body["rewards"]
+    assert fix == pytest.approx(0.5) and broken < 0 and none == 0.0 and invalid == -0.5 and denied == 0.0
+    assert body["scores"] == body["rewards"]
+    # the upstream repository is untouched: scoring happens in the cache's worktree
+    assert (repo[0] / "shop.py").read_text() == BUGGY and git(repo[0], "status", "--porcelain") == ""
+
+
+def test_native_endpoint_returns_bundles_like_codeprm_step(server: RewardHTTPServer, repo: tuple[Path, str]) -> None:
+    status, body = call(server, "/v1/score", {"samples": [label(repo, edit=FIX, task="fix the type error")]})
+    assert status == 200
+    (result,) = body["results"]
+    assert result["status"] == "ok" and result["reward"] == pytest.approx(0.5)
+    bundle = result["bundle"]
+    assert bundle["processReward"]["total"] == result["reward"] and len(bundle["facts"]["fixed"]) == 1
+    again = call(server, "/v1/score", {"samples": [label(repo, edit=FIX, task="fix the type error")]})[1]
+    assert again["results"][0]["bundle"]["bundleId"] == bundle["bundleId"]  # deterministic
+
+
+def test_a_slow_sample_times_out_without_stalling_the_batch(repo: tuple[Path, str], tmp_path: Path) -> None:
+    cache = WorkspaceCache(tmp_path / "cache", allow=[str(repo[0])])
+    service = RewardService(cache, lambda root: StepBench(root, options={"exec_mode": "doctest", "exec_timeout": 60.0}), sample_timeout=20.0, workers=2)
+    try:
+        from codeprm.integrations.contract import parse_sample
+
+        hang, quick = parse_sample(label(repo, edit=HANG)), parse_sample(label(repo, edit="not a diff at all"))
+        outcomes = service.score([(hang, None), (quick, None)])
+        assert [o.status for o in outcomes] == ["timeout", "invalid"]
+        assert outcomes[0].reward == 0.0 and outcomes[1].reward == -0.5
+        metrics = service.metrics.text(service.benches())
+        assert 'codeprm_samples_total{status="timeout"} 1' in metrics
+    finally:
+        service.close()
+
+
+def test_the_server_refuses_what_it_must(server: RewardHTTPServer) -> None:
+    assert call(server, "/health", token=None)[0] == 401
+    assert call(server, "/health", token="wrong")[0] == 401
+    status, body = call(server, "/health")
+    assert status == 200 and body["status"] == "ok"
+    assert call(server, "/v1/score", raw=b"x" * (1 << 17))[0] == 413
+    assert call(server, "/v1/score", raw=b"{not json")[0] == 400
+    assert call(server, "/get_reward", {"query": ["a"], "labels": []})[0] == 400
+    assert call(server, "/nowhere", {})[0] == 404
+    status, text = call(server, "/metrics")
+    assert status == 200 and "codeprm_samples_total" in text
+
+
+def test_codeprm_serve_runs_until_terminated(repo: tuple[Path, str], tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    token = tmp_path / "token"
+    token.write_text("tok\n")
+    env = {**os.environ, "CODEPRM_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "codeprm", "serve", "--allow", str(repo[0]), "--port", "0", "--prm", "none", "--token-file", str(token)],
+        stderr=subprocess.PIPE, text=True, env=env,
+    )
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        port = int(line.rsplit(":", 1)[1])
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/score", data=json.dumps({"samples": [label(repo, edit=FIX)]}).encode())
+        req.add_header("Authorization", "Bearer tok")
+        with urllib.request.urlopen(req, timeout=120) as resp:
+            assert json.loads(resp.read())["results"][0]["reward"] == pytest.approx(0.5)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    assert (tmp_path / "cache" / "workspaces" / "index.json").exists()
