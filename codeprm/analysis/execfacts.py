@@ -341,6 +341,16 @@ def _kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
 
 
+def _libc() -> Any:
+    """The C library (for prctl), or None where it cannot be loaded."""
+    try:
+        import ctypes
+
+        return ctypes.CDLL("libc.so.6", use_errno=True)
+    except (OSError, ImportError):
+        return None
+
+
 def _run_item(
     sandbox: Sandbox,
     runner: Path,
@@ -364,6 +374,7 @@ def _run_item(
     }
     limit = int(memory_mb) * 1024 * 1024
     users = _user_processes()
+    libc = _libc()  # loaded here: the child cannot map a shared object once its address space is capped
 
     def cap() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
@@ -373,10 +384,8 @@ def _run_item(
             hard = resource.getrlimit(resource.RLIMIT_NPROC)[1]
             if hard == resource.RLIM_INFINITY or n_cap < hard:
                 resource.setrlimit(resource.RLIMIT_NPROC, (n_cap, n_cap))
-        with contextlib.suppress(OSError, AttributeError):
-            import ctypes
-
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # die with codeprm
+        if libc is not None:
+            libc.prctl(1, signal.SIGKILL)  # die with codeprm
 
     with log.open("w", encoding="utf-8") as out:
         proc = subprocess.Popen(

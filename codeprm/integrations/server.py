@@ -132,7 +132,7 @@ class _Handler(BaseHTTPRequestHandler):
             try:
                 out.append(parse_sample(label))
             except UsageError as err:
-                out.append(Outcome("invalid", self.server.service.failure_rewards["invalid"], error=err.one_line()))
+                out.append(Outcome("bad-sample", self.server.service.failure_rewards["bad-sample"], error=err.one_line()))
         return out
 
     def _run(self, parsed: list[Sample | Outcome], completions: Sequence[str | None]) -> list[Outcome]:

@@ -12,6 +12,7 @@ overridable), never an exception in the trainer:
 
     no-edit   the completion holds no edit (contract rule)             0.0  (as a no-op)
     invalid   the edit is malformed or does not apply to the commit   -0.5  (one error's worth)
+    bad-sample the sample's metadata is malformed (the trainer's data)   0.0
     denied    the repository is not on the allow-list                  0.0
     not-found the commit (or repository) does not exist               0.0
     timeout   scoring took longer than sample_timeout                  0.0
@@ -47,6 +48,7 @@ from codeprm.workspace.cache import RepoDeniedError, WorkspaceCache
 FAILURE_REWARDS: dict[str, float] = {
     "no-edit": 0.0,
     "invalid": -0.5,
+    "bad-sample": 0.0,
     "denied": 0.0,
     "not-found": 0.0,
     "timeout": 0.0,
@@ -87,6 +89,7 @@ class _Held:
     bench: Bench
     lock: threading.Lock
     stack: contextlib.ExitStack
+    closed: bool = False
 
 
 @dataclass
@@ -142,8 +145,9 @@ class RewardService:
         self.failure_rewards = {**FAILURE_REWARDS, **(failure_rewards or {})}
         self.max_benches = max_benches
         self.metrics = Metrics()
-        self._benches: OrderedDict[tuple[str, str], _Held] = OrderedDict()
+        self._benches: OrderedDict[tuple[str, str], list[_Held]] = OrderedDict()
         self._pool_lock = threading.Lock()
+        self._creating = 0
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="codeprm-reward")
 
     # -- scoring ------------------------------------------------------------------
@@ -189,54 +193,96 @@ class RewardService:
 
     @contextlib.contextmanager
     def _bench(self, repo: str, commit: str) -> Iterator[Bench]:
-        """The warm bench of (repo, commit), held for one sample (one sample at a time per
-        bench: a bench's session is not re-entrant)."""
+        """A warm bench of (repo, commit), held for one sample. A bench's session is not
+        re-entrant, so samples of one commit (GRPO's n completions of one prompt) get
+        several benches of it, up to ``max_benches`` in all; beyond that a sample waits
+        for one (within its timeout), and idle benches of other commits make room."""
         norm = self.cache.check(repo)
         key = (norm, commit)
-        with self._pool_lock:
-            held = self._benches.get(key)
-            if held is not None:
-                self._benches.move_to_end(key)
-        if held is None:
-            stack = contextlib.ExitStack()
-            try:
-                tree = stack.enter_context(self.cache.tree(norm, commit))
-                bench = self.bench_factory(tree.path)
-                stack.callback(bench.close)
-            except BaseException:
-                stack.close()
-                raise
+        held: _Held | None = None
+        while held is None:
+            create, wait_on = False, None
             with self._pool_lock:
-                if key in self._benches:  # another thread made it first: use theirs
-                    stack.close()
-                    held = self._benches[key]
+                for h in self._benches.get(key, []):
+                    if h.lock.acquire(blocking=False):
+                        held = h
+                        break
+                if held is None:
+                    create = self._count() + self._creating < self.max_benches or self._drop_idle()
+                    if create:
+                        self._creating += 1
+                    else:
+                        wait_on = next(iter(self._benches.get(key, [])), None)
+            if held is not None:
+                break
+            if create:
+                try:
+                    held = self._make(norm, commit)
+                finally:
+                    with self._pool_lock:
+                        self._creating -= 1
+                        if held is not None:
+                            self._benches.setdefault(key, []).append(held)
+            elif wait_on is not None:
+                wait_on.lock.acquire()
+                if wait_on.closed:  # dropped while we waited
+                    wait_on.lock.release()
                 else:
-                    held = self._benches[key] = _Held(bench, threading.Lock(), stack)
-                    self._trim()
-        with held.lock:
+                    held = wait_on
+            else:  # every bench is busy with other commits: wait for one to come free
+                time.sleep(0.05)
+        try:
             yield held.bench
+        finally:
+            held.lock.release()
+            with self._pool_lock:
+                if key in self._benches:
+                    self._benches.move_to_end(key)
 
-    def _trim(self) -> None:
-        while len(self._benches) > self.max_benches:
-            key = next(iter(self._benches))
-            held = self._benches[key]
-            if not held.lock.acquire(blocking=False):  # in use: try the next older
-                return
-            del self._benches[key]
-            try:
-                held.stack.close()
-            finally:
-                held.lock.release()
+    def _make(self, norm: str, commit: str) -> _Held:
+        """A new bench over the cached tree, its lock already taken."""
+        stack = contextlib.ExitStack()
+        try:
+            tree = stack.enter_context(self.cache.tree(norm, commit))
+            bench = self.bench_factory(tree.path)
+            stack.callback(bench.close)
+        except BaseException:
+            stack.close()
+            raise
+        held = _Held(bench, threading.Lock(), stack)
+        held.lock.acquire()
+        return held
+
+    def _count(self) -> int:
+        return sum(len(v) for v in self._benches.values())
+
+    def _drop_idle(self) -> bool:
+        """Close the least recently used idle bench (the pool lock is held); False: none idle."""
+        for key in list(self._benches):
+            for h in self._benches[key]:
+                if h.lock.acquire(blocking=False):
+                    self._benches[key].remove(h)
+                    if not self._benches[key]:
+                        del self._benches[key]
+                    h.closed = True
+                    try:
+                        h.stack.close()
+                    finally:
+                        h.lock.release()
+                    return True
+        return False
 
     def benches(self) -> int:
         with self._pool_lock:
-            return len(self._benches)
+            return self._count()
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
         with self._pool_lock:
-            held, self._benches = list(self._benches.values()), OrderedDict()
+            held = [h for hs in self._benches.values() for h in hs]
+            self._benches = OrderedDict()
         for h in held:
+            h.closed = True
             with contextlib.suppress(Exception):
                 h.stack.close()
 

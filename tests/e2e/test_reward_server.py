@@ -83,7 +83,7 @@ def test_openrlhf_get_reward_scores_each_completion(server: RewardHTTPServer, re
     prompts = ["Fix shop.py.\n", "Fix shop.py.\n", "Fix shop.py.\n", "Fix shop.py.\n", "Fix shop.py.\n"]
     completions = [f"```diff\n{FIX}```", f"```diff\n{BREAK}```", "I am not sure.", "```diff\n--- a/shop.py\n+++ b/shop.py\n@@ -9 +9 @@\n-nope\n+x\n```", f"```diff\n{FIX}```"]
     labels = [label(repo), json.dumps(label(repo)), label(repo), label(repo), {"workspace": {"repo": str(other), "commit": repo[1]}}]
-    status, body = call(server, "/get_reward", {"query": [p + c for p, c in zip(prompts, completions)], "prompts": prompts, "labels": labels})
+    status, body = call(server, "/get_reward", {"query": [p + c for p, c in zip(prompts, completions, strict=True)], "prompts": prompts, "labels": labels})
     assert status == 200, body
     assert body["extra_logs"]["codeprm_status"] == ["ok", "ok", "no-edit", "invalid", "denied"]
     fix, broken, none, invalid, denied = body["rewards"]
@@ -112,7 +112,7 @@ def test_a_slow_sample_times_out_without_stalling_the_batch(repo: tuple[Path, st
 
         hang, quick = parse_sample(label(repo, edit=HANG)), parse_sample(label(repo, edit="not a diff at all"))
         outcomes = service.score([(hang, None), (quick, None)])
-        assert [o.status for o in outcomes] == ["timeout", "invalid"]
+        assert [o.status for o in outcomes] == ["timeout", "invalid"], [o.error for o in outcomes]
         assert outcomes[0].reward == 0.0 and outcomes[1].reward == -0.5
         metrics = service.metrics.text(service.benches())
         assert 'codeprm_samples_total{status="timeout"} 1' in metrics
@@ -158,3 +158,31 @@ def test_codeprm_serve_runs_until_terminated(repo: tuple[Path, str], tmp_path: P
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
     assert (tmp_path / "cache" / "workspaces" / "index.json").exists()
+
+
+def test_trainer_adapters_speak_to_the_server(server: RewardHTTPServer, repo: tuple[Path, str]) -> None:
+    import asyncio
+
+    from codeprm.integrations import trl, verl
+
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    info = label(repo, task="fix the type error")
+    got = verl.compute_score("codeprm", f"```diff\n{FIX}```", None, extra_info=info, url=url, token="s3cret")
+    assert got["score"] == pytest.approx(0.5) and got["codeprm_status"] == "ok" and got["codeprm_errors"] == pytest.approx(0.5)
+    nested = {"codeprm": json.dumps(info), "index": 3}  # under its own key, as JSON text
+    got = asyncio.run(verl.compute_score_async("codeprm", f"```diff\n{BREAK}```", None, extra_info=nested, url=url, token="s3cret"))
+    assert got["score"] < 0 and got["codeprm_status"] == "ok"
+    missing = verl.compute_score("codeprm", f"```diff\n{FIX}```", None, extra_info={"index": 1}, url=url, token="s3cret")
+    assert missing["score"] == 0.0 and missing["codeprm_status"] == "bad-sample"
+
+    reward = trl.reward_function(url=url, token="s3cret")
+    completions = [[{"role": "assistant", "content": f"```diff\n{FIX}```"}], "no idea", f"```diff\n{FIX}```"]
+    rewards = reward(["p"] * 3, completions, None, codeprm=[info, json.dumps(info), None])
+    assert rewards[0] == pytest.approx(0.5) and rewards[1] == 0.0 and rewards[2] is None
+    assert reward.__name__ == "codeprm_reward"
+
+    dead = trl.reward_function(url="http://127.0.0.1:9", token="x")  # nothing listens: no exception
+    from codeprm.integrations.client import RewardClient
+
+    assert RewardClient("http://127.0.0.1:9", retries=1, backoff=0.01).score([info])[0]["status"] == "error"
+    assert callable(dead)

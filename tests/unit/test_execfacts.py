@@ -386,3 +386,27 @@ def test_tests_mode_without_coverage_runs_the_command(tmp_path: Path) -> None:
     cmd = f"cmd:{sys.executable} -m unittest -q"
     assert dict(measure(root, {"pkg/calc.py": CALC}, selection).outcomes)[cmd] == "failed"
     assert dict(measure(root, {"pkg/calc.py": FIXED}, selection).outcomes)[cmd] == "passed"
+
+
+def test_measurement_works_in_a_process_that_never_imported_ctypes(tmp_path: Path) -> None:
+    """The child's address space is capped before it execs, while it is still a copy of
+    its parent: in a big parent (torch loaded), a shared object loaded then (ctypes, for
+    prctl) fails to map. Loaded in the parent first, it works (the reward server hit this)."""
+    import subprocess
+
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from codeprm.analysis.execfacts import ExecSelection, measure\n"
+        "assert 'ctypes' not in sys.modules\n"
+        "import mmap\n"
+        "reserved = mmap.mmap(-1, 4 << 30)  # a big parent (torch, a server): its address space is over the cap\n"
+        "root = Path(sys.argv[1])\n"
+        "texts = {'pkg/probe.py': 'def f():\\n    \"\"\"\\n    >>> 1 + 1\\n    2\\n    \"\"\"\\n'}\n"
+        "facts = measure(root, texts, ExecSelection('doctest', ('pkg/probe.py::f',)))\n"
+        "print(facts.passed, facts.failed)\n"
+    )
+    root = make_ws(tmp_path)
+    out = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["1", "0"]
