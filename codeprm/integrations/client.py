@@ -38,27 +38,49 @@ class RewardClient:
             raise UsageError("no reward server: pass url= or set CODEPRM_REWARD_URL (see 'codeprm serve')")
         return cls(url.rstrip("/"), token or os.environ.get("CODEPRM_REWARD_TOKEN") or None)
 
-    def score(self, samples: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """POST the samples to /v1/score; one result (status, reward, bundle...) per sample."""
-        data = json.dumps({"samples": list(samples)}).encode("utf-8")
+    def _call(self, method: str, path: str, body: Any = None) -> tuple[Any, str]:
+        """The decoded answer (None on failure) and the last error, retried with backoff
+        on connection errors and 5xx."""
+        data = json.dumps(body).encode("utf-8") if body is not None else None
         last = ""
         for attempt in range(self.retries + 1):
-            req = urllib.request.Request(self.url + "/v1/score", data=data, method="POST")
+            req = urllib.request.Request(self.url + path, data=data, method=method)
             req.add_header("Content-Type", "application/json")
             if self.token:
                 req.add_header("Authorization", f"Bearer {self.token}")
             try:
                 with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                    results = json.loads(resp.read().decode("utf-8"))["results"]
-                    if len(results) == len(samples):
-                        return list(results)
-                    last = f"the server answered {len(results)} results for {len(samples)} samples"
+                    return json.loads(resp.read().decode("utf-8")), ""
             except urllib.error.HTTPError as err:
                 last = f"HTTP {err.code}: {err.read().decode('utf-8', 'replace')[:200]}"
                 if err.code < 500:  # our request is wrong: retrying will not help
                     break
-            except (OSError, ValueError, KeyError) as err:
+            except (OSError, ValueError) as err:
                 last = f"{type(err).__name__}: {err}"
             if attempt < self.retries:
                 time.sleep(self.backoff * (2**attempt))
+        return None, last
+
+    def score(self, samples: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """POST the samples to /v1/score; one result (status, reward, bundle...) per sample."""
+        answer, last = self._call("POST", "/v1/score", {"samples": list(samples)})
+        results = answer.get("results") if isinstance(answer, dict) else None
+        if isinstance(results, list) and len(results) == len(samples):
+            return results
+        if answer is not None:
+            last = "the server's answer does not hold one result per sample"
         return [{"status": "error", "reward": 0.0, "error": last} for _ in samples]
+
+    def start_episode(self, sample: Mapping[str, Any]) -> dict[str, Any]:
+        """Open an episode: ``{"episode": id or None, "status", "reward", ...}``."""
+        answer, last = self._call("POST", "/v1/episodes", dict(sample))
+        return answer if isinstance(answer, dict) else {"episode": None, "status": "error", "reward": 0.0, "error": last}
+
+    def step_episode(self, episode: str, *, edit: str | None = None, completion: str | None = None) -> dict[str, Any]:
+        """Score one turn: ``{"status", "reward", "bundle"?, "error"?}``."""
+        body = {k: v for k, v in (("edit", edit), ("completion", completion)) if v is not None}
+        answer, last = self._call("POST", f"/v1/episodes/{episode}/step", body)
+        return answer if isinstance(answer, dict) else {"status": "error", "reward": 0.0, "error": last}
+
+    def close_episode(self, episode: str) -> None:
+        self._call("DELETE", f"/v1/episodes/{episode}")

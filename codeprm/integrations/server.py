@@ -12,6 +12,11 @@ Endpoints:
   deterministic and learned components.
 * ``POST /v1/score`` - native: ``{"samples": [{"workspace": ..., "edit": ..., "task": ...,
   "completion": ...}]}`` answered by ``{"results": [Outcome...]}`` with each bundle.
+* ``POST /v1/episodes`` - open a multi-turn episode at a sample's commit
+  (``{"workspace": ..., "task": ...}``), answered by ``{"episode": id, "status": ...}``;
+  ``POST /v1/episodes/<id>/step`` with ``{"edit": ...}`` or ``{"completion": ...}``
+  scores one turn from the state the earlier turns left (an Outcome, with its bundle);
+  ``DELETE /v1/episodes/<id>`` closes it (idle episodes expire by themselves).
 * ``GET /health`` - ``{"status": "ok", "version": ...}``; ``GET /metrics`` - Prometheus text.
 
 Safety: binds 127.0.0.1 unless told otherwise; an optional bearer token (compared in
@@ -102,6 +107,14 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._error(HTTPStatus.NOT_FOUND, f"no such endpoint: {self.path}")
 
+    def do_DELETE(self) -> None:
+        if not self._authorised():
+            return
+        if self.path.startswith("/v1/episodes/"):
+            self._json(HTTPStatus.OK, {"closed": self.server.service.close_episode(self.path[len("/v1/episodes/"):])})
+        else:
+            self._error(HTTPStatus.NOT_FOUND, f"no such endpoint: {self.path}")
+
     def do_POST(self) -> None:
         if not self._authorised():
             return
@@ -120,6 +133,17 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(HTTPStatus.OK, self._get_reward(body))
             elif self.path == "/v1/score":
                 self._json(HTTPStatus.OK, self._native(body))
+            elif self.path == "/v1/episodes":
+                episode_id, outcome = self.server.service.start_episode(parse_sample(body))
+                self._json(HTTPStatus.OK, {"episode": episode_id, **outcome.to_json()})
+            elif self.path.startswith("/v1/episodes/") and self.path.endswith("/step"):
+                episode_id = self.path[len("/v1/episodes/"): -len("/step")]
+                if not isinstance(body, Mapping):
+                    raise UsageError("an episode step needs {'edit': ...} or {'completion': ...}")
+                edit, completion = body.get("edit"), body.get("completion")
+                if not (edit is None or isinstance(edit, str)) or not (completion is None or isinstance(completion, str)):
+                    raise UsageError("an episode step's edit and completion must be strings")
+                self._json(HTTPStatus.OK, self.server.service.advance_episode(episode_id, edit, completion).to_json())
             else:
                 self._error(HTTPStatus.NOT_FOUND, f"no such endpoint: {self.path}")
         except (UsageError, UnicodeDecodeError, ValueError) as err:

@@ -62,6 +62,10 @@ class Bench(Protocol):
 
     def step(self, edit: str, task: str) -> dict[str, Any]: ...
 
+    def start_episode(self) -> Any: ...
+
+    def advance(self, episode: Any, edit: str, task: str) -> dict[str, Any]: ...
+
     def close(self) -> None: ...
 
 
@@ -90,6 +94,16 @@ class _Held:
     lock: threading.Lock
     stack: contextlib.ExitStack
     closed: bool = False
+
+
+@dataclass
+class _Open:
+    """An open episode: its state, its sample, and when it was last used."""
+
+    episode: Any
+    sample: Sample
+    lock: threading.Lock
+    used: float
 
 
 @dataclass
@@ -133,6 +147,8 @@ class RewardService:
         failure_rewards: Mapping[str, float] | None = None,
         max_benches: int = 4,
         workers: int = 4,
+        max_episodes: int = 1024,
+        episode_ttl: float = 3600.0,
     ) -> None:
         unknown = set(failure_rewards or {}) - set(FAILURE_REWARDS)
         if unknown:
@@ -148,6 +164,10 @@ class RewardService:
         self._benches: OrderedDict[tuple[str, str], list[_Held]] = OrderedDict()
         self._pool_lock = threading.Lock()
         self._creating = 0
+        self.max_episodes = max_episodes
+        self.episode_ttl = episode_ttl
+        self._episodes: dict[str, _Open] = {}
+        self._episodes_lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="codeprm-reward")
 
     # -- scoring ------------------------------------------------------------------
@@ -168,6 +188,91 @@ class RewardService:
             out.append(outcome)
         return out
 
+    # -- episodes: multi-turn trajectories, one reward per turn ----------------------
+
+    def _bounded(self, func: Callable[[], Outcome]) -> Outcome:
+        started = time.monotonic()
+        future = self._executor.submit(func)
+        try:
+            outcome = future.result(timeout=self.sample_timeout)
+        except FutureTimeout:
+            outcome = self._failure("timeout", f"scoring took longer than {self.sample_timeout:g} s", time.monotonic() - started)
+        self.metrics.add(outcome)
+        return outcome
+
+    def start_episode(self, sample: Sample) -> tuple[str | None, Outcome]:
+        """Open an episode at the sample's commit: its id (None when it failed) and the
+        outcome (reward 0: nothing happened yet; the state's counts in ``bundle``)."""
+        import secrets
+
+        episode_id = secrets.token_hex(12)
+
+        def run() -> Outcome:
+            t0 = time.monotonic()
+            try:
+                with self._bench(sample.repo, sample.commit) as bench:
+                    episode = bench.start_episode()
+            except Exception as err:
+                return self._classify(err, t0)
+            with self._episodes_lock:
+                self._expire()
+                self._episodes[episode_id] = _Open(episode, sample, threading.Lock(), time.monotonic())
+            return Outcome("ok", 0.0, None, None, time.monotonic() - t0)
+
+        outcome = self._bounded(run)
+        return (episode_id if outcome.status == "ok" else None), outcome
+
+    def advance_episode(self, episode_id: str, edit: str | None, completion: str | None = None) -> Outcome:
+        """Score one turn of an open episode and move it on."""
+        with self._episodes_lock:
+            open_ = self._episodes.get(episode_id)
+            if open_ is not None:
+                open_.used = time.monotonic()
+        if open_ is None:
+            return self._failure("not-found", f"no open episode {episode_id!r} (closed, or idle past its ttl)", 0.0)
+        text = edit if edit is not None else extract_edit(completion or "")
+        if text is None:
+            return self._failure("no-edit", "the completion holds no edit", 0.0)
+
+        def run() -> Outcome:
+            t0 = time.monotonic()
+            try:
+                with open_.lock, self._bench(open_.sample.repo, open_.sample.commit) as bench:
+                    bundle = bench.advance(open_.episode, text, open_.sample.task)
+            except Exception as err:
+                return self._classify(err, t0)
+            return Outcome("ok", float(bundle["processReward"]["total"]), bundle, None, time.monotonic() - t0)
+
+        return self._bounded(run)
+
+    def close_episode(self, episode_id: str) -> bool:
+        with self._episodes_lock:
+            return self._episodes.pop(episode_id, None) is not None
+
+    def episodes(self) -> int:
+        with self._episodes_lock:
+            return len(self._episodes)
+
+    def _expire(self) -> None:
+        """Drop episodes idle past the ttl, then the oldest past the cap (lock held)."""
+        now = time.monotonic()
+        for key in [k for k, v in self._episodes.items() if now - v.used > self.episode_ttl]:
+            del self._episodes[key]
+        while len(self._episodes) >= self.max_episodes:
+            del self._episodes[min(self._episodes, key=lambda k: self._episodes[k].used)]
+
+    def _classify(self, err: BaseException, t0: float) -> Outcome:
+        seconds = time.monotonic() - t0
+        if isinstance(err, RepoDeniedError):
+            return self._failure("denied", err.one_line(), seconds)
+        if isinstance(err, NotFoundError):
+            return self._failure("not-found", err.one_line(), seconds)
+        if isinstance(err, (UsageError, ApplyConflictError, ContentModifiedError)):
+            return self._failure("invalid", err.one_line(), seconds)
+        if isinstance(err, CodeprmError):
+            return self._failure("error", err.one_line(), seconds)
+        return self._failure("error", f"internal error: {type(err).__name__}: {err}", seconds)
+
     def _failure(self, status: str, error: str, seconds: float) -> Outcome:
         return Outcome(status, self.failure_rewards[status], None, error, seconds)
 
@@ -179,16 +284,8 @@ class RewardService:
         try:
             with self._bench(sample.repo, sample.commit) as bench:
                 bundle = bench.step(edit, sample.task)
-        except RepoDeniedError as err:
-            return self._failure("denied", err.one_line(), time.monotonic() - t0)
-        except NotFoundError as err:
-            return self._failure("not-found", err.one_line(), time.monotonic() - t0)
-        except (UsageError, ApplyConflictError, ContentModifiedError) as err:
-            return self._failure("invalid", err.one_line(), time.monotonic() - t0)
-        except CodeprmError as err:
-            return self._failure("error", err.one_line(), time.monotonic() - t0)
-        except Exception as err:  # a trainer must get an outcome, never our traceback
-            return self._failure("error", f"internal error: {type(err).__name__}: {err}", time.monotonic() - t0)
+        except Exception as err:
+            return self._classify(err, t0)
         return Outcome("ok", float(bundle["processReward"]["total"]), bundle, None, time.monotonic() - t0)
 
     @contextlib.contextmanager
@@ -302,11 +399,23 @@ class StepBench:
 
         self._analyzer = Analyzer(root=self.root, timeout=self.timeout)
 
-    def step(self, edit: str, task: str) -> dict[str, Any]:
-        from codeprm.analysis.step import StepEngine, score_edit
+    def _engine(self, task: str) -> Any:
+        from codeprm.analysis.step import StepEngine
 
-        engine = StepEngine(self._analyzer, scorer=self.scorer, task=task, **dict(self.options))
-        return score_edit(engine, edit).bundle
+        return StepEngine(self._analyzer, scorer=self.scorer, task=task, **dict(self.options))
+
+    def step(self, edit: str, task: str) -> dict[str, Any]:
+        from codeprm.analysis.step import score_edit
+
+        return score_edit(self._engine(task), edit).bundle
+
+    def start_episode(self) -> Any:
+        from codeprm.analysis.episode import Episode
+
+        return Episode.start(self._engine(""))
+
+    def advance(self, episode: Any, edit: str, task: str) -> dict[str, Any]:
+        return episode.advance(self._engine(task), edit)
 
     def close(self) -> None:
         self._analyzer.close()

@@ -186,3 +186,41 @@ def test_trainer_adapters_speak_to_the_server(server: RewardHTTPServer, repo: tu
 
     assert RewardClient("http://127.0.0.1:9", retries=1, backoff=0.01).score([info])[0]["status"] == "error"
     assert callable(dead)
+
+
+UNBREAK = "--- a/shop.py\n+++ b/shop.py\n@@ -5 +5 @@\n-    return 2 * y\n+    return 2 * x\n"
+
+
+def test_episodes_score_each_turn_from_the_state_the_last_left(server: RewardHTTPServer, repo: tuple[Path, str]) -> None:
+    from codeprm.integrations.client import RewardClient
+
+    client = RewardClient(f"http://127.0.0.1:{server.server_address[1]}", "s3cret")
+    opened = client.start_episode(label(repo, task="fix shop.py"))
+    assert opened["status"] == "ok" and opened["episode"]
+    ep = opened["episode"]
+    r1 = client.step_episode(ep, edit=BREAK)
+    r2 = client.step_episode(ep, completion=f"undo:\n```diff\n{UNBREAK}```")  # applies only after BREAK
+    r3 = client.step_episode(ep, edit=FIX)
+    assert [r["status"] for r in (r1, r2, r3)] == ["ok", "ok", "ok"]
+    assert r1["reward"] == pytest.approx(-0.5) and r2["reward"] == pytest.approx(0.5) and r3["reward"] == pytest.approx(0.5)
+    assert client.step_episode(ep, edit=FIX)["status"] == "invalid"  # already applied: nothing moves
+    client.close_episode(ep)
+    assert client.step_episode(ep, edit=FIX)["status"] == "not-found"
+
+
+def test_skyrl_environment_turn_rewards(server: RewardHTTPServer, repo: tuple[Path, str]) -> None:
+    from codeprm.integrations.skyrl import CodeprmEnv
+
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    env = CodeprmEnv({"url": url, "token": "s3cret"}, {"extra_info": {"codeprm": json.dumps(label(repo))}, "max_turns": 3})
+    prompt, meta = env.init([{"role": "user", "content": "Fix shop.py"}])
+    assert meta["codeprm_status"] == "ok" and prompt[0]["content"] == "Fix shop.py"
+    first = env.step(f"```diff\n{BREAK}```")
+    assert first["reward"] == pytest.approx(-0.5) and first["done"] is False
+    assert "1 introduced" in first["observations"][0]["content"] and "shop.py:5" in first["observations"][0]["content"]
+    second = env.step(f"```diff\n{UNBREAK}```")
+    assert second["reward"] == pytest.approx(0.5) and "0 introduced" in second["observations"][0]["content"]
+    third = env.step("I am done.")
+    assert third["done"] is True and third["reward"] == 0.0
+    assert env.get_metrics() == {"turns": 3, "codeprm_return": pytest.approx(0.0), "codeprm_scored": 2}
+    env.close()
