@@ -20,7 +20,8 @@ Endpoints:
 * ``GET /health`` - ``{"status": "ok", "version": ...}``; ``GET /metrics`` - Prometheus text.
 
 Safety: binds 127.0.0.1 unless told otherwise; an optional bearer token (compared in
-constant time); request bodies over ``max_body`` bytes get 413; only repositories on the
+constant time); request bodies over ``max_body`` bytes get 413; a client that sends
+nothing for ``read_timeout`` seconds is disconnected; only repositories on the
 service's allow-list are ever materialised (a request never names an arbitrary path);
 each sample is bounded by the service's per-sample timeout.
 """
@@ -68,6 +69,10 @@ def _extra_logs(outcomes: Sequence[Outcome]) -> dict[str, list[Any]]:
 class _Handler(BaseHTTPRequestHandler):
     server: RewardHTTPServer
     protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        self.timeout = self.server.read_timeout  # a slow or silent client is cut off, never holds a thread forever
+        super().setup()
 
     def log_message(self, format: str, *args: Any) -> None:
         if self.server.verbose:
@@ -202,8 +207,10 @@ class RewardHTTPServer(ThreadingHTTPServer):
         token: str | None = None,
         max_body: int = MAX_BODY,
         verbose: bool = False,
+        read_timeout: float = 30.0,
     ) -> None:
         self.service = service
+        self.read_timeout = read_timeout
         self.token = token
         self.max_body = max_body
         self.verbose = verbose

@@ -52,7 +52,7 @@ def server(repo: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory) -> 
     service = RewardService(
         cache, lambda root: StepBench(root, options={"exec_mode": "doctest", "exec_timeout": 60.0}), sample_timeout=45.0
     )
-    srv = RewardHTTPServer(service, port=0, token="s3cret", max_body=1 << 16)
+    srv = RewardHTTPServer(service, port=0, token="s3cret", max_body=1 << 16, read_timeout=2.0)
     srv.start()
     yield srv
     srv.shutdown()
@@ -224,3 +224,20 @@ def test_skyrl_environment_turn_rewards(server: RewardHTTPServer, repo: tuple[Pa
     assert third["done"] is True and third["reward"] == 0.0
     assert env.get_metrics() == {"turns": 3, "codeprm_return": pytest.approx(0.0), "codeprm_scored": 2}
     env.close()
+
+
+def test_a_slow_client_is_cut_off_and_others_are_served(server: RewardHTTPServer, repo: tuple[Path, str]) -> None:
+    import socket
+    import time
+
+    slow = socket.create_connection(("127.0.0.1", server.server_address[1]))
+    slow.sendall(b"POST /v1/score HTTP/1.1\r\nContent-Length: 1000\r\n")  # and then nothing
+    started = time.monotonic()
+    status, body = call(server, "/health")  # served meanwhile
+    assert status == 200 and time.monotonic() - started < 2.0
+    slow.settimeout(20)
+    assert slow.recv(1024) == b""  # the server hung up on it
+    slow.close()
+    # the server still scores after the slow client, and never reads outside its allow-list
+    status, body = call(server, "/v1/score", {"samples": [{"workspace": {"repo": "/etc", "commit": repo[1]}, "edit": FIX}]})
+    assert status == 200 and body["results"][0]["status"] == "denied"
