@@ -23,6 +23,7 @@ from codeprm.errors import UsageError
 @click.option("--max-benches", type=click.IntRange(min=1), default=4, show_default=True, help="Warm language-server sessions kept (one per worktree in use).")
 @click.option("--workers", type=click.IntRange(min=1), default=4, show_default=True, help="Samples scored at once.")
 @click.option("--sample-timeout", type=click.FloatRange(min=0.1), default=120.0, show_default=True, help="Seconds a sample may take; then it gets the timeout reward.")
+@click.option("--read-timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True, help="Seconds a client may stay silent mid-request before it is disconnected.")
 @click.option("--max-body", type=click.IntRange(min=1024), default=64 << 20, show_default=True, help="Largest request body, bytes (413 beyond).")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=60.0, show_default=True, help="Seconds per language-server request.")
 @click.option("--device", default="auto", show_default=True, help="Where the learned PRM runs: auto | cpu | cuda.")
@@ -30,7 +31,7 @@ from codeprm.errors import UsageError
 @reward_options(prm_default="auto")
 def serve_cmd(
     allow: tuple[str, ...], host: str, port: int, token_file: Path | None, cache_dir: Path | None, max_trees: int, max_gib: float,
-    max_benches: int, workers: int, sample_timeout: float, max_body: int, timeout: float, device: str, verbose: bool,
+    max_benches: int, workers: int, sample_timeout: float, read_timeout: float, max_body: int, timeout: float, device: str, verbose: bool,
     weights: str | None, formula: str, prm: str, prm_weight: float, prm_form: str, exec_mode: str, exec_test_cmd: str | None, task: str,
 ) -> None:
     """Serve step rewards over HTTP: OpenRLHF's POST /get_reward, POST /v1/score (bundles),
@@ -65,7 +66,7 @@ def serve_cmd(
         sample_timeout=sample_timeout, max_benches=max_benches, workers=workers,
     )
     try:
-        server = RewardHTTPServer(service, host, port, token=token, max_body=max_body, verbose=verbose)
+        server = RewardHTTPServer(service, host, port, token=token, max_body=max_body, verbose=verbose, read_timeout=read_timeout)
     except OSError as err:
         service.close()
         raise UsageError(f"cannot listen on {host}:{port}: {err.strerror or err}") from err
