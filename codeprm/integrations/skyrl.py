@@ -27,6 +27,7 @@ from skyrl_gym.envs.base_text_env import BaseTextEnv, BaseTextEnvStepOutput
 
 from codeprm.integrations.client import RewardClient
 from codeprm.integrations.contract import extract_edit
+from codeprm.integrations.feedback import observation
 
 
 def _contract(extras: Mapping[str, Any]) -> dict[str, Any]:
@@ -39,21 +40,6 @@ def _contract(extras: Mapping[str, Any]) -> dict[str, Any]:
         except ValueError:
             info = {}
     return {k: info[k] for k in ("workspace", "task") if isinstance(info, Mapping) and k in info}
-
-
-def observation(result: Mapping[str, Any]) -> str:
-    """What the model is told after a turn."""
-    if result.get("status") != "ok":
-        return f"codeprm: the edit was not scored ({result.get('status')}): {result.get('error', '')}".strip()
-    bundle = result.get("bundle") or {}
-    facts = bundle.get("facts", {})
-    introduced, fixed = facts.get("introduced", []), facts.get("fixed", [])
-    lines = [f"codeprm: reward {float(result['reward']):+.3f}; {len(fixed)} diagnostic(s) fixed, {len(introduced)} introduced."]
-    for d in introduced[:5]:
-        diag = d.get("diagnostic", d)
-        start = diag.get("range", {}).get("start", {})
-        lines.append(f"- {diag.get('path', '?')}:{int(start.get('line', 0)) + 1}: {diag.get('message', '')}")
-    return "\n".join(lines)
 
 
 class CodeprmEnv(BaseTextEnv):

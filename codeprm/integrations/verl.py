@@ -12,6 +12,7 @@ invalid, denied, not-found, timeout, error) and the error and learned components
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -59,3 +60,42 @@ async def compute_score_async(
 ) -> dict[str, Any]:
     """The same, off the event loop (verl awaits an async reward function)."""
     return await asyncio.to_thread(compute_score, data_source, solution_str, ground_truth, extra_info, **kwargs)
+
+
+@functools.cache
+def _tool_class() -> type:
+    """``CodeprmTool``: the edit tool as a verl ``BaseTool`` (built on first use: needs verl)."""
+    from verl.tools.base_tool import BaseTool
+    from verl.tools.schemas import OpenAIFunctionToolSchema, ToolResponse
+
+    from codeprm.integrations.tools import TOOL_SCHEMA, EditTool
+
+    class CodeprmTool(BaseTool):  # type: ignore[misc]
+        """verl tool config: ``class_name: codeprm.integrations.verl.CodeprmTool``, ``config:
+        {url, token}``; the contract goes in ``tools_kwargs.codeprm_edit.create_kwargs``."""
+
+        def __init__(self, config: dict[str, Any], tool_schema: Any = None) -> None:
+            super().__init__(config, tool_schema or OpenAIFunctionToolSchema.model_validate(TOOL_SCHEMA))
+            self._tool = EditTool(config.get("url"), config.get("token"))
+
+        async def create(self, instance_id: str | None = None, **kwargs: Any) -> tuple[str, Any]:
+            iid, text = await self._tool.create(instance_id, **kwargs)
+            return iid, ToolResponse(text=text or None)
+
+        async def execute(self, instance_id: str, parameters: dict[str, Any], **kwargs: Any) -> tuple[Any, float, dict[str, Any]]:
+            text, reward, metrics = await self._tool.execute(instance_id, parameters)
+            return ToolResponse(text=text), reward, metrics
+
+        async def calc_reward(self, instance_id: str, **kwargs: Any) -> float:
+            return await self._tool.calc_reward(instance_id)
+
+        async def release(self, instance_id: str, **kwargs: Any) -> None:
+            await self._tool.release(instance_id)
+
+    return CodeprmTool
+
+
+def __getattr__(name: str) -> Any:
+    if name == "CodeprmTool":  # verl loads tools by class path: import verl only then
+        return _tool_class()
+    raise AttributeError(name)

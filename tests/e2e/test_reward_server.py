@@ -241,3 +241,30 @@ def test_a_slow_client_is_cut_off_and_others_are_served(server: RewardHTTPServer
     # the server still scores after the slow client, and never reads outside its allow-list
     status, body = call(server, "/v1/score", {"samples": [{"workspace": {"repo": "/etc", "commit": repo[1]}, "edit": FIX}]})
     assert status == 200 and body["results"][0]["status"] == "denied"
+
+
+def test_the_edit_tool_gives_a_reward_per_call(server: RewardHTTPServer, repo: tuple[Path, str]) -> None:
+    import asyncio
+
+    from codeprm.integrations.tools import TOOL_SCHEMA, EditTool
+
+    async def rollout() -> tuple[list[float], float, str]:
+        tool = EditTool(f"http://127.0.0.1:{server.server_address[1]}", "s3cret")
+        iid, text = await tool.create(None, workspace=label(repo)["workspace"], task="fix shop.py")
+        assert text == ""
+        rewards = []
+        for edit in (BREAK, UNBREAK, FIX):
+            response, reward, metrics = await tool.execute(iid, {"edit": edit})
+            assert metrics["codeprm_status"] == "ok" and response.startswith("codeprm: reward")
+            rewards.append(reward)
+        missing = await tool.execute(iid, {})
+        total = await tool.calc_reward(iid)
+        await tool.release(iid)
+        gone = await tool.execute(iid, {"edit": FIX})
+        return rewards, total, missing[0] + "|" + gone[0]
+
+    rewards, total, refusals = asyncio.run(rollout())
+    assert rewards == [pytest.approx(-0.5), pytest.approx(0.5), pytest.approx(0.5)]
+    assert total == pytest.approx(0.5)  # the return equals going straight to the fix
+    assert "needs an 'edit'" in refusals and "no open workspace" in refusals
+    assert TOOL_SCHEMA["function"]["parameters"]["required"] == ["edit"]
