@@ -22,6 +22,7 @@ from codeprm.analysis import files, structure
 from codeprm.analysis.navigate import Analyzer
 from codeprm.bundles import make_bundle
 from codeprm.errors import CodeprmError
+from codeprm.languages import language_of
 from codeprm.rewards import DEFAULT_FORMULA, Facts, Weights, step_reward
 from codeprm.rewards.combined import DEFAULT_PRM_FORM, combine
 from codeprm.rewards.guard import Guard, Ledger, detect
@@ -113,7 +114,7 @@ class StepEngine:
     def workspace_texts(self) -> dict[str, str]:
         """Every readable Python source of the workspace as it is on disk now."""
         out = {}
-        for path in files.iter_python_files(self.root):
+        for path in files.iter_source_files(self.root):
             try:
                 out[files.relative(self.root, path)] = files.read_source(path)
             except CodeprmError:  # an unreadable file is not ours to score; it is simply absent
@@ -121,8 +122,9 @@ class StepEngine:
         return out
 
     def covered(self, before: Mapping[str, str], after: Mapping[str, str], changed: Iterable[str]) -> list[str]:
-        """The edited Python files and every file importing them, before or after."""
-        changed = [p for p in changed if is_python_path(p)]
+        """The edited source files (of any language with a server) and every file importing
+        them, before or after."""
+        changed = [p for p in changed if language_of(p) is not None]
         cover = set(changed) | structure.importers(before, changed) | structure.importers(after, changed)
         return sorted(cover)
 
@@ -192,7 +194,7 @@ class StepEngine:
             session.sync(self.root / path, texts[path])
         out = {}
         for path, diags in zip(paths, session.diagnostics_many([self.root / p for p in paths]), strict=True):
-            names = structure.enclosing(texts[path], (d.range.start for d in diags))
+            names = structure.enclosing(texts[path], (d.range.start for d in diags), path)
             out[path] = [Located(d, name) for d, name in zip(diags, names, strict=True)]
         return out
 
@@ -324,8 +326,8 @@ class StepEngine:
             facts=facts,
             edits=change.to_json() if change is not None else [],
             process_reward=reward,
-            environment=self.analyzer.environment(),
-            capabilities=self.analyzer.session.info.capabilities,
+            environment=self.analyzer.environment(cover),
+            capabilities=self.analyzer.capabilities(cover),
             meta={**self.analyzer.meta(started), **request.get("meta", {}), **({"execSeconds": round(exec_after.seconds, 3)} if exec_after is not None else {})},
         )
         return StepOutcome(bundle=bundle, texts=dict(after), facts=facts_after, located=located_after, guard=guard)
