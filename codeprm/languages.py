@@ -82,6 +82,20 @@ def detected(root: Path) -> tuple[Language, ...]:
     return tuple(out)
 
 
+def detected_in(paths: set[str] | frozenset[str]) -> tuple[Language, ...]:
+    """``detected`` for a workspace given as its relative paths (a commit's tree)."""
+    return tuple(lang for lang in LANGUAGES if not lang.markers or any(m in paths for m in lang.markers))
+
+
+def is_walked(rel: str, languages: tuple[Language, ...]) -> bool:
+    """Whether a workspace-wide walk over ``languages`` reads this relative path."""
+    from codeprm.pyfiles import walks_dir
+
+    *dirs, name = rel.split("/")
+    suffixes = tuple(s for lang in languages for s in lang.suffixes)
+    return name.endswith(suffixes) and not name.startswith(".") and all(walks_dir(d) for d in dirs)
+
+
 def order(names: set[str] | list[str]) -> list[str]:
     """Language names in the registry's order (Python first)."""
     rank = {lang.name: i for i, lang in enumerate(LANGUAGES)}
