@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -405,7 +406,7 @@ class LspSession:
 
         if self.info is not None and self.info.diagnostics_mode == "push":
             pushed = await self.call("textDocument/publishDiagnostics", lambda c: self._pushed(c, uris), requests=len(uris))
-            return [convert.diagnostics(self.mapper.rel(uri), items) for uri, items in zip(uris, pushed, strict=True)]
+            return [self._portable(convert.diagnostics(self.mapper.rel(uri), items)) for uri, items in zip(uris, pushed, strict=True)]
 
         async def pull(client: CodeprmClient) -> list[Any]:
             try:
@@ -424,13 +425,22 @@ class LspSession:
                     task.cancel()
 
         reports = await self.call("textDocument/diagnostic", pull, requests=len(uris))
-        return [convert.diagnostics(self.mapper.rel(uri), getattr(report, "items", None) or []) for uri, report in zip(uris, reports, strict=True)]
+        return [self._portable(convert.diagnostics(self.mapper.rel(uri), getattr(report, "items", None) or [])) for uri, report in zip(uris, reports, strict=True)]
+
+    def _portable(self, diags: list[Diagnostic]) -> list[Diagnostic]:
+        """Messages that name workspace files by absolute path (clangd's notes do) name them
+        relative to the root, so the facts do not depend on where the workspace lies.
+        basedpyright's messages are left as they always were."""
+        if self.spec.language == "python":
+            return diags
+        prefix = str(self.root) + os.sep
+        return [dataclasses.replace(d, message=d.message.replace(prefix, "")) if prefix in d.message else d for d in diags]
 
     async def _pushed(self, client: CodeprmClient, uris: list[str]) -> list[list[lsp.Diagnostic]]:
         """The published diagnostics of each document for the text last sent (push path).
 
         A result counts only when its ``version`` is the version last sent. A document whose
-        version was sent before another document changed is sent again (same text, next
+        version was sent before another document changed is opened again (same text, next
         version) first: the server's earlier result for it may predate that change, and only
         a new version tells the two apart. A server that publishes without versions is
         taken once it has published after the last send and then stayed quiet for the
@@ -444,7 +454,15 @@ class LspSession:
             if doc is None:
                 raise UnsupportedCapabilityError(f"{self.spec.name}: diagnostics of a document that is not open: {uri}")
             if doc.sent_at < self._last_change:
-                self._send_change(client, uri, doc)
+                # re-opened, not re-sent: a server may skip a change that leaves the text as it
+                # was (clangd does), but every server checks a document it is given anew
+                client.text_document_did_close(lsp.DidCloseTextDocumentParams(text_document=lsp.TextDocumentIdentifier(uri=uri)))
+                doc.version += 1
+                client.text_document_did_open(
+                    lsp.DidOpenTextDocumentParams(text_document=lsp.TextDocumentItem(uri=uri, language_id=doc.language_id, version=doc.version, text=doc.text))
+                )
+                client.changes_sent += 1
+                doc.sent_at = client.changes_sent
         deadline = loop.time() + self.spec.settle_bound
         out: dict[str, list[lsp.Diagnostic]] = {}
         while True:
