@@ -171,7 +171,7 @@ class Analyzer:
         path = self.root / res.path
         position = res.range.start
         if anchor and res.kind in ("symbol", "ast"):
-            position = structure.name_position(files.read_source(path), res.range.start) or position
+            position = structure.name_position(files.read_source(path), res.range.start, res.path) or position
         return Target(path=path, range=res.range, selector=selector, resolution=res.to_json(), anchor=position)
 
     def open(self, path: Path) -> str:

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from codeprm.errors import UnsupportedCapabilityError
 from codeprm.languages import language_of, order
 from codeprm.lsp.facade import SyncSession
 from codeprm.lsp.servers import find_target_python, spec_for
@@ -155,25 +156,32 @@ class SessionRouter:
         return out
 
     def definition(self, path: Path, pos: Position) -> list[Location]:
-        return self.for_path(path).definition(path, pos)
+        return self._able(path, "definition", "textDocument/definition").definition(path, pos)
 
     def references(self, path: Path, pos: Position, include_declaration: bool = True) -> list[Location]:
-        return self.for_path(path).references(path, pos, include_declaration)
+        return self._able(path, "references", "textDocument/references").references(path, pos, include_declaration)
 
     def hover(self, path: Path, pos: Position) -> Hover | None:
-        return self.for_path(path).hover(path, pos)
+        return self._able(path, "hover", "textDocument/hover").hover(path, pos)
 
     def symbols(self, path: Path) -> list[Symbol]:
-        return self.for_path(path).symbols(path)
+        return self._able(path, "documentSymbol", "textDocument/documentSymbol").symbols(path)
 
     def prepare_rename(self, path: Path, pos: Position) -> Range | None:
         return self.for_path(path).prepare_rename(path, pos)
 
     def rename(self, path: Path, pos: Position, new_name: str) -> dict[str, Any] | None:
-        return self.for_path(path).rename(path, pos, new_name)
+        return self._able(path, "rename", "textDocument/rename").rename(path, pos, new_name)
 
     def code_actions(self, path: Path, range_: Range, diagnostics: list[Diagnostic]) -> list[dict[str, Any]]:
-        return self.for_path(path).code_actions(path, range_, diagnostics)
+        return self._able(path, "codeAction", "textDocument/codeAction").code_actions(path, range_, diagnostics)
+
+    def _able(self, path: Path, capability: str, method: str) -> SyncSession:
+        """The session of the path's language, when its server offers ``capability`` (else 72)."""
+        s = self.for_path(path)
+        if not s.info.capabilities.get(capability, False):
+            raise UnsupportedCapabilityError(f"{s.info.name} {s.info.version} does not offer {method} ({language_name(path)} files)")
+        return s
 
     def restart(self) -> None:
         for s in (self._sessions.values() or [self.primary()]):

@@ -162,3 +162,33 @@ def test_mixed_python_and_typescript(tmp_path: Path) -> None:
 def _replace_all(old: str, new: str) -> dict[str, Any]:
     lines = old.split("\n")
     return {"range": {"start": {"line": 0, "character": 0}, "end": {"line": len(lines) - 1, "character": len(lines[-1])}}, "newText": new}
+
+
+def test_navigation_and_selectors_on_typescript(tmp_path: Path) -> None:
+    repo = tmp_path / "ws"
+    shutil.copytree(FIXTURES / "ws_ts", repo)
+
+    def facts(*args: str) -> dict[str, Any]:
+        r = run_cli(*args, "-w", str(repo), "--json")
+        assert r.code == 0, r.err
+        return check_bundle(json.loads(r.out))["facts"]
+
+    add = {"path": "src/money.ts", "range": {"start": {"line": 5, "character": 16}, "end": {"line": 5, "character": 19}}}
+    assert facts("def", "anchor://src/cart.ts#\"add(sum\"")["locations"] == [add]
+    assert facts("def", "ts://src/money.ts#add")["locations"] == [add]
+    refs = facts("refs", "ts://src/money.ts#add")["locations"]
+    assert sorted({r["path"] for r in refs}) == ["src/cart.ts", "src/money.ts"] and len(refs) == 3
+    assert "function add(a: Money, b: Money): Money" in facts("hover", "ts://src/money.ts#add")["hover"]["contents"]
+    assert [s["name"] for s in facts("symbols", "src/cart.ts")["symbols"]][-1] == "Cart"
+    located = run_cli("locate", "ts://src/cart.ts#Cart.total", "-w", str(repo), "--json")
+    assert located.code == 0, located.err
+    assert "Cart.total" in located.out
+
+
+def test_a_missing_capability_exits_72_with_one_line(tmp_path: Path) -> None:
+    repo = tmp_path / "ws"
+    shutil.copytree(FIXTURES / "ws_c", repo)
+    fake = Path(__file__).resolve().parents[1] / "fakes" / "push_lsp.py"
+    r = run_cli("def", "main.c@L4:C12", "-w", str(repo), env={"CODEPRM_CLANGD_COMMAND": f"python {fake}"})
+    assert r.code == 72 and r.err.strip().count("\n") == 0, r.err
+    assert "does not offer textDocument/definition" in r.err
