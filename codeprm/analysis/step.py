@@ -423,10 +423,12 @@ def prm_inputs(before: Mapping[str, str], after: Mapping[str, str], change: Work
     from codeprm.analysis.regions import edited_region
 
     out = []
+    from codeprm.analysis.units import has_units
+
     for path in change.paths:
-        if not is_python_path(path):
+        if not has_units(path):
             continue
-        region = edited_region(before.get(path, ""), after.get(path, ""))
+        region = edited_region(before.get(path, ""), after.get(path, ""), path)
         if region is not None:
             out.append({"path": path, "before": region.before, "after": region.after, "context": region.context, "task": task})
     return out

@@ -57,14 +57,17 @@ def _outline(sha: str, text: str, grammar: str = "python") -> tuple[Def, ...]:
 
 
 def grammar_of(path: str | None) -> str:
-    """Which outline a file gets: Python (the default, also when no path is given),
-    TypeScript, TSX or JavaScript, or none (C and anything else: no definitions)."""
+    """Which outline a file gets: TypeScript, TSX or JavaScript by suffix, none for C and
+    C++ (no grammar yet), Python for everything else (and when no path is given)."""
     if path is None or path.endswith((".py", ".pyi")):
         return "python"
+    from codeprm.languages import C
     from codeprm.selectors.tsoutline import grammar_of as ts_grammar
     from codeprm.selectors.tsoutline import is_ts_path
 
-    return ts_grammar(path) if is_ts_path(path) else "none"
+    if is_ts_path(path):
+        return ts_grammar(path)
+    return "none" if path.endswith(C.suffixes) else "python"
 
 
 def definitions(text: str, path: str | None = None) -> tuple[Def, ...]:

@@ -154,3 +154,16 @@ def test_install_refuses_a_tarball_whose_integrity_is_not_the_pinned_one(tmp_pat
         provision.install_typescript(force=True)
     assert provision.cached_typescript() is None
     assert not (tmp_path / "cache" / "servers" / "typescript" / provision.TYPESCRIPT_VERSION / provision.npm_platform()).exists()
+
+
+def test_the_prm_reads_the_edited_typescript_method() -> None:
+    from codeprm.analysis.regions import edited_region
+    from codeprm.analysis.units import changed_units
+
+    before = (Path(__file__).resolve().parents[2] / "fixtures" / "ws_ts" / "src" / "cart.ts").read_text()
+    after = before.replace("add(sum, m)", "add(sum, m, 1)")
+    region = edited_region(before, after, "src/cart.ts")
+    assert region is not None and region.before.startswith("  total(): string {") and "add(sum, m, 1)" in region.after
+    [unit] = changed_units({"src/cart.ts": before}, {"src/cart.ts": after}, ["src/cart.ts"])
+    assert (unit.name, unit.context) == ("Cart.total", "// file: src/cart.ts\nexport class Cart {\n")
+    assert changed_units({"a.c": "int x;"}, {"a.c": "int y;"}, ["a.c"]) == []
