@@ -192,3 +192,26 @@ def test_a_missing_capability_exits_72_with_one_line(tmp_path: Path) -> None:
     r = run_cli("def", "main.c@L4:C12", "-w", str(repo), env={"CODEPRM_CLANGD_COMMAND": f"python {fake}"})
     assert r.code == 72 and r.err.strip().count("\n") == 0, r.err
     assert "does not offer textDocument/definition" in r.err
+
+
+def test_a_monorepo_with_a_tsconfig_per_package(tmp_path: Path) -> None:
+    """Every tsconfig project is loaded: references and breakage cross package borders."""
+    repo = tmp_path / "mono"
+    for pkg in ("core", "app"):
+        (repo / "packages" / pkg / "src").mkdir(parents=True)
+        (repo / "packages" / pkg / "tsconfig.json").write_text('{"compilerOptions": {"strict": true, "module": "nodenext", "target": "es2022", "noEmit": true, "types": []}, "include": ["src"]}\n')
+    (repo / "package.json").write_text('{"private": true, "workspaces": ["packages/*"]}\n')
+    (repo / "packages/core/src/price.ts").write_text("export function price(n: number): number { return n * 2; }\n")
+    (repo / "packages/app/src/main.ts").write_text('import { price } from "../../core/src/price.js";\nexport const total: number = price(3);\n')
+    r = run_cli("refs", "ts://packages/core/src/price.ts#price", "-w", str(repo), "--json")
+    assert r.code == 0, r.err
+    assert [loc["path"] for loc in json.loads(r.out)["facts"]["locations"]] == ["packages/app/src/main.ts", "packages/app/src/main.ts", "packages/core/src/price.ts"]
+    (tmp_path / "e.diff").write_text(
+        "--- a/packages/core/src/price.ts\n+++ b/packages/core/src/price.ts\n@@ -1 +1 @@\n"
+        "-export function price(n: number): number { return n * 2; }\n+export function price(n: string): number { return n.length; }\n"
+    )
+    s = run_cli("step", str(tmp_path / "e.diff"), "-w", str(repo), "--json")
+    assert s.code == 0, s.err
+    facts = check_bundle(json.loads(s.out))["facts"]
+    assert facts["covered"] == ["packages/app/src/main.ts", "packages/core/src/price.ts"]
+    assert [d["path"] for d in facts["introduced"]] == ["packages/app/src/main.ts"]
