@@ -179,13 +179,15 @@ class Analyzer:
         self.session.sync(path, text)
         return text
 
-    def open_all(self) -> dict[str, str]:
+    def open_all(self, language: str | None = None) -> dict[str, str]:
         """Sync every readable Python file of the workspace; workspace-wide answers need them.
 
         (basedpyright's references and rename only search documents the client opened.)
         """
         texts = {}
         for path in files.iter_source_files(self.root, self.skipped):
+            if language is not None and language_name(path) != language:
+                continue  # another language's server is not started for nothing
             try:
                 texts[files.relative(self.root, path)] = self.open(path)
             except CodeprmError:  # unreadable files are simply not part of the answer
@@ -291,7 +293,7 @@ class Analyzer:
 
     def references(self, selector: str, index_io: str = "utf-16", include_declaration: bool = True) -> dict[str, Any]:
         def ask(p: Path, pos: Position) -> dict[str, Any]:
-            self.open_all()
+            self.open_all(language_name(p))
             return {"locations": _locs(self.session.references(p, pos, include_declaration))}
 
         return self._at("refs", selector, index_io, ask)

@@ -155,7 +155,9 @@ class LspSession:
         server = result.server_info
         self.info = ServerInfo(
             name=server.name if server else self.spec.name,
-            version=(server.version if server and server.version else self.spec.version),
+            # basedpyright reports its own version; other servers are recorded by their pinned
+            # version (clangd's own string names the build platform, which bundle ids must not)
+            version=(server.version if server and server.version and (self.spec.language == "python" or self.spec.version == "override") else self.spec.version),
             # basedpyright speaks utf-16 only and omits the field, which then means utf-16
             position_encoding=str(caps.position_encoding or lsp.PositionEncodingKind.Utf16.value),
             capabilities=_capabilities(caps),

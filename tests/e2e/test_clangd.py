@@ -24,7 +24,7 @@ def test_diag_and_step_on_c(tmp_path: Path) -> None:
     assert d.code == 0, d.err
     diag = check_bundle(json.loads(d.out))
     assert diag["facts"]["files"] == ["geometry.c", "geometry.h", "main.c"] and diag["facts"]["counts"]["error"] == 0
-    assert _servers(diag) == [("c", "clangd", "push")]
+    assert _servers(diag) == [("c", "clangd", "push")] and diag["environment"]["servers"][0]["version"] == "22.1.1"
     (tmp_path / "e.diff").write_text("--- a/main.c\n+++ b/main.c\n@@ -4 +4 @@\n-    return area(2.0, 3.0) + perimeter(1.0, 1.0);\n+    return area(2.0) + perimeter(1.0, 1.0);\n")
     r = run_cli("step", "-w", str(repo), str(tmp_path / "e.diff"), "--json")
     assert r.code == 0, r.err
