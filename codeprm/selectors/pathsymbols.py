@@ -20,6 +20,7 @@ import re
 from urllib.parse import unquote
 
 from codeprm.errors import NotFoundError, SelectorSyntaxError, UsageError, VersionSkewError
+from codeprm.selectors.grammar import MAX_SELECTOR_LENGTH
 from codeprm.selectors.index import WorkspaceIndex
 from codeprm.selectors.position_encoding import LineTable
 from codeprm.selectors.result import Resolution
@@ -36,13 +37,19 @@ def is_path_symbol(text: str) -> bool:
 
 def parse(text: str) -> tuple[str, str | None, str, str | None]:
     """(path, qualified name or None, role, version or None) of a path-symbol selector."""
-    m = _FORM.match(text)
+    m = _FORM.match(text) if len(text) <= MAX_SELECTOR_LENGTH else None
     if m is None:
         raise SelectorSyntaxError("not a path symbol selector", text=text, column=1, expected="ts://PATH#Qual.name[:def|sig|body][?v=HEX]")
-    path = unquote(m["path"])
+    try:
+        path = unquote(m["path"], errors="strict")
+        name = unquote(m["name"], errors="strict") if m["name"] else None
+    except UnicodeDecodeError as err:
+        raise SelectorSyntaxError("a percent-escape that is not UTF-8", text=text, column=1, expected="UTF-8 percent-escapes") from err
     if path.startswith("/") or ".." in path.split("/"):
         raise UsageError(f"{text}: the path must be workspace-relative")
-    return path, (unquote(m["name"]) if m["name"] else None), m["role"] or "def", m["v"]
+    if any(ord(c) < 32 or c == "\x7f" for c in path):
+        raise SelectorSyntaxError("a control character in the path", text=text, column=1, expected="a workspace-relative path")
+    return path, name, m["role"] or "def", m["v"]
 
 
 def resolve_path_symbol(text: str, index: WorkspaceIndex) -> Resolution:

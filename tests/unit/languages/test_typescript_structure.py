@@ -167,3 +167,9 @@ def test_the_prm_reads_the_edited_typescript_method() -> None:
     [unit] = changed_units({"src/cart.ts": before}, {"src/cart.ts": after}, ["src/cart.ts"])
     assert (unit.name, unit.context) == ("Cart.total", "// file: src/cart.ts\nexport class Cart {\n")
     assert changed_units({"a.c": "int x;"}, {"a.c": "int y;"}, ["a.c"]) == []
+
+
+@pytest.mark.parametrize("selector", ["ts://src/%00x.ts#A", "ts://src/cart.ts#%ff", "ts://" + "a" * 9000 + ".ts#A", "ts://src/cart.ts#A:role"])
+def test_hostile_path_symbol_selectors_are_usage_errors(ws: Path, selector: str) -> None:
+    with pytest.raises(SelectorSyntaxError):
+        resolve(selector, WorkspaceIndex(ws, scan=False))
