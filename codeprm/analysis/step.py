@@ -337,7 +337,7 @@ class StepEngine:
         old = {e.path: e.old_text for e in change.edits}
         new = {e.path: e.new_text for e in change.edits}
         changed_py = [p for p in change.paths if is_python_path(p)]
-        importers = {p: sorted(structure.importers(after, [p])) for p in changed_py}
+        importers = {p: sorted(structure.importers(after, [p])) for p in change.paths if language_of(p) is not None}
         extra = []
         if self.exec_mode != "none":  # tests only carry reward when execution facts are on
             from codeprm.analysis.weakened import weakened_tests
@@ -349,7 +349,7 @@ class StepEngine:
         return detect(
             old, new, list(fixed), importers=importers, extra=extra,
             revertible=ledger.introduced if ledger is not None else None,
-            definition_names=lambda text: {x.qualname for x in structure.definitions(text)},
+            definition_names=lambda text, path: {x.qualname for x in structure.definitions(text, path)},
             definition_spans=definition_spans,
         )
 
@@ -373,13 +373,13 @@ class StepEngine:
         return {"form": "potential-v1", **record, "delta": _round(sum(deltas)), "inputs": inputs}
 
 
-def definition_spans(text: str) -> list[tuple[str, int, int]]:
+def definition_spans(text: str, path: str | None = None) -> list[tuple[str, int, int]]:
     """(qualified name, first line, end line exclusive) of every definition of text."""
     from codeprm.selectors.position_encoding import LineTable
 
     table = LineTable(text)
     out = []
-    for d in structure.definitions(text):
+    for d in structure.definitions(text, path):
         first = table.byte_to_position(d.start, "utf-16").line
         last = table.byte_to_position(max(d.start, d.end - 1), "utf-16").line
         out.append((d.qualname, first, last + 1))

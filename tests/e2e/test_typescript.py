@@ -215,3 +215,26 @@ def test_a_monorepo_with_a_tsconfig_per_package(tmp_path: Path) -> None:
     facts = check_bundle(json.loads(s.out))["facts"]
     assert facts["covered"] == ["packages/app/src/main.ts", "packages/core/src/price.ts"]
     assert [d["path"] for d in facts["introduced"]] == ["packages/app/src/main.ts"]
+
+
+def test_a_ts_ignore_hides_instead_of_fixing(tmp_path: Path) -> None:
+    """The guard reads TS: a break hidden by ``// @ts-ignore`` earns nothing (the break is still counted)."""
+    repo = tmp_path / "ws"
+    shutil.copytree(FIXTURES / "ws_ts", repo)
+    money = repo / "src/money.ts"
+    money.write_text(money.read_text().replace("add(a: Money, b: Money)", "add(a: Money, b: Money, rate: number)"))
+    cart = (repo / "src/cart.ts").read_text()
+    hidden = cart.replace("    return format(", "    // @ts-ignore\n    return format(")
+    (tmp_path / "e.diff").write_text(_diff("src/cart.ts", cart, hidden))
+    r = run_cli("step", "-w", str(repo), str(tmp_path / "e.diff"), "--json")
+    assert r.code == 0, r.err
+    bundle = check_bundle(json.loads(r.out))
+    guard = bundle["processReward"]["guard"]
+    assert [d["kind"] for d in guard["detected"]] == ["suppression-comment"] and guard["hidden"], guard
+    assert bundle["processReward"]["total"] <= 0
+
+
+def _diff(path: str, old: str, new: str) -> str:
+    import difflib
+
+    return "".join(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True), f"a/{path}", f"b/{path}"))
