@@ -135,9 +135,15 @@ def install_typescript(*, force: bool = False, timeout: float = 600.0) -> Instal
         binary = staged / "lib" / _exe("tsc")
         binary.chmod(0o755)
         (staged / _MARKER).write_text(pinned + "\n")
-        if dest.exists():
-            shutil.rmtree(dest)
-        staged.rename(dest)
+        if cached_typescript() is not None and not force:  # another process installed it meanwhile
+            return Installed("typescript", TYPESCRIPT_VERSION, dest / "lib" / _exe("tsc"), pinned, fetched=False)
+        if dest.exists():  # a broken or forced install: moved aside, never deleted under a running server
+            dest.rename(Path(tmp) / "old")
+        try:
+            staged.rename(dest)
+        except OSError as err:
+            if cached_typescript() is None:
+                raise ServerCrashError(f"cannot install the TypeScript server into {dest}: {err}") from err
     return Installed("typescript", TYPESCRIPT_VERSION, dest / "lib" / _exe("tsc"), pinned, fetched=True)
 
 
