@@ -241,7 +241,7 @@ class Analyzer:
             config_digest=primary.session.config_digest,
         )
         if any(lang != "python" for lang in languages):
-            env["servers"] = session.servers(languages)
+            env["servers"] = session.servers(languages, paths)
         return env
 
     def capabilities(self, paths: Sequence[str | Path] = ()) -> dict[str, Any]:

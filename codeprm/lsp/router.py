@@ -190,8 +190,11 @@ class SessionRouter:
     def request_raw(self, method: str, params: Any) -> Any:
         return self.primary().request_raw(method, params)
 
-    def servers(self, languages: Iterable[str]) -> list[dict[str, Any]]:
-        """Which server produced the facts of each language (recorded in bundles)."""
+    def servers(self, languages: Iterable[str], paths: Iterable[str | Path] = ()) -> list[dict[str, Any]]:
+        """Which server produced the facts of each language (recorded in bundles). A push
+        server's entry lists, as ``unsettled``, those of ``paths`` whose last diagnostics
+        were taken at the settle bound (absent when there are none)."""
+        wanted = {(self.root / p).resolve().as_uri() for p in paths}
         out = []
         for name in order(list(languages)):
             s = self.for_language(name)
@@ -204,5 +207,8 @@ class SessionRouter:
                 "positionEncoding": info.position_encoding,
                 "configDigest": inner.config_digest,
             }
+            unsettled = sorted(inner.mapper.rel(uri) for uri in inner.unsettled & wanted)
+            if unsettled:
+                entry["unsettled"] = unsettled
             out.append(entry)
         return out

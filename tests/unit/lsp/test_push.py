@@ -83,3 +83,21 @@ def test_push_session_restarts_reopen_documents_with_their_language(tmp_path: Pa
         assert messages(s, a) == ["text x"]
     finally:
         s.close()
+
+
+def test_bundles_record_unsettled_files_of_their_own_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from codeprm.lsp.router import SessionRouter
+
+    monkeypatch.setenv("CODEPRM_CLANGD_COMMAND", f"{sys.executable} {FAKE} stale")
+    a = tmp_path / "a.c"
+    router = SessionRouter(SessionConfig(root=tmp_path, timeout=10))
+    try:
+        router.sync(a, "one")
+        assert [d.message for d in router.diagnostics_many([a])[0]] == ["text one"]
+        [entry] = router.servers(["c"], ["a.c"])
+        assert (entry["name"], entry["diagnosticsMode"], "unsettled" in entry) == ("push-fake", "push", False)
+        router.for_language("c").session.unsettled.add(a.resolve().as_uri())
+        assert router.servers(["c"], ["a.c"])[0]["unsettled"] == ["a.c"]
+        assert "unsettled" not in router.servers(["c"], ["b.c"])[0]  # only the bundle's own files
+    finally:
+        router.close()
