@@ -10,6 +10,11 @@ measures, side by side in one run and interleaved edit by edit:
 
 and prints medians and the ratios cli/session (target >= 15) and session/raw
 (target <= 1.1). Run: python benchmarks/diag_latency.py [--edits N]
+
+With ``--language typescript --workspace DIR`` (a TypeScript project: a tsconfig.json at
+its root) the same three rows are measured with TypeScript 7's native server: codeprm's
+session, the server's own pull round trip, and ``tsc --noEmit -p DIR`` per edit (target:
+cli/session >= 20, session/raw <= 1.1).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from lsprotocol import types as lsp
 
@@ -44,12 +50,19 @@ def edit(text: str, i: int) -> str:
     return text + f"\n_codeprm_bench_{i}: int = 'not an int {i}'\n"
 
 
-async def measure(root: Path, jobs: list[tuple[Path, str]], cli_cmd: list[str], *, open_all: bool) -> dict[str, list[float]]:
+def ts_edit(text: str, i: int) -> str:
+    """The i-th edit of a TypeScript file; every third one introduces a type error."""
+    if i % 3:
+        return text + f"\nexport const codeprmBench{i}: number = {i};\n"
+    return text + f"\nexport const codeprmBench{i}: number = 'not a number {i}';\n"
+
+
+async def measure(root: Path, jobs: list[tuple[Path, str]], cli_cmd: list[str], *, open_all: bool, spec: Any = None, pattern: str = "*.py") -> dict[str, list[float]]:
     times: dict[str, list[float]] = {"session": [], "raw": [], "cli": []}
-    async with LspSession(SessionConfig(root=root, timeout=120)) as session:
+    async with LspSession(SessionConfig(root=root, timeout=120, spec=spec)) as session:
         # open every module, as `codeprm diag` does, then warm up
         targets = sorted({t for t, _ in jobs})
-        for path in sorted(root.rglob("*.py")) if open_all else targets:
+        for path in sorted(p for p in root.rglob(pattern) if "node_modules" not in p.parts) if open_all else targets:
             await session.sync(path, path.read_text())
         for path in targets:
             await session.diagnostics(path)
@@ -58,7 +71,7 @@ async def measure(root: Path, jobs: list[tuple[Path, str]], cli_cmd: list[str], 
             original = target.read_text()
             target.write_text(text)
             t0 = time.perf_counter()
-            subprocess.run([*cli_cmd, str(target)], cwd=root, capture_output=True, check=False)
+            subprocess.run([*cli_cmd] if spec is not None else [*cli_cmd, str(target)], cwd=root, capture_output=True, check=False)
             times["cli"].append(time.perf_counter() - t0)
             target.write_text(original)
             # session and raw alternate which goes first, so neither pays for the CLI's wake
@@ -67,7 +80,7 @@ async def measure(root: Path, jobs: list[tuple[Path, str]], cli_cmd: list[str], 
                 if kind == "session":
                     await _session_edit(session, target, text, i, times)
                 else:
-                    await _raw_edit(session, target, text + f"# raw {i}\n", times)
+                    await _raw_edit(session, target, text + (f"# raw {i}\n" if target.suffix == ".py" else f"// raw {i}\n"), times)
     return times
 
 
@@ -77,7 +90,11 @@ async def _session_edit(session: LspSession, target: Path, text: str, i: int, ti
     await session.sync(target, text)
     diags = await session.diagnostics(target)
     times["session"].append(time.perf_counter() - t0)
-    assert any("not an int" in d.message for d in diags) == (i % 3 == 0), [d.message for d in diags]
+    if target.suffix == ".py":
+        assert any("not an int" in d.message for d in diags) == (i % 3 == 0), [d.message for d in diags]
+    else:  # the error is on the appended line, whatever else the file already has
+        last = len(text.rstrip("\n").split("\n")) - 1
+        assert any(d.range.start.line == last and d.severity == "error" for d in diags) == (i % 3 == 0), [d.message for d in diags]
 
 
 async def _raw_edit(session: LspSession, target: Path, raw_text: str, times: dict[str, list[float]]) -> None:
@@ -104,7 +121,11 @@ def main() -> None:
     parser.add_argument("--edits", type=int, default=34)
     parser.add_argument("--file", default=None, help="edit only this file (default: every module in turn)")
     parser.add_argument("--open", choices=("all", "target"), default="all", help="documents kept open in the session")
+    parser.add_argument("--language", choices=("python", "typescript"), default="python")
+    parser.add_argument("--workspace", type=Path, default=None, help="typescript: the project to copy and edit")
     args = parser.parse_args()
+    if args.language == "typescript":
+        return main_typescript(args)
     node, entry = node_binary(), basedpyright_entry()
     assert node and entry
     cli_cmd = [str(node), str(entry.parent / "index.js"), "--outputjson", "--pythonpath", sys.executable]
@@ -122,6 +143,34 @@ def main() -> None:
         print(f"  {k:<8} median {med[k]:9.1f} ms   (min {min(times[k]) * 1000:.1f}, max {max(times[k]) * 1000:.1f})")
     paired_cli = statistics.median(c / t for c, t in zip(times["cli"], times["session"], strict=True))
     print(f"ratio cli/session   = {med['cli'] / med['session']:.1f}x of medians, {paired_cli:.1f}x median of paired ratios  (target >= 15x)")
+    paired = statistics.median(a / b for a, b in zip(times["session"], times["raw"], strict=True))
+    print(f"ratio session/raw   = {med['session'] / med['raw']:.3f} of medians, {paired:.3f} median of paired ratios  (target <= 1.1)")
+
+
+def main_typescript(args: argparse.Namespace) -> None:
+    from codeprm.lsp.servers import typescript_spec
+
+    spec = typescript_spec()
+    source = args.workspace or Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "ws_ts"
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "ws"
+        shutil.copytree(source, root, ignore=shutil.ignore_patterns(".git", "node_modules"))
+        files = sorted(p for p in root.rglob("*.ts") if not p.name.endswith(".d.ts"))
+        lines = sum(len(p.read_text().splitlines()) for p in files)
+        targets = [root / args.file] if args.file else files
+        jobs = [(targets[i % len(targets)], ts_edit(targets[i % len(targets)].read_text(), i)) for i in range(args.edits)]
+        cli_cmd = [spec.command[0], "--noEmit", "-p", str(root)]
+        times = asyncio.run(measure(root, jobs, cli_cmd, open_all=args.open == "all", spec=spec, pattern="*.ts"))
+    report(f"workspace: {source.name} (TypeScript {spec.version}), {len(files)} files, {lines} lines; edited {args.file or 'every module in turn'}; {args.edits} edits; open documents: {args.open}", times, cli_target=20)
+
+
+def report(title: str, times: dict[str, list[float]], cli_target: int) -> None:
+    med = {k: statistics.median(v) * 1000 for k, v in times.items()}
+    print(title)
+    for k in ("session", "raw", "cli"):
+        print(f"  {k:<8} median {med[k]:9.1f} ms   (min {min(times[k]) * 1000:.1f}, max {max(times[k]) * 1000:.1f})")
+    paired_cli = statistics.median(c / t for c, t in zip(times["cli"], times["session"], strict=True))
+    print(f"ratio cli/session   = {med['cli'] / med['session']:.1f}x of medians, {paired_cli:.1f}x median of paired ratios  (target >= {cli_target}x)")
     paired = statistics.median(a / b for a, b in zip(times["session"], times["raw"], strict=True))
     print(f"ratio session/raw   = {med['session'] / med['raw']:.3f} of medians, {paired:.3f} median of paired ratios  (target <= 1.1)")
 

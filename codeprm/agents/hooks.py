@@ -265,13 +265,14 @@ def _inside(path: Path, root: Path) -> bool:
 
 
 def file_of(event: HookEvent, root: Path) -> tuple[Path, str] | None:
-    """The edited file and its workspace-relative path; None when it is not a Python file of the workspace."""
-    from codeprm.selectors.modules import is_python_path
+    """The edited file and its workspace-relative path; None when it is not a source file
+    (of a language with a server: ``codeprm.languages``) of the workspace."""
+    from codeprm.languages import language_of
 
     if not event.is_edit or event.file_path is None:
         return None
     path = event.file_path if event.file_path.is_absolute() else (event.cwd or Path.cwd()) / event.file_path
-    if not is_python_path(path.name) or not _inside(path, root):
+    if language_of(path.name) is None or not _inside(path, root):
         return None
     return path, path.resolve().relative_to(root.resolve()).as_posix()
 

@@ -37,10 +37,28 @@ def static_checks() -> list[Check]:
         _module("tree_sitter_python", "tree-sitter Python grammar", True),
         _module("git", "GitPython", True),
         Check("git executable", shutil.which("git") is not None, shutil.which("git") or "not on PATH"),
+        _module("tree_sitter_typescript", "tree-sitter TypeScript grammars", True),
+        _module("tree_sitter_javascript", "tree-sitter JavaScript grammar", True),
+        *language_server_checks(),
         _module("torch", "torch (learned PRM, optional)", False),
         _module("transformers", "transformers (learned PRM, optional)", False),
     ]
     return checks
+
+
+def language_server_checks() -> list[Check]:
+    """The servers of the languages other than Python (optional: fetched or installed on demand)."""
+    from codeprm.lsp.provision import status
+
+    out = []
+    for row in status():
+        if row["language"] == "python":
+            continue
+        ok = row["version"] is not None
+        hint = "codeprm servers install typescript (also done on first use)" if row["language"] == "typescript" else "pip install 'codeprm[c]'"
+        detail = f"{row['version']} ({row['provider']}) {row['path']}" if ok else f"not installed: {hint}"
+        out.append(Check(f"{row['server']} ({row['language']}, optional)", ok, detail, required=False))
+    return out
 
 
 def run(root: Path, python: Path | None, timeout: float) -> tuple[list[Check], dict[str, Any]]:

@@ -81,8 +81,8 @@ class EditPlanner:
             resolution=target.resolution if target else None,
             facts=facts,
             edits=change.to_json(),
-            environment=self.analyzer.environment(),
-            capabilities=self.analyzer.session.info.capabilities,
+            environment=self.analyzer.environment(list(change.paths)),
+            capabilities=self.analyzer.capabilities(list(change.paths)),
             meta=self.analyzer.meta(started),
         )
 

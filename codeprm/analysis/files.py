@@ -63,6 +63,37 @@ def iter_python_files(root: Path, skipped: list[tuple[Path, str]] | None = None)
                     skipped.append((path, found.one_line()))
 
 
+def iter_source_files(root: Path, skipped: list[tuple[Path, str]] | None = None) -> Iterator[Path]:
+    """Sources of every language the workspace uses (``codeprm.languages.detected``): Python
+    always, others when their marker file is at the root. A Python-only workspace walks
+    exactly what ``iter_python_files`` walks."""
+    from codeprm.languages import detected
+
+    suffixes = tuple(s for lang in detected(root) for s in lang.suffixes)
+    if suffixes == pyfiles.SUFFIXES:
+        yield from iter_python_files(root, skipped)
+        return
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if pyfiles.walks_dir(d))
+        for name in sorted(filenames):
+            if name.endswith(suffixes) and not name.startswith("."):
+                path = Path(dirpath) / name
+                found = safeio.problem(path)
+                if found is None:
+                    yield path
+                elif skipped is not None:
+                    skipped.append((path, found.one_line()))
+
+
+def is_source_walked(root: Path, rel: str) -> bool:
+    """Whether ``iter_source_files`` would yield this workspace-relative path."""
+    from codeprm.languages import detected
+
+    *dirs, name = rel.split("/")
+    suffixes = tuple(s for lang in detected(root) for s in lang.suffixes)
+    return name.endswith(suffixes) and not name.startswith(".") and not any(d in SKIP_DIRS or d.startswith(".") for d in dirs)
+
+
 def is_walked(rel: str) -> bool:
     """Whether ``iter_python_files`` would yield this workspace-relative path."""
     *dirs, name = rel.split("/")
@@ -99,7 +130,11 @@ def digest(root: Path, files: Iterable[Path]) -> str:
 
 
 def workspace_digest(root: Path) -> str:
-    """The digest of every Python source and pyright config in the workspace."""
-    files = list(iter_python_files(root))
-    files += [root / name for name in ("pyrightconfig.json", "pyproject.toml") if safeio.is_regular(root / name)]
+    """The digest of every source (``iter_source_files``) and server config in the workspace."""
+    from codeprm.languages import detected
+
+    files = list(iter_source_files(root))
+    configs = ["pyrightconfig.json", "pyproject.toml"]
+    configs += [m for lang in detected(root) for m in lang.markers if m not in configs]
+    files += [root / name for name in configs if safeio.is_regular(root / name)]
     return digest(root, files)

@@ -18,8 +18,9 @@ from codeprm.analysis import files
 from codeprm.bundles import make_bundle
 from codeprm.bundles.environment import capture
 from codeprm.errors import CodeprmError, NotFoundError
-from codeprm.lsp import SessionConfig, SyncSession
+from codeprm.lsp import SessionConfig
 from codeprm.lsp.client import Frame
+from codeprm.lsp.router import SessionRouter, language_name
 from codeprm.types import Diagnostic, Location, Position, Range
 
 _POOL: dict[tuple[Path, Path | None], Analyzer] | None = None
@@ -82,7 +83,7 @@ class Analyzer:
     skipped: list[tuple[Path, str]] = field(default_factory=list)
     #: the workspace a trace records when the server runs elsewhere (a commit range's scratch checkout)
     traced_root: Path | None = None
-    _session: SyncSession | None = None
+    _session: SessionRouter | None = None
 
     def __post_init__(self) -> None:
         self.root = self.root.resolve()
@@ -121,7 +122,7 @@ class Analyzer:
             session.close()
 
     @property
-    def session(self) -> SyncSession:
+    def session(self) -> SessionRouter:
         if self._session is None:
             from codeprm.bundles import trace
 
@@ -133,7 +134,7 @@ class Analyzer:
                 if sink is None:
                     sink = lambda frame: recorder.frame(frame.direction, frame.body)  # noqa: E731
             config = SessionConfig(root=self.root, python=self.python, timeout=self.timeout, frame_sink=sink)
-            self._session = SyncSession(config).__enter__()
+            self._session = SessionRouter(config)
         return self._session
 
     # -- targets -----------------------------------------------------------------------------
@@ -170,7 +171,7 @@ class Analyzer:
         path = self.root / res.path
         position = res.range.start
         if anchor and res.kind in ("symbol", "ast"):
-            position = structure.name_position(files.read_source(path), res.range.start) or position
+            position = structure.name_position(files.read_source(path), res.range.start, res.path) or position
         return Target(path=path, range=res.range, selector=selector, resolution=res.to_json(), anchor=position)
 
     def open(self, path: Path) -> str:
@@ -178,13 +179,15 @@ class Analyzer:
         self.session.sync(path, text)
         return text
 
-    def open_all(self) -> dict[str, str]:
+    def open_all(self, language: str | None = None) -> dict[str, str]:
         """Sync every readable Python file of the workspace; workspace-wide answers need them.
 
         (basedpyright's references and rename only search documents the client opened.)
         """
         texts = {}
-        for path in files.iter_python_files(self.root, self.skipped):
+        for path in files.iter_source_files(self.root, self.skipped):
+            if language is not None and language_name(path) != language:
+                continue  # another language's server is not started for nothing
             try:
                 texts[files.relative(self.root, path)] = self.open(path)
             except CodeprmError:  # unreadable files are simply not part of the answer
@@ -213,22 +216,37 @@ class Analyzer:
             },
             resolution=resolution,
             facts=facts,
-            environment=self.environment(),
-            capabilities=self.session.info.capabilities,
+            environment=self.environment(targets),
+            capabilities=self.capabilities(targets),
             meta=self.meta(started),
         )
 
-    def environment(self) -> dict[str, Any]:
-        """The environment block of every bundle this analyzer makes."""
+    def environment(self, paths: Sequence[str | Path] = ()) -> dict[str, Any]:
+        """The environment block of every bundle this analyzer makes.
+
+        ``paths`` are the files the facts are about: the server named is their first
+        language's (Python first). When any is not Python, ``servers`` records, per
+        language, which server, version and diagnostics mode produced its facts; a
+        Python-only bundle is as it always was.
+        """
         session = self.session
-        info = session.info
-        return capture(
+        languages = sorted({language_name(p) for p in paths})
+        primary = session.primary(languages)
+        info = primary.info
+        env = capture(
             server_name=info.name,
             server_version=info.version,
             position_encoding=info.position_encoding,
             python=session.session.python,
-            config_digest=session.session.config_digest,
+            config_digest=primary.session.config_digest,
         )
+        if any(lang != "python" for lang in languages):
+            env["servers"] = session.servers(languages, paths)
+        return env
+
+    def capabilities(self, paths: Sequence[str | Path] = ()) -> dict[str, Any]:
+        """The capabilities of the server of the facts' first language (Python first)."""
+        return dict(self.session.primary(sorted({language_name(p) for p in paths})).info.capabilities)
 
     def meta(self, started: float) -> dict[str, Any]:
         """The volatile block: timings and where this ran (never part of the bundle id)."""
@@ -248,14 +266,14 @@ class Analyzer:
         if targets:
             paths = sorted({self.file(t) for t in targets})
         else:
-            paths = list(files.iter_python_files(self.root, self.skipped))
+            paths = list(files.iter_source_files(self.root, self.skipped))
             if not paths:
-                raise NotFoundError(f"no Python files in workspace {self.root}")
+                raise NotFoundError(f"no Python files (nor other sources) in workspace {self.root}")
         for path in paths:  # open everything first: cross-file facts need the whole set
             self.open(path)
         diags: list[Diagnostic] = []
-        for path in paths:
-            diags.extend(self.session.diagnostics(path))
+        for found in self.session.diagnostics_many(paths):
+            diags.extend(found)
         diags.sort(key=Diagnostic.sort_key)
         counts = {sev: sum(1 for d in diags if d.severity == sev) for sev in ("error", "warning", "information")}
         rels = [files.relative(self.root, p) for p in paths]
@@ -275,7 +293,7 @@ class Analyzer:
 
     def references(self, selector: str, index_io: str = "utf-16", include_declaration: bool = True) -> dict[str, Any]:
         def ask(p: Path, pos: Position) -> dict[str, Any]:
-            self.open_all()
+            self.open_all(language_name(p))
             return {"locations": _locs(self.session.references(p, pos, include_declaration))}
 
         return self._at("refs", selector, index_io, ask)

@@ -31,25 +31,26 @@ def _lines(text: str) -> list[str]:
     return text.splitlines(keepends=True)
 
 
-def _definition_lines(text: str) -> list[tuple[int, int]]:
+def _definition_lines(text: str, path: str | None = None) -> list[tuple[int, int]]:
     """(first line, end line exclusive) of every definition in text."""
     table = LineTable(text)
     out = []
-    for d in structure.definitions(text):
+    for d in structure.definitions(text, path):
         first = table.byte_to_position(d.start, "utf-16").line
         last = table.byte_to_position(max(d.start, d.end - 1), "utf-16").line
         out.append((first, last + 1))
     return out
 
 
-def edited_region(before: str, after: str) -> Region | None:
-    """The region a step changed, or None when the texts are equal."""
+def edited_region(before: str, after: str, path: str | None = None) -> Region | None:
+    """The region a step changed, or None when the texts are equal (definitions found with
+    ``path``'s grammar: Python without one, TypeScript / JavaScript by suffix)."""
     a, b = _lines(before), _lines(after)
     changed = [op for op in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes() if op[0] != "equal"]
     if not changed:
         return None
     lo, hi = changed[0][1], max(changed[-1][2], changed[0][1] + 1)
-    spans = [(s, e) for s, e in _definition_lines(before) if s <= lo and hi <= e]
+    spans = [(s, e) for s, e in _definition_lines(before, path) if s <= lo and hi <= e]
     if spans:
         start, end = min(spans, key=lambda span: span[1] - span[0])
     else:

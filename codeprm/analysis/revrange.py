@@ -32,12 +32,19 @@ def range_steps(history: History) -> list[TrajectoryStep]:
 
 
 def checked_paths(history: History) -> list[str]:
-    """Every path that is, in some state, a Python source a checkout's ``diag`` would read."""
+    """Every path that is, in some state, a source a checkout's ``diag`` would read (Python,
+    and the languages whose marker file some state has at its root)."""
+    from codeprm import languages
+
     seen: dict[str, bool] = {}
+    every = set(history.base_texts)
+    for step in history.steps:
+        every.update(step.change.new_texts())
+    langs = languages.detected_in(frozenset(every))
 
     def note(texts: dict[str, str]) -> None:
         for path, text in texts.items():
-            if files.is_walked(path):
+            if files.is_walked(path) or languages.is_walked(path, langs):
                 seen[path] = seen.get(path, True) and not is_opaque(text)
 
     note(history.base_texts)
@@ -61,6 +68,11 @@ def server_config(root: Path) -> str:
         parts.append(json.dumps({k: tool.get(k) for k in ("pyright", "basedpyright")}, sort_keys=True, default=str))
     except (OSError, ValueError):
         parts.append("")
+    for name in ("tsconfig.json", "jsconfig.json", "compile_commands.json", "compile_flags.txt"):
+        try:  # the TypeScript server and clangd read these at start too
+            parts.append((root / name).read_text("utf-8", "replace"))
+        except OSError:
+            parts.append("")
     return "\0".join(parts)
 
 

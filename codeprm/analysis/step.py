@@ -22,6 +22,7 @@ from codeprm.analysis import files, structure
 from codeprm.analysis.navigate import Analyzer
 from codeprm.bundles import make_bundle
 from codeprm.errors import CodeprmError
+from codeprm.languages import language_of
 from codeprm.rewards import DEFAULT_FORMULA, Facts, Weights, step_reward
 from codeprm.rewards.combined import DEFAULT_PRM_FORM, combine
 from codeprm.rewards.guard import Guard, Ledger, detect
@@ -113,7 +114,7 @@ class StepEngine:
     def workspace_texts(self) -> dict[str, str]:
         """Every readable Python source of the workspace as it is on disk now."""
         out = {}
-        for path in files.iter_python_files(self.root):
+        for path in files.iter_source_files(self.root):
             try:
                 out[files.relative(self.root, path)] = files.read_source(path)
             except CodeprmError:  # an unreadable file is not ours to score; it is simply absent
@@ -121,8 +122,9 @@ class StepEngine:
         return out
 
     def covered(self, before: Mapping[str, str], after: Mapping[str, str], changed: Iterable[str]) -> list[str]:
-        """The edited Python files and every file importing them, before or after."""
-        changed = [p for p in changed if is_python_path(p)]
+        """The edited source files (of any language with a server) and every file importing
+        them, before or after."""
+        changed = [p for p in changed if language_of(p) is not None]
         cover = set(changed) | structure.importers(before, changed) | structure.importers(after, changed)
         return sorted(cover)
 
@@ -192,7 +194,7 @@ class StepEngine:
             session.sync(self.root / path, texts[path])
         out = {}
         for path, diags in zip(paths, session.diagnostics_many([self.root / p for p in paths]), strict=True):
-            names = structure.enclosing(texts[path], (d.range.start for d in diags))
+            names = structure.enclosing(texts[path], (d.range.start for d in diags), path)
             out[path] = [Located(d, name) for d, name in zip(diags, names, strict=True)]
         return out
 
@@ -324,8 +326,8 @@ class StepEngine:
             facts=facts,
             edits=change.to_json() if change is not None else [],
             process_reward=reward,
-            environment=self.analyzer.environment(),
-            capabilities=self.analyzer.session.info.capabilities,
+            environment=self.analyzer.environment(cover),
+            capabilities=self.analyzer.capabilities(cover),
             meta={**self.analyzer.meta(started), **request.get("meta", {}), **({"execSeconds": round(exec_after.seconds, 3)} if exec_after is not None else {})},
         )
         return StepOutcome(bundle=bundle, texts=dict(after), facts=facts_after, located=located_after, guard=guard)
@@ -343,7 +345,7 @@ class StepEngine:
         old = {e.path: e.old_text for e in change.edits}
         new = {e.path: e.new_text for e in change.edits}
         changed_py = [p for p in change.paths if is_python_path(p)]
-        importers = {p: sorted(structure.importers(after, [p])) for p in changed_py}
+        importers = {p: sorted(structure.importers(after, [p])) for p in change.paths if language_of(p) is not None}
         extra = []
         if self.exec_mode != "none":  # tests only carry reward when execution facts are on
             from codeprm.analysis.weakened import weakened_tests
@@ -355,7 +357,7 @@ class StepEngine:
         return detect(
             old, new, list(fixed), importers=importers, extra=extra, introduced=list(introduced),
             revertible=ledger.introduced if ledger is not None else None,
-            definition_names=lambda text: {x.qualname for x in structure.definitions(text)},
+            definition_names=lambda text, path: {x.qualname for x in structure.definitions(text, path)},
             definition_spans=definition_spans,
         )
 
@@ -379,13 +381,13 @@ class StepEngine:
         return {"form": "potential-v1", **record, "delta": _round(sum(deltas)), "inputs": inputs}
 
 
-def definition_spans(text: str) -> list[tuple[str, int, int]]:
+def definition_spans(text: str, path: str | None = None) -> list[tuple[str, int, int]]:
     """(qualified name, first line, end line exclusive) of every definition of text."""
     from codeprm.selectors.position_encoding import LineTable
 
     table = LineTable(text)
     out = []
-    for d in structure.definitions(text):
+    for d in structure.definitions(text, path):
         first = table.byte_to_position(d.start, "utf-16").line
         last = table.byte_to_position(max(d.start, d.end - 1), "utf-16").line
         out.append((d.qualname, first, last + 1))
@@ -429,10 +431,12 @@ def prm_inputs(before: Mapping[str, str], after: Mapping[str, str], change: Work
     from codeprm.analysis.regions import edited_region
 
     out = []
+    from codeprm.analysis.units import has_units
+
     for path in change.paths:
-        if not is_python_path(path):
+        if not has_units(path):
             continue
-        region = edited_region(before.get(path, ""), after.get(path, ""))
+        region = edited_region(before.get(path, ""), after.get(path, ""), path)
         if region is not None:
             out.append({"path": path, "before": region.before, "after": region.after, "context": region.context, "task": task})
     return out

@@ -7,6 +7,7 @@ parses) and cached by the sha256 of the text, so unchanged files are never re-pa
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -42,30 +43,54 @@ class Def:
 
 
 @lru_cache(maxsize=4096)
-def _outline(sha: str, text: str) -> tuple[Def, ...]:
-    outline = outline_of(text.encode("utf-8", "surrogatepass"), new_parser())
+def _outline(sha: str, text: str, grammar: str = "python") -> tuple[Def, ...]:
+    data = text.encode("utf-8", "surrogatepass")
+    if grammar == "python":
+        outline = outline_of(data, new_parser())
+    elif grammar in ("typescript", "tsx", "javascript"):
+        from codeprm.selectors.tsoutline import outline_of_ts
+
+        outline = outline_of_ts(data, {"typescript": "a.ts", "tsx": "a.tsx", "javascript": "a.js"}[grammar])
+    else:
+        return ()
     return tuple(Def(d.span[0], d.span[1], d.qualname, d.name_span[0], d.kind) for d in outline.definitions)
 
 
-def definitions(text: str) -> tuple[Def, ...]:
-    """Every class and function definition of text, in source order (cached by content)."""
-    return _outline(_sha(text), text)
+def grammar_of(path: str | None) -> str:
+    """Which outline a file gets: TypeScript, TSX or JavaScript by suffix, none for C and
+    C++ (no grammar yet), Python for everything else (and when no path is given)."""
+    if path is None or path.endswith((".py", ".pyi")):
+        return "python"
+    from codeprm.languages import C
+    from codeprm.selectors.tsoutline import grammar_of as ts_grammar
+    from codeprm.selectors.tsoutline import is_ts_path
+
+    if is_ts_path(path):
+        return ts_grammar(path)
+    return "none" if path.endswith(C.suffixes) else "python"
 
 
-def name_position(text: str, position: Position) -> Position | None:
+def definitions(text: str, path: str | None = None) -> tuple[Def, ...]:
+    """Every class and function definition of text, in source order (cached by content).
+
+    The grammar follows ``path``'s suffix (Python without one)."""
+    return _outline(_sha(text), text, grammar_of(path))
+
+
+def name_position(text: str, position: Position, path: str | None = None) -> Position | None:
     """Where the name of the innermost definition starting at or around position is."""
     table = LineTable(text)
     offset = table.offset_to_byte(table.position_to_offset(position, "utf-16"))
     best = None
-    for d in definitions(text):
+    for d in definitions(text, path):
         if d.start <= offset < d.end and (best is None or d.end - d.start < best[0]):
             best = (d.end - d.start, d.name_start)
     return None if best is None else table.byte_to_position(best[1], "utf-16")
 
 
-def enclosing(text: str, positions: Iterable[Position]) -> list[str]:
+def enclosing(text: str, positions: Iterable[Position], path: str | None = None) -> list[str]:
     """Qualified name of the innermost definition around each utf-16 position ("" = module)."""
-    defs = [(d.start, d.end, d.qualname) for d in definitions(text)]
+    defs = [(d.start, d.end, d.qualname) for d in definitions(text, path)]
     table = LineTable(text)
     out = []
     for pos in positions:
@@ -127,15 +152,57 @@ def imports(text: str, path: str) -> frozenset[str]:
 
 
 def importers(texts: Mapping[str, str], changed: Iterable[str]) -> set[str]:
-    """Files (workspace-relative) that import any module among the changed paths."""
+    """Files (workspace-relative) that import any module among the changed paths.
+
+    Python by module name; TypeScript / JavaScript by relative specifiers resolved to
+    workspace files (``selectors.tsoutline``: import, export-from, require, import());
+    C by ``#include "..."`` relative to the including file or the root. A file importing
+    an importer is not followed (as for Python: the server checks what the cover holds).
+    """
+    changed = list(changed)
+    out = _foreign_importers(texts, [p for p in changed if not p.endswith((".py", ".pyi"))])
     targets = {m for m in (module_name(p) for p in changed) if m}
     if not targets:
-        return set()
-    out = set()
+        return out
     for path, text in texts.items():
         mods = imports(text, path)
         if any(m in targets or any(m.startswith(t + ".") for t in targets) for m in mods):
             out.add(path)
+    return out
+
+
+@lru_cache(maxsize=4096)
+def _ts_imports(sha: str, text: str, path: str) -> tuple[str, ...]:
+    from codeprm.selectors.tsoutline import import_specifiers
+
+    return tuple(import_specifiers(text.encode("utf-8", "surrogatepass"), path))
+
+
+_INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]*"([^"\n]+)"', re.M)
+
+
+def _foreign_importers(texts: Mapping[str, str], changed: list[str]) -> set[str]:
+    from codeprm.selectors.tsoutline import is_ts_path, resolve_specifier
+
+    if not changed:
+        return set()
+    wanted = set(changed)
+    paths = frozenset(texts) | wanted
+    out = set()
+    for path, text in texts.items():
+        if text.startswith("\0"):  # a commit range's token for a non-text file
+            continue
+        if is_ts_path(path) and any(p for p in wanted if is_ts_path(p)):
+            for spec in _ts_imports(_sha(text), text, path):
+                if resolve_specifier(path, spec, paths) in wanted:
+                    out.add(path)
+                    break
+        elif path.endswith((".c", ".h", ".cc", ".cpp", ".cxx", ".hh", ".hpp")):
+            base = path.rsplit("/", 1)[0] + "/" if "/" in path else ""
+            for inc in _INCLUDE.findall(text):
+                if base + inc in wanted or inc in wanted:
+                    out.add(path)
+                    break
     return out
 
 

@@ -29,12 +29,12 @@ class Unit:
         return (self.context, self.text)
 
 
-def _function_spans(text: str) -> list[tuple[int, int, str, str]]:
+def _function_spans(text: str, path: str | None = None) -> list[tuple[int, int, str, str]]:
     """(first line, end line exclusive, qualname, enclosing class header line) of the
     outermost functions (top level or in classes)."""
     table = LineTable(text)
     lines = text.splitlines(keepends=True)
-    defs = structure.definitions(text)
+    defs = structure.definitions(text, path)
     out: list[tuple[int, int, str, str]] = []
     spans = []
     for d in defs:
@@ -60,7 +60,7 @@ def _function_spans(text: str) -> list[tuple[int, int, str, str]]:
 def units(path: str, text: str) -> list[Unit]:
     """The units of one file, in source order; their texts concatenate to the file."""
     lines = text.splitlines(keepends=True)
-    base = f"# file: {path}\n"
+    base = f"// file: {path}\n" if structure.grammar_of(path) in ("typescript", "tsx", "javascript") else f"# file: {path}\n"
     out: list[Unit] = []
 
     def code(lo: int, hi: int) -> None:
@@ -75,7 +75,7 @@ def units(path: str, text: str) -> list[Unit]:
             out.append(Unit("<code>", "".join(lines[start:hi]), base))
 
     cursor = 0
-    for first, end, name, header in _function_spans(text):
+    for first, end, name, header in _function_spans(text, path):
         if first < cursor:
             continue
         code(cursor, first)
@@ -99,6 +99,11 @@ class UnitChange:
         return {"path": self.path, "unit": self.name, "before": self.before, "after": self.after, "context": self.context}
 
 
+def has_units(path: str) -> bool:
+    """Whether the learned potential reads this file: Python, TypeScript and JavaScript."""
+    return path.endswith((".py", ".pyi")) or structure.grammar_of(path) in ("typescript", "tsx", "javascript")
+
+
 def changed_units(
     before: Mapping[str, str], after: Mapping[str, str], paths: Iterable[str], *, transform: object = None
 ) -> list[UnitChange]:
@@ -112,7 +117,7 @@ def changed_units(
     """
     out: list[UnitChange] = []
     for path in sorted(set(paths)):
-        if not path.endswith((".py", ".pyi")):
+        if not has_units(path):
             continue
         b_text, a_text = before.get(path, ""), after.get(path, "")
         if callable(transform):

@@ -118,7 +118,7 @@ def score_cmd(
         summary = {
             "total": total,
             "steps": [
-                {"index": i, "bundleId": b["bundleId"], "reward": b["processReward"]["total"], "introduced": len(b["facts"]["introduced"]), "fixed": len(b["facts"]["fixed"]), "safe": b["facts"]["safety"]["passed"], **{k: v for k, v in b["meta"].items() if k in ("commit", "subject")}}
+                {"index": i, "bundleId": b["bundleId"], "reward": b["processReward"]["total"], "introduced": len(b["facts"]["introduced"]), "fixed": len(b["facts"]["fixed"]), "safe": b["facts"]["safety"]["passed"], **{k: v for k, v in b["meta"].items() if k in ("commit", "subject")}, "seconds": round(b["meta"].get("durationMs", 0.0) / 1000, 3)}
                 for i, b in enumerate(bundles)
             ],
         }
@@ -153,12 +153,12 @@ def _table(bundles: list[dict[str, Any]], total: float) -> None:
     from codeprm.cli.render import console
 
     table = Table(show_edge=False)
-    for name in ("step", "source", "reward", "errors", "+new", "-fixed", "safe"):
+    for name in ("step", "source", "reward", "errors", "+new", "-fixed", "safe", "s"):
         table.add_column(name, justify="left" if name == "source" else "right")
     for i, b in enumerate(bundles):
         meta, facts = b["meta"], b["facts"]
         commit = f"{meta['commit'][:8]} {meta.get('subject', '')[:50]}" if "commit" in meta else _source_label(meta)
-        table.add_row(str(i), commit, f"{b['processReward']['total']:+g}", str(facts["after"]["counts"]["error"]), str(len(facts["introduced"])), str(len(facts["fixed"])), "yes" if facts["safety"]["passed"] else "NO")
+        table.add_row(str(i), commit, f"{b['processReward']['total']:+g}", str(facts["after"]["counts"]["error"]), str(len(facts["introduced"])), str(len(facts["fixed"])), "yes" if facts["safety"]["passed"] else "NO", f"{meta.get('durationMs', 0.0) / 1000:.2f}")
     out = console()
     out.print(table)
     out.print(f"total reward {total:+g} over {len(bundles)} step(s)")

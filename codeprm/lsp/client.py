@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -113,6 +114,13 @@ class CodeprmClient(LanguageClient):
         self.log_tail: deque[str] = deque(maxlen=50)
         self.registrations: dict[str, Any] = {}
         self.diagnostic_registered = asyncio.Event()
+        #: push path: every textDocument/publishDiagnostics per uri, newest last, as
+        #: (version or None, diagnostics, ``changes_sent`` when it arrived, arrival time)
+        self.published: dict[str, list[tuple[int | None, list[lsp.Diagnostic], int, float]]] = {}
+        #: didOpen / didChange notifications sent so far (the session counts them)
+        self.changes_sent = 0
+        #: set whenever a publish arrives (waiters clear it and look again)
+        self.published_event = asyncio.Event()
         self.exited = asyncio.Event()
         self.process: asyncio.subprocess.Process | None = None
         self.replay_server: replay.ReplayServer | None = None
@@ -254,6 +262,14 @@ class CodeprmClient(LanguageClient):
         def answer_none(ls: Any, params: Any) -> None:
             return None
 
+        @self.feature(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+        def publish(ls: Any, params: lsp.PublishDiagnosticsParams) -> None:
+            # kept for servers without pull; a pulled session never reads them
+            history = self.published.setdefault(params.uri, [])
+            history.append((params.version, list(params.diagnostics), self.changes_sent, time.monotonic()))
+            del history[:-8]
+            self.published_event.set()
+
         for method in (
             lsp.WINDOW_WORK_DONE_PROGRESS_CREATE,
             lsp.WINDOW_SHOW_MESSAGE_REQUEST,
@@ -263,8 +279,7 @@ class CodeprmClient(LanguageClient):
             lsp.WORKSPACE_INLINE_VALUE_REFRESH,
             lsp.WORKSPACE_CODE_LENS_REFRESH,
             lsp.WORKSPACE_FOLDING_RANGE_REFRESH,
-            # notifications we do not need: diagnostics are pulled, progress ignored
-            lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS,
+            # notifications we do not need: progress ignored
             lsp.PROGRESS,
             lsp.TELEMETRY_EVENT,
             lsp.LOG_TRACE,

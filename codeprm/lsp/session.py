@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -61,12 +62,17 @@ class ServerInfo:
     version: str
     position_encoding: str
     capabilities: dict[str, Any] = field(default_factory=dict)
+    #: how diagnostics are obtained: "pull" (textDocument/diagnostic) or "push" (publishDiagnostics)
+    diagnostics_mode: str = "pull"
 
 
 @dataclass
 class _Document:
     version: int
     text: str
+    #: the client's ``changes_sent`` right after this version was sent (push path)
+    sent_at: int = 0
+    language_id: str = "python"
 
 
 def _capabilities(caps: lsp.ServerCapabilities) -> dict[str, Any]:
@@ -109,6 +115,10 @@ class LspSession:
         self.config_digest = config_digest(self.root, self.spec)
         self._client: CodeprmClient | None = None
         self._documents: dict[str, _Document] = {}
+        #: push path: ``changes_sent`` at the last didOpen or text change (not a re-send)
+        self._last_change = 0
+        #: push path: documents whose last diagnostics were taken at the settle bound
+        self.unsettled: set[str] = set()
         self._lock = asyncio.Lock()
         #: (start, end) perf_counter times of the recent waits on the server's answers
         self.waits: collections.deque[tuple[float, float]] = collections.deque(maxlen=4096)
@@ -145,17 +155,22 @@ class LspSession:
         server = result.server_info
         self.info = ServerInfo(
             name=server.name if server else self.spec.name,
-            version=(server.version if server and server.version else self.spec.version),
+            # basedpyright reports its own version; other servers are recorded by their pinned
+            # version (clangd's own string names the build platform, which bundle ids must not)
+            version=(server.version if server and server.version and (self.spec.language == "python" or self.spec.version == "override") else self.spec.version),
             # basedpyright speaks utf-16 only and omits the field, which then means utf-16
             position_encoding=str(caps.position_encoding or lsp.PositionEncodingKind.Utf16.value),
             capabilities=_capabilities(caps),
+            diagnostics_mode="pull" if self.spec.diagnostics == "pull" or caps.diagnostic_provider is not None else "push",
         )
         if caps.diagnostic_provider is not None:
             client.diagnostic_registered.set()
         for uri, doc in self._documents.items():  # after a restart
             client.text_document_did_open(
-                lsp.DidOpenTextDocumentParams(text_document=lsp.TextDocumentItem(uri=uri, language_id="python", version=doc.version, text=doc.text))
+                lsp.DidOpenTextDocumentParams(text_document=lsp.TextDocumentItem(uri=uri, language_id=doc.language_id, version=doc.version, text=doc.text))
             )
+            client.changes_sent += 1
+            doc.sent_at = self._last_change = client.changes_sent
 
     def _initialize_params(self) -> lsp.InitializeParams:
         root_uri = self.root.as_uri()
@@ -165,7 +180,7 @@ class LspSession:
             root_path=str(self.root),
             workspace_folders=[lsp.WorkspaceFolder(uri=root_uri, name=self.root.name)],
             client_info=lsp.ClientInfo(name="codeprm"),
-            initialization_options={},
+            initialization_options=self.spec.initialization_options,
             capabilities=lsp.ClientCapabilities(
                 general=lsp.GeneralClientCapabilities(position_encodings=[lsp.PositionEncodingKind.Utf16]),
                 workspace=lsp.WorkspaceClientCapabilities(
@@ -204,8 +219,8 @@ class LspSession:
             try:
                 await asyncio.wait_for(client.shutdown_async(None), timeout=min(self.config.timeout, 5.0))
                 client.exit(None)
-                if client.process is not None:
-                    await asyncio.wait_for(client.process.wait(), timeout=5.0)
+                if client.process is not None:  # a server that ignores exit is killed after its grace
+                    await asyncio.wait_for(client.process.wait(), timeout=self.spec.exit_grace)
             except (TimeoutError, RuntimeError, JsonRpcException, ConnectionError):
                 pass
         await self._kill()
@@ -313,20 +328,29 @@ class LspSession:
             assert client is not None
             doc = self._documents.get(uri)
             if doc is None:
-                doc = self._documents[uri] = _Document(version=1, text=text)
+                doc = self._documents[uri] = _Document(version=1, text=text, language_id=self.spec.language_id(path))
                 client.text_document_did_open(
-                    lsp.DidOpenTextDocumentParams(text_document=lsp.TextDocumentItem(uri=uri, language_id="python", version=1, text=text))
+                    lsp.DidOpenTextDocumentParams(text_document=lsp.TextDocumentItem(uri=uri, language_id=doc.language_id, version=1, text=text))
                 )
+                client.changes_sent += 1
+                doc.sent_at = self._last_change = client.changes_sent
             elif doc.text != text:
-                doc.version += 1
                 doc.text = text
-                client.text_document_did_change(
-                    lsp.DidChangeTextDocumentParams(
-                        text_document=lsp.VersionedTextDocumentIdentifier(uri=uri, version=doc.version),
-                        content_changes=[lsp.TextDocumentContentChangeWholeDocument(text=text)],
-                    )
-                )
+                self._send_change(client, uri, doc)
+                self._last_change = doc.sent_at
             return doc.version
+
+    @staticmethod
+    def _send_change(client: CodeprmClient, uri: str, doc: _Document) -> None:
+        doc.version += 1
+        client.text_document_did_change(
+            lsp.DidChangeTextDocumentParams(
+                text_document=lsp.VersionedTextDocumentIdentifier(uri=uri, version=doc.version),
+                content_changes=[lsp.TextDocumentContentChangeWholeDocument(text=doc.text)],
+            )
+        )
+        client.changes_sent += 1
+        doc.sent_at = client.changes_sent
 
     async def close_document(self, path: Path) -> None:
         uri = path.resolve().as_uri()
@@ -382,6 +406,10 @@ class LspSession:
         if not uris:
             return []
 
+        if self.info is not None and self.info.diagnostics_mode == "push":
+            pushed = await self.call("textDocument/publishDiagnostics", lambda c: self._pushed(c, uris), requests=len(uris))
+            return [self._portable(convert.diagnostics(self.mapper.rel(uri), items)) for uri, items in zip(uris, pushed, strict=True)]
+
         async def pull(client: CodeprmClient) -> list[Any]:
             try:
                 if not client.diagnostic_registered.is_set():
@@ -399,7 +427,87 @@ class LspSession:
                     task.cancel()
 
         reports = await self.call("textDocument/diagnostic", pull, requests=len(uris))
-        return [convert.diagnostics(self.mapper.rel(uri), getattr(report, "items", None) or []) for uri, report in zip(uris, reports, strict=True)]
+        return [self._portable(convert.diagnostics(self.mapper.rel(uri), getattr(report, "items", None) or [])) for uri, report in zip(uris, reports, strict=True)]
+
+    def _portable(self, diags: list[Diagnostic]) -> list[Diagnostic]:
+        """Messages that name workspace files by absolute path (clangd's notes do) name them
+        relative to the root, so the facts do not depend on where the workspace lies.
+        basedpyright's messages are left as they always were."""
+        if self.spec.language == "python":
+            return diags
+        prefix = str(self.root) + os.sep
+        return [dataclasses.replace(d, message=d.message.replace(prefix, "")) if prefix in d.message else d for d in diags]
+
+    async def _pushed(self, client: CodeprmClient, uris: list[str]) -> list[list[lsp.Diagnostic]]:
+        """The published diagnostics of each document for the text last sent (push path).
+
+        A result counts only when its ``version`` is the version last sent. A document whose
+        version was sent before another document changed is opened again (same text, next
+        version) first: the server's earlier result for it may predate that change, and only
+        a new version tells the two apart. A server that publishes without versions is
+        taken once it has published after the last send and then stayed quiet for the
+        spec's ``settle_quiet``; at ``settle_bound`` the latest such result is taken and the
+        document recorded in ``unsettled``. Never a fixed sleep: a versioned result is
+        taken the moment it arrives.
+        """
+        loop = asyncio.get_running_loop()
+        for uri in uris:
+            doc = self._documents.get(uri)
+            if doc is None:
+                raise UnsupportedCapabilityError(f"{self.spec.name}: diagnostics of a document that is not open: {uri}")
+            if doc.sent_at < self._last_change:
+                # re-opened, not re-sent: a server may skip a change that leaves the text as it
+                # was (clangd does), but every server checks a document it is given anew
+                client.text_document_did_close(lsp.DidCloseTextDocumentParams(text_document=lsp.TextDocumentIdentifier(uri=uri)))
+                doc.version += 1
+                client.text_document_did_open(
+                    lsp.DidOpenTextDocumentParams(text_document=lsp.TextDocumentItem(uri=uri, language_id=doc.language_id, version=doc.version, text=doc.text))
+                )
+                client.changes_sent += 1
+                doc.sent_at = client.changes_sent
+        deadline = loop.time() + self.spec.settle_bound
+        out: dict[str, list[lsp.Diagnostic]] = {}
+        while True:
+            now_mono = time.monotonic()
+            quiet_left = 0.0
+            for uri in uris:
+                if uri in out:
+                    continue
+                doc = self._documents[uri]
+                history = client.published.get(uri, [])
+                match = next((h for h in reversed(history) if h[0] == doc.version), None)
+                if match is not None:
+                    out[uri] = match[1]
+                    self.unsettled.discard(uri)
+                    continue
+                after = [h for h in history if h[0] is None and h[2] >= doc.sent_at]
+                if after:
+                    waited = now_mono - after[-1][3]
+                    if waited >= self.spec.settle_quiet:
+                        out[uri] = after[-1][1]
+                        self.unsettled.discard(uri)
+                    else:
+                        quiet_left = max(quiet_left, self.spec.settle_quiet - waited)
+            if len(out) == len(uris):
+                return [out[u] for u in uris]
+            left = deadline - loop.time()
+            if left <= 0:
+                for uri in uris:
+                    if uri in out:
+                        continue
+                    doc = self._documents[uri]
+                    after = [h for h in client.published.get(uri, []) if h[0] is None and h[2] >= doc.sent_at]
+                    if not after:
+                        raise ServerTimeoutError(
+                            f"{self.spec.name} published no diagnostics for {self.mapper.rel(uri)} at version {doc.version} within {self.spec.settle_bound:g}s"
+                        )
+                    out[uri] = after[-1][1]
+                    self.unsettled.add(uri)
+                return [out[u] for u in uris]
+            client.published_event.clear()
+            wait = min(left, quiet_left) if quiet_left else left
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(client.published_event.wait(), timeout=wait)
 
     async def definition(self, path: Path, pos: Position) -> list[Location]:
         params = lsp.DefinitionParams(text_document=self._doc_id(path), position=convert.to_lsp_position(pos))

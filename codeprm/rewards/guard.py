@@ -47,23 +47,40 @@ from codeprm.rewards.identity import Key, Located
 # a comment that tells a checker to look away, on a line or for a whole file
 _SUPPRESS = re.compile(
     r"#\s*(?:type:\s*ignore\b|pyright:\s*(?:ignore\b|basic\b|off\b|report\w+\s*=\s*(?:false|none|information|warning)\b)"
-    r"|noqa\b|mypy:\s*ignore-errors\b|ruff:\s*noqa\b|flake8:\s*noqa\b)",
+    r"|noqa\b|mypy:\s*ignore-errors\b|ruff:\s*noqa\b|flake8:\s*noqa\b)"
+    # TypeScript / JavaScript: the compiler's own directives
+    r"|(?://|/\*)\s*@ts-(?:ignore|expect-error|nocheck)\b",
     re.IGNORECASE,
 )
 # directives that switch checking off for the whole file when on a line of their own
 _FILE_LEVEL = re.compile(
-    r"^\s*#\s*(?:type:\s*ignore\s*$|pyright:\s*(?:basic|off|report\w+\s*=)|mypy:\s*ignore-errors|ruff:\s*noqa|flake8:\s*noqa)",
+    r"^\s*#\s*(?:type:\s*ignore\s*$|pyright:\s*(?:basic|off|report\w+\s*=)|mypy:\s*ignore-errors|ruff:\s*noqa|flake8:\s*noqa)"
+    r"|^\s*(?://|/\*)\s*@ts-nocheck\b",
     re.IGNORECASE,
 )
 _ANY = re.compile(r"\bAny\b|\bcast\(")
 # rules whose diagnostic means a name did not resolve: its type is Unknown, and checks of
 # everything computed from it are silenced
+# (basedpyright's rule names; TypeScript's codes: cannot find name / module, no such
+# property, each with its "did you mean" variant)
 UNRESOLVED_RULES = frozenset(
     {"reportUndefinedVariable", "reportAttributeAccessIssue", "reportMissingImports", "reportMissingModuleSource"}
+    | {"2304", "2552", "2307", "2339", "2551"}
 )
+# TypeScript: an ``any`` annotation, assertion or type argument (not a call of a function named any)
+_ANY_TS = re.compile(r"\bas\s+any\b|:\s*any\b(?!\s*\()|<any>")
+#: the files the guard reads as code: Python, TypeScript and JavaScript
+_TS_SUFFIXES = (".ts", ".tsx", ".mts", ".cts", ".js", ".jsx", ".mjs", ".cjs")
+_CODE_SUFFIXES = (".py", ".pyi", *_TS_SUFFIXES)
+
+
+def _any_of(path: str) -> re.Pattern[str]:
+    return _ANY_TS if path.endswith(_TS_SUFFIXES) else _ANY
+
+
 _EMPTY_STATEMENT = re.compile(r"^\s*(?:pass|\.\.\.|#.*)?\s*$")
 CHECKER_FILES = frozenset(
-    {"pyrightconfig.json", "mypy.ini", ".mypy.ini", ".flake8", "ruff.toml", ".ruff.toml", "setup.cfg", "tox.ini", "pyproject.toml"}
+    {"pyrightconfig.json", "mypy.ini", ".mypy.ini", ".flake8", "ruff.toml", ".ruff.toml", "setup.cfg", "tox.ini", "pyproject.toml", "tsconfig.json", "jsconfig.json"}
 )
 # sections of shared files that configure a checker
 _CHECKER_SECTION = re.compile(r"^\s*\[(?:tool\.(?:pyright|basedpyright|mypy|ruff)[^\]]*|mypy[^\]]*|flake8)\]", re.MULTILINE)
@@ -178,7 +195,23 @@ def _line_map(before: str, after: str) -> dict[int, tuple[str, list[str], list[s
     return out
 
 
-def _widened_lines(before: str, after: str) -> tuple[set[int], list[str]]:
+_NEXT_LINE = re.compile(r"(?://|/\*)\s*@ts-(?:ignore|expect-error)\b")
+
+
+def _ts_next_line_hidden(before: str, after: str) -> set[int]:
+    """Lines of before that a new ``// @ts-ignore`` / ``@ts-expect-error`` now precedes
+    (TypeScript's directives apply to the line after them)."""
+    a, b = _lines(before), _lines(after)
+    out: set[int] = set()
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if tag == "equal" or j2 == j1 or i2 >= len(a) + 1:
+            continue
+        if _NEXT_LINE.search(b[j2 - 1]) and len(_NEXT_LINE.findall("\n".join(b[j1:j2]))) > len(_NEXT_LINE.findall("\n".join(a[i1:i2]))):
+            out.add(i2)  # the first unchanged line after the block
+    return out
+
+
+def _widened_lines(before: str, after: str, pattern: re.Pattern[str] = _ANY) -> tuple[set[int], list[str]]:
     """Lines of before whose changed block gained Any or cast(, and the after lines that did."""
     lines: set[int] = set()
     gained: list[str] = []
@@ -186,17 +219,18 @@ def _widened_lines(before: str, after: str) -> tuple[set[int], list[str]]:
     for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
         if tag == "equal":
             continue
-        if len(_ANY.findall("\n".join(b[j1:j2]))) > len(_ANY.findall("\n".join(a[i1:i2]))):
+        if len(pattern.findall("\n".join(b[j1:j2]))) > len(pattern.findall("\n".join(a[i1:i2]))):
             lines.update(range(i1, max(i2, i1 + 1)))
-            gained.extend(line for line in b[j1:j2] if _ANY.search(line))
+            gained.extend(line for line in b[j1:j2] if pattern.search(line))
     return lines, gained
 
 
-def _any_by_definition(text: str, spans: Callable[[str], list[tuple[str, int, int]]] | None) -> dict[str, int]:
+def _any_by_definition(text: str, path: str, spans: Callable[[str, str], list[tuple[str, int, int]]] | None) -> dict[str, int]:
     if spans is None:
         return {}
     lines = _lines(text)
-    return {name: len(_ANY.findall("\n".join(lines[first:end]))) for name, first, end in spans(text)}
+    pattern = _any_of(path)
+    return {name: len(pattern.findall("\n".join(lines[first:end]))) for name, first, end in spans(text, path)}
 
 
 def _is_checker_config(path: str, old: str | None, new: str | None) -> bool:
@@ -227,8 +261,8 @@ def detect(
     revertible: Counter[Key] | None = None,
     extra: Iterable[Detection] = (),
     introduced: Sequence[Located] = (),
-    definition_names: Callable[[str], set[str]] | None = None,
-    definition_spans: Callable[[str], list[tuple[str, int, int]]] | None = None,
+    definition_names: Callable[[str, str], set[str]] | None = None,
+    definition_spans: Callable[[str, str], list[tuple[str, int, int]]] | None = None,
 ) -> Guard:
     """Detect hiding in one step.
 
@@ -236,9 +270,11 @@ def detect(
     absent); ``fixed`` the diagnostics that disappeared; ``importers`` maps a changed file
     to the files importing it (cross-file widening); ``revertible`` the diagnostics earlier
     steps of the same trajectory introduced; ``introduced`` the diagnostics the step
-    introduced (an unresolved name widens to Unknown); ``definition_names`` gives the qualified
-    names of the definitions of a text and ``definition_spans`` their (name, first line,
-    end line) (the caller's parser: this module stays pure).
+    introduced (an unresolved name widens to Unknown); ``definition_names`` gives the
+    qualified names of the definitions of a text (and its path, which picks the grammar) and
+    ``definition_spans`` their (name, first line, end line) (the caller's parser: this
+    module stays pure). Python, TypeScript and JavaScript files are read as code (for TS/JS:
+    ``// @ts-ignore``, ``@ts-expect-error`` and ``@ts-nocheck`` directives, and ``any``).
     """
     detections: list[Detection] = list(extra)
     hidden: list[Located] = []
@@ -253,20 +289,20 @@ def detect(
         if _is_checker_config(path, before, after):
             detections.append(Detection("checker-config", path, "the checkers' configuration changed"))
             continue
-        if not path.endswith((".py", ".pyi")):
+        if not path.endswith(_CODE_SUFFIXES):
             continue
         b_text, a_text = before or "", after or ""
         if suppression_count(a_text) > suppression_count(b_text):
             detections.append(Detection("suppression-comment", path, f"{suppression_count(a_text) - suppression_count(b_text)} new"))
-        if len(_ANY.findall(a_text)) > len(_ANY.findall(b_text)):
-            detections.append(Detection("any-widening", path, "Any or cast( added"))
-            widened[path] = _widened_lines(b_text, a_text)
+        if len(_any_of(path).findall(a_text)) > len(_any_of(path).findall(b_text)):
+            detections.append(Detection("any-widening", path, "Any or cast( added" if _any_of(path) is _ANY else "any added"))
+            widened[path] = _widened_lines(b_text, a_text, _any_of(path))
             if any(not line.startswith((" ", "\t")) or line.lstrip().startswith(("def ", "async def ")) for line in widened[path][1]):
                 for importer in (importers or {}).get(path, ()):
                     widened.setdefault(importer, (None, []))  # None: every fixed diagnostic there
     unknown: set[str] = set()  # files where an unresolved name now silences checks
     for x in introduced:
-        if x.diagnostic.code in UNRESOLVED_RULES:
+        if str(x.diagnostic.code) in UNRESOLVED_RULES:
             path = x.diagnostic.path
             if path not in unknown:
                 detections.append(Detection("unknown-widening", path, f"{x.diagnostic.code}", x.diagnostic.range.start.line))
@@ -287,12 +323,13 @@ def detect(
         b_text, a_text = before or "", after or ""
         file_level = _file_level(a_text) > _file_level(b_text)
         changed = _line_map(b_text, a_text)
-        names_after = definition_names(a_text) if definition_names is not None else None
-        names_before_any = _any_by_definition(b_text, definition_spans) if path in widened else {}
-        names_after_any = _any_by_definition(a_text, definition_spans) if path in widened else {}
+        directed = _ts_next_line_hidden(b_text, a_text) if path.endswith(_TS_SUFFIXES) else set()
+        names_after = definition_names(a_text, path) if definition_names is not None else None
+        names_before_any = _any_by_definition(b_text, path, definition_spans) if path in widened else {}
+        names_after_any = _any_by_definition(a_text, path, definition_spans) if path in widened else {}
         for x in by_file[path]:
             line = x.diagnostic.range.start.line
-            if file_level:
+            if file_level or line in directed:
                 hidden.append(x)
                 continue
             if path in widened:

@@ -48,6 +48,10 @@ def resolve(
     """
     if index_io not in INDEX_IO:
         raise UsageError(f"unknown --index-io {index_io!r} (expected one of {', '.join(INDEX_IO)})")
+    if isinstance(selector_or_text, str) and selector_or_text.startswith(("ts://", "js://")):
+        from codeprm.selectors.pathsymbols import resolve_path_symbol
+
+        return resolve_path_symbol(selector_or_text, index)
     spec = (
         parse_selector(selector_or_text) if isinstance(selector_or_text, str) else selector_or_text
     )

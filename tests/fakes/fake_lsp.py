@@ -40,6 +40,13 @@ INIT = {
     "capabilities": {
         "textDocumentSync": 1,
         "diagnosticProvider": {"interFileDependencies": True, "workspaceDiagnostics": False},
+        # it answers every request (with null): codeprm refuses, with 72, what a server does not offer
+        "definitionProvider": True,
+        "referencesProvider": True,
+        "hoverProvider": True,
+        "documentSymbolProvider": True,
+        "renameProvider": True,
+        "codeActionProvider": True,
     },
     "serverInfo": {"name": "fake", "version": "0"},
 }
