@@ -51,6 +51,8 @@ class SessionConfig:
     timeout: float = 60.0
     spec: ServerSpec | None = None
     frame_sink: FrameSink | None = None
+    #: recorded (direction, body) frames answered by a ReplayServer instead of a real server
+    replay_frames: tuple[tuple[str, str], ...] | None = None
 
 
 @dataclass
@@ -128,6 +130,7 @@ class LspSession:
             configuration=self.spec.section,
             workspace_folders=[lsp.WorkspaceFolder(uri=self.root.as_uri(), name=self.root.name)],
             frame_sink=self.config.frame_sink,
+            replay_frames=self.config.replay_frames,
         )
         try:
             await client.start_process(self.spec.command, cwd=str(self.root))
