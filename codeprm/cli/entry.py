@@ -18,7 +18,7 @@ import os
 import sys
 from pathlib import Path
 
-from codeprm.cli import daemonwire as wire
+from codeprm.agents import daemonwire as wire
 
 #: Commands the daemon runs; the others (daemon, schema, trace, replay, prm, mcp) run here.
 DAEMON_COMMANDS = frozenset({"diag", "def", "refs", "hover", "symbols", "locate", "step", "rank", "score", "rename", "actions", "apply", "batch", "hook"})

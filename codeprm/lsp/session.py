@@ -363,10 +363,6 @@ class LspSession:
                 out[path] = doc.text
         return out
 
-    def document_version(self, path: Path) -> int | None:
-        doc = self._documents.get(path.resolve().as_uri())
-        return doc.version if doc else None
-
     @staticmethod
     def _doc_id(path: Path) -> lsp.TextDocumentIdentifier:
         return lsp.TextDocumentIdentifier(uri=path.resolve().as_uri())
@@ -455,10 +451,6 @@ class LspSession:
     def _unstructure(self, value: Any) -> Any:
         assert self._client is not None
         return self._client.protocol._converter.unstructure(value)
-
-    async def request_raw(self, method: str, params: Any) -> Any:
-        """Any other request, bounded and restarted like the rest (for later features)."""
-        return await self.call(method, lambda c: c.protocol.send_request_async(method, params))
 
 
 def _rpc_error(what: str, err: JsonRpcException) -> CodeprmError:
