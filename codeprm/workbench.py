@@ -137,7 +137,7 @@ class Workbench:
 
     def abandon(self) -> Analyzer | None:
         """Forget the analyzer (a call stuck in it cannot be stopped); the caller closes it."""
-        analyzer, self._analyzer, self._index = self._analyzer, None, None
+        analyzer, self._analyzer = self._analyzer, None
         return analyzer
 
     # -- services ----------------------------------------------------------------------------

@@ -75,6 +75,7 @@ class Workbench(workbench.Workbench):
     _prm: tuple[Any, str | None] | None = field(default=None, init=False, repr=False)
     # the SDK runs synchronous tools in worker threads; one session answers one call at a time
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _index_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -84,21 +85,26 @@ class Workbench(workbench.Workbench):
     def _call(self, tool: str, func: Callable[[], T], *, server: bool = True) -> T:
         """One tool call: it waits at most ``budget`` seconds for the one before, then runs at most ``budget``.
 
-        Before it runs, the documents the session holds are re-synced with the disk
-        (``server=False``: a tool that asks no server). A call that runs past its budget
+        Before it runs, the documents the session holds are re-synced with the disk. A
+        tool that asks no server (``server=False``: locate) takes the index's own lock, so
+        it never waits behind a language-server call. A call that runs past its budget
         is cancelled (a tool error, exit 73) and its lock released, so the next call is
-        answered; one that cannot be cancelled (stuck in C) leaves its analyzer behind and
-        the next call starts a fresh one.
+        answered; one that cannot be cancelled (stuck in C) leaves its analyzer (or index)
+        behind and the next call starts a fresh one.
         """
         from codeprm.agents import budget as budgets
         from codeprm.errors import CancelledError
 
         allowed = float(self.budget or 4.0 * self.timeout)
-        if not self._lock.acquire(timeout=allowed):
+        lock = self._lock if server else self._index_lock
+        if not lock.acquire(timeout=allowed):
             raise CancelledError(f"{tool}: the workspace stayed busy with another tool call for {allowed:g}s")
         try:
-            outcome = budgets.run(lambda: (self.refresh() if server else None, func())[1], allowed, tool)
-            if outcome.stuck:
+            outcome = budgets.run((lambda: (self.refresh(), func())[1]) if server else func, allowed, tool)
+            if outcome.stuck and not server:
+                log.error("%s; its selector index is dropped", outcome.error)
+                self._index = None
+            elif outcome.stuck:
                 log.error("%s; its language server is abandoned", outcome.error)
                 stuck = self.abandon()
                 if stuck is not None:
@@ -107,7 +113,7 @@ class Workbench(workbench.Workbench):
                 raise outcome.error
             return outcome.value  # type: ignore[return-value]
         finally:
-            self._lock.release()
+            lock.release()
 
     # -- lifecycle ---------------------------------------------------------------------------
     def close(self, wait: float = -1) -> None:
