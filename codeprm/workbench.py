@@ -109,7 +109,11 @@ class Workbench:
 
     @contextmanager
     def call(self, trace: TraceSink | None = None) -> Iterator[Workbench]:
-        """One call: re-sync a warm session with the disk, and record into ``trace`` meanwhile."""
+        """One call: re-sync a warm session with the disk, and record into ``trace`` meanwhile.
+
+        A trace that must replay needs every frame from the server's start: record it on
+        a fresh Workbench (the CLI does; a warm one's frames start mid-conversation).
+        """
         previous = self.trace
         self._set_trace(trace)
         try:
