@@ -279,7 +279,8 @@ class Workbench:
 
         return score_range(
             self.root, history, lambda an: StepEngine(an, scorer=scorer, **options),
-            python=self.python, timeout=self.timeout, on_bundle=on_bundle, on_progress=on_progress, trace=self.trace,
+            python=self.python, timeout=self.timeout, on_bundle=on_bundle, on_progress=on_progress,
+            trace=self.trace, replay_frames=self.replay_frames,
         )
 
     def rank(self, file: str | Path, candidates: Sequence[Candidate], *, task: str = "", scorer: Any = None, prm_weight: float = 1.0, prm_form: str | None = None, **options: Any) -> list[Ranked]:
