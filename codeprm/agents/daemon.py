@@ -1,30 +1,34 @@
 """The warm daemon: one per workspace, reachable only by its owner, commands run warm.
 
-The daemon keeps its analyzers (and so their language servers) alive between commands:
-a CLI call it answers costs a connection plus the server's own check. Each request is
-run exactly as ``codeprm`` would run it (``cli.main.run``), with the client's argv,
-working directory and stdin; its stdout, stderr and exit code go back. Before each
-request every open document is compared with the disk (editors, ``git checkout``);
-after it, a server whose resident memory passed the limit is restarted. The daemon exits
-on ``stop``, on SIGTERM, or after an idle timeout.
+The daemon keeps a pool of Workbenches (``codeprm.workbench.WorkbenchPool``: their
+language servers, memos, index and PRM) alive between commands: a CLI call it answers
+costs a connection plus the server's own check. Each request carries the client's argv,
+working directory, stdin (and, for a traced call, its trace key); the ``runner`` the
+command line gave the daemon runs it against the pool and returns its stdout, stderr
+and exit code. This module never imports the CLI. Before each request the Workbench
+re-syncs every open document with the disk (editors, ``git checkout``); after it, a
+server whose resident memory passed the limit is restarted. The daemon exits on
+``stop``, on SIGTERM, or after an idle timeout.
 
 Who may talk to it: the socket lives in the user's private directory (0700, see
-``cli.daemonwire``) with mode 0600, every connection's peer uid is checked with
+``agents.daemonwire``) with mode 0600, every connection's peer uid is checked with
 SO_PEERCRED, and both sides prove they know the secret recorded in
-``.codeprm/daemon.json`` (written 0600, never through a symlink) before a request is read. Commands that record a trace never reach it (they run in-process).
+``.codeprm/daemon.json`` (written 0600, never through a symlink) before a request is
+read. A traced command (``--trace-file``) runs on a fresh Workbench of its own, so that
+its trace holds every frame from the server's start, and replays like one recorded
+in-process.
 
 Time: every connection is served on its own thread. Commands run one at a time (they
-share the process's stdout, working directory and warm sessions), each within its budget
-(``daemonwire.request_budget``: 4x the command's ``--timeout``); one that runs past it is
-cancelled (exit 73) and the next one runs. A request that waited ``QUEUE_WAIT`` seconds
-for the one before it is answered "busy" and its client runs it in-process. A request that cannot be cancelled (stuck in
+share the warm sessions), each within its budget (``daemonwire.request_budget``: 4x the
+command's ``--timeout``); one that runs past it is cancelled (exit 73) and the next one
+runs. A request that waited ``QUEUE_WAIT`` seconds for the one before it is answered
+"busy" and its client runs it in-process. A request that cannot be cancelled (stuck in
 one C call) retires the daemon: the next commands run in-process.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import os
 import secrets
@@ -34,14 +38,18 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from codeprm.agents import budget
-from codeprm.cli import daemonwire as wire
-from codeprm.cli.entry import traced
+from codeprm.agents import daemonwire as wire
 from codeprm.errors import NotFoundError, ServerCrashError, WriteDeniedError
+from codeprm.workbench import Workbench, WorkbenchPool
+
+#: (request payload, the daemon's pool) -> {"exit", "stdout", "stderr"}: one command run warm
+Runner = Callable[[dict[str, Any], WorkbenchPool], dict[str, Any]]
 
 log = logging.getLogger("codeprm.daemon")
 QUEUE_WAIT = wire.QUEUE_WAIT
@@ -77,6 +85,7 @@ def request(root: Path, payload: dict[str, Any], timeout: float = 10.0) -> dict[
 @dataclass
 class Daemon:
     root: Path
+    runner: Runner
     max_memory_mb: float = 2048.0
     idle_timeout: float = 3600.0
     served: int = 0
@@ -91,11 +100,9 @@ class Daemon:
     _stuck: bool = False
     _last: float = field(default_factory=time.monotonic)
     _count: threading.Lock = field(default_factory=threading.Lock)
+    pool: WorkbenchPool = field(default_factory=WorkbenchPool)
 
     def serve(self) -> None:
-        from codeprm.analysis.navigate import enable_pool
-
-        enable_pool()
         path = wire.socket_path(self.root, create=True)
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
@@ -166,8 +173,8 @@ class Daemon:
         if payload.get("control") == "status":
             return self.status()
         argv = [str(a) for a in payload.get("argv") or []]
-        if traced(argv) or self._stop.is_set():
-            return {"busy": True}  # traced (a trace needs a fresh session's every frame) or stopping: run it in-process
+        if self._stop.is_set():
+            return {"busy": True}  # stopping: the client runs it in-process
         allowed = wire.request_budget(argv)
         if not self._exec.acquire(timeout=min(allowed, QUEUE_WAIT)):
             return {"busy": True}  # the client runs it in-process
@@ -188,16 +195,9 @@ class Daemon:
             return {"exit": getattr(err, "exit_code", 1), "stdout": "", "stderr": f"codeprm: error: {line}\n"}
         finally:
             if not stuck:
-                self._restore()
                 self._exec.release()
                 if not self._stop.is_set():
                     self.check_memory()
-
-    def _restore(self) -> None:
-        """The daemon's own streams and directory, whatever a cancelled command left behind."""
-        sys.stdin, sys.stdout, sys.stderr = sys.__stdin__, sys.__stdout__, sys.__stderr__
-        with contextlib.suppress(OSError):
-            os.chdir(self.root)
 
     @contextlib.contextmanager
     def _counted(self) -> Any:
@@ -211,44 +211,31 @@ class Daemon:
                 self._last = time.monotonic()
 
     def run(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """One CLI invocation, in this process, with the client's cwd, stdin and argv."""
-        from codeprm.cli.main import run
-
-        out, err = io.BytesIO(), io.StringIO()
-        wrapper = io.TextIOWrapper(out, encoding="utf-8", write_through=True)
-        saved = sys.stdin, sys.stdout, sys.stderr, os.getcwd()
-        sys.stdin, sys.stdout, sys.stderr = io.StringIO(payload.get("stdin") or ""), wrapper, err
-        try:
-            os.chdir(payload.get("cwd") or self.root)
-            code = run([str(a) for a in payload.get("argv") or []])
-        finally:
-            wrapper.flush()
-            sys.stdin, sys.stdout, sys.stderr = saved[0], saved[1], saved[2]
-            os.chdir(saved[3])
-        data = out.getvalue()
-        wrapper.detach()  # dropping the wrapper must not close the buffer under us
+        """One command, run warm against the pool by the runner the command line gave."""
+        reply = self.runner(payload, self.pool)
         self.served += 1
-        return {"exit": code, "stdout": data.decode("utf-8", "surrogateescape"), "stderr": err.getvalue()}
+        return reply
 
     # -- housekeeping ------------------------------------------------------------------------
-    def servers(self) -> list[Any]:
-        from codeprm.analysis.navigate import pooled_analyzers
-
-        return [an for an in pooled_analyzers() if an._session is not None]
+    def servers(self) -> list[Workbench]:
+        """The pooled Workbenches whose language server runs."""
+        return [bench for bench in self.pool.benches() if bench.started]
 
     def check_memory(self) -> None:
-        for an in self.servers():
-            pid = an._session.session.pid
+        for bench in self.servers():
+            session = bench.analyzer.session
+            pid = session.session.pid
             used = rss_mb(pid) if pid else None
             if used is not None and used > self.max_memory_mb:
-                an.session.restart()
+                session.restart()
                 self.restarts_for_memory += 1
 
     def status(self) -> dict[str, Any]:
         servers = []
-        for an in self.servers():
-            pid = an._session.session.pid
-            servers.append({"root": str(an.root), "pid": pid, "rssMb": rss_mb(pid) if pid else None, "restarts": an._session.session.restarts})
+        for bench in self.servers():
+            session = bench.analyzer.session.session
+            pid = session.pid
+            servers.append({"root": str(bench.root), "pid": pid, "rssMb": rss_mb(pid) if pid else None, "restarts": session.restarts})
         return {
             "pid": os.getpid(),
             "root": str(self.root),
@@ -262,14 +249,10 @@ class Daemon:
         }
 
     def shutdown(self, path: Path) -> None:
-        from codeprm.analysis.navigate import pooled_analyzers
-
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
         _forget(self.root, os.getpid())
-        for an in pooled_analyzers():
-            with contextlib.suppress(Exception):
-                an.close()
+        self.pool.close()
 
 
 def _forget(root: Path, pid: int | None) -> None:
@@ -359,9 +342,10 @@ def status(root: Path) -> dict[str, Any]:
     return reply
 
 
-def serve(root: Path, max_memory_mb: float, idle_timeout: float) -> None:
+def serve(root: Path, runner: Runner, max_memory_mb: float, idle_timeout: float) -> None:
+    """Serve root's daemon in the foreground; ``runner`` runs each command (the CLI's)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s codeprm daemon: %(message)s", stream=sys.stderr)
-    Daemon(root, max_memory_mb, idle_timeout).serve()
+    Daemon(root, runner, max_memory_mb, idle_timeout).serve()
 
 
 def _interrupt(signum: int, frame: Any) -> None:

@@ -1,7 +1,7 @@
 """The MCP server: codeprm's diagnostics, selectors, step scoring, ranking and edits as tools.
 
-One ``Workbench`` (one workspace, one warm Analyzer, the learned PRM once loaded) serves
-the server's whole life: the language server starts on the first tool call and is
+One ``Workbench`` (``codeprm.workbench``: one workspace, one warm Analyzer, the selector
+index, the learned PRM once loaded) serves the server's whole life: the language server starts on the first tool call and is
 closed when the client hangs up. Before every call the documents the session holds are
 re-synced with the disk, so answers follow the edits an agent makes between calls.
 
@@ -25,18 +25,15 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Required, TypeVar
 
 from typing_extensions import TypedDict  # pydantic reads typing's TypedDict only on 3.12+
 
-from codeprm.errors import CodeprmError, UsageError
+from codeprm import workbench
+from codeprm.errors import CodeprmError
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
-
-    from codeprm.analysis.navigate import Analyzer
-    from codeprm.selectors import WorkspaceIndex
 
 log = logging.getLogger("codeprm.mcp")
 T = TypeVar("T")
@@ -64,72 +61,66 @@ class CandidateInput(TypedDict, total=False):
 
 
 @dataclass
-class Workbench:
-    """One workspace and its warm services; every method is one tool, serialised by a lock."""
+class Workbench(workbench.Workbench):
+    """The server's Workbench: every tool is one of its operations, bounded and serialised by a lock."""
 
-    root: Path
-    python: Path | None = None
-    timeout: float = 60.0
+    pooled: bool = True
+    warm_index: bool = True
+    #: () -> (scorer or None, why not): how the PRM is loaded (the CLI binds ``--prm`` and ``--device``)
     load_prm: PrmLoader | None = None
     #: execution facts for rank_edits and score_edit: "none", "doctest" or "tests"
     exec_mode: str = "doctest"
     #: seconds one tool call may take in all (default 4x ``timeout``); past it, it is cancelled
     budget: float | None = None
-    _analyzer: Analyzer | None = field(default=None, init=False, repr=False)
-    _index: WorkspaceIndex | None = field(default=None, init=False, repr=False)
     _prm: tuple[Any, str | None] | None = field(default=None, init=False, repr=False)
     # the SDK runs synchronous tools in worker threads; one session answers one call at a time
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _index_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.root = self.root.resolve()
+        super().__post_init__()
         if self.budget is None:
             self.budget = 4.0 * self.timeout
 
-    def _call(self, tool: str, func: Callable[[], T]) -> T:
+    def _call(self, tool: str, func: Callable[[], T], *, server: bool = True) -> T:
         """One tool call: it waits at most ``budget`` seconds for the one before, then runs at most ``budget``.
 
-        A call that runs past its budget is cancelled (a tool error, exit 73) and its lock
-        released, so the next call is answered; one that cannot be cancelled (stuck in C)
-        leaves its analyzer behind and the next call starts a fresh one.
+        Before it runs, the documents the session holds are re-synced with the disk. A
+        tool that asks no server (``server=False``: locate) takes the index's own lock, so
+        it never waits behind a language-server call. A call that runs past its budget
+        is cancelled (a tool error, exit 73) and its lock released, so the next call is
+        answered; one that cannot be cancelled (stuck in C) leaves its analyzer (or index)
+        behind and the next call starts a fresh one.
         """
         from codeprm.agents import budget as budgets
         from codeprm.errors import CancelledError
 
         allowed = float(self.budget or 4.0 * self.timeout)
-        if not self._lock.acquire(timeout=allowed):
+        lock = self._lock if server else self._index_lock
+        if not lock.acquire(timeout=allowed):
             raise CancelledError(f"{tool}: the workspace stayed busy with another tool call for {allowed:g}s")
         try:
-            outcome = budgets.run(func, allowed, tool)
-            if outcome.stuck:
+            outcome = budgets.run((lambda: (self.refresh(), func())[1]) if server else func, allowed, tool)
+            if outcome.stuck and not server:
+                log.error("%s; its selector index is dropped", outcome.error)
+                self._index = None
+            elif outcome.stuck:
                 log.error("%s; its language server is abandoned", outcome.error)
-                stuck, self._analyzer, self._index = self._analyzer, None, None
+                stuck = self.abandon()
                 if stuck is not None:
                     threading.Thread(target=stuck.close, daemon=True).start()
             if outcome.error is not None:
                 raise outcome.error
             return outcome.value  # type: ignore[return-value]
         finally:
-            self._lock.release()
+            lock.release()
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def analyzer(self) -> Analyzer:
-        """The warm analyzer, created on first use, with its documents re-synced from disk."""
-        if self._analyzer is None:
-            from codeprm.analysis.navigate import Analyzer
-
-            self._analyzer = Analyzer(root=self.root, python=self.python, timeout=self.timeout)
-        else:
-            self._analyzer.refresh()
-        return self._analyzer
-
     def close(self, wait: float = -1) -> None:
         """Stop the language server; after ``wait`` seconds (>= 0) even if a call is in flight."""
         held = self._lock.acquire(timeout=wait)
         try:
-            if self._analyzer is not None:
-                analyzer, self._analyzer = self._analyzer, None
-                analyzer.close()
+            super().close()
         finally:
             if held:
                 self._lock.release()
@@ -144,85 +135,36 @@ class Workbench:
 
     # -- tools -------------------------------------------------------------------------------
     def diagnostics(self, files: Sequence[str] = ()) -> dict[str, Any]:
-        return self._call("diagnostics", lambda: self.analyzer().diagnostics(list(files)))
+        return self._call("diagnostics", lambda: self.diag(list(files)))
 
-    def locate(self, selector: str) -> dict[str, Any]:
-        from codeprm import selectors
-        from codeprm.workspace.textstore import TextStore
-
-        def call() -> dict[str, Any]:
-            if self._index is None:
-                self._index = selectors.WorkspaceIndex(self.root, archive=TextStore(self.root))
-            else:
-                self._index.refresh()
-            res = selectors.resolve(selector, self._index)
-            resolved = self._index.file(res.path)
-            if resolved is not None and isinstance(self._index.archive, TextStore):
-                self._index.archive.remember(res.path, resolved.text)
-            return res.to_json()
-
-        return self._call("locate", call)
+    def locate_tool(self, selector: str) -> dict[str, Any]:
+        return self._call("locate", lambda: self.locate(selector, bundle=False).resolution.to_json(), server=False)
 
     def rank_edits(self, file: str, candidates: Sequence[Mapping[str, Any]], task: str = "") -> list[dict[str, Any]]:
-        from codeprm.analysis.rank import rank
-        from codeprm.analysis.step import StepEngine
-
-        cands = candidates_from(candidates)
-        def call() -> list[dict[str, Any]]:
-            an = self.analyzer()
-            path = an.file(file)
-            ranked = rank(StepEngine(an, exec_mode=self.exec_mode), path, cands, task=task, scorer=self.scorer())
-            return [r.to_json() for r in ranked]
-
-        return self._call("rank_edits", call)
+        cands = workbench.candidates_from(candidates)
+        return self._call("rank_edits", lambda: [r.to_json() for r in self.rank(file, cands, task=task, scorer=self.scorer(), exec_mode=self.exec_mode)])
 
     def score_edit(self, edit: str) -> dict[str, Any]:
-        from codeprm.analysis.step import StepEngine, score_edit
-
-        return self._call("score_edit", lambda: score_edit(StepEngine(self.analyzer(), exec_mode=self.exec_mode), edit).bundle)
+        return self._call("score_edit", lambda: self.step(edit, exec_mode=self.exec_mode).bundle)
 
     def preview_rename(self, selector: str, new_name: str) -> dict[str, Any]:
-        from codeprm.analysis.edits import EditPlanner
-
         def call() -> dict[str, Any]:
-            planned = EditPlanner(self.analyzer()).rename(selector, new_name)
+            planned, _ = self.rename(selector, new_name)
             return {"diff": planned.diff, "bundle": planned.bundle}
 
         return self._call("preview_rename", call)
 
     def apply_edit(self, edit: str, allow_dirty: bool = False) -> dict[str, Any]:
-        from codeprm.analysis.edits import EditPlanner
         from codeprm.workspace import ApplyOptions
 
         def call() -> dict[str, Any]:
-            planner = EditPlanner(self.analyzer())
-            planned = planner.edit(edit)
-            written = planner.write(planned, ApplyOptions(allow_dirty=allow_dirty))
+            planned, written = self.apply(edit, write=ApplyOptions(allow_dirty=allow_dirty))
             return {"written": written, "diff": planned.diff, "bundle": planned.bundle}
 
         return self._call("apply_edit", call)
 
 
-def candidates_from(rows: Sequence[Mapping[str, Any]]) -> list[Any]:
-    """Candidates as ``codeprm rank`` reads them; a bad one gets its own error, the rest are scored."""
-    from codeprm.analysis.rank import Candidate
-
-    if not rows:
-        raise UsageError("rank_edits needs at least one candidate")
-    out: list[Candidate] = []
-    seen: set[str] = set()
-    for number, row in enumerate(rows, 1):
-        where = f"candidate {number}"
-        cid = str(row.get("id", f"<candidate {number}>"))
-        new_text, diff = row.get("new_text"), row.get("diff")
-        if cid in seen:
-            out.append(Candidate(cid, number, error=UsageError(f"{where}: duplicate candidate id {cid!r}")))
-        elif (new_text is None) == (diff is None) or not isinstance(new_text if new_text is not None else diff, str):
-            out.append(Candidate(cid, number, error=UsageError(f"{where}: give exactly one of new_text or diff (a string)")))
-        else:
-            out.append(Candidate(cid, number, new_text=new_text, diff=diff))
-        seen.add(cid)
-    return out
+candidates_from = workbench.candidates_from
 
 
 def tool_error_text(err: BaseException) -> str:
@@ -266,7 +208,7 @@ def build_server(bench: Workbench) -> MCPServer[Any]:
     def locate(selector: str) -> dict[str, Any]:
         """Resolve a selector to a file and a 0-based UTF-16 range, with a confidence in [0, 1] and the alternatives considered. Selectors: path@L6:C23 (cursor), path@R(6,12->6,20) (range), py://pkg.mod#Class.method[:def|sig|body|doc] (symbol), ast://[module=pkg.mod]/[class=C]/[def=m], anchor://path#"text"."""
         with _as_tool_errors("locate"):
-            return bench.locate(selector)
+            return bench.locate_tool(selector)
 
     @server.tool(annotations=read_only)
     def rank_edits(file: str, candidates: list[CandidateInput], task: str = "") -> list[dict[str, Any]]:

@@ -70,7 +70,7 @@ class EditPlanner:
         return self.analyzer.root
 
     def _bundle(self, operation: str, change: WorkspaceChange, before: Mapping[str, str], facts: dict[str, Any], started: float, target: Target | None) -> dict[str, Any]:
-        return make_bundle(
+        return self.analyzer.record(make_bundle(
             request={
                 "operation": operation,
                 "workspaceDigest": texts_digest(before),
@@ -84,7 +84,7 @@ class EditPlanner:
             environment=self.analyzer.environment(list(change.paths)),
             capabilities=self.analyzer.capabilities(list(change.paths)),
             meta=self.analyzer.meta(started),
-        )
+        ))
 
     def _new_problems(self, before: Mapping[str, str], change: WorkspaceChange, renames: Mapping[str, str] | None = None) -> dict[str, Any]:
         """Diagnostics the change introduces and fixes, measured in memory over its importers too."""

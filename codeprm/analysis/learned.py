@@ -1,4 +1,8 @@
-"""Loading the learned PRM for the commands, once per process (torch only when asked)."""
+"""Loading the learned PRM for ``--prm`` (torch only when asked).
+
+Nothing is cached here: a Workbench keeps the scorer it loaded for as long as it lives
+(a daemon or MCP server keeps the model warm between calls through its Workbench).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,6 @@ import importlib.util
 from typing import Any
 
 from codeprm.errors import NotFoundError, UsageError
-
-_LOADED: dict[tuple[str, str], Any] = {}
 
 
 def load_prm(choice: str, device: str) -> tuple[Any, str | None]:
@@ -20,16 +22,15 @@ def load_prm(choice: str, device: str) -> tuple[Any, str | None]:
         raise UsageError("--prm needs torch and transformers: pip install 'codeprm[prm]' torch==2.13.0")
     from codeprm.prm import load_scorer
 
-    key = (choice if choice not in ("auto", "default") else "default", device)
-    if key in _LOADED:
-        return _LOADED[key], None
     try:
         scorer = load_scorer(None if choice in ("auto", "default") else choice, device)
     except NotFoundError as err:
         if choice == "auto":
             return None, err.one_line()
         raise
-    _LOADED[key] = scorer  # a daemon or MCP server keeps the model loaded between calls
     return scorer, None
 
 
+def prm_key(choice: str, device: str) -> tuple[str, str]:
+    """Which loaded scorer a choice names (auto and default are the same checkpoint)."""
+    return (choice if choice not in ("auto", "default") else "default", device)

@@ -17,36 +17,17 @@ from codeprm import safeio
 from codeprm.analysis import files
 from codeprm.bundles import make_bundle
 from codeprm.bundles.environment import capture
+from codeprm.bundles.trace import TraceSink
 from codeprm.errors import CodeprmError, NotFoundError
 from codeprm.lsp import SessionConfig
 from codeprm.lsp.client import Frame
 from codeprm.lsp.router import SessionRouter, language_name
 from codeprm.types import Diagnostic, Location, Position, Range
 
-_POOL: dict[tuple[Path, Path | None], Analyzer] | None = None
-
-
-def enable_pool() -> None:
-    """Make ``open_analyzer`` hand out long-lived analyzers (the daemon does this)."""
-    global _POOL
-    if _POOL is None:
-        _POOL = {}
-
-
-def pooled_analyzers() -> list[Analyzer]:
-    return list((_POOL or {}).values())
-
 
 def open_analyzer(root: Path, python: Path | None = None, timeout: float = 60.0) -> Analyzer:
-    """The analyzer a command should use: a fresh one, or the daemon's warm one."""
-    if _POOL is None:
-        return Analyzer(root=root, python=python, timeout=timeout)
-    key = (root.resolve(), python)
-    an = _POOL.get(key)
-    if an is None:
-        an = _POOL[key] = Analyzer(root=root, python=python, timeout=timeout, pooled=True)
-    an.refresh()
-    return an
+    """A fresh analyzer (warm ones belong to a ``codeprm.workbench.Workbench``)."""
+    return Analyzer(root=root, python=python, timeout=timeout)
 
 
 @dataclass(frozen=True)
@@ -67,14 +48,18 @@ class Target:
 
 @dataclass
 class Analyzer:
-    """One workspace, one warm session, many questions."""
+    """One workspace, one warm session, many questions (a Workbench owns the warm one)."""
 
     root: Path
     python: Path | None = None
     timeout: float = 60.0
     frame_sink: Callable[[Frame], None] | None = None
-    #: a pooled analyzer (the daemon's) outlives the commands that use it
+    #: a pooled analyzer (a warm Workbench's) outlives the calls that use it
     pooled: bool = False
+    #: the trace of the current call (``bundles.trace.TraceSink``): frames, workspace, bundles
+    trace: TraceSink | None = None
+    #: recorded frames to answer from instead of starting a server (``codeprm trace replay``)
+    replay_frames: tuple[tuple[str, str], ...] | None = None
     #: measured snapshots (texts digest, covered files) -> diagnostics; see StepEngine.measure
     measure_cache: dict[Any, Any] = field(default_factory=dict)
     #: (path, text sha256, surfaces digest of the snapshot) -> that file's diagnostics; see StepEngine.measure
@@ -124,16 +109,14 @@ class Analyzer:
     @property
     def session(self) -> SessionRouter:
         if self._session is None:
-            from codeprm.bundles import trace
-
             sink = self.frame_sink
-            recorder = trace.active()
+            recorder = self.trace
             if recorder is not None:
                 traced = self.traced_root or self.root
                 recorder.workspace(traced, files.workspace_digest(traced))
                 if sink is None:
                     sink = lambda frame: recorder.frame(frame.direction, frame.body)  # noqa: E731
-            config = SessionConfig(root=self.root, python=self.python, timeout=self.timeout, frame_sink=sink)
+            config = SessionConfig(root=self.root, python=self.python, timeout=self.timeout, frame_sink=sink, replay_frames=self.replay_frames)
             self._session = SessionRouter(config)
         return self._session
 
@@ -195,6 +178,12 @@ class Analyzer:
         return texts
 
     # -- bundles -----------------------------------------------------------------------------
+    def record(self, bundle: dict[str, Any]) -> dict[str, Any]:
+        """Report a bundle this call made to the call's trace (if any); returns it."""
+        if self.trace is not None:
+            self.trace.bundle(bundle)
+        return bundle
+
     def _bundle(
         self,
         operation: str,
@@ -206,7 +195,7 @@ class Analyzer:
         params: dict[str, Any] | None = None,
         resolution: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        return make_bundle(
+        return self.record(make_bundle(
             request={
                 "operation": operation,
                 "workspaceDigest": files.workspace_digest(self.root),
@@ -219,7 +208,7 @@ class Analyzer:
             environment=self.environment(targets),
             capabilities=self.capabilities(targets),
             meta=self.meta(started),
-        )
+        ))
 
     def environment(self, paths: Sequence[str | Path] = ()) -> dict[str, Any]:
         """The environment block of every bundle this analyzer makes.

@@ -79,22 +79,29 @@ def read_candidates(path: Path) -> list[Candidate]:
         except UsageError as err:
             out.append(Candidate(f"<line {number}>", number, error=err))
             continue
-        if not isinstance(row, dict) or "id" not in row:
-            out.append(Candidate(f"<line {number}>", number, error=UsageError(f"{where}: a candidate is an object with an id")))
-            continue
-        cid = str(row["id"])
-        if cid in seen:
-            out.append(Candidate(cid, number, error=UsageError(f"{where}: duplicate candidate id {cid!r}")))
-            continue
-        seen.add(cid)
-        new_text, diff = row.get("new_text"), row.get("diff")
-        if (new_text is None) == (diff is None) or not isinstance(new_text or diff, str):
-            out.append(Candidate(cid, number, error=UsageError(f"{where}: give exactly one of new_text or diff (a string)")))
-            continue
-        out.append(Candidate(cid, number, new_text=new_text, diff=diff))
+        out.append(candidate_from(row, number, seen, where))
     if not out:
         raise UsageError(f"{path}: no candidates")
     return out
+
+
+def candidate_from(row: Any, number: int, seen: set[str], where: str | None = None) -> Candidate:
+    """One candidate object ({"id", "new_text"} or {"id", "diff"}); what is wrong becomes its error.
+
+    The one validation of candidates, for ``codeprm rank``'s JSONL and the MCP tool alike;
+    ``seen`` collects the ids so far (a duplicate is an error of its own).
+    """
+    where = where or f"candidate {number}"
+    if not isinstance(row, dict) or "id" not in row:
+        return Candidate(f"<line {number}>", number, error=UsageError(f"{where}: a candidate is an object with an id"))
+    cid = str(row["id"])
+    if cid in seen:
+        return Candidate(cid, number, error=UsageError(f"{where}: duplicate candidate id {cid!r}"))
+    seen.add(cid)
+    new_text, diff = row.get("new_text"), row.get("diff")
+    if (new_text is None) == (diff is None) or not isinstance(new_text if new_text is not None else diff, str):
+        return Candidate(cid, number, error=UsageError(f"{where}: give exactly one of new_text or diff (a string)"))
+    return Candidate(cid, number, new_text=new_text, diff=diff)
 
 
 def _change(candidate: Candidate, rel: str, old: str, texts: dict[str, str]) -> WorkspaceChange:

@@ -19,6 +19,7 @@ from codeprm.analysis import files
 from codeprm.analysis.navigate import Analyzer
 from codeprm.analysis.step import StepEngine
 from codeprm.analysis.trajectory import TrajectoryStep, score
+from codeprm.bundles.trace import TraceSink
 from codeprm.workspace.checkout import ScratchCheckout
 from codeprm.workspace.history import History, is_opaque
 
@@ -77,7 +78,9 @@ def server_config(root: Path) -> str:
 
 
 @contextmanager
-def range_analyzer(root: Path, history: History, python: Path | None, timeout: float) -> Iterator[tuple[Analyzer, Callable[[int], None]]]:
+def range_analyzer(
+    root: Path, history: History, python: Path | None, timeout: float, trace: TraceSink | None = None, replay_frames: tuple[tuple[str, str], ...] | None = None
+) -> Iterator[tuple[Analyzer, Callable[[int], None]]]:
     """An analyzer rooted in a scratch checkout of the range's base, and the ``on_state`` that moves it."""
     from codeprm.lsp.servers import find_target_python
 
@@ -85,7 +88,7 @@ def range_analyzer(root: Path, history: History, python: Path | None, timeout: f
     key = f"{Path(root).resolve()}\0{history.base_sha}\0{history.steps[-1].sha if history.steps else ''}"
     with (
         ScratchCheckout(history.git_dir, history.base_tree, key) as checkout,
-        Analyzer(root=checkout.root, python=interpreter, timeout=timeout, traced_root=Path(root).resolve()) as an,
+        Analyzer(root=checkout.root, python=interpreter, timeout=timeout, traced_root=Path(root).resolve(), trace=trace, replay_frames=replay_frames) as an,
     ):
         at = [0]
 
@@ -114,9 +117,14 @@ def score_range(
     timeout: float = 60.0,
     on_bundle: Callable[[dict[str, Any]], None] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    trace: TraceSink | None = None,
+    replay_frames: tuple[tuple[str, str], ...] | None = None,
 ) -> list[dict[str, Any]]:
-    """Score every commit of ``history`` as one step; bundles in order."""
-    with range_analyzer(root, history, python, timeout) as (an, on_state):
+    """Score every commit of ``history`` as one step; bundles in order (recorded into ``trace``).
+
+    ``replay_frames``: the session answers from a recording (``codeprm trace replay``).
+    """
+    with range_analyzer(root, history, python, timeout, trace, replay_frames) as (an, on_state):
         return score(
             make_engine(an), history.base_texts, range_steps(history),
             on_bundle=on_bundle, on_progress=on_progress, cover=checked_paths(history), on_state=on_state,

@@ -315,7 +315,7 @@ class StepEngine:
                 "after": exec_after.to_json() if exec_after is not None else None,
             }
         params = {"weights": self.weights.to_json(), "formula": self.formula, **request.get("params", {})}
-        bundle = make_bundle(
+        bundle = self.analyzer.record(make_bundle(
             request={
                 "operation": request.get("operation", "step"),
                 "workspaceDigest": texts_digest(before),
@@ -329,7 +329,7 @@ class StepEngine:
             environment=self.analyzer.environment(cover),
             capabilities=self.analyzer.capabilities(cover),
             meta={**self.analyzer.meta(started), **request.get("meta", {}), **({"execSeconds": round(exec_after.seconds, 3)} if exec_after is not None else {})},
-        )
+        ))
         return StepOutcome(bundle=bundle, texts=dict(after), facts=facts_after, located=located_after, guard=guard)
 
     def guard(

@@ -9,7 +9,7 @@ caller as they are produced: a long run never loses the steps already scored.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,51 @@ def plan(root: Path, base: Mapping[str, str], steps: Iterable[TrajectoryStep]) -
         out.append(Planned(index, state, after, change, Safety(checks, reasons), step.confidence, dict(step.meta)))
         state = after
     return out
+
+
+def load_steps(path: Path) -> list[TrajectoryStep]:
+    """The steps of a codeprm trajectory JSONL file, each with its source recorded."""
+    from codeprm.trajectories import read_jsonl
+
+    return [TrajectoryStep(s.change, s.confidence, {"source": s.source, **({"id": s.id} if s.id else {})}) for s in read_jsonl(path)]
+
+
+def seed_base(disk: Mapping[str, str], steps: Iterable[TrajectoryStep]) -> dict[str, str]:
+    """The start state of a trajectory: the disk, with each file as the trajectory first saw it."""
+    base, seen = dict(disk), set()
+    for step in steps:
+        for edit in step.change.edits:
+            if edit.path in seen:
+                continue
+            seen.add(edit.path)
+            if edit.old_text is None:
+                base.pop(edit.path, None)  # created by the trajectory: absent at its start
+            else:
+                base[edit.path] = edit.old_text
+    return base
+
+
+def summary(bundles: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """``codeprm score --json``: the total and one row per step."""
+    total = round(sum(b["processReward"]["total"] for b in bundles), 12)
+    return {
+        "total": total,
+        "steps": [
+            {"index": i, "bundleId": b["bundleId"], "reward": b["processReward"]["total"], "introduced": len(b["facts"]["introduced"]), "fixed": len(b["facts"]["fixed"]), "safe": b["facts"]["safety"]["passed"], **{k: v for k, v in b["meta"].items() if k in ("commit", "subject")}, "seconds": round(b["meta"].get("durationMs", 0.0) / 1000, 3)}
+            for i, b in enumerate(bundles)
+        ],
+    }
+
+
+def check_gates(bundles: Sequence[Mapping[str, Any]], *, fail_under: float | None = None, fail_on_new_errors: bool = False) -> None:
+    """CI gates over scored steps: 78 when a step introduced an error, 77 below ``fail_under``."""
+    from codeprm.errors import NewErrorsGateError, RewardGateError
+
+    total = round(sum(b["processReward"]["total"] for b in bundles), 12)
+    if fail_on_new_errors and any(d["severity"] == "error" for b in bundles for d in b["facts"]["introduced"]):
+        raise NewErrorsGateError("a step introduced new errors")
+    if fail_under is not None and total < fail_under:
+        raise RewardGateError(f"total reward {total:g} is below --fail-under {fail_under:g}")
 
 
 def score(

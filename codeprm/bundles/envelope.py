@@ -49,11 +49,6 @@ def make_bundle(
     # bug here, not a surprise for whoever reads the bundle later
     canonical_bytes({k: v for k, v in bundle.items() if k != "meta"})
     bundle["bundleId"] = bundle_id(bundle)
-    from codeprm.bundles import trace
-
-    recorder = trace.active()
-    if recorder is not None:
-        recorder.bundle(bundle)
     return bundle
 
 

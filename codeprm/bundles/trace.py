@@ -21,8 +21,10 @@ about who wrote the trace. ``hmac-sha256`` is keyed (``--trace-key FILE`` or
 with the key detects forgery. Neither chain notices a whole invocation removed from the
 file (each invocation is chained on its own).
 
-Recording is process-global: ``start`` installs a recorder that the analyzer (frames,
-workspace) and ``make_bundle`` (bundles) report to.
+Recording is per call: whoever runs an invocation makes a ``Recorder`` (or, to replay,
+a ``Collector``) and hands it to the Workbench of that call, which passes it down to its
+analyzer (frames, workspace) and records every bundle the call makes. No recorder is
+process-global, so a daemon serving one call cannot record into another's trace.
 """
 
 from __future__ import annotations
@@ -35,10 +37,10 @@ import stat
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 from codeprm import __version__
 from codeprm.bundles.canonical import canonical_bytes
@@ -51,16 +53,8 @@ RECORD_TYPES = frozenset({"begin", "workspace", "frame", "bundle", "end"})
 #: the fields of an end record that replay recomputes (all but inv, seq, type, digest)
 END_FIELDS = ("exitCode", "status", "error", "operation", "selector")
 
-#: set by ``--trace-key FILE`` (cli.main); else CODEPRM_TRACE_KEY is read
-_key_override: bytes | None = None
-
-
-def set_key_file(path: Path | None) -> None:
-    """Use the key held in ``path`` (its bytes, less one trailing newline); None: back to the env."""
-    global _key_override
-    if path is None:
-        _key_override = None
-        return
+def read_key_file(path: Path) -> bytes:
+    """The key held in ``path`` (its bytes, less one trailing newline)."""
     try:
         data = path.read_bytes()
     except OSError as err:
@@ -68,15 +62,15 @@ def set_key_file(path: Path | None) -> None:
     data = data[:-1] if data.endswith(b"\n") else data
     if not data:
         raise UsageError(f"the trace key file {path} is empty")
-    _key_override = data
+    return data
 
 
-def key() -> bytes | None:
-    """The trace key in force: ``--trace-key FILE``, else CODEPRM_TRACE_KEY, else None."""
-    if _key_override is not None:
-        return _key_override
-    env = os.environ.get("CODEPRM_TRACE_KEY")
-    return env.encode("utf-8") if env else None
+def key(key_file: Path | None = None, env: Mapping[str, str] | None = None) -> bytes | None:
+    """The trace key of a call: ``--trace-key FILE``, else CODEPRM_TRACE_KEY (of ``env``), else None."""
+    if key_file is not None:
+        return read_key_file(key_file)
+    value = (os.environ if env is None else env).get("CODEPRM_TRACE_KEY")
+    return value.encode("utf-8") if value else None
 
 
 def _chain(previous: str, record: dict[str, Any], secret: bytes | None = None) -> str:
@@ -115,7 +109,7 @@ def _open_append(path: Path) -> BinaryIO:
 class Recorder:
     """Appends one invocation's records to a trace file, flushing each."""
 
-    def __init__(self, path: Path, argv: list[str], secret: bytes | None = None) -> None:
+    def __init__(self, path: Path, argv: list[str], secret: bytes | None = None, cwd: str | None = None) -> None:
         self._out: BinaryIO = _open_append(path)
         self._key = secret
         self.path = path
@@ -124,7 +118,7 @@ class Recorder:
         self._digest = _GENESIS
         self._lock = threading.Lock()
         self.bundles: list[dict[str, Any]] = []
-        self.write({"type": "begin", "schema": TRACE_SCHEMA, "chain": KEYED if secret else PLAIN, "argv": argv, "cwd": os.getcwd(), "codeprmVersion": __version__, "createdAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        self.write({"type": "begin", "schema": TRACE_SCHEMA, "chain": KEYED if secret else PLAIN, "argv": argv, "cwd": os.getcwd() if cwd is None else cwd, "codeprmVersion": __version__, "createdAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
 
     def write(self, record: dict[str, Any]) -> None:
         with self._lock:
@@ -171,32 +165,14 @@ class Collector:
         pass
 
 
-_active: Recorder | Collector | None = None
+class TraceSink(Protocol):
+    """What a call reports to: a Recorder, a Collector, or anything shaped like them."""
 
+    def frame(self, direction: str, body: str) -> None: ...
 
-def start(path: Path, argv: list[str]) -> Recorder:
-    global _active
-    recorder = Recorder(path, argv, key())
-    _active = recorder
-    return recorder
+    def workspace(self, root: Path, digest: str) -> None: ...
 
-
-def collect() -> Collector:
-    global _active
-    collector = Collector()
-    _active = collector
-    return collector
-
-
-def active() -> Recorder | Collector | None:
-    return _active
-
-
-def stop(exit_code: int, error: str | None) -> None:
-    global _active
-    if _active is not None:
-        rec, _active = _active, None
-        rec.end(exit_code, error)
+    def bundle(self, bundle: dict[str, Any]) -> None: ...
 
 
 # -- reading ---------------------------------------------------------------------------------

@@ -12,6 +12,8 @@ from codeprm.cli.options import (
     exec_option,
     json_option,
     prm_form_option,
+    prm_option,
+    prm_weight_option,
     python_option,
     timeout_option,
     workspace_option,
@@ -33,8 +35,8 @@ def agent_group() -> None:
 @click.option("--budget", type=click.IntRange(min=1), default=20, show_default=True, help="Most test runs to spend on candidates.")
 @click.option("--beam", type=click.IntRange(min=1), default=1, show_default=True, help="Above 1: also search one step deeper from this many failed candidates.")
 @click.option("--order", type=click.Choice(["reward", "proposer"]), default="reward", show_default=True, help="Try candidates best reward first, or in proposer order (the unguided baseline).")
-@click.option("--prm", default="auto", show_default=True, help="auto | default | none | PATH to a PRM checkpoint.")
-@click.option("--prm-weight", type=click.FloatRange(min=0.0), default=1.0, show_default=True)
+@prm_option
+@prm_weight_option
 @prm_form_option
 @exec_option
 @click.option("--llm-url", default=None, help="An OpenAI-compatible endpoint to ask for candidate rewrites (never used unless given).")
@@ -55,34 +57,19 @@ def repair_cmd(
     the language server's quick fixes, and an LLM when --llm-url is given. Nothing in
     the workspace changes unless --apply is given.
     """
-    from codeprm.agents.loop import RepairLoop, check_paths, fix_diff
-    from codeprm.agents.proposers import LLMProposer, MutationRepairs, QuickFixes
-    from codeprm.agents.verify import Sandbox
+    from codeprm.agents.loop import fix_diff
     from codeprm.analysis.files import find_root
-    from codeprm.analysis.learned import load_prm
-    from codeprm.analysis.navigate import open_analyzer
-    from codeprm.analysis.step import StepEngine
+    from codeprm.cli.call import workbench
+    from codeprm.workspace import ApplyOptions
 
     root = find_root(Path.cwd(), workspace)
-    paths = check_paths(root, files)
-    scorer, why_not = load_prm(prm, "auto") if order == "reward" else (None, "not needed for --order proposer")
-    record = trajectory_out.open("w", encoding="utf-8") if trajectory_out else None
-    try:
-        with open_analyzer(root, python_path, timeout) as an, Sandbox(root, test_cmd, test_timeout, test_memory_mb) as sandbox:
-            proposers = [MutationRepairs(), QuickFixes(an)]
-            if llm_url:
-                proposers.append(LLMProposer(llm_url, llm_model))
-            loop = RepairLoop(StepEngine(an, prm_form=prm_form, exec_mode=exec_mode), proposers, sandbox, scorer=scorer, prm_weight=prm_weight, budget=budget, beam=beam, order=order, record=record)
-            result = loop.repair(paths)
-            if result.fixed and do_apply:
-                from codeprm.workspace import ApplyOptions, WorkspaceChange, apply_change
-
-                assert result.fix is not None
-                old = (root / result.fix.path).read_text("utf-8")
-                apply_change(root, WorkspaceChange.between({result.fix.path: old}, {result.fix.path: result.fix.new_text}), options=ApplyOptions(allow_dirty=allow_dirty))
-    finally:
-        if record is not None:
-            record.close()
+    with workbench(root, python_path, timeout) as bench:
+        scorer, why_not = bench.prm(prm, "auto") if order == "reward" else (None, "not needed for --order proposer")
+        result = bench.repair(
+            files, test_cmd, scorer=scorer, prm_weight=prm_weight, prm_form=prm_form, exec_mode=exec_mode, budget=budget, beam=beam, order=order,
+            llm=(llm_url, llm_model) if llm_url else None, test_timeout=test_timeout, test_memory_mb=test_memory_mb, record_to=trajectory_out,
+            write=ApplyOptions(allow_dirty=allow_dirty) if do_apply else None,
+        )
     if as_json:
         click.echo(json.dumps({**result.to_json(), "prm": None if scorer is None else scorer.checkpoint_hash, "prmNotUsed": why_not}, sort_keys=True))
     else:

@@ -51,18 +51,15 @@ def check_request(req: Any, number: int) -> tuple[Any, str, dict[str, Any]]:
     return rid, op, args
 
 
-def _dispatch(engine: Any, op: str, args: dict[str, Any]) -> dict[str, Any]:
-    from codeprm.analysis.step import score_edit
-
-    an = engine.analyzer
+def _dispatch(bench: Any, op: str, args: dict[str, Any]) -> dict[str, Any]:
     index_io = args.get("index_io", "utf-16")
     table: dict[str, Callable[[], dict[str, Any]]] = {
-        "diag": lambda: an.diagnostics(args.get("files", [])),
-        "def": lambda: an.definition(args["selector"], index_io),
-        "refs": lambda: an.references(args["selector"], index_io),
-        "hover": lambda: an.hover(args["selector"], index_io),
-        "symbols": lambda: an.symbols(args["file"]),
-        "step": lambda: score_edit(engine, args["edit"], confidence=float(args.get("confidence", 1.0))).bundle,
+        "diag": lambda: bench.diag(args.get("files", [])),
+        "def": lambda: bench.definition(args["selector"], index_io),
+        "refs": lambda: bench.references(args["selector"], index_io),
+        "hover": lambda: bench.hover(args["selector"], index_io),
+        "symbols": lambda: bench.symbols(args["file"]),
+        "step": lambda: bench.step(args["edit"], confidence=float(args.get("confidence", 1.0))).bundle,
     }
     if op not in table:
         raise UsageError(f"unknown op {op!r} (known: {', '.join(OPS)})")
@@ -97,13 +94,11 @@ def batch_cmd(requests: str, workspace: Path | None, timeout: float, python_path
     A failing request does not stop the others; the exit code is the first failure's.
     """
     from codeprm.analysis.files import find_root
-    from codeprm.analysis.navigate import open_analyzer
-    from codeprm.analysis.step import StepEngine
+    from codeprm.cli.call import workbench
 
     source = sys.stdin.buffer if requests == "-" else _open(requests)
     first_failure = 0
-    with open_analyzer(find_root(Path.cwd(), workspace), python_path, timeout) as an:
-        engine = StepEngine(an)
+    with workbench(find_root(Path.cwd(), workspace), python_path, timeout) as bench:
         for number, raw in enumerate(source, 1):
             rid: Any = None
             try:
@@ -111,7 +106,7 @@ def batch_cmd(requests: str, workspace: Path | None, timeout: float, python_path
                 if parsed is None:
                     continue
                 rid, op, args = parsed
-                result: dict[str, Any] = {"id": rid, "exitCode": 0, "bundle": _dispatch(engine, op, args)}
+                result: dict[str, Any] = {"id": rid, "exitCode": 0, "bundle": _dispatch(bench, op, args)}
             except CodeprmError as err:
                 result = {"id": rid if rid is not None else number, "exitCode": err.exit_code, "error": err.one_line()}
                 first_failure = first_failure or err.exit_code

@@ -27,8 +27,9 @@ def daemon_group() -> None:
     when it does not answer, or (with a one-line note) when the record or the daemon
     fails a check: only its owner can reach it (a 0600 socket in a private 0700
     directory, SO_PEERCRED, a proof of the secret both ways). Each command may run 4x
-    its --timeout there before it is cancelled (exit 73); traced commands
-    (--trace-file) always run in-process. CODEPRM_NO_DAEMON=1 disables it for one call.
+    its --timeout there before it is cancelled (exit 73); a traced command
+    (--trace-file) runs there on a fresh language server of its own, so that its trace
+    replays. CODEPRM_NO_DAEMON=1 disables it for one call.
     """
 
 
@@ -79,5 +80,6 @@ def status_cmd(workspace: Path | None, as_json: bool) -> None:
 def serve_cmd(workspace: Path | None, max_memory_mb: float, idle_timeout: float) -> None:
     """Run the daemon in the foreground (what 'start' launches)."""
     from codeprm.agents import daemon
+    from codeprm.cli.main import serve_request
 
-    daemon.serve(_root(workspace), max_memory_mb, idle_timeout)
+    daemon.serve(_root(workspace), serve_request, max_memory_mb, idle_timeout)

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from codeprm.cli import render
-from codeprm.cli.options import server_options
+from codeprm.cli.options import server_options, verbose_option
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -28,23 +28,20 @@ def write_options(func: F) -> F:
     return func
 
 
-def _planner(workspace: Path | None, python_path: Path | None, timeout: float) -> Any:
-    from codeprm.analysis.edits import EditPlanner
+def _workbench(workspace: Path | None, python_path: Path | None, timeout: float) -> Any:
     from codeprm.analysis.files import find_root
-    from codeprm.analysis.navigate import open_analyzer
+    from codeprm.cli.call import workbench
 
-    return EditPlanner(open_analyzer(find_root(Path.cwd(), workspace), python_path, timeout))
+    return workbench(find_root(Path.cwd(), workspace), python_path, timeout)
 
 
-def _finish(planner: Any, planned: Any, as_json: bool, do_apply: bool, options: Any, confidence: float | None = None, allow_ambiguous: bool = False) -> None:
-    if do_apply:
-        planner.write(planned, options, confidence, allow_ambiguous)
+def _show(planned: Any, as_json: bool, applied: bool) -> None:
     if as_json:
         render.emit_json(planned.bundle)
         return
     sys.stdout.write(planned.diff)
     sys.stdout.flush()
-    click.echo(("applied: " if do_apply else "preview only, nothing written (use --apply): ") + f"{len(planned.change)} file(s)", err=True)
+    click.echo(("applied: " if applied else "preview only, nothing written (use --apply): ") + f"{len(planned.change)} file(s)", err=True)
 
 
 @click.command(name="rename")
@@ -53,7 +50,7 @@ def _finish(planner: Any, planned: Any, as_json: bool, do_apply: bool, options: 
 @server_options
 @write_options
 @click.option("--allow-ambiguous", is_flag=True, help="With --apply: accept a selector resolved with confidence below 1.")
-def rename_cmd(selector: str, new_name: str, workspace: Path | None, as_json: bool, timeout: float, python_path: Path | None, index_io: str, verbose: bool, do_apply: bool, allow_dirty: bool, allow: tuple[str, ...], deny: tuple[str, ...], allow_ambiguous: bool) -> None:
+def rename_cmd(selector: str, new_name: str, workspace: Path | None, as_json: bool, timeout: float, python_path: Path | None, index_io: str, do_apply: bool, allow_dirty: bool, allow: tuple[str, ...], deny: tuple[str, ...], allow_ambiguous: bool) -> None:
     """Rename the symbol at SELECTOR to NEW_NAME everywhere (gated by prepareRename).
 
     Refused when NEW_NAME is not an identifier, clashes with a definition in the same
@@ -61,21 +58,20 @@ def rename_cmd(selector: str, new_name: str, workspace: Path | None, as_json: bo
     """
     from codeprm.workspace import ApplyOptions
 
-    planner = _planner(workspace, python_path, timeout)
-    with planner.analyzer:
-        planned = planner.rename(selector, new_name, index_io)
-        confidence = planned.bundle["resolution"]["confidence"]
-        _finish(planner, planned, as_json, do_apply, ApplyOptions(allow_dirty, allow, deny), confidence, allow_ambiguous)
+    with _workbench(workspace, python_path, timeout) as bench:
+        write = ApplyOptions(allow_dirty, allow, deny) if do_apply else None
+        planned, _ = bench.rename(selector, new_name, index_io, write=write, allow_ambiguous=allow_ambiguous)
+        _show(planned, as_json, do_apply)
 
 
 @click.command(name="actions")
 @click.argument("selector")
 @server_options
+@verbose_option
 def actions_cmd(selector: str, workspace: Path | None, as_json: bool, timeout: float, python_path: Path | None, index_io: str, verbose: bool) -> None:
-    """List the code actions (quick fixes, refactorings) at SELECTOR with their edits."""
-    planner = _planner(workspace, python_path, timeout)
-    with planner.analyzer:
-        bundle = planner.actions(selector, index_io)
+    """List the code actions (quick fixes, refactorings) at SELECTOR with their edits (-v: the diffs)."""
+    with _workbench(workspace, python_path, timeout) as bench:
+        bundle = bench.actions(selector, index_io)
     if as_json:
         render.emit_json(bundle)
         return
@@ -93,19 +89,19 @@ def actions_cmd(selector: str, workspace: Path | None, as_json: bool, timeout: f
 @server_options
 @write_options
 @click.option("--git-3way", "three_way", is_flag=True, help="Apply a diff through 'git apply --3way'; conflicts exit 70 with the hunks.")
-def apply_cmd(edit: str, workspace: Path | None, as_json: bool, timeout: float, python_path: Path | None, index_io: str, verbose: bool, do_apply: bool, allow_dirty: bool, allow: tuple[str, ...], deny: tuple[str, ...], three_way: bool) -> None:
+def apply_cmd(edit: str, workspace: Path | None, as_json: bool, timeout: float, python_path: Path | None, index_io: str, do_apply: bool, allow_dirty: bool, allow: tuple[str, ...], deny: tuple[str, ...], three_way: bool) -> None:
     """Preview EDIT (a unified diff or an LSP WorkspaceEdit JSON file, '-' for stdin); --apply writes it."""
     from codeprm.cli.step import read_edit
-    from codeprm.workspace import ApplyOptions, apply_diff
+    from codeprm.workspace import ApplyOptions
 
     text = read_edit(edit)
     options = ApplyOptions(allow_dirty, allow, deny)
-    planner = _planner(workspace, python_path, timeout)
-    if three_way:
-        if not do_apply:
-            raise click.UsageError("--git-3way merges into the worktree: give --apply too")
-        result = apply_diff(planner.root, text, options=options, three_way=True)
-        click.echo(f"applied through git apply --3way: {len(result.change)} file(s)", err=True)
-        return
-    with planner.analyzer:
-        _finish(planner, planner.edit(text), as_json, do_apply, options)
+    with _workbench(workspace, python_path, timeout) as bench:
+        if three_way:
+            if not do_apply:
+                raise click.UsageError("--git-3way merges into the worktree: give --apply too")
+            result = bench.apply_three_way(text, options)
+            click.echo(f"applied through git apply --3way: {len(result.change)} file(s)", err=True)
+            return
+        planned, _ = bench.apply(text, write=options if do_apply else None)
+        _show(planned, as_json, do_apply)

@@ -7,8 +7,9 @@ nearest directory above the current one that has one) and trusted only after the
 of ``daemonwire`` (owner, mode, no symlink, socket in the user's private directory, proof
 of the secret). A record that fails them is never sent a request: the command runs here
 and says so on stderr in one line. A daemon that is simply gone (a stale record) is
-ignored silently. Commands that record a trace (``--trace-file``) always run here. Set
-CODEPRM_NO_DAEMON=1 to never use one.
+ignored silently. A command that records a trace (``--trace-file``) runs there on a
+fresh language server of its own (a trace holds every frame from the server's start).
+Set CODEPRM_NO_DAEMON=1 to never use one.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import os
 import sys
 from pathlib import Path
 
-from codeprm.cli import daemonwire as wire
+from codeprm.agents import daemonwire as wire
 
 #: Commands the daemon runs; the others (daemon, schema, trace, replay, prm, mcp) run here.
 DAEMON_COMMANDS = frozenset({"diag", "def", "refs", "hover", "symbols", "locate", "step", "rank", "score", "rename", "actions", "apply", "batch", "hook"})
@@ -60,18 +61,9 @@ def _needs_stdin(argv: list[str]) -> bool:
     return command in ("step", "apply") and "-" in argv[1:]
 
 
-def traced(argv: list[str]) -> bool:
-    """Whether the command records a trace: it then runs here, in a fresh session.
-
-    A trace must hold every frame from the server's start to replay; a warm session's
-    frames start in the middle of someone else's conversation.
-    """
-    return any(a == "--trace-file" or a.startswith("--trace-file=") for a in argv)
-
-
 def try_daemon(argv: list[str]) -> int | None:
     """The exit code of the command run by the daemon, or None to run it here."""
-    if not argv or argv[0] not in DAEMON_COMMANDS or os.environ.get("CODEPRM_NO_DAEMON") or "-h" in argv or "--help" in argv or traced(argv):
+    if not argv or argv[0] not in DAEMON_COMMANDS or os.environ.get("CODEPRM_NO_DAEMON") or "-h" in argv or "--help" in argv:
         return None
     root = find_workspace(argv)
     if root is None:
@@ -91,7 +83,10 @@ def try_daemon(argv: list[str]) -> int | None:
     with sock:
         try:
             sock.settimeout(waited)
-            wire.send(sock, {"proof": client_proof, "argv": argv, "cwd": os.getcwd(), "stdin": stdin})
+            request = {"proof": client_proof, "argv": argv, "cwd": os.getcwd(), "stdin": stdin}
+            if wire.traced(argv) and os.environ.get("CODEPRM_TRACE_KEY"):
+                request["traceKey"] = os.environ["CODEPRM_TRACE_KEY"]  # the call's key is the client's
+            wire.send(sock, request)
             reply = wire.receive(sock)
         except TimeoutError:
             sys.stderr.write(f"codeprm: error: the daemon did not answer within {waited:g}s\n")

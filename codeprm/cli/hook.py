@@ -92,11 +92,10 @@ def claude_code_cmd(ctx: click.Context, workspace: Path | None, threshold: float
         target = hooks.file_of(event, root)
         if target is None:
             return
-        from codeprm.analysis.navigate import open_analyzer
-        from codeprm.analysis.step import StepEngine
+        from codeprm.cli.call import workbench
 
-        with open_analyzer(root, python_path, timeout) as an:
-            outcome = hooks.score_event(StepEngine(an), event, *target, threshold=threshold)
+        with workbench(root, python_path, timeout) as bench:
+            outcome = hooks.score_event(bench.engine(), event, *target, threshold=threshold)
     except CodeprmError as err:
         if err.exit_code == 2:  # exit 2 would block the model for what is the user's to fix
             raise hooks.HookError(err.one_line()) from err

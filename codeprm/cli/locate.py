@@ -1,6 +1,6 @@
 """``codeprm locate SELECTOR``: where a selector points now, how sure codeprm is, and the alternatives.
 
-Thin: parse options, call ``codeprm.selectors.resolve``, render. Positions are printed
+Thin: parse options, call ``Workbench.locate`` (``codeprm.selectors.resolve``), render. Positions are printed
 1-based in the ``--index-io`` unit (with ``-v`` also in utf-16 and codepoint); ``--json``
 prints a bundle envelope whose ``resolution`` is the Resolution (0-based utf-16 ranges).
 
@@ -11,20 +11,13 @@ call, in any process, after its file was edited.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.metadata
-import json
-import sys
-import time
 from pathlib import Path
-from typing import Any
 
 import click
 
 from codeprm.cli.options import index_io_option, json_option, verbose_option, workspace_option
-from codeprm.selectors import Resolution, WorkspaceIndex, format_range, preview, resolve
+from codeprm.selectors import format_range, preview
 from codeprm.selectors.position_encoding import INDEX_IO, IndexIO
-from codeprm.workspace.textstore import TextStore
 
 
 def default_root(start: Path | None = None) -> Path:
@@ -58,19 +51,20 @@ def locate_cmd(
       anchor://src/app.py#"def%20load_data("?ctx=24
     Any kind may end in ?v=<sha256 prefix> (or &v=...) of the text it was made against.
     """
-    started = time.perf_counter()
+    from codeprm.cli.call import workbench
+
     root = workspace if workspace is not None else default_root()
     # lazy: an exact selector reads only its own file; relocation walks the workspace
-    store = TextStore(root)
-    index = WorkspaceIndex(root, scan=False, archive=store)
-    res = resolve(selector, index, index_io=index_io)
+    with workbench(root, server=False) as bench:
+        located = bench.locate(selector, index_io, bundle=as_json)
+    index, res = located.index, located.resolution
     f = index.file(res.path)
     assert f is not None  # resolve only returns paths of files it read through the index
-    store.remember(res.path, f.text)  # a later ?v= of this text relocates, in any process
     if as_json:
         from codeprm.cli.render import emit_json
 
-        emit_json(locate_bundle(index, res, started))
+        assert located.bundle is not None
+        emit_json(located.bundle)
         return
     click.echo(f"{res.path}:{format_range(f.lines, res.range, index_io)}  ({index_io}, 1-based)")
     if verbose:
@@ -95,64 +89,3 @@ def locate_cmd(
             other = index.file(c.path)
             where = format_range(other.lines, c.range, index_io) if other is not None else ""
             click.echo(f"  {c.score:.3f}  {c.label or c.path}  {c.path}:{where}")
-
-
-def locate_bundle(index: WorkspaceIndex, res: Resolution, started: float) -> dict[str, Any]:
-    """The envelope of a resolution: no server took part, tree-sitter did."""
-    from codeprm.bundles import make_bundle
-    from codeprm.bundles.environment import python_version, venv_of
-
-    texts: dict[str, str] = {}
-    for path in {res.path, *(c.path for c in res.candidates)}:
-        f = index.file(path)
-        if f is not None:
-            texts[path] = f.text
-    digest = hashlib.sha256()
-    for path in sorted(texts):
-        content = hashlib.sha256(texts[path].encode("utf-8", "surrogatepass")).hexdigest()
-        digest.update(f"{path}\0{content}\n".encode())
-    scoring = json.dumps({"threshold": res.threshold, "weights": res.weights}, sort_keys=True)
-    try:
-        ts_version = importlib.metadata.version("tree-sitter")
-    except importlib.metadata.PackageNotFoundError:
-        ts_version = "unknown"
-    python = Path(sys.executable)
-    return make_bundle(
-        request={
-            "operation": "locate",
-            "workspaceDigest": "sha256:" + digest.hexdigest(),
-            "targets": sorted(texts),
-            "selector": res.selector,
-            "params": {},
-        },
-        resolution=res.to_json(),
-        facts={},
-        environment={
-            "codeprmVersion": _codeprm_version(),
-            "server": {"name": "tree-sitter", "version": ts_version},
-            "positionEncoding": "utf-16",
-            "pythonExecutable": str(python),
-            "pythonVersion": python_version(str(python)),
-            "venv": venv_of(python),
-            "configDigest": "sha256:" + hashlib.sha256(scoring.encode()).hexdigest(),
-            "platform": _platform(),
-        },
-        capabilities={},
-        meta={
-            "durationMs": round((time.perf_counter() - started) * 1000, 3),
-            "createdAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "workspaceRoot": str(index.root),
-        },
-    )
-
-
-def _codeprm_version() -> str:
-    from codeprm import __version__
-
-    return __version__
-
-
-def _platform() -> str:
-    import platform
-
-    return f"{platform.system()}-{platform.machine()}"

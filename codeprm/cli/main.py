@@ -9,12 +9,17 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from codeprm import __version__
+from codeprm.cli.call import Call
 from codeprm.errors import EXIT_CODES, CodeprmError
+
+if TYPE_CHECKING:
+    from codeprm.workbench import WorkbenchPool
 
 #: command name -> "module:attribute". One line per command; the module is imported lazily.
 COMMANDS: dict[str, str] = {
@@ -66,21 +71,18 @@ def cli() -> None:
     """codeprm: machine-checked, step-by-step rewards for coding agents' edits."""
 
 
-_last_error: list[str] = []
-
-
-def _fail(message: str, code: int) -> int:
+def _fail(message: str, code: int, call: Call | None = None) -> int:
     line = " ".join(message.split())
-    _last_error[:] = [line]
+    if call is not None:
+        call.error = line
     click.echo(f"codeprm: error: {line}", err=True)
     return code
 
 
-def _split_trace(argv: list[str]) -> tuple[list[str], str | None]:
-    """``--trace-file FILE`` is accepted on every command: take it out before click parses."""
+def split_trace(argv: list[str]) -> tuple[list[str], str | None, str | None]:
+    """``--trace-file FILE`` and ``--trace-key KEYFILE`` are accepted on every command: take them out before click parses."""
     args, options = _split_global(argv, ("--trace-file", "--trace-key"))
-    _trace_key[:] = [options["--trace-key"]] if "--trace-key" in options else []
-    return args, options.get("--trace-file")
+    return args, options.get("--trace-file"), options.get("--trace-key")
 
 
 def _split_global(argv: list[str], names: tuple[str, ...]) -> tuple[list[str], dict[str, str]]:
@@ -105,46 +107,44 @@ def _split_global(argv: list[str], names: tuple[str, ...]) -> tuple[list[str], d
     return out, found
 
 
-#: ``--trace-key FILE`` of the current invocation (keys the recorded chain, or verifies replays)
-_trace_key: list[str] = []
+def run(argv: list[str] | None = None, *, pool: WorkbenchPool | None = None, env: Mapping[str, str] | None = None, cwd: str | None = None) -> int:
+    """Run the CLI (recording a trace when asked) and return its exit code.
 
-
-def run(argv: list[str] | None = None) -> int:
-    """Run the CLI (recording a trace when asked) and return its exit code."""
-    args, trace_file = _split_trace(list(sys.argv[1:] if argv is None else argv))
-    if trace_file is None and not _trace_key:
-        return _run(args)
+    ``pool``: the daemon's warm Workbenches; ``env``: where CODEPRM_TRACE_KEY is read
+    (the client's, for a daemon); ``cwd``: the directory the trace records.
+    """
+    args, trace_file, key_file = split_trace(list(sys.argv[1:] if argv is None else argv))
+    call = Call(pool=pool, env=env)
+    if trace_file is None and key_file is None:
+        return run_call(args, call)
     from pathlib import Path
 
     from codeprm.bundles import trace
 
     try:
-        trace.set_key_file(Path(_trace_key[0]) if _trace_key else None)
+        if key_file is not None:
+            call.key_file = Path(key_file)
+        secret = call.trace_key()  # an unreadable or empty key file fails here, before the command
         if trace_file is None:
-            return _run(args)
-        try:
-            trace.start(Path(trace_file), args)
-        except CodeprmError as err:
-            return _fail(err.one_line(), err.exit_code)
-        code = 1
-        _last_error.clear()
-        try:
-            code = _run(args)
-        finally:
-            trace.stop(code, _last_error[0] if _last_error and code else None)
-        return code
+            return run_call(args, call)
+        recorder = trace.Recorder(Path(trace_file), args, secret, cwd)
     except CodeprmError as err:
-        return _fail(err.one_line(), err.exit_code)
+        return _fail(err.one_line(), err.exit_code, call)
+    call.trace = recorder
+    code = 1
+    try:
+        code = run_call(args, call)
     finally:
-        trace.set_key_file(None)  # a daemon serves the next command with no key of this one
+        recorder.end(code, call.error if code else None)
+    return code
 
 
-def _run(argv: list[str]) -> int:
+def run_call(argv: list[str], call: Call) -> int:
     """Run the CLI and return its exit code; never lets a traceback reach the user."""
     try:
-        rv: Any = cli.main(args=argv, prog_name="codeprm", standalone_mode=False)
+        rv: Any = cli.main(args=argv, prog_name="codeprm", standalone_mode=False, obj=call)
     except CodeprmError as err:
-        return _fail(err.one_line(), err.exit_code)
+        return _fail(err.one_line(), err.exit_code, call)
     except click.exceptions.NoArgsIsHelpError as err:
         click.echo(err.format_message())
         return 2
@@ -152,23 +152,52 @@ def _run(argv: list[str]) -> int:
         hint = ""
         if err.ctx is not None:
             hint = f" (see '{err.ctx.command_path} --help')"
-        return _fail(err.format_message() + hint, 2)
+        return _fail(err.format_message() + hint, 2, call)
     except click.ClickException as err:
-        return _fail(err.format_message(), 2)
+        return _fail(err.format_message(), 2, call)
     except click.exceptions.Exit as err:
         return int(err.exit_code)
     except click.exceptions.Abort:
-        return _fail("aborted", 73)
+        return _fail("aborted", 73, call)
     except KeyboardInterrupt:
-        return _fail("cancelled", 73)
+        return _fail("cancelled", 73, call)
     except BrokenPipeError:
         # stdout closed early (| head): not an error of ours
         return 0
     except Exception as err:  # the last line of defence: one line, not a traceback
         if os.environ.get("CODEPRM_DEBUG"):
             raise
-        return _fail(f"internal error: {type(err).__name__}: {err} (set CODEPRM_DEBUG=1 for a traceback)", 1)
+        return _fail(f"internal error: {type(err).__name__}: {err} (set CODEPRM_DEBUG=1 for a traceback)", 1, call)
     return int(rv) if isinstance(rv, int) else 0
+
+
+def serve_request(payload: Mapping[str, Any], pool: WorkbenchPool) -> dict[str, Any]:
+    """One daemon request: the client's command line, run against the daemon's warm pool.
+
+    The command runs as it would in the client's process: its working directory, its
+    stdin, its trace key (a traced call records its own trace, on a fresh Workbench).
+    click commands print to the process's streams, so they are pointed at buffers for
+    the call (the daemon runs one command at a time) and the reply carries what was
+    written.
+    """
+    import io
+
+    argv = [str(a) for a in payload.get("argv") or []]
+    env = {"CODEPRM_TRACE_KEY": str(payload["traceKey"])} if payload.get("traceKey") else {}
+    out, err = io.BytesIO(), io.StringIO()
+    wrapper = io.TextIOWrapper(out, encoding="utf-8", write_through=True)
+    saved = sys.stdin, sys.stdout, sys.stderr, os.getcwd()
+    sys.stdin, sys.stdout, sys.stderr = io.StringIO(payload.get("stdin") or ""), wrapper, err
+    try:
+        os.chdir(str(payload.get("cwd") or saved[3]))
+        code = run(argv, pool=pool, env=env)
+    finally:
+        wrapper.flush()
+        sys.stdin, sys.stdout, sys.stderr = saved[0], saved[1], saved[2]
+        os.chdir(saved[3])
+    data = out.getvalue()
+    wrapper.detach()  # dropping the wrapper must not close the buffer under us
+    return {"exit": code, "stdout": data.decode("utf-8", "surrogateescape"), "stderr": err.getvalue()}
 
 
 def main() -> None:

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import click
 
-from codeprm.cli.options import exec_option, python_option, timeout_option, workspace_option
+from codeprm.cli.options import (
+    device_option,
+    exec_option,
+    prm_option,
+    python_option,
+    timeout_option,
+    workspace_option,
+)
 from codeprm.errors import UsageError
 
 
@@ -16,8 +23,8 @@ from codeprm.errors import UsageError
 @workspace_option
 @timeout_option
 @python_option
-@click.option("--prm", "prm", default="auto", show_default=True, help="Learned PRM for rank_edits: auto | default | none | PATH to a checkpoint (loaded on the first ranking).")
-@click.option("--device", default="auto", show_default=True, help="PRM device: auto | cpu | cuda.")
+@prm_option
+@device_option
 @click.option("--call-budget", type=click.FloatRange(min=0.1), default=None, help="Seconds one tool call may run (and wait for the one before it); past it, it is cancelled with exit 73. Default: 4x --timeout.")
 @exec_option
 def mcp_cmd(workspace: Path | None, timeout: float, python_path: Path | None, prm: str, device: str, call_budget: float | None, exec_mode: str) -> None:
@@ -26,7 +33,8 @@ def mcp_cmd(workspace: Path | None, timeout: float, python_path: Path | None, pr
     \b
     Tools: diagnostics(files), locate(selector), rank_edits(file, candidates, task),
     score_edit(edit), preview_rename(selector, new_name), apply_edit(edit, allow_dirty).
-    One warm language server serves every call; errors come back as tool errors with
+    --prm is the learned PRM rank_edits uses, loaded on the first ranking. One warm
+    language server serves every call; errors come back as tool errors with
     codeprm's exit code; a call that hangs is cancelled after --call-budget seconds and
     the next call is answered. Only protocol is written to stdout; logs go to stderr.
     Register it with: claude mcp add codeprm -- codeprm mcp -w .

@@ -69,9 +69,33 @@ exec_test_cmd_option = click.option(
 
 def server_options(func: F) -> F:
     """The options every command that talks to the language server takes."""
-    for opt in reversed((workspace_option, json_option, timeout_option, python_option, index_io_option, verbose_option)):
+    for opt in reversed((workspace_option, json_option, timeout_option, python_option, index_io_option)):
         func = opt(func)
     return func
+
+
+def prm_choice(default: str = "auto") -> Callable[[F], F]:
+    """--prm: which learned PRM (``default`` differs: the step commands leave it off)."""
+    return click.option("--prm", "prm", default=default, show_default=True, help="The learned PRM: auto | default | none | PATH to a checkpoint.")
+
+
+prm_option = prm_choice("auto")
+prm_weight_option = click.option("--prm-weight", type=click.FloatRange(min=0.0), default=1.0, show_default=True, help="w: the weight of the learned term (w/4 * dV, or w * (p - 0.5) with --prm-form step-v1).")
+device_option = click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="Where the PRM runs (auto: cuda when available).",
+)
+model_option = click.option(
+    "--model",
+    "model_path",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="PRM checkpoint directory (default: the fetched SmolLM2-135M checkpoint).",
+)
+task_option = click.option("--task", default="", help="What the edit should achieve (given to the learned PRM).")
 
 
 def reward_options(prm_default: str = "none") -> Callable[[F], F]:
@@ -79,12 +103,12 @@ def reward_options(prm_default: str = "none") -> Callable[[F], F]:
     options = (
         click.option("--weights", default=None, help="Reward weights as key=value pairs, e.g. a=0.5,a_w=0.1,b=0.4,g=0.1."),
         click.option("--formula", type=click.Choice(["potential-v2", "potential-v1", "published-v1"]), default="potential-v2", show_default=True, help="The deterministic reward (potential-v2 counts hidden diagnostics and failing tests)."),
-        click.option("--prm", "prm", default=prm_default, show_default=True, help="The learned PRM: auto | default | none | PATH to a checkpoint."),
-        click.option("--prm-weight", type=click.FloatRange(min=0.0), default=1.0, show_default=True, help="w: the weight of the learned term (w/4 * dV, or w * (p - 0.5) with --prm-form step-v1)."),
+        prm_choice(prm_default),
+        prm_weight_option,
         prm_form_option,
         exec_option,
         exec_test_cmd_option,
-        click.option("--task", default="", help="What the edit should achieve (given to the learned PRM)."),
+        task_option,
     )
 
     def apply(func: F) -> F:

@@ -14,23 +14,8 @@ from typing import Any
 
 import click
 
-from codeprm.cli.options import json_option
+from codeprm.cli.options import device_option, json_option, model_option
 from codeprm.errors import UsageError
-
-device_option = click.option(
-    "--device",
-    type=click.Choice(["auto", "cpu", "cuda"]),
-    default="auto",
-    show_default=True,
-    help="Where the model runs (auto: cuda when available).",
-)
-model_option = click.option(
-    "--model",
-    "model_path",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="PRM checkpoint directory (default: the fetched SmolLM2-135M checkpoint).",
-)
 
 
 def _emit(data: dict[str, Any], as_json: bool, lines: list[str]) -> None:
@@ -163,8 +148,8 @@ def data_cmd(
     as_json: bool,
 ) -> None:
     """Build labelled edit steps from real code (mined repairs) and recorded trajectories."""
-    from codeprm.prm.data import MiningConfig, mine_corpus, outcome_records, split_of, summarize
-    from codeprm.prm.records import StepInput, export_trl, read_jsonl, write_records
+    from codeprm.prm.data import MiningConfig, mine_corpus, summarize, trajectory_records
+    from codeprm.prm.records import export_trl, write_records
 
     config = MiningConfig(
         seed=seed,
@@ -193,33 +178,7 @@ def data_cmd(
     elif label_by_tests or test_cmd is not None:
         raise UsageError("--label-by-tests needs mined steps: give --corpus as well as --trajectories")
     if trajectories is not None:
-        for i, row in enumerate(read_jsonl(trajectories)):
-            try:
-                steps = [
-                    StepInput(
-                        before=str(s["before"]),
-                        after=str(s["after"]),
-                        context=str(s.get("context", "")),
-                        task=str(s.get("task", row.get("task", ""))),
-                        facts=dict(s.get("facts") or {}),
-                        path=str(s.get("path", "")),
-                    )
-                    for s in row["steps"]
-                ]
-                outcome = float(row["outcome"])
-            except (KeyError, TypeError, ValueError) as err:
-                raise UsageError(
-                    f"{trajectories}: trajectory {i + 1} needs steps and outcome"
-                ) from err
-            records.extend(
-                outcome_records(
-                    steps,
-                    outcome,
-                    gamma=gamma,
-                    trajectory_id=str(row.get("id", f"t{i}")),
-                    split=split_of(f"trajectory/{row.get('id', i)}", config),
-                )
-            )
+        records.extend(trajectory_records(trajectories, config, gamma=gamma))
     n = write_records(out, records)
     if trl is not None:
         export_trl(trl, records)

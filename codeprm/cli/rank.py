@@ -8,11 +8,15 @@ from pathlib import Path
 import click
 
 from codeprm.cli.options import (
+    device_option,
     exec_option,
     exec_test_cmd_option,
     json_option,
     prm_form_option,
+    prm_option,
+    prm_weight_option,
     python_option,
+    task_option,
     timeout_option,
     workspace_option,
 )
@@ -22,16 +26,16 @@ from codeprm.cli.options import (
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--candidates", "candidates_file", required=True, type=click.Path(dir_okay=False, path_type=Path), help='JSONL, one candidate per line: {"id": ..., "new_text": ...} or {"id": ..., "diff": ...}.')
 @workspace_option
-@click.option("--task", default="", help="What the edit should achieve (given to the learned PRM).")
+@task_option
 @json_option
 @timeout_option
 @python_option
-@click.option("--prm", "prm", default="auto", show_default=True, help="auto | default | none | PATH to a PRM checkpoint.")
-@click.option("--prm-weight", type=click.FloatRange(min=0.0), default=1.0, show_default=True, help="w: the weight of the learned term.")
+@prm_option
+@prm_weight_option
 @prm_form_option
 @exec_option
 @exec_test_cmd_option
-@click.option("--device", default="auto", show_default=True, help="PRM device: auto | cpu | cuda.")
+@device_option
 def rank_cmd(file: Path, candidates_file: Path, workspace: Path | None, task: str, as_json: bool, timeout: float, python_path: Path | None, prm: str, prm_weight: float, prm_form: str, exec_mode: str, exec_test_cmd: str | None, device: str) -> None:
     """Rank candidate edits of FILE, best first, by the combined reward. Nothing is written.
 
@@ -40,16 +44,14 @@ def rank_cmd(file: Path, candidates_file: Path, workspace: Path | None, task: st
     scored has "reward": null and an "error", and the others are still ranked.
     """
     from codeprm.analysis.files import find_root
-    from codeprm.analysis.learned import load_prm
-    from codeprm.analysis.navigate import open_analyzer
-    from codeprm.analysis.rank import rank, read_candidates
-    from codeprm.analysis.step import StepEngine
+    from codeprm.analysis.rank import read_candidates
+    from codeprm.cli.call import workbench
 
     candidates = read_candidates(candidates_file)
     root = find_root(file if file.is_absolute() else Path.cwd() / file, workspace)
-    scorer, why_not = load_prm(prm, device)
-    with open_analyzer(root, python_path, timeout) as an:
-        ranked = rank(StepEngine(an, exec_mode=exec_mode, test_cmd=exec_test_cmd), an.file(file), candidates, task=task, scorer=scorer, prm_weight=prm_weight, prm_form=prm_form)
+    with workbench(root, python_path, timeout) as bench:
+        scorer, why_not = bench.prm(prm, device)
+        ranked = bench.rank(file, candidates, task=task, scorer=scorer, prm_weight=prm_weight, prm_form=prm_form, exec_mode=exec_mode, test_cmd=exec_test_cmd)
     if as_json:
         click.echo(json.dumps([r.to_json() for r in ranked], sort_keys=True))
         return

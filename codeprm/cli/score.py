@@ -16,30 +16,7 @@ from codeprm.cli.options import (
     timeout_option,
     workspace_option,
 )
-from codeprm.errors import NewErrorsGateError, RewardGateError, UsageError
-
-
-def _load_steps(trajectory: Path) -> tuple[list[Any], str]:
-    from codeprm.analysis.trajectory import TrajectoryStep
-    from codeprm.trajectories import read_jsonl
-
-    steps = [TrajectoryStep(s.change, s.confidence, {"source": s.source, **({"id": s.id} if s.id else {})}) for s in read_jsonl(trajectory)]
-    return steps, f"{trajectory} ({len(steps)} steps)"
-
-
-def seed_base(disk: dict[str, str], steps: list[Any]) -> dict[str, str]:
-    """The start state of a trajectory: the disk, with each file as the trajectory first saw it."""
-    base, seen = dict(disk), set()
-    for step in steps:
-        for edit in step.change.edits:
-            if edit.path in seen:
-                continue
-            seen.add(edit.path)
-            if edit.old_text is None:
-                base.pop(edit.path, None)  # created by the trajectory: absent at its start
-            else:
-                base[edit.path] = edit.old_text
-    return base
+from codeprm.errors import UsageError
 
 
 @click.command(name="score")
@@ -67,10 +44,9 @@ def score_cmd(
     rev range). Prints a table; --bundles keeps every step's bundle as it is scored.
     """
     from codeprm.analysis.files import find_root
-    from codeprm.analysis.navigate import open_analyzer
-    from codeprm.analysis.step import StepEngine
-    from codeprm.analysis.trajectory import score
+    from codeprm.analysis.trajectory import check_gates, load_steps, summary
     from codeprm.bundles import encode
+    from codeprm.cli.call import workbench
     from codeprm.rewards import Weights
 
     if (trajectory is None) == (rev_range is None):
@@ -85,50 +61,30 @@ def score_cmd(
             sink.flush()
 
     try:
-        from codeprm.analysis.learned import load_prm
+        with workbench(root, python_path, timeout, server=rev_range is None) as bench:
+            scorer, _ = bench.prm(prm, "auto")
+            options = {"weights": w, "formula": formula, "scorer": scorer, "prm_weight": prm_weight, "task": task, "prm_form": prm_form, "exec_mode": exec_mode, "test_cmd": exec_test_cmd}
+            if rev_range is not None:
+                from codeprm.workspace.history import commit_steps
 
-        scorer, _ = load_prm(prm, "auto")
-
-        def make_engine(an: Any) -> StepEngine:
-            return StepEngine(an, w, formula, scorer, prm_weight, task, prm_form, exec_mode, exec_test_cmd)
-
-        if rev_range is not None:
-            from codeprm.analysis.revrange import score_range
-            from codeprm.workspace.history import commit_steps
-
-            history = commit_steps(root, rev_range)
-            label = f"{rev_range} ({len(history.steps)} commits)"
-            bundles = _with_progress(
-                lambda progress: score_range(root, history, make_engine, python=python_path, timeout=timeout, on_bundle=keep, on_progress=progress),
-                len(history.steps), label,
-            )
-        else:
-            assert trajectory is not None
-            steps, label = _load_steps(trajectory)
-            with open_analyzer(root, python_path, timeout) as an:
-                engine = make_engine(an)
-                base = seed_base(engine.workspace_texts(), steps)
-                bundles = _with_progress(lambda progress: score(engine, base, steps, on_bundle=keep, on_progress=progress), len(steps), label)
+                history = commit_steps(root, rev_range)
+                label = f"{rev_range} ({len(history.steps)} commits)"
+                bundles = _with_progress(lambda progress: bench.score_range(history, on_bundle=keep, on_progress=progress, **options), len(history.steps), label)
+            else:
+                assert trajectory is not None
+                steps = load_steps(trajectory)
+                label = f"{trajectory} ({len(steps)} steps)"
+                bundles = _with_progress(lambda progress: bench.score_trajectory(steps, on_bundle=keep, on_progress=progress, **options), len(steps), label)
     finally:
         if sink is not None:
             sink.close()
     _reports(bundles, sarif_out, markdown_out, annotations)
-    total = round(sum(b["processReward"]["total"] for b in bundles), 12)
+    result = summary(bundles)
     if as_json:
-        summary = {
-            "total": total,
-            "steps": [
-                {"index": i, "bundleId": b["bundleId"], "reward": b["processReward"]["total"], "introduced": len(b["facts"]["introduced"]), "fixed": len(b["facts"]["fixed"]), "safe": b["facts"]["safety"]["passed"], **{k: v for k, v in b["meta"].items() if k in ("commit", "subject")}, "seconds": round(b["meta"].get("durationMs", 0.0) / 1000, 3)}
-                for i, b in enumerate(bundles)
-            ],
-        }
-        click.echo(json.dumps(summary, sort_keys=True))
+        click.echo(json.dumps(result, sort_keys=True))
     else:
-        _table(bundles, total)
-    if fail_on_new_errors and any(d["severity"] == "error" for b in bundles for d in b["facts"]["introduced"]):
-        raise NewErrorsGateError("a step introduced new errors")
-    if fail_under is not None and total < fail_under:
-        raise RewardGateError(f"total reward {total:g} is below --fail-under {fail_under:g}")
+        _table(bundles, result["total"])
+    check_gates(bundles, fail_under=fail_under, fail_on_new_errors=fail_on_new_errors)
 
 
 def _with_progress(run: Any, total: int, label: str) -> Any:

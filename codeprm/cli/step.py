@@ -15,7 +15,7 @@ from codeprm.cli.options import (
     timeout_option,
     workspace_option,
 )
-from codeprm.errors import UsageError, WriteDeniedError
+from codeprm.errors import UsageError
 
 
 def read_edit(source: str) -> str:
@@ -49,27 +49,17 @@ def step_cmd(edit: str, workspace: Path | None, as_json: bool, timeout: float, p
     server's facts before and after the edit, held in memory.
     """
     from codeprm.analysis.files import find_root
-    from codeprm.analysis.navigate import open_analyzer
-    from codeprm.analysis.step import StepEngine, score_edit
+    from codeprm.cli.call import workbench
     from codeprm.rewards import Weights
+    from codeprm.workspace import ApplyOptions
 
     text = read_edit(edit)
     w = Weights.parse(weights)
-    root = find_root(Path.cwd(), workspace)
-    from codeprm.analysis.learned import load_prm
-
-    scorer, _ = load_prm(prm, "auto")
-    with open_analyzer(root, python_path, timeout) as an:
-        outcome = score_edit(StepEngine(an, w, formula, scorer, prm_weight, task, prm_form, exec_mode, exec_test_cmd), text, confidence=confidence)
-    bundle = outcome.bundle
-    if do_apply:
-        if not bundle["facts"]["safety"]["passed"]:
-            raise WriteDeniedError("refusing to apply an edit that failed the safety checks: " + "; ".join(bundle["facts"]["safety"]["reasons"].values()))
-        from codeprm.analysis.step import plan_edit
-        from codeprm.workspace import ApplyOptions, apply_change
-
-        options = ApplyOptions(allow_dirty=allow_dirty)
-        apply_change(root, plan_edit(root, text, options), options=options)
+    with workbench(find_root(Path.cwd(), workspace), python_path, timeout) as bench:
+        scorer, _ = bench.prm(prm, "auto")
+        write = ApplyOptions(allow_dirty=allow_dirty) if do_apply else None
+        options = {"weights": w, "formula": formula, "prm_weight": prm_weight, "task": task, "prm_form": prm_form, "exec_mode": exec_mode, "test_cmd": exec_test_cmd}
+        bundle = bench.step(text, confidence=confidence, scorer=scorer, write=write, **options).bundle
     if as_json:
         render.emit_json(bundle)
     else:

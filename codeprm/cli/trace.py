@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
-from codeprm.errors import NotFoundError, ReplayMismatchError, UsageError
+from codeprm.errors import NotFoundError, UsageError
 
 _filters = [
     click.option("--operation", default=None, help="Only invocations of this operation (diag, step, score ...)."),
@@ -123,70 +121,28 @@ def show_cmd(file: Path, inv: str | None, operation: str | None, selector: str |
             sys.stdout.flush()
 
 
-@contextlib.contextmanager
-def _replaying(frames: list[tuple[str, str]], cwd: str) -> Iterator[tuple[Any, io.BytesIO]]:
-    from codeprm.bundles import trace
-    from codeprm.lsp import replay
+def _rerun(argv: list[str], collector: Any, frames: tuple[tuple[str, str], ...], cwd: str) -> tuple[int, str | None]:
+    """Run a recorded command line again, over a Workbench answering from ``frames``.
 
-    collector = trace.collect()
-    replay.install(frames)
+    Its output is not ours to print: stdout and stderr go nowhere, and relative paths
+    resolve against the directory it was recorded in.
+    """
+    from codeprm.cli.call import Call
+    from codeprm.cli.main import run_call
+
+    call = Call(trace=collector, replay_frames=frames)
     buffer = io.BytesIO()
     stdout, stderr, here = sys.stdout, sys.stderr, os.getcwd()
     wrapper = io.TextIOWrapper(buffer, encoding="utf-8", write_through=True)
-    sys.stdout = wrapper
-    sys.stderr = io.StringIO()  # the replayed command's own error line is not ours to print
+    sys.stdout, sys.stderr = wrapper, io.StringIO()
     try:
         os.chdir(cwd)
-        yield collector, buffer
+        code = run_call(argv, call)
     finally:
         os.chdir(here)
         sys.stdout, sys.stderr = stdout, stderr
         wrapper.detach()
-        replay.install(None)
-        trace._active = None
-
-
-def _strip_meta(bundle: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in bundle.items() if k != "meta"}
-
-
-def replay_invocation(inv: Any) -> list[dict[str, Any]]:
-    """Re-run one recorded invocation against its frames; its bundles and end record must come out the same."""
-    from codeprm.analysis.files import workspace_digest
-    from codeprm.bundles import canonical_bytes, trace
-    from codeprm.cli import main
-
-    inv.verify(trace.key())
-    for ws in inv.of("workspace"):
-        root = Path(ws["root"])
-        if not root.is_dir() or workspace_digest(root) != ws["digest"]:
-            raise ReplayMismatchError(f"invocation {inv.inv}: the workspace {root} changed since it was traced (digest mismatch)")
-    end = inv.end
-    cwd = inv.begin.get("cwd")
-    if not isinstance(cwd, str):
-        raise ReplayMismatchError(f"invocation {inv.inv}: the begin record has no cwd (the trace was modified)")
-    main._last_error.clear()
-    with _replaying(inv.frames, cwd) as (collector, _):
-        code = main._run(inv.argv)
-    error = main._last_error[0] if main._last_error and code else None
-    recorded = inv.bundles
-    if code != end.get("exitCode"):
-        raise ReplayMismatchError(f"invocation {inv.inv}: replay exited {code}, the trace says {end.get('exitCode')}")
-    expected = trace.end_fields(code, error, collector.bundles)
-    got = {k: v for k, v in end.items() if k not in ("inv", "seq", "type", "digest")}
-    if got != expected:
-        differing = sorted(k for k in set(got) | set(expected) if got.get(k, ...) != expected.get(k, ...))
-        raise ReplayMismatchError(f"invocation {inv.inv}: the end record differs from the replay in {', '.join(differing)}")
-    if len(collector.bundles) != len(recorded):
-        raise ReplayMismatchError(f"invocation {inv.inv}: replay made {len(collector.bundles)} bundle(s), the trace has {len(recorded)}")
-    out = []
-    for n, (new, old) in enumerate(zip(collector.bundles, recorded, strict=True)):
-        if canonical_bytes(_strip_meta(new)) != canonical_bytes(_strip_meta(old)):
-            differing = sorted(k for k in set(new) | set(old) if k != "meta" and new.get(k) != old.get(k))
-            raise ReplayMismatchError(f"invocation {inv.inv}: bundle {n} differs from the trace in {', '.join(differing)}")
-        # meta holds wall-clock facts (timings, timestamps) that no replay can re-measure
-        out.append({**new, "meta": old["meta"]})
-    return out
+    return code, call.error
 
 
 @trace_group.command(name="replay")
@@ -203,14 +159,17 @@ def replay_cmd(file: Path, inv: str | None, operation: str | None, selector: str
     --trace-key KEYFILE (or CODEPRM_TRACE_KEY) are verified with the same key, and a
     trace that is not keyed is then refused.
     """
+    from codeprm.analysis.tracereplay import replay_invocation
     from codeprm.bundles import canonical_bytes, trace
+    from codeprm.cli.call import current
 
+    secret = current().trace_key()
     chosen = [i for i in _selected(file, operation, selector, status, exit_code) if inv is None or i.inv.startswith(inv)]
     if not chosen:
         raise NotFoundError(f"no invocation in {file} matches")
     regenerated: list[bytes] = []
     for i in chosen:
-        bundles = replay_invocation(i)
+        bundles = replay_invocation(i, _rerun, secret)
         regenerated.extend(canonical_bytes(b) + b"\n" for b in bundles)
         chain = "keyed chain verified" if i.chain == trace.KEYED else "integrity-only chain: not proof against forgery, use --trace-key"
         click.echo(f"{i.inv}: {len(bundles)} bundle(s) identical ({' '.join(i.argv)}) [{chain}]")

@@ -11,7 +11,7 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,9 +107,12 @@ class CodeprmClient(LanguageClient):
         configuration: Callable[[str | None], Any],
         workspace_folders: list[lsp.WorkspaceFolder],
         frame_sink: FrameSink | None = None,
+        replay_frames: Sequence[tuple[str, str]] | None = None,
     ) -> None:
         super().__init__("codeprm", __version__)
         self.frame_sink = frame_sink
+        #: recorded (direction, body) frames to answer from instead of a process (trace replay)
+        self.replay_frames = replay_frames
         self.stderr_tail: deque[str] = deque(maxlen=50)
         self.log_tail: deque[str] = deque(maxlen=50)
         self.registrations: dict[str, Any] = {}
@@ -135,12 +138,12 @@ class CodeprmClient(LanguageClient):
     async def start_process(self, command: tuple[str, ...], cwd: str) -> None:
         """Start the server over stdio, tee its frames, and drain its stderr.
 
-        When recorded frames are installed (``codeprm trace replay``) no process starts:
-        a ReplayServer answers from the recording instead.
+        When the client was given recorded frames (``codeprm trace replay``) no process
+        starts: a ReplayServer answers from the recording instead.
         """
         from pygls.io_ import run_async
 
-        frames = replay.installed()
+        frames = self.replay_frames
         if frames is not None:
             self.replay_server = replay.ReplayServer(frames)
             self.protocol.set_writer(self.replay_server)

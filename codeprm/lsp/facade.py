@@ -116,6 +116,3 @@ class SyncSession:
 
     def restart(self) -> None:
         self._run(self.session.restart())
-
-    def request_raw(self, method: str, params: Any) -> Any:
-        return self._run(self.session.request_raw(method, params))

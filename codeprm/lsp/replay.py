@@ -1,7 +1,8 @@
 """An in-process stand-in for the server that answers from recorded JSON-RPC frames.
 
-``codeprm trace replay`` installs the frames of a recorded invocation; the session then
-talks to a ``ReplayServer`` instead of starting a process. Each message the client sends
+``codeprm trace replay`` gives the frames of a recorded invocation to the session
+(``SessionConfig.replay_frames``), which then talks to a ``ReplayServer`` instead of
+starting a process. Each message the client sends
 is matched, in order, with the next recorded message of the same method and the same
 params (``initialize`` excepted: it carries the process id); what the server sent after
 that message in the recording is fed back, with response ids mapped to the new request
@@ -19,19 +20,6 @@ from typing import Any
 
 #: JSON-RPC error code the replay server answers with on a mismatch.
 REPLAY_MISMATCH_CODE = -32099
-
-_installed: list[tuple[str, str]] | None = None
-
-
-def install(frames: Sequence[tuple[str, str]] | None) -> None:
-    """Make every session started from now on replay these (direction, body) frames."""
-    global _installed
-    _installed = list(frames) if frames is not None else None
-
-
-def installed() -> list[tuple[str, str]] | None:
-    return _installed
-
 
 @dataclass
 class _Recorded:

@@ -52,6 +52,8 @@ class SessionConfig:
     timeout: float = 60.0
     spec: ServerSpec | None = None
     frame_sink: FrameSink | None = None
+    #: recorded (direction, body) frames answered by a ReplayServer instead of a real server
+    replay_frames: tuple[tuple[str, str], ...] | None = None
 
 
 @dataclass
@@ -138,6 +140,7 @@ class LspSession:
             configuration=self.spec.section,
             workspace_folders=[lsp.WorkspaceFolder(uri=self.root.as_uri(), name=self.root.name)],
             frame_sink=self.config.frame_sink,
+            replay_frames=self.config.replay_frames,
         )
         try:
             await client.start_process(self.spec.command, cwd=str(self.root))
@@ -384,10 +387,6 @@ class LspSession:
                 out[path] = doc.text
         return out
 
-    def document_version(self, path: Path) -> int | None:
-        doc = self._documents.get(path.resolve().as_uri())
-        return doc.version if doc else None
-
     @staticmethod
     def _doc_id(path: Path) -> lsp.TextDocumentIdentifier:
         return lsp.TextDocumentIdentifier(uri=path.resolve().as_uri())
@@ -560,10 +559,6 @@ class LspSession:
     def _unstructure(self, value: Any) -> Any:
         assert self._client is not None
         return self._client.protocol._converter.unstructure(value)
-
-    async def request_raw(self, method: str, params: Any) -> Any:
-        """Any other request, bounded and restarted like the rest (for later features)."""
-        return await self.call(method, lambda c: c.protocol.send_request_async(method, params))
 
 
 def _rpc_error(what: str, err: JsonRpcException) -> CodeprmError:

@@ -395,3 +395,41 @@ def summarize(records: Sequence[StepRecord]) -> dict[str, Any]:
             counts[v] = counts.get(v, 0) + 1
         out[key] = dict(sorted(counts.items()))
     return out
+
+
+def trajectory_records(path: Path, config: MiningConfig, *, gamma: float = 1.0) -> list[StepRecord]:
+    """Records of the recorded trajectories in a JSONL file ({"id", "task", "steps", "outcome"} rows).
+
+    Each step is labelled from its trajectory's final outcome (``outcome_records``); a row
+    without steps or outcome is a usage error (2).
+    """
+    from codeprm.errors import UsageError
+    from codeprm.prm.records import read_jsonl
+
+    records: list[StepRecord] = []
+    for i, row in enumerate(read_jsonl(path)):
+        try:
+            steps = [
+                StepInput(
+                    before=str(s["before"]),
+                    after=str(s["after"]),
+                    context=str(s.get("context", "")),
+                    task=str(s.get("task", row.get("task", ""))),
+                    facts=dict(s.get("facts") or {}),
+                    path=str(s.get("path", "")),
+                )
+                for s in row["steps"]
+            ]
+            outcome = float(row["outcome"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise UsageError(f"{path}: trajectory {i + 1} needs steps and outcome") from err
+        records.extend(
+            outcome_records(
+                steps,
+                outcome,
+                gamma=gamma,
+                trajectory_id=str(row.get("id", f"t{i}")),
+                split=split_of(f"trajectory/{row.get('id', i)}", config),
+            )
+        )
+    return records

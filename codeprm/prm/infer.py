@@ -165,9 +165,6 @@ class Scorer:
         cal = self.meta.calibration
         return [cal.probability(x) for x in self.features(steps)]
 
-    def score_one(self, step: StepInput) -> float:
-        return self.score([step])[0]
-
     # internals -------------------------------------------------------------
     def _run(self, rows: list[list[int]], fn: Any, extra: list[Any] | None = None) -> list[float]:
         """Run ``fn`` over rows in length-sorted batches; returns one float per row in order."""

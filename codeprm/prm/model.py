@@ -266,7 +266,3 @@ def classifier_loss(logits: Any, labels: Any, groups: Any, bt_weight: float) -> 
     if bt_weight:
         return bce + bt_weight * pairwise_loss(logits, labels, groups)
     return bce
-
-
-def count_parameters(model: Any, *, trainable_only: bool = False) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)

@@ -146,22 +146,13 @@ def write_jsonl(path: Path, rows: Iterable[Mapping[str, Any]]) -> int:
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    path = Path(path)
-    if not path.is_file():
-        from codeprm.errors import NotFoundError
+    """The objects of a JSONL file, through the one JSONL reader (``bundles.jsonl``)."""
+    from codeprm.bundles.jsonl import iter_jsonl
 
-        raise NotFoundError(f"no such file: {path}")
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise UsageError(f"{path}:{lineno}: not JSON: {err.msg}") from err
-            if not isinstance(row, dict):
-                raise UsageError(f"{path}:{lineno}: expected a JSON object")
-            yield row
+    for where, row in iter_jsonl(Path(path)):
+        if not isinstance(row, dict):
+            raise UsageError(f"{where}: expected a JSON object")
+        yield row
 
 
 def write_records(path: Path, records: Iterable[StepRecord]) -> int:

@@ -93,10 +93,6 @@ def read_state(path: str, real: Path) -> FileState:
     return FileState(data, text, codec, stat.S_IMODE(st.st_mode), (st.st_uid, st.st_gid))
 
 
-def _real_root(root: str | os.PathLike[str]) -> Path:
-    return Path(os.path.realpath(os.fspath(root)))
-
-
 def _read_texts(jail: Jail, paths: Iterable[str]) -> dict[str, str]:
     texts = {}
     for path, real in jail.resolve_all(paths).items():

@@ -75,15 +75,6 @@ def decode(data: bytes, *, path: str = "") -> tuple[str, FileCodec]:
         return data.decode("latin-1"), FileCodec("latin-1")
 
 
-def is_binary(data: bytes) -> bool:
-    """Whether ``decode`` would refuse ``data``."""
-    try:
-        decode(data)
-    except UnsupportedCapabilityError:
-        return True
-    return False
-
-
 def dominant_eol(text: str) -> str | None:
     """``"\\r\\n"`` if every line ending in ``text`` is CRLF, ``"\\n"`` if none is, else None."""
     lf = text.count("\n")

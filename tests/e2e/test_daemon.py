@@ -303,3 +303,38 @@ def test_a_hung_request_is_cancelled_and_does_not_stop_other_clients(ws: Path, t
     assert time.monotonic() - began < 30
     status = json.loads(run_cli("daemon", "status", "-w", str(ws), "--json").out)
     assert status["cancelled"] == 1 and status["served"] == 3
+
+
+def test_a_trace_recorded_through_the_daemon_has_in_process_ids_and_replays_byte_identically(ws: Path, tmp_path: Path) -> None:
+    """A traced command runs in the daemon on a fresh Workbench: same bundle ids, a replayable trace."""
+    diff = edits(ws, 2)[1]
+    commands = (["diag"], ["hover", SELECTOR], ["step", str(diff)], ["diag", "pkg/none.py"])
+    local = tmp_path / "local.jsonl"
+    expected = []
+    for args in commands:
+        r = run_cli(*args, "-w", str(ws), "--json", "--trace-file", str(local), env={"CODEPRM_NO_DAEMON": "1"})
+        expected.append((r.code, json.loads(r.out)["bundleId"] if r.code == 0 else None))
+    assert [code for code, _ in expected] == [0, 0, 0, 3]
+    assert run_cli("daemon", "start", "-w", str(ws), "--json", "--idle-timeout", "300").code == 0
+    assert run_cli("diag", "-w", str(ws)).code == 0  # a warm session exists: a traced call must not use it
+    traced = tmp_path / "daemon.jsonl"
+    for args, (code, bundle_id) in zip(commands, expected, strict=True):
+        r = run_cli(*args, "-w", str(ws), "--json", "--trace-file", str(traced))
+        assert r.code == code, r.err
+        if code == 0:
+            assert check_bundle(json.loads(r.out))["bundleId"] == bundle_id
+        else:
+            assert_clean_error(r, code, "no such file")
+    status = json.loads(run_cli("daemon", "status", "-w", str(ws), "--json").out)
+    assert status["served"] == 1 + len(commands)  # the traced commands ran in the daemon
+    records = [json.loads(line) for line in traced.read_text().splitlines()]
+    assert sum(r["type"] == "begin" for r in records) == len(commands)
+    assert sum(r["type"] == "frame" for r in records) > 0  # every frame from the server's start
+    replayed = tmp_path / "replayed.jsonl"
+    r = run_cli("trace", "replay", str(traced), "--out", str(replayed))
+    assert r.code == 0, r.err
+    assert r.out.count("identical") == len(commands)
+    from codeprm.bundles import canonical_bytes
+
+    recorded = b"".join(canonical_bytes(rec["bundle"]) + b"\n" for rec in records if rec["type"] == "bundle")
+    assert replayed.read_bytes() == recorded

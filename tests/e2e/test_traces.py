@@ -109,14 +109,15 @@ def test_a_keyed_chain_detects_forgery(ws: Path, tmp_path: Path) -> None:
     keyfile.write_text(KEY + "\n")
     keyed = tmp_path / "keyed.jsonl"
     record(ws, keyed, env={"CODEPRM_TRACE_KEY": KEY})
-    # with a warm daemon running, traced commands still run in-process (a trace needs every frame)
+    # with a warm daemon running, traced commands run there on a fresh session (a trace needs
+    # every frame), keyed with the client's key: --trace-key FILE or its CODEPRM_TRACE_KEY
     assert run_cli("daemon", "start", "-w", str(ws), "--idle-timeout", "300").code == 0
     try:
         r = run_cli("hover", HOVER, "-w", str(ws), "--trace-file", str(keyed), "--trace-key", str(keyfile))
         assert r.code == 0, r.err
         r = run_cli("diag", "-w", str(ws), "--trace-file", str(keyed), env={"CODEPRM_TRACE_KEY": KEY})
         assert r.code == 0, r.err
-        assert json.loads(run_cli("daemon", "status", "-w", str(ws), "--json").out)["served"] == 0
+        assert json.loads(run_cli("daemon", "status", "-w", str(ws), "--json").out)["served"] == 2
     finally:
         run_cli("daemon", "stop", "-w", str(ws))
     assert {r["chain"] for r in load(keyed) if r["type"] == "begin"} == {"hmac-sha256"}
