@@ -32,6 +32,7 @@ from codeprm.errors import UsageError, WriteDeniedError
 if TYPE_CHECKING:
     from codeprm.agents.loop import RepairResult
     from codeprm.analysis.edits import Planned
+    from codeprm.analysis.episode import Episode
     from codeprm.analysis.navigate import Analyzer
     from codeprm.analysis.rank import Candidate, Ranked
     from codeprm.analysis.step import StepEngine, StepOutcome
@@ -244,6 +245,16 @@ class Workbench:
 
             apply_change(self.root, plan_edit(self.root, edit, write), options=write)
         return outcome
+
+    def start_episode(self, **options: Any) -> Episode:
+        """An episode at the workspace as it is on disk (multi-turn scoring in memory)."""
+        from codeprm.analysis.episode import Episode
+
+        return Episode.start(self.engine(None, **options))
+
+    def advance(self, episode: Episode, edit: str, *, scorer: Any = None, confidence: float = 1.0, **options: Any) -> dict[str, Any]:
+        """Score one step of an episode from the state its earlier steps left; its bundle."""
+        return episode.advance(self.engine(scorer, **options), edit, confidence=confidence)
 
     def score_trajectory(
         self,

@@ -386,8 +386,8 @@ class RewardService:
 
 @dataclass
 class StepBench:
-    """The default bench: ``codeprm step`` over one warm session of a materialised tree
-    (the same engine, so the same bundle and reward as the CLI gives for that commit)."""
+    """The default bench: a ``Workbench`` over one materialised tree, scoring as ``codeprm
+    step`` does (the same engine, so the same bundle and reward as the CLI gives there)."""
 
     root: Path
     scorer: Any = None
@@ -395,27 +395,18 @@ class StepBench:
     timeout: float = 60.0
 
     def __post_init__(self) -> None:
-        from codeprm.analysis.navigate import Analyzer
+        from codeprm.workbench import Workbench
 
-        self._analyzer = Analyzer(root=self.root, timeout=self.timeout)
-
-    def _engine(self, task: str) -> Any:
-        from codeprm.analysis.step import StepEngine
-
-        return StepEngine(self._analyzer, scorer=self.scorer, task=task, **dict(self.options))
+        self._bench = Workbench(root=self.root, timeout=self.timeout)
 
     def step(self, edit: str, task: str) -> dict[str, Any]:
-        from codeprm.analysis.step import score_edit
-
-        return score_edit(self._engine(task), edit).bundle
+        return self._bench.step(edit, scorer=self.scorer, task=task, **dict(self.options)).bundle
 
     def start_episode(self) -> Any:
-        from codeprm.analysis.episode import Episode
-
-        return Episode.start(self._engine(""))
+        return self._bench.start_episode(**dict(self.options))
 
     def advance(self, episode: Any, edit: str, task: str) -> dict[str, Any]:
-        return episode.advance(self._engine(task), edit)
+        return self._bench.advance(episode, edit, scorer=self.scorer, task=task, **dict(self.options))
 
     def close(self) -> None:
-        self._analyzer.close()
+        self._bench.close()

@@ -103,6 +103,7 @@ WRITERS = {
     "cli/trace.py": "trace replay --out: the regenerated bundles",
     "prm/checkpoint.py": "checkpoints",
     "prm/execlabel.py": "scratch checkouts of the labelled projects",
+    "lsp/provision.py": "codeprm servers install: a pinned language server in the cache",
     "prm/fetch.py": "the fetched default checkpoint in the cache",
     "prm/records.py": "mined data sets",
     "workbench.py": "agent repair --trajectory: the run's record the user named",
