@@ -1,4 +1,4 @@
-"""Loading the learned PRM for the commands, once per process (torch only when asked)."""
+"""Loading the learned PRM for the commands, once per process (torch only when asked), and its fitted weights."""
 
 from __future__ import annotations
 
@@ -6,6 +6,10 @@ import importlib.util
 from typing import Any
 
 from codeprm.errors import NotFoundError, UsageError
+from codeprm.rewards.combiner import Combiner
+from codeprm.rewards.functional import Weights
+
+DEFAULT_PRM_WEIGHT = 1.0
 
 _LOADED: dict[tuple[str, str], Any] = {}
 
@@ -33,3 +37,24 @@ def load_prm(choice: str, device: str) -> tuple[Any, str | None]:
     return scorer, None
 
 
+
+
+def reward_weights(scorer: Any, weights: str | None, prm_weight: float | None, prm_form: str = "potential-v1") -> tuple[Weights, float]:
+    """The reward's weights: what the user gave, else the checkpoint's fitted combiner, else the built-in defaults.
+
+    ``weights`` (``--weights``) and ``prm_weight`` (``--prm-weight``) each win over the
+    checkpoint when given (None: not given). The combiner (``CheckpointMeta.combiner``) is
+    fitted for the potential form; with ``step-v1`` or without a PRM the built-in defaults hold.
+    Bundles record the weights used, so a replay needs no checkpoint.
+    """
+    combiner = checkpoint_combiner(scorer) if prm_form == "potential-v1" else None
+    w = Weights.parse(weights) if weights is not None else (combiner.weights if combiner is not None else Weights())
+    pw = float(prm_weight) if prm_weight is not None else (combiner.prm_weight if combiner is not None else DEFAULT_PRM_WEIGHT)
+    return w, pw
+
+
+def checkpoint_combiner(scorer: Any) -> Combiner | None:
+    """The fitted combiner recorded in a loaded scorer's checkpoint metadata, if any."""
+    meta = getattr(scorer, "meta", None) if scorer is not None else None
+    data = getattr(meta, "combiner", None)
+    return Combiner.from_json(data) if data else None

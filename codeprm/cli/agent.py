@@ -34,7 +34,7 @@ def agent_group() -> None:
 @click.option("--beam", type=click.IntRange(min=1), default=1, show_default=True, help="Above 1: also search one step deeper from this many failed candidates.")
 @click.option("--order", type=click.Choice(["reward", "proposer"]), default="reward", show_default=True, help="Try candidates best reward first, or in proposer order (the unguided baseline).")
 @click.option("--prm", default="auto", show_default=True, help="auto | default | none | PATH to a PRM checkpoint.")
-@click.option("--prm-weight", type=click.FloatRange(min=0.0), default=1.0, show_default=True)
+@click.option("--prm-weight", type=click.FloatRange(min=0.0), default=None, help="w: the weight of the learned term [default: the PRM checkpoint's fitted weight, else 1.0].")
 @prm_form_option
 @exec_option
 @click.option("--llm-url", default=None, help="An OpenAI-compatible endpoint to ask for candidate rewrites (never used unless given).")
@@ -46,7 +46,7 @@ def agent_group() -> None:
 @click.option("--allow-dirty", is_flag=True, help="With --apply: write even if the git worktree has uncommitted changes.")
 def repair_cmd(
     files: tuple[str, ...], test_cmd: str, workspace: Path | None, as_json: bool, timeout: float, python_path: Path | None,
-    budget: int, beam: int, order: str, prm: str, prm_weight: float, prm_form: str, exec_mode: str, llm_url: str | None, llm_model: str,
+    budget: int, beam: int, order: str, prm: str, prm_weight: float | None, prm_form: str, exec_mode: str, llm_url: str | None, llm_model: str,
     test_timeout: float, test_memory_mb: float, trajectory_out: Path | None, do_apply: bool, allow_dirty: bool,
 ) -> None:
     """Repair FILES until --test-cmd passes, trying the best-rewarded candidates first.
@@ -59,20 +59,21 @@ def repair_cmd(
     from codeprm.agents.proposers import LLMProposer, MutationRepairs, QuickFixes
     from codeprm.agents.verify import Sandbox
     from codeprm.analysis.files import find_root
-    from codeprm.analysis.learned import load_prm
+    from codeprm.analysis.learned import load_prm, reward_weights
     from codeprm.analysis.navigate import open_analyzer
     from codeprm.analysis.step import StepEngine
 
     root = find_root(Path.cwd(), workspace)
     paths = check_paths(root, files)
     scorer, why_not = load_prm(prm, "auto") if order == "reward" else (None, "not needed for --order proposer")
+    w, weight = reward_weights(scorer, None, prm_weight, prm_form)
     record = trajectory_out.open("w", encoding="utf-8") if trajectory_out else None
     try:
         with open_analyzer(root, python_path, timeout) as an, Sandbox(root, test_cmd, test_timeout, test_memory_mb) as sandbox:
             proposers = [MutationRepairs(), QuickFixes(an)]
             if llm_url:
                 proposers.append(LLMProposer(llm_url, llm_model))
-            loop = RepairLoop(StepEngine(an, prm_form=prm_form, exec_mode=exec_mode), proposers, sandbox, scorer=scorer, prm_weight=prm_weight, budget=budget, beam=beam, order=order, record=record)
+            loop = RepairLoop(StepEngine(an, w, prm_form=prm_form, exec_mode=exec_mode), proposers, sandbox, scorer=scorer, prm_weight=weight, budget=budget, beam=beam, order=order, record=record)
             result = loop.repair(paths)
             if result.fixed and do_apply:
                 from codeprm.workspace import ApplyOptions, WorkspaceChange, apply_change

@@ -27,12 +27,13 @@ from codeprm.cli.options import (
 @timeout_option
 @python_option
 @click.option("--prm", "prm", default="auto", show_default=True, help="auto | default | none | PATH to a PRM checkpoint.")
-@click.option("--prm-weight", type=click.FloatRange(min=0.0), default=1.0, show_default=True, help="w: the weight of the learned term.")
+@click.option("--prm-weight", type=click.FloatRange(min=0.0), default=None, help="w: the weight of the learned term [default: the PRM checkpoint's fitted weight, else 1.0].")
+@click.option("--weights", default=None, help="Reward weights as key=value pairs, e.g. a=0.5,a_w=0.1,x=0.5 (default: the PRM checkpoint's fitted weights, else the built-in ones).")
 @prm_form_option
 @exec_option
 @exec_test_cmd_option
 @click.option("--device", default="auto", show_default=True, help="PRM device: auto | cpu | cuda.")
-def rank_cmd(file: Path, candidates_file: Path, workspace: Path | None, task: str, as_json: bool, timeout: float, python_path: Path | None, prm: str, prm_weight: float, prm_form: str, exec_mode: str, exec_test_cmd: str | None, device: str) -> None:
+def rank_cmd(file: Path, candidates_file: Path, workspace: Path | None, task: str, as_json: bool, timeout: float, python_path: Path | None, prm: str, prm_weight: float | None, weights: str | None, prm_form: str, exec_mode: str, exec_test_cmd: str | None, device: str) -> None:
     """Rank candidate edits of FILE, best first, by the combined reward. Nothing is written.
 
     Every candidate starts from FILE as it is on disk. With --json prints a JSON list,
@@ -40,16 +41,20 @@ def rank_cmd(file: Path, candidates_file: Path, workspace: Path | None, task: st
     scored has "reward": null and an "error", and the others are still ranked.
     """
     from codeprm.analysis.files import find_root
-    from codeprm.analysis.learned import load_prm
+    from codeprm.analysis.learned import load_prm, reward_weights
     from codeprm.analysis.navigate import open_analyzer
     from codeprm.analysis.rank import rank, read_candidates
     from codeprm.analysis.step import StepEngine
 
     candidates = read_candidates(candidates_file)
     root = find_root(file if file.is_absolute() else Path.cwd() / file, workspace)
+    from codeprm.rewards import Weights
+
+    Weights.parse(weights)  # a bad --weights fails before the model loads
     scorer, why_not = load_prm(prm, device)
+    w, weight = reward_weights(scorer, weights, prm_weight, prm_form)
     with open_analyzer(root, python_path, timeout) as an:
-        ranked = rank(StepEngine(an, exec_mode=exec_mode, test_cmd=exec_test_cmd), an.file(file), candidates, task=task, scorer=scorer, prm_weight=prm_weight, prm_form=prm_form)
+        ranked = rank(StepEngine(an, w, exec_mode=exec_mode, test_cmd=exec_test_cmd), an.file(file), candidates, task=task, scorer=scorer, prm_weight=weight, prm_form=prm_form)
     if as_json:
         click.echo(json.dumps([r.to_json() for r in ranked], sort_keys=True))
         return

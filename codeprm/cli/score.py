@@ -58,7 +58,7 @@ def seed_base(disk: dict[str, str], steps: list[Any]) -> dict[str, str]:
 @click.option("--fail-on-new-errors", is_flag=True, help="Exit 78 when any step introduced an error.")
 def score_cmd(
     trajectory: Path | None, rev_range: str | None, workspace: Path | None, as_json: bool, timeout: float,
-    python_path: Path | None, weights: str | None, formula: str, prm: str, prm_weight: float, prm_form: str, exec_mode: str, exec_test_cmd: str | None, task: str, bundles_out: Path | None, sarif_out: Path | None,
+    python_path: Path | None, weights: str | None, formula: str, prm: str, prm_weight: float | None, prm_form: str, exec_mode: str, exec_test_cmd: str | None, task: str, bundles_out: Path | None, sarif_out: Path | None,
     markdown_out: Path | None, annotations: bool, fail_under: float | None, fail_on_new_errors: bool,
 ) -> None:
     """Score TRAJECTORY (codeprm JSONL) or --rev-range BASE..HEAD step by step.
@@ -85,12 +85,13 @@ def score_cmd(
             sink.flush()
 
     try:
-        from codeprm.analysis.learned import load_prm
+        from codeprm.analysis.learned import load_prm, reward_weights
 
         scorer, _ = load_prm(prm, "auto")
+        w, weight = reward_weights(scorer, weights, prm_weight, prm_form)
 
         def make_engine(an: Any) -> StepEngine:
-            return StepEngine(an, w, formula, scorer, prm_weight, task, prm_form, exec_mode, exec_test_cmd)
+            return StepEngine(an, w, formula, scorer, weight, task, prm_form, exec_mode, exec_test_cmd)
 
         if rev_range is not None:
             from codeprm.analysis.revrange import score_range

@@ -42,7 +42,7 @@ def read_edit(source: str) -> str:
 @click.option("--confidence", type=click.FloatRange(0.0, 1.0), default=1.0, show_default=True, help="How confidently the edit's target was located.")
 @click.option("--apply", "do_apply", is_flag=True, help="Write the edit after scoring (atomically, inside the jail).")
 @click.option("--allow-dirty", is_flag=True, help="With --apply: write even if the git worktree has uncommitted changes.")
-def step_cmd(edit: str, workspace: Path | None, as_json: bool, timeout: float, python_path: Path | None, weights: str | None, formula: str, confidence: float, prm: str, prm_weight: float, prm_form: str, exec_mode: str, exec_test_cmd: str | None, task: str, do_apply: bool, allow_dirty: bool) -> None:
+def step_cmd(edit: str, workspace: Path | None, as_json: bool, timeout: float, python_path: Path | None, weights: str | None, formula: str, confidence: float, prm: str, prm_weight: float | None, prm_form: str, exec_mode: str, exec_test_cmd: str | None, task: str, do_apply: bool, allow_dirty: bool) -> None:
     """Score EDIT (a unified diff or an LSP WorkspaceEdit JSON file, '-' for stdin) as one step.
 
     Nothing on disk changes unless --apply is given: the reward comes from the language
@@ -56,9 +56,10 @@ def step_cmd(edit: str, workspace: Path | None, as_json: bool, timeout: float, p
     text = read_edit(edit)
     w = Weights.parse(weights)
     root = find_root(Path.cwd(), workspace)
-    from codeprm.analysis.learned import load_prm
+    from codeprm.analysis.learned import load_prm, reward_weights
 
     scorer, _ = load_prm(prm, "auto")
+    w, prm_weight = reward_weights(scorer, weights, prm_weight, prm_form)
     with open_analyzer(root, python_path, timeout) as an:
         outcome = score_edit(StepEngine(an, w, formula, scorer, prm_weight, task, prm_form, exec_mode, exec_test_cmd), text, confidence=confidence)
     bundle = outcome.bundle
