@@ -1,9 +1,11 @@
 """The step reward on real bugs: BugsInPy fixes ranked against no-op, wrong and broken edits.
 
 For each selected BugsInPy bug (a fix that changes one function of one non-test file), the
-buggy commit is exported into a scratch workspace and these candidates are scored from the
-buggy state, in-process, with codeprm's own ranking (``codeprm.analysis.rank.rank`` over a
-``StepEngine`` with ``exec_mode="doctest"``, as ``codeprm rank`` does):
+buggy commit is exported into a scratch workspace, the bug's test files (bug.info
+``test_file``) are overlaid from the fixed commit as BugsInPy's own checkout does (the failing
+tests came with the fix), and these candidates are scored from the buggy state, in-process,
+with codeprm's own ranking (``codeprm.analysis.rank.rank`` over a ``StepEngine``, as
+``codeprm rank --exec tests --test-cmd CMD`` does):
 
   noop          the unchanged file
   fix           the developer's fix (``bug_patch.txt`` applied to the buggy file)
@@ -13,40 +15,75 @@ buggy state, in-process, with codeprm's own ranking (``codeprm.analysis.rank.ran
   broken-*      the fixed function with one used local name (or ``self`` attribute)
                 misspelled into a name nothing defines
 
-Each candidate is scored twice (potential-v1: w/4 * dV, and the old step-v1: w * (p - 1/2)),
-and every component is recorded: the deterministic part (errors / warnings, hidden
-diagnostics), the execution part (doctests of the edited definitions; most real functions
-have none, so it is usually absent: the table says for how many bugs it ran), the learned
-dV, the step-v1 probability p, and the totals. Rankings compared:
+Execution facts (``--exec tests``, the default): the bug's failing tests from BugsInPy's
+``run_test.sh`` become the test command, each line rewritten to run under the project's
+environment (``pytest ID`` / ``tox ID`` / ``python3 -m pytest ID`` -> ``ENV/bin/python -m
+pytest ID``; ``python -m unittest -q ID`` -> ``ENV/bin/python -m unittest -q ID``). codeprm
+reads such a command as naming its tests (``execfacts.command_tests``): each named test is one
+test, run on its own in the capped sandbox under that interpreter, before and after every
+candidate. Each bug records whether its tests run here (``exec_valid``: the buggy state fails
+a named test and the fixed state passes them all; ``exec_check`` has the statuses). Bugs whose
+tests do not run stay in the table with the execution part absent (the execution scorer skips
+them; the combinations are computed without it there).
 
-  deterministic   errors/warnings part alone          execution   doctest part alone
-  PRM dV          learned potential change alone      PRM p       step-v1 probability alone
-  --prm none      deterministic + execution (guarded) combined    the potential-v1 total
-  combined old    the step-v1 total
+Every candidate's component deltas from the start state are recorded (dE errors removed, dW
+warnings removed, dX failing tests removed, dV the learned potential's change; hidden
+diagnostics count as present, the guard's cap as ``capped``), and every scorer in the table
+is computed from them (``rewards.combiner.score``), so other weights are evaluated offline:
+
+  errors / warnings     one delta alone                  execution   dX alone (exec-valid bugs)
+  deterministic         0.5*dE + 0.1*dW                  PRM dV      the learned potential alone
+  --prm none            det + 0.5*dX (guarded)           combined    + 1/4*dV: the built-in weights
+  fitted combiner       the weights of --combiner FILE   (for exec-valid bugs ``combined``
+                                                          equals codeprm's own total: checked)
+
+With ``--step-form`` the old step-v1 form is scored too (a second PRM pass).
 
 Metrics (the real fix is the one good candidate of its bug; ties are never broken in the
 fix's favour): top-1 strict (the fix scores strictly above every other candidate), top-1
 expected (a random tie-break: 1/(k+1) when k others tie with it at the top), MRR (the
 expected reciprocal rank under a random tie-break), AUROC (fix vs the rest; pooled over all
-bugs, and the mean per bug; ties count half), ECE (step-v1 p only; the label is "is the real
-fix"), and no-op >= fix (the unchanged file scores at least as high as the fix: a tie counts
-as the no-op outranking, since nothing then prefers the fix; strict > is reported too).
+bugs, and the mean per bug; ties count half), ECE (step-v1 p only), and no-op >= fix (the
+unchanged file scores at least as high as the fix: a tie counts as the no-op outranking).
 
-Projects are held out whole: nothing from them was used to build, calibrate or tune
-codeprm's PRM (the zero-shot SmolLM2 base model may have seen them in pre-training).
+Projects are held out whole: nothing from tqdm, httpie, cookiecutter, thefuck or luigi was used
+to build, calibrate or tune codeprm's PRM or its combiner (the zero-shot SmolLM2 base model may
+have seen them in pre-training). The combiner is fitted on other BugsInPy projects
+(youtube-dl, scrapy): ``--fit-combiner``.
+
+Set-up (once; per-project virtualenvs with BugsInPy's Python version where its code needs it,
+BugsInPy's pinned requirements when they install, else a loosened list):
+
+  E=/work/scratch-realexec/envs; B=/work/.mirror/soarsmu+BugsInPy/repo
+  # Python 3.11 (this interpreter): tqdm (loosened), youtube-dl (standard library only)
+  python3.11 -m venv $E/tqdm && $E/tqdm/bin/pip install pytest pynose
+  python3.11 -m venv $E/youtube-dl && $E/youtube-dl/bin/pip install pytest
+  # BugsInPy's Python (pyenv 3.7 / 3.8): their code imports collections.Mapping & co.
+  for p in thefuck:3.7 httpie:3.7 cookiecutter:3.7 luigi:3.8 scrapy:3.8; do
+    n=${p%:*}; v=${p#*:}; ~/.pyenv/versions/$v.*/bin/python$v -m venv $E/$n
+    git --git-dir=$B show HEAD:projects/$n/bugs/1/requirements.txt > $E/$n.req.raw  # utf-16 for luigi, scrapy
+    # drop "-e git+..." and "pkg-resources==0.0.0" lines, decode utf-16, then:
+    $E/$n/bin/pip install -r $E/$n.req || $E/$n/bin/pip install pytest mock six ...  # loosened list
+  done
+  (the loosened lists are in the run's report: benchmarks/results/real_bugs.md)
 
 Usage (mirrors or clones of BugsInPy and of each project's git repository; no network):
   python benchmarks/real_bugs.py --bugsinpy /work/.mirror/soarsmu+BugsInPy/repo \\
-      --repo thefuck=/work/.mirror/nvbn+thefuck/repo --repo luigi=/work/.mirror/spotify+luigi/repo \\
-      --repo tqdm=/work/.mirror/tqdm+tqdm/repo --repo httpie=/work/.mirror/httpie+httpie/repo \\
-      --bugs-per-project 12 --out real_bugs.jsonl [--prm default|none|PATH] [--prm-weight 1.0]
+      --repo tqdm=/work/.mirror/tqdm+tqdm/repo --repo thefuck=/work/.mirror/nvbn+thefuck/repo \\
+      --repo httpie=/work/.mirror/httpie+httpie/repo --repo cookiecutter=/work/.mirror/cookiecutter+cookiecutter/repo \\
+      --repo luigi=/work/.mirror/spotify+luigi/repo --bugs-per-project 7 --envs $E \\
+      --combiner codeprm/prm/combiner_smollm2.json --out real_bugs.jsonl [--prm default|none|PATH]
+  # fit the combiner on validation projects (never the held-out ones) for a checkpoint:
+  python benchmarks/real_bugs.py --bugsinpy ... --repo youtube-dl=/work/.mirror/ytdl-org+youtube-dl/repo \\
+      --repo scrapy=/work/.mirror/scrapy+scrapy/repo --bugs-per-project 10 --envs $E --prm CHECKPOINT \\
+      --out valid.jsonl --fit-combiner combiner.json [--write-checkpoint CHECKPOINT]
+  # or refit offline from recorded rows: --rows valid.jsonl --fit-combiner combiner.json
 --bugsinpy is a BugsInPy checkout (a directory with projects/) or a bare git repository of it;
 each --repo NAME=GITDIR a bare or normal git repository of that project. Fixes of functions
 over --max-function-lines (default 60) are skipped: the learned potential reads the whole
-function for every candidate, so a 200-line function costs minutes on a CPU. Candidates per bug
-are capped by --mutants and --broken (default 2 + 2, so 6 in all). --out gets one JSON line
-per candidate (every component, so the lead can re-weight offline) and a final
-{"summary": ...} line. --rows FILE re-prints the table from such a file without scoring.
+function for every candidate. Candidates per bug are capped by --mutants and --broken (default
+2 + 2, so 6 in all). --out gets one JSON line per candidate and a final {"summary": ...}
+line; --rows FILE (repeatable) re-prints the tables from such files without scoring.
 Never uses HumanEval, HumanEvalFix or QuixBugs.
 """
 
