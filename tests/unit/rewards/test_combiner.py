@@ -137,3 +137,19 @@ def test_the_committed_combiner_is_valid_and_fetch_writes_it(tmp_path: Path) -> 
     assert result.reused
     meta = read_meta(dest)
     assert meta is not None and dict(meta.combiner) == committed
+
+
+def test_replay_keeps_each_bundles_recorded_weights_unless_given() -> None:
+    from codeprm.rewards.combined import combine
+    from codeprm.rewards.functional import Facts, step_reward
+    from codeprm.rewards.replay import rescore
+
+    w = FITTED.weights
+    reward = combine(step_reward(Facts(2, 0, failing_tests=1), Facts(0, 0, failing_tests=0), w), prm={"form": "potential-v1", "weight": 4.0, "delta": 0.5})
+    bundle = {"bundleId": "x", "processReward": reward}
+    (same,) = rescore([bundle], None)
+    assert same.reward["total"] == reward["total"] == 0.5 * 2 + 2.0 * 1 + 4.0 * 0.25 * 0.5
+    (other,) = rescore([bundle], Weights())
+    assert other.reward["total"] == 0.5 * 2 + 0.5 * 1 + 4.0 * 0.25 * 0.5
+    with pytest.raises(UsageError):
+        rescore([{"bundleId": "y", "processReward": {**reward, "weights": [1]}}], None)
