@@ -83,7 +83,8 @@ each --repo NAME=GITDIR a bare or normal git repository of that project. Fixes o
 over --max-function-lines (default 60) are skipped: the learned potential reads the whole
 function for every candidate. Candidates per bug are capped by --mutants and --broken (default
 2 + 2, so 6 in all). --out gets one JSON line per candidate and a final {"summary": ...}
-line; --rows FILE (repeatable) re-prints the tables from such files without scoring.
+line; --rows FILE (repeatable) re-prints the tables from such files without scoring (with
+--out, writes the rows again with the summary recomputed, e.g. with --combiner's row).
 Never uses HumanEval, HumanEvalFix or QuixBugs.
 """
 
@@ -732,7 +733,14 @@ def main() -> int:
         rows = [json.loads(x) for f in args.rows for x in f.read_text().splitlines() if x.strip()]
         metas = [r["meta"] for r in rows if "summary" in r]
         rows = [r for r in rows if "summary" not in r]
-        finish(rows, metas[0] if metas else {})
+        meta = {**(metas[0] if metas else {}), "combiner": str(args.combiner) if args.combiner else None,
+                "fitted_weights": fitted}
+        summary = finish(rows, meta)
+        if args.out is not None:  # the same rows with the summary recomputed (e.g. a fitted combiner's row added)
+            with args.out.open("w") as sink:
+                for r in rows:
+                    sink.write(json.dumps(r, sort_keys=True) + "\n")
+                sink.write(json.dumps({"summary": summary, "meta": meta}, sort_keys=True, default=str) + "\n")
         return 0
     if args.bugsinpy is None or not args.repo:
         ap.error("--bugsinpy and at least one --repo are needed (or --rows)")
