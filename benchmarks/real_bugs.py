@@ -471,8 +471,14 @@ def export(gitdir: Path, commit: str, dest: Path) -> None:
 
 
 def overlay_tests(gitdir: Path, bug: Bug, root: Path) -> None:
-    """The fixed commit's versions of the bug's test files, over the buggy export (as BugsInPy's checkout)."""
-    for rel in bug.test_files:
+    """The fixed commit's versions of the bug's test files over the buggy export (as BugsInPy's
+    checkout does), and of every other file under a test directory the fix commit added or
+    changed (fixture data the new tests read)."""
+    try:
+        changed = _git(gitdir, "diff", "--name-only", "--diff-filter=AM", bug.buggy_commit, bug.fixed_commit).split()
+    except subprocess.CalledProcessError:
+        changed = []
+    for rel in sorted(set(bug.test_files) | {c for c in changed if is_test_path(c) and c != bug.path}):
         try:
             data = _git(gitdir, "show", f"{bug.fixed_commit}:{rel}", binary=True)
         except subprocess.CalledProcessError:
@@ -688,7 +694,7 @@ def main() -> int:
     ap.add_argument("--step-form", action="store_true", help="also score the old step-v1 form (a second PRM pass: time)")
     ap.add_argument("--exec", dest="exec_mode", choices=("none", "doctest", "tests"), default="tests",
                     help="execution facts: tests runs each bug's own failing tests (run_test.sh) with --envs")
-    ap.add_argument("--envs", type=Path, default=None, help="DIR/<project>/bin/python runs the project's tests (see the set-up above)")
+    ap.add_argument("--envs", type=Path, default=None, help="DIR/<project>-<n>/bin/python or else DIR/<project>/bin/python runs a bug's tests (see the set-up above)")
     ap.add_argument("--exec-timeout", type=float, default=60.0, help="seconds per test run")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--timeout", type=float, default=120.0, help="per language-server request")
@@ -758,10 +764,6 @@ def main() -> int:
     try:
         for project, gitdir in repos.items():
             taken = 0
-            python = args.envs / project / "bin" / "python" if args.envs else None
-            have_env = python is not None and python.exists()
-            if args.exec_mode == "tests" and not have_env:
-                print(f"{project}: no environment at {python}: its bugs are scored without execution facts", file=sys.stderr)
             for bug in read_bugs(args.bugsinpy, project):
                 name = f"{project}-{bug.number}"
                 if (wanted and name not in wanted) or (not wanted and taken >= args.bugs_per_project):
@@ -769,7 +771,12 @@ def main() -> int:
                 if args.time_budget is not None and time.perf_counter() - started > args.time_budget:
                     print(f"time budget spent: stopping before {name}", file=sys.stderr)
                     break
-                test_cmd = bug_test_command(args.bugsinpy, bug, str(python)) if have_env else None
+                # DIR/<project>-<n> (a bug whose BugsInPy pins differ, e.g. an older pytest), else DIR/<project>
+                envs = [args.envs / f"{project}-{bug.number}", args.envs / project] if args.envs else []
+                python = next((e / "bin" / "python" for e in envs if (e / "bin" / "python").exists()), None)
+                if args.exec_mode == "tests" and python is None:
+                    print(f"{name}: no environment in {args.envs}: scored without execution facts", file=sys.stderr)
+                test_cmd = bug_test_command(args.bugsinpy, bug, str(python)) if python is not None else None
                 mode = args.exec_mode if (args.exec_mode != "tests" or test_cmd) else "none"
                 t = time.perf_counter()
                 try:
