@@ -37,8 +37,6 @@ def load_prm(choice: str, device: str) -> tuple[Any, str | None]:
     return scorer, None
 
 
-
-
 def reward_weights(scorer: Any, weights: str | None, prm_weight: float | None, prm_form: str = "potential-v1") -> tuple[Weights, float]:
     """The reward's weights: what the user gave, else the checkpoint's fitted combiner, else the built-in defaults.
 
