@@ -164,6 +164,7 @@ class Workbench:
         return self._call("locate", call)
 
     def rank_edits(self, file: str, candidates: Sequence[Mapping[str, Any]], task: str = "") -> list[dict[str, Any]]:
+        from codeprm.analysis.learned import reward_weights
         from codeprm.analysis.rank import rank
         from codeprm.analysis.step import StepEngine
 
@@ -171,7 +172,9 @@ class Workbench:
         def call() -> list[dict[str, Any]]:
             an = self.analyzer()
             path = an.file(file)
-            ranked = rank(StepEngine(an, exec_mode=self.exec_mode), path, cands, task=task, scorer=self.scorer())
+            scorer = self.scorer()
+            weights, prm_weight = reward_weights(scorer, None, None)  # the checkpoint's fitted weights, if any
+            ranked = rank(StepEngine(an, weights, exec_mode=self.exec_mode), path, cands, task=task, scorer=scorer, prm_weight=prm_weight)
             return [r.to_json() for r in ranked]
 
         return self._call("rank_edits", call)
