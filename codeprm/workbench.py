@@ -341,6 +341,7 @@ class Workbench:
         prm_weight: float = 1.0,
         prm_form: str = "potential-v1",
         exec_mode: str = "doctest",
+        weights: Any = None,
         budget: int = 20,
         beam: int = 1,
         order: str = "reward",
@@ -366,7 +367,7 @@ class Workbench:
                 proposers: list[Any] = [MutationRepairs(), QuickFixes(self.analyzer)]
                 if llm is not None:
                     proposers.append(LLMProposer(*llm))
-                engine = self.engine(prm_form=prm_form, exec_mode=exec_mode)
+                engine = self.engine(prm_form=prm_form, exec_mode=exec_mode, **({"weights": weights} if weights is not None else {}))
                 loop = RepairLoop(engine, proposers, sandbox, scorer=scorer, prm_weight=prm_weight, budget=budget, beam=beam, order=order, record=record)
                 result = loop.repair(paths)
         finally:

@@ -141,8 +141,16 @@ class Workbench(workbench.Workbench):
         return self._call("locate", lambda: self.locate(selector, bundle=False).resolution.to_json(), server=False)
 
     def rank_edits(self, file: str, candidates: Sequence[Mapping[str, Any]], task: str = "") -> list[dict[str, Any]]:
+        from codeprm.analysis.learned import reward_weights
+
         cands = workbench.candidates_from(candidates)
-        return self._call("rank_edits", lambda: [r.to_json() for r in self.rank(file, cands, task=task, scorer=self.scorer(), exec_mode=self.exec_mode)])
+
+        def call() -> list[dict[str, Any]]:
+            scorer = self.scorer()
+            weights, prm_weight = reward_weights(scorer, None, None)  # the checkpoint's fitted weights, if any
+            return [r.to_json() for r in self.rank(file, cands, task=task, scorer=scorer, prm_weight=prm_weight, weights=weights, exec_mode=self.exec_mode)]
+
+        return self._call("rank_edits", call)
 
     def score_edit(self, edit: str) -> dict[str, Any]:
         return self._call("score_edit", lambda: self.step(edit, exec_mode=self.exec_mode).bundle)

@@ -116,6 +116,11 @@ def _flatten(suite: Any) -> list[Any]:
 
 
 def run_pytest(node_id: str) -> str:
+    # as ``python -m pytest`` (the common form of a project's test command): the workspace root
+    # (and ``src``) importable, whether or not the tests' own directories are packages
+    for entry in ("src", "."):
+        if Path(entry).is_dir():
+            sys.path.insert(0, str(Path(entry).resolve()))
     import pytest
 
     code = pytest.main(["-q", "-p", "no:cacheprovider", "-rN", node_id])

@@ -10,7 +10,10 @@ namespaces (``unshare -rn --pid``; then every process a test starts dies with it
 
 Counting: each selected definition's doctest is one test (passed when all its examples
 pass), each selected test id one test, the user's ``--test-cmd`` one test (exit status
-0). Only ``passed`` counts as passed; ``failed``, ``timeout``, ``crashed`` (the process
+0), unless it only names tests (``pytest a.py::T::t ...``, ``python -m unittest -q
+pkg.mod.T.t ...``, one or more such commands joined by ``&&``, ``;`` or newlines:
+``command_tests``): then each named test is one test, run on its own by the command's
+interpreter (``/env/bin/python -m pytest ...`` runs under ``/env/bin/python``). Only ``passed`` counts as passed; ``failed``, ``timeout``, ``crashed`` (the process
 died without a verdict: ``os._exit``, a segfault, the memory cap), ``forked`` (a process
 it started was still alive when it ended), ``error`` (the module does not import),
 ``missing`` (the definition, its examples or the test is absent in this state) and
@@ -28,7 +31,9 @@ import functools
 import hashlib
 import json
 import os
+import re
 import resource
+import shlex
 import shutil
 import signal
 import subprocess
@@ -63,14 +68,19 @@ class ExecSelection:
     tests: tuple[str, ...] = ()
     #: the user's command, run as one test when no coverage selected tests (mode ``tests``)
     test_cmd: str | None = None
+    #: the interpreter the tests run under (a test command's own ``python``); None: codeprm's
+    python: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "mode": self.mode,
             "doctests": list(self.doctests),
             "tests": list(self.tests),
             "testCmd": self.test_cmd,
         }
+        if self.python is not None:  # only when given: earlier bundles keep their shape
+            out["python"] = self.python
+        return out
 
     @property
     def empty(self) -> bool:
@@ -150,6 +160,84 @@ def edited_definitions(
     return out
 
 
+@dataclass(frozen=True)
+class CommandTests:
+    """The tests a test command names, and the interpreter it runs them with (None: unnamed)."""
+
+    python: str | None
+    tests: tuple[str, ...]
+
+
+_PYTHON = re.compile(r"^python(\d+(\.\d+)*)?$")
+_PYTEST_FLAGS = frozenset({"-q", "-qq", "-v", "-vv", "-x", "-s", "-l", "--quiet", "--verbose", "--exitfirst", "--no-header", "-rN"})
+_UNITTEST_FLAGS = frozenset({"-q", "-v", "-b", "-f", "-c", "--quiet", "--verbose", "--buffer", "--failfast", "--catch"})
+
+
+def _one_command(tokens: list[str]) -> tuple[str | None, list[str]] | None:
+    """(interpreter or None, test ids) of one ``pytest`` / ``python -m pytest|unittest`` command."""
+    python: str | None = None
+    if tokens and _PYTHON.match(Path(tokens[0]).name):
+        python = tokens[0] if "/" in tokens[0] else None  # a bare ``python``: whichever runs codeprm's tests
+        if len(tokens) < 3 or tokens[1] != "-m" or tokens[2] not in ("pytest", "unittest", "py.test"):
+            return None
+        runner, args = ("unittest" if tokens[2] == "unittest" else "pytest"), tokens[3:]
+    elif tokens and Path(tokens[0]).name in ("pytest", "py.test"):
+        if "/" in tokens[0]:
+            sibling = Path(tokens[0]).with_name("python")
+            python = str(sibling) if sibling.exists() else None
+        runner, args = "pytest", tokens[1:]
+    else:
+        return None
+    flags = _UNITTEST_FLAGS if runner == "unittest" else _PYTEST_FLAGS
+    ids = []
+    for arg in args:
+        if arg.startswith("-"):
+            if arg not in flags and not (runner == "pytest" and arg.startswith("--tb=")):
+                return None  # an option that may take a value or change what runs: not ours to read
+            continue
+        if runner == "unittest" and ("/" in arg or arg.endswith(".py") or "::" in arg):
+            return None  # unittest's file and pattern forms select more than one test
+        if runner == "pytest" and "::" not in arg and not arg.endswith(".py"):
+            return None  # a directory or a -k-like selection: count the command as one
+        ids.append(arg)
+    return (python, ids) if ids else None
+
+
+def command_tests(command: str | None) -> CommandTests | None:
+    """The tests a test command only names (each then counts as one test), or None.
+
+    Recognised: ``pytest ID...``, ``python -m pytest ID...`` (pytest node ids or files) and
+    ``python -m unittest ID...`` (dotted test ids), with quiet/verbose-like flags only, one
+    or more joined by newlines, ``&&`` or ``;``. A command naming an interpreter by path
+    (``/env/bin/python -m pytest``, ``/env/bin/pytest``) runs its tests under it; all parts
+    must agree on it. Anything else (other options, shell syntax, other programs) is None:
+    the command is then run as it is and counted as one test.
+    """
+    if not command:
+        return None
+    python: str | None = None
+    tests: list[str] = []
+    parts = [p.strip() for p in re.split(r"\n|&&|;", command)]
+    for n, part in enumerate(p for p in parts if p):
+        try:
+            tokens = shlex.split(part)
+        except ValueError:
+            return None
+        if any(t in ("|", "||", "&", ">", "<") or t.startswith((">", "<", "$")) for t in tokens):
+            return None
+        got = _one_command(tokens)
+        if got is None or (n and got[0] != python):
+            return None
+        python = got[0]
+        tests += [t for t in got[1] if t not in tests]
+    return CommandTests(python, tuple(tests)) if tests else None
+
+
+def _is_pytest_id(test_id: str) -> bool:
+    """A pytest node id or file (``a/b.py::T::t``, ``a/b.py``), not a dotted unittest id."""
+    return "::" in test_id or test_id.endswith(".py") or "/" in test_id
+
+
 def _test_definition(test_id: str, paths: set[str]) -> tuple[str, str] | None:
     """(path, qualname) of a dotted unittest id among ``paths`` (``src/`` layouts too)."""
     parts = test_id.split(".")
@@ -179,7 +267,9 @@ def select(
     doctests, plus the tests whose recorded calls (``coverage``: test id -> called
     ``path::qualname``, as ``record_coverage`` gives) reach an edited definition, or a
     changed module's own statements, or whose own definition was edited; without
-    ``coverage`` the user's ``test_cmd`` is run as one test. ``root`` is accepted for
+    ``coverage`` the user's ``test_cmd`` is run as one test. A ``test_cmd`` that only names
+    tests (``command_tests``) selects exactly those, each one test, whatever the coverage:
+    the user said what exercises the edit. ``root`` is accepted for
     symmetry with ``measure`` and not read: selection never touches the disk.
     """
     del root
@@ -201,6 +291,9 @@ def select(
         }
     if mode == "doctest":
         return ExecSelection("doctest", tuple(sorted(doctests)))
+    named = command_tests(test_cmd)
+    if named is not None:
+        return ExecSelection("tests", tuple(sorted(doctests)), named.tests, None, named.python)
     if coverage is None:
         return ExecSelection("tests", tuple(sorted(doctests)), (), test_cmd)
     residue_changed = {
@@ -256,7 +349,7 @@ class ExecFacts:
 def _items(selection: ExecSelection) -> list[tuple[str, str, str]]:
     """(fact id, runner kind, target) in a fixed order."""
     items = [(f"doctest:{d}", "doctest", d) for d in selection.doctests]
-    items += [(f"test:{t}", "pytest" if "::" in t else "unittest", t) for t in selection.tests]
+    items += [(f"test:{t}", "pytest" if _is_pytest_id(t) else "unittest", t) for t in selection.tests]
     if selection.test_cmd:
         items.append((f"cmd:{selection.test_cmd}", "cmd", selection.test_cmd))
     return items
@@ -436,7 +529,7 @@ def measure(
     ``texts`` maps workspace-relative POSIX paths to their text in this state (None:
     absent); every other file comes from ``root``. Each item runs in its own process
     under ``timeout`` seconds and ``memory_mb`` of address space, with ``python``
-    (default: this interpreter), in fresh namespaces when ``isolate`` and the kernel allows
+    (default: the selection's own, else this interpreter), in fresh namespaces when ``isolate`` and the kernel allows
     (``ExecFacts.isolation`` says which). ``sandbox`` reuses an existing scratch copy (its texts
     are replaced); ``memo``, keyed by ``snapshot_key``, makes measuring a state twice free.
     The user's workspace is only read.
@@ -462,7 +555,7 @@ def measure(
                         _run_item(
                             box,
                             runner,
-                            python or sys.executable,
+                            python or selection.python or sys.executable,
                             n,
                             kind,
                             target,

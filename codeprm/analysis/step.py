@@ -232,11 +232,12 @@ class StepEngine:
         """What runs before and after a step (``analysis.execfacts``), or None: nothing to run."""
         if self.exec_mode == "none":
             return None
-        from codeprm.analysis.execfacts import select
+        from codeprm.analysis.execfacts import command_tests, select
 
         py = [p for p in changed if is_python_path(p)]
         coverage = None
-        if self.exec_mode == "tests" and self.test_cmd:
+        # a command that only names tests selects them itself: no coverage run is needed
+        if self.exec_mode == "tests" and self.test_cmd and command_tests(self.test_cmd) is None:
             if self._coverage is None:  # one recorded run of the user's tests per engine
                 from codeprm.analysis.execfacts import record_coverage
 
@@ -406,6 +407,7 @@ def union_selection(selections: Iterable[Any]) -> Any:
         tuple(sorted({d for s in chosen for d in s.doctests})),
         tuple(sorted({t for s in chosen for t in s.tests})),
         next((s.test_cmd for s in chosen if s.test_cmd), None),
+        next((s.python for s in chosen if s.python), None),
     )
 
 

@@ -48,7 +48,7 @@ def agent_group() -> None:
 @click.option("--allow-dirty", is_flag=True, help="With --apply: write even if the git worktree has uncommitted changes.")
 def repair_cmd(
     files: tuple[str, ...], test_cmd: str, workspace: Path | None, as_json: bool, timeout: float, python_path: Path | None,
-    budget: int, beam: int, order: str, prm: str, prm_weight: float, prm_form: str, exec_mode: str, llm_url: str | None, llm_model: str,
+    budget: int, beam: int, order: str, prm: str, prm_weight: float | None, prm_form: str, exec_mode: str, llm_url: str | None, llm_model: str,
     test_timeout: float, test_memory_mb: float, trajectory_out: Path | None, do_apply: bool, allow_dirty: bool,
 ) -> None:
     """Repair FILES until --test-cmd passes, trying the best-rewarded candidates first.
@@ -59,14 +59,16 @@ def repair_cmd(
     """
     from codeprm.agents.loop import fix_diff
     from codeprm.analysis.files import find_root
+    from codeprm.analysis.learned import reward_weights
     from codeprm.cli.call import workbench
     from codeprm.workspace import ApplyOptions
 
     root = find_root(Path.cwd(), workspace)
     with workbench(root, python_path, timeout) as bench:
         scorer, why_not = bench.prm(prm, "auto") if order == "reward" else (None, "not needed for --order proposer")
+        w, weight = reward_weights(scorer, None, prm_weight, prm_form)
         result = bench.repair(
-            files, test_cmd, scorer=scorer, prm_weight=prm_weight, prm_form=prm_form, exec_mode=exec_mode, budget=budget, beam=beam, order=order,
+            files, test_cmd, scorer=scorer, prm_weight=weight, weights=w, prm_form=prm_form, exec_mode=exec_mode, budget=budget, beam=beam, order=order,
             llm=(llm_url, llm_model) if llm_url else None, test_timeout=test_timeout, test_memory_mb=test_memory_mb, record_to=trajectory_out,
             write=ApplyOptions(allow_dirty=allow_dirty) if do_apply else None,
         )

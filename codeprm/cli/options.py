@@ -80,7 +80,7 @@ def prm_choice(default: str = "auto") -> Callable[[F], F]:
 
 
 prm_option = prm_choice("auto")
-prm_weight_option = click.option("--prm-weight", type=click.FloatRange(min=0.0), default=1.0, show_default=True, help="w: the weight of the learned term (w/4 * dV, or w * (p - 0.5) with --prm-form step-v1).")
+prm_weight_option = click.option("--prm-weight", type=click.FloatRange(min=0.0), default=None, help="w: the weight of the learned term (w/4 * dV, or w * (p - 0.5) with --prm-form step-v1) [default: the PRM checkpoint's fitted weight, else 1.0].")
 device_option = click.option(
     "--device",
     type=click.Choice(["auto", "cpu", "cuda"]),
@@ -101,7 +101,7 @@ task_option = click.option("--task", default="", help="What the edit should achi
 def reward_options(prm_default: str = "none") -> Callable[[F], F]:
     """--weights, --formula, --prm, --prm-weight, --prm-form, --exec, --test-cmd, --task: how a step is rewarded."""
     options = (
-        click.option("--weights", default=None, help="Reward weights as key=value pairs, e.g. a=0.5,a_w=0.1,b=0.4,g=0.1."),
+        click.option("--weights", default=None, help="Reward weights as key=value pairs, e.g. a=0.5,a_w=0.1,b=0.4,g=0.1,x=0.5 (default: the PRM checkpoint's fitted weights, else these)."),
         click.option("--formula", type=click.Choice(["potential-v2", "potential-v1", "published-v1"]), default="potential-v2", show_default=True, help="The deterministic reward (potential-v2 counts hidden diagnostics and failing tests)."),
         prm_choice(prm_default),
         prm_weight_option,

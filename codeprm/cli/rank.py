@@ -32,11 +32,12 @@ from codeprm.cli.options import (
 @python_option
 @prm_option
 @prm_weight_option
+@click.option("--weights", default=None, help="Reward weights as key=value pairs, e.g. a=0.5,a_w=0.1,x=0.5 (default: the PRM checkpoint's fitted weights, else the built-in ones).")
 @prm_form_option
 @exec_option
 @exec_test_cmd_option
 @device_option
-def rank_cmd(file: Path, candidates_file: Path, workspace: Path | None, task: str, as_json: bool, timeout: float, python_path: Path | None, prm: str, prm_weight: float, prm_form: str, exec_mode: str, exec_test_cmd: str | None, device: str) -> None:
+def rank_cmd(file: Path, candidates_file: Path, workspace: Path | None, task: str, as_json: bool, timeout: float, python_path: Path | None, prm: str, prm_weight: float | None, weights: str | None, prm_form: str, exec_mode: str, exec_test_cmd: str | None, device: str) -> None:
     """Rank candidate edits of FILE, best first, by the combined reward. Nothing is written.
 
     Every candidate starts from FILE as it is on disk. With --json prints a JSON list,
@@ -44,14 +45,18 @@ def rank_cmd(file: Path, candidates_file: Path, workspace: Path | None, task: st
     scored has "reward": null and an "error", and the others are still ranked.
     """
     from codeprm.analysis.files import find_root
+    from codeprm.analysis.learned import reward_weights
     from codeprm.analysis.rank import read_candidates
     from codeprm.cli.call import workbench
+    from codeprm.rewards import Weights
 
     candidates = read_candidates(candidates_file)
     root = find_root(file if file.is_absolute() else Path.cwd() / file, workspace)
+    Weights.parse(weights)  # a bad --weights fails before the model loads
     with workbench(root, python_path, timeout) as bench:
         scorer, why_not = bench.prm(prm, device)
-        ranked = bench.rank(file, candidates, task=task, scorer=scorer, prm_weight=prm_weight, prm_form=prm_form, exec_mode=exec_mode, test_cmd=exec_test_cmd)
+        w, weight = reward_weights(scorer, weights, prm_weight, prm_form)
+        ranked = bench.rank(file, candidates, task=task, scorer=scorer, prm_weight=weight, prm_form=prm_form, weights=w, exec_mode=exec_mode, test_cmd=exec_test_cmd)
     if as_json:
         click.echo(json.dumps([r.to_json() for r in ranked], sort_keys=True))
         return

@@ -35,7 +35,7 @@ from codeprm.errors import UsageError
 @click.option("--fail-on-new-errors", is_flag=True, help="Exit 78 when any step introduced an error.")
 def score_cmd(
     trajectory: Path | None, rev_range: str | None, workspace: Path | None, as_json: bool, timeout: float,
-    python_path: Path | None, weights: str | None, formula: str, prm: str, prm_weight: float, prm_form: str, exec_mode: str, exec_test_cmd: str | None, task: str, bundles_out: Path | None, sarif_out: Path | None,
+    python_path: Path | None, weights: str | None, formula: str, prm: str, prm_weight: float | None, prm_form: str, exec_mode: str, exec_test_cmd: str | None, task: str, bundles_out: Path | None, sarif_out: Path | None,
     markdown_out: Path | None, annotations: bool, fail_under: float | None, fail_on_new_errors: bool,
 ) -> None:
     """Score TRAJECTORY (codeprm JSONL) or --rev-range BASE..HEAD step by step.
@@ -44,6 +44,7 @@ def score_cmd(
     rev range). Prints a table; --bundles keeps every step's bundle as it is scored.
     """
     from codeprm.analysis.files import find_root
+    from codeprm.analysis.learned import reward_weights
     from codeprm.analysis.trajectory import check_gates, load_steps, summary
     from codeprm.bundles import encode
     from codeprm.cli.call import workbench
@@ -63,7 +64,8 @@ def score_cmd(
     try:
         with workbench(root, python_path, timeout, server=rev_range is None) as bench:
             scorer, _ = bench.prm(prm, "auto")
-            options = {"weights": w, "formula": formula, "scorer": scorer, "prm_weight": prm_weight, "task": task, "prm_form": prm_form, "exec_mode": exec_mode, "test_cmd": exec_test_cmd}
+            w, weight = reward_weights(scorer, weights, prm_weight, prm_form)
+            options = {"weights": w, "formula": formula, "scorer": scorer, "prm_weight": weight, "task": task, "prm_form": prm_form, "exec_mode": exec_mode, "test_cmd": exec_test_cmd}
             if rev_range is not None:
                 from codeprm.workspace.history import commit_steps
 

@@ -2,7 +2,7 @@
 
 A checkpoint directory holds the model (``config.json`` + safetensors), its tokenizer, and
 codeprm's metadata: schema version, kind, calibration, input format, data recipe, metrics,
-training config and ``weights_sha256`` (sha256 over the safetensors files, sorted by name),
+training config, the fitted reward weights (``combiner``, optional) and ``weights_sha256`` (sha256 over the safetensors files, sorted by name),
 which callers record next to every reward. Reading the metadata needs no torch; loading
 the model does. A plain HF directory without metadata loads as an uncalibrated zero-shot
 causal LM.
@@ -52,6 +52,9 @@ class CheckpointMeta:
     training: Mapping[str, Any] = field(default_factory=dict)
     weights_sha256: str = ""
     schema_version: int = CHECKPOINT_SCHEMA_VERSION
+    #: the reward weights fitted for this checkpoint (``rewards.combiner.Combiner.to_json``):
+    #: the defaults the commands use when the user gives none; {} for none fitted
+    combiner: Mapping[str, Any] = field(default_factory=dict)
     created_by: str = f"codeprm {__version__}"
 
     @property
@@ -61,7 +64,7 @@ class CheckpointMeta:
         return frozenset(str(s) for s in self.data_recipe.get("train_sources", ()))
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "schema_version": self.schema_version,
             "kind": self.kind,
             "calibration": self.calibration.to_json(),
@@ -75,6 +78,9 @@ class CheckpointMeta:
             "weights_sha256": self.weights_sha256,
             "created_by": self.created_by,
         }
+        if self.combiner:  # only when fitted: metadata written before keeps its shape
+            out["combiner"] = dict(self.combiner)
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> CheckpointMeta:
@@ -102,6 +108,7 @@ class CheckpointMeta:
             weights_sha256=str(data.get("weights_sha256", "")),
             schema_version=int(version),
             created_by=str(data.get("created_by", "")),
+            combiner=dict(data.get("combiner") or {}),
         )
 
     def with_(self, **changes: Any) -> CheckpointMeta:

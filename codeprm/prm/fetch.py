@@ -22,6 +22,7 @@ import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from codeprm.errors import CodeprmError, NotFoundError, UsageError
 from codeprm.prm.calibrate import Calibration
@@ -155,6 +156,23 @@ def locate_gguf(*, gguf: Path | None = None, cache: Path | None = None) -> Path:
     return target
 
 
+#: The reward weights fitted for the fetched checkpoint on BugsInPy validation projects
+#: (``benchmarks/real_bugs.py --fit-combiner``; provenance inside). Written into the fetched
+#: checkpoint's metadata, where the commands read their default weights.
+COMBINER_FILE = Path(__file__).with_name("combiner_smollm2.json")
+
+
+def default_combiner() -> dict[str, Any]:
+    """The committed combiner of the fetched checkpoint ({} when none is committed)."""
+    if not COMBINER_FILE.is_file():
+        return {}
+    import json
+
+    from codeprm.rewards.combiner import Combiner
+
+    return Combiner.from_json(json.loads(COMBINER_FILE.read_text("utf-8"))).to_json()
+
+
 def convert_gguf(gguf: Path, dest: Path, *, dtype: str = "bfloat16") -> CheckpointMeta:
     """Dequantize the GGUF with transformers and save an ordinary HF checkpoint in ``dest``."""
     from codeprm.prm.infer import start_token_id
@@ -208,6 +226,7 @@ def convert_gguf(gguf: Path, dest: Path, *, dtype: str = "bfloat16") -> Checkpoi
             "license": "Apache-2.0",
             "dtype": dtype,
         },
+        combiner=default_combiner(),
     )
     return save_checkpoint(dest, model, tokenizer, meta)
 
@@ -232,9 +251,10 @@ def fetch(
                 actual = ""
             if actual == meta.weights_sha256:
                 fetched = meta.base_model.get("gguf_sha256") == GGUF_SHA256 and not meta.training
-                if fetched and meta.calibration != SMOLLM2_CALIBRATION:
-                    # fetched by an older codeprm: refresh its default calibration
-                    write_meta(dest, meta.with_(calibration=SMOLLM2_CALIBRATION))
+                combiner = default_combiner()
+                if fetched and (meta.calibration != SMOLLM2_CALIBRATION or dict(meta.combiner) != combiner):
+                    # fetched by an older codeprm: refresh its default calibration and weights
+                    write_meta(dest, meta.with_(calibration=SMOLLM2_CALIBRATION, combiner=combiner))
                 return FetchResult(dest, actual, None, reused=True)
     source = locate_gguf(gguf=gguf)
     meta = convert_gguf(source, dest, dtype=dtype)

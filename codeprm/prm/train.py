@@ -314,7 +314,8 @@ def train(
             if old.calibration.features == DEFAULT_ZERO_SHOT.features
             else DEFAULT_ZERO_SHOT
         )
-        meta = old.with_(calibration=cal, max_length=config.max_length)
+        # new weights: the base's fitted reward weights (combiner) do not carry over; refit them
+        meta = old.with_(calibration=cal, max_length=config.max_length, combiner={})
         meta = meta.with_(base_model={**dict(old.base_model), "path": str(base_model)})
     model.to(device)
 

@@ -40,7 +40,7 @@ def read_bundles(path: Path) -> Iterator[dict[str, Any]]:
 
 def rescore(
     bundles: Iterable[dict[str, Any]],
-    weights: Weights,
+    weights: Weights | None,
     formula: str = DEFAULT_FORMULA,
     *,
     prm_weight: float | None = None,
@@ -51,8 +51,9 @@ def rescore(
     A step that carried a PRM term keeps it, in its recorded form (``potential-v1``: the
     learned potential's change dV; ``step-v1``: the probability p): with its recorded
     value, or the one given in ``probabilities`` (a re-scoring by another checkpoint: dV
-    or p, by form), and its recorded weight unless ``prm_weight`` is given. A step the
-    guard caught stays capped at 0 under ``potential-v2``.
+    or p, by form), and its recorded weight unless ``prm_weight`` is given. ``weights``
+    None keeps each step's recorded weights (which may be a checkpoint's fitted ones). A
+    step the guard caught stays capped at 0 under ``potential-v2``.
     """
     from codeprm.rewards.combined import combine
 
@@ -67,7 +68,14 @@ def rescore(
             before, after = Facts.from_json(reward["before"]), Facts.from_json(reward["after"])
         except (KeyError, TypeError, ValueError) as err:
             raise UsageError(f"bundle {index}: malformed facts in its process reward: {err!r}") from err
-        new = step_reward(before, after, weights, formula)
+        try:
+            recorded = reward.get("weights")
+            if recorded is not None and not isinstance(recorded, dict):
+                raise UsageError("not an object")
+            used = weights if weights is not None else Weights.parse(recorded)
+        except UsageError as err:
+            raise UsageError(f"bundle {index}: bad recorded weights: {err.one_line()}") from err
+        new = step_reward(before, after, used, formula)
         prm = reward.get("prm")
         if prm is not None:
             form = prm.get("form", "step-v1")

@@ -130,3 +130,39 @@ def test_the_readme_demo_ranks_the_fix_first_and_the_noop_below_it(tmp_path: Pat
     assert noop["reward"] == 0.0 and order.index("no-op") < order.index("typo-in-name")
     assert ranked[0]["reward"] > 0 and ranked[0]["components"]["prm"]["form"] == "potential-v1"
     assert r.err == ""  # nothing from torch or transformers (warnings, logging, progress bars)
+
+
+def test_a_checkpoints_fitted_combiner_gives_the_default_weights(checkpoint: Path, tmp_path: Path) -> None:
+    """The checkpoint's combiner supplies --weights and --prm-weight when they are not given;
+    explicit flags win; the bundle records the weights used (replay needs no checkpoint);
+    a step that changes nothing still earns exactly 0."""
+    from codeprm.prm.checkpoint import read_meta, write_meta
+    from codeprm.rewards.combiner import Combiner
+    from codeprm.rewards.functional import Weights
+
+    fitted = Combiner(Weights(a=1.0, a_w=0.2, b=0.4, g=0.1, x=1.5), 3.0, validation={"rr": 1.0}, provenance={"note": "test"})
+    ck = tmp_path / "ck"
+    shutil.copytree(checkpoint, ck)
+    meta = read_meta(ck)
+    assert meta is not None
+    write_meta(ck, meta.with_(combiner=fitted.to_json()))
+    ws = tmp_path / "ws"
+    shutil.copytree(FIXTURES / "ws_basic", ws)
+    edit = tmp_path / "break.diff"
+    edit.write_text(BREAK)
+    r = run_cli("step", str(edit), "-w", str(ws), "--prm", str(ck), "--exec", "none", "--json")
+    assert r.code == 0, r.err
+    reward = check_bundle(json.loads(r.out))["processReward"]
+    assert reward["weights"] == fitted.weights.to_json() and reward["prm"]["weight"] == 3.0
+    assert reward["deterministicTotal"] == pytest.approx(-2.0)  # two new errors at a = 1
+    bundles = tmp_path / "b.jsonl"
+    bundles.write_text(r.out)
+    offline = json.loads(run_cli("replay", str(bundles), "--json", env={"CODEPRM_SERVER_COMMAND": "/nonexistent"}).out)
+    assert offline["steps"][0]["total"] == pytest.approx(reward["total"])
+    r = run_cli("step", str(edit), "-w", str(ws), "--prm", str(ck), "--exec", "none", "--weights", "a=0.5", "--prm-weight", "2", "--json")
+    assert r.code == 0, r.err
+    explicit = json.loads(r.out)["processReward"]
+    assert explicit["weights"] == Weights(a=0.5).to_json() and explicit["prm"]["weight"] == 2.0
+    _trajectory(tmp_path / "t.jsonl", [GEOMETRY, GEOMETRY])
+    (noop,) = _rewards(ws, tmp_path / "t.jsonl", tmp_path / "n.jsonl", ck)
+    assert noop["total"] == 0.0 and noop["weights"] == fitted.weights.to_json()

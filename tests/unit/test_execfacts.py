@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 
 from codeprm.analysis.execfacts import (
+    CommandTests,
     ExecFacts,
     ExecSelection,
+    command_tests,
     isolation_prefix,
     measure,
     record_coverage,
@@ -410,3 +412,67 @@ def test_measurement_works_in_a_process_that_never_imported_ctypes(tmp_path: Pat
     out = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["1", "0"]
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ("pytest tests/test_a.py::T::t", CommandTests(None, ("tests/test_a.py::T::t",))),
+        ("python3 -m pytest -q a.py::t b.py", CommandTests(None, ("a.py::t", "b.py"))),
+        (
+            "/env/bin/python -m unittest -q test.test_u.T.t_1\n/env/bin/python -m unittest test.test_u.T.t_2",
+            CommandTests("/env/bin/python", ("test.test_u.T.t_1", "test.test_u.T.t_2")),
+        ),
+        ("pytest a.py::t && pytest a.py::t", CommandTests(None, ("a.py::t",))),
+        # not only naming tests: run as one command, counted as one test
+        ("pytest -k add", None),
+        ("pytest tests/", None),
+        ("python -m unittest", None),
+        ("python -m unittest discover -s tests", None),
+        ("tox tests/test_a.py::t", None),
+        ("pytest a.py::t | tee log", None),
+        ("/a/bin/python -m pytest a.py::t; /b/bin/python -m pytest b.py::t", None),
+        ("", None),
+    ],
+)
+def test_command_tests_reads_only_commands_that_name_tests(
+    command: str, expected: CommandTests | None
+) -> None:
+    assert command_tests(command) == expected
+
+
+def test_a_command_naming_tests_counts_each_test_under_its_interpreter(tmp_path: Path) -> None:
+    """A per-bug command (BugsInPy's run_test.sh) is one test per named test, under its python."""
+    root = make_ws(tmp_path)
+    venv = tmp_path / "env" / "bin"
+    venv.mkdir(parents=True)
+    python = venv / "python"
+    python.symlink_to(sys.executable)  # another interpreter path, seen in the outcomes' memo key
+    cmd = (
+        f"{python} -m unittest -q tests.test_calc.TestCalc.test_add\n"
+        f"{python} -m unittest -q tests.test_calc.TestCalc.test_mul"
+    )
+    before, after = {"pkg/calc.py": CALC}, {"pkg/calc.py": FIXED}
+    selection = select(before, after, ["pkg/calc.py"], "tests", test_cmd=cmd)
+    assert selection.tests == ("tests.test_calc.TestCalc.test_add", "tests.test_calc.TestCalc.test_mul")
+    assert selection.to_json()["python"] == str(python)
+    got = measure(root, before, selection)
+    assert dict(got.outcomes) == {
+        "doctest:pkg/calc.py::add": "failed",
+        "test:tests.test_calc.TestCalc.test_add": "failed",
+        "test:tests.test_calc.TestCalc.test_mul": "passed",
+    }
+    assert (got.passed, got.failed) == (1, 2)
+    assert measure(root, after, selection).passed == 3
+
+
+def test_pytest_node_ids_and_files_run_as_pytest(tmp_path: Path) -> None:
+    pytest_tests = "from pkg.calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n"
+    root = make_ws(tmp_path)
+    (root / "tests" / "test_py.py").write_text(pytest_tests)
+    cmd = f"{sys.executable} -m pytest -q tests/test_py.py::test_add"
+    selection = select({"pkg/calc.py": CALC}, {"pkg/calc.py": FIXED}, ["pkg/calc.py"], "tests", test_cmd=cmd)
+    assert selection.tests == ("tests/test_py.py::test_add",)
+    test_id = "test:tests/test_py.py::test_add"
+    assert dict(measure(root, {"pkg/calc.py": CALC}, selection).outcomes)[test_id] == "failed"
+    assert dict(measure(root, {"pkg/calc.py": FIXED}, selection).outcomes)[test_id] == "passed"

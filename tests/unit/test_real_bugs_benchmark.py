@@ -122,12 +122,34 @@ def test_summary_pools_bugs_and_skips_failed_candidates(rb: ModuleType) -> None:
     assert math.isnan(rb.summarize([], "s")["top1_strict"])
 
 
-def test_reweighting_recomputes_the_combination_offline(rb: ModuleType) -> None:
+def test_scorers_are_derived_from_the_recorded_deltas(rb: ModuleType) -> None:
+    base = {"bug": "a-1", "project": "a", "capped": False, "exec_valid": True}
     rows = [
-        {"bug": "a-1", "id": "noop", "deterministic": 0.0, "execution": 0.0, "dV": 0.0, "combined": 0.0},
-        {"bug": "a-1", "id": "fix", "deterministic": 0.0, "execution": 0.0, "dV": 2.0, "combined": 0.5},
-        {"bug": "a-1", "id": "broken-1", "deterministic": -0.5, "execution": 0.0, "dV": 8.0, "combined": 1.5, "guard": ["x"]},
+        {**base, "id": "noop", "dE": 0.0, "dW": 0.0, "dX": 0.0, "dV": 0.0},
+        {**base, "id": "fix", "dE": 0.0, "dW": 0.0, "dX": 1.0, "dV": 2.0},
+        {**base, "id": "broken-1", "dE": -1.0, "dW": 0.0, "dX": 0.0, "dV": 8.0, "capped": True},
     ]
-    at2 = {r["id"]: r["combined"] for r in rb.reweighted(rows, 2.0)}
-    assert at2 == {"noop": 0.0, "fix": 1.0, "broken-1": 0.0}  # the guard caps a caught step at 0
-    assert "1.000" in rb.sweep(rows, (1.0,))
+    got = {r["id"]: r for r in rb.derive(rows, {"a": 0.5, "a_w": 0.1, "x": 1.0, "w": 2.0})}
+    assert got["noop"]["s_combined"] == got["noop"]["s_combined_fit"] == 0.0
+    assert got["fix"]["s_combined"] == 0.5 * 1.0 + 0.25 * 2.0
+    assert got["fix"]["s_combined_fit"] == 1.0 + 0.5 * 2.0
+    assert got["broken-1"]["s_combined"] == 0.0  # the guard caps a caught step at 0
+    # a bug whose tests do not run here: no execution scorer, combinations without it
+    invalid = {r["id"]: r for r in rb.derive([{**r, "exec_valid": False} for r in rows])}
+    assert invalid["fix"]["s_exec"] is None and invalid["fix"]["s_prm_none"] == 0.0
+    tasks = rb.combiner_tasks(rows)
+    assert [[c.id for c in t] for t in tasks] == [["noop", "fix", "broken-1"]]
+
+
+def test_bug_test_command_runs_run_test_sh_under_the_env(rb: ModuleType, tmp_path: Path) -> None:
+    bug_dir = tmp_path / "projects" / "p" / "bugs" / "1"
+    bug_dir.mkdir(parents=True)
+    (bug_dir / "run_test.sh").write_text("tox tests/test_a.py::t\npython3 -m pytest tests/b.py::T::t\n")
+    bug = rb.Bug("p", 1, "p/a.py", "b", "f", "")
+    assert rb.bug_test_command(tmp_path, bug, "/env/bin/python") == (
+        "/env/bin/python -m pytest tests/test_a.py::t\n/env/bin/python -m pytest tests/b.py::T::t"
+    )
+    (bug_dir / "run_test.sh").write_text("python -m unittest -q test.test_u.T.t\n")
+    assert rb.bug_test_command(tmp_path, bug, "/e/python") == "/e/python -m unittest -q test.test_u.T.t"
+    (bug_dir / "run_test.sh").write_text("make test\n")
+    assert rb.bug_test_command(tmp_path, bug, "/e/python") is None
