@@ -675,7 +675,7 @@ def fit_combiner(rows: Sequence[dict[str, Any]], provenance: dict[str, Any]) -> 
         "exec_valid_tasks": len({r["bug"] for r in rows if r.get("exec_valid")}),
         "data_sha256": tasks_digest(tasks),
         "defaults_on_validation": evaluate(tasks, DEFAULT_POINT),
-        "procedure": "rewards.combiner.fit: grid GRID, max (MRR, pairwise accuracy, -noop>=fix), first in grid order",
+        "procedure": "rewards.combiner.fit: grid GRID, max (MRR, pairwise accuracy, -noop>=fix), then closest to the built-in defaults",
     }
     return combiner_from_fit(point, metrics, provenance)
 

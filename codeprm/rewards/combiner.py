@@ -23,7 +23,10 @@ its default 0.5, which sets the reward's scale; the others relative to it) is sc
 validation tasks by the mean expected reciprocal rank of the fix (ties broken uniformly at
 random, in expectation), then by pairwise accuracy (the fix strictly above another
 candidate: 1, a tie: 1/2), then by the fewest tasks where the no-op scores at least the fix;
-among equals the first in grid order wins (the grid ascends, so the smaller weights).
+among equals the point closest to the built-in defaults wins (distance: the sum over
+weights of |log2((v + 1/64) / (default + 1/64))|), so a weight the validation data cannot
+see (warnings, when no fix touches one) keeps its prior instead of dropping to 0; then
+the first in grid order.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -144,16 +148,24 @@ def grid_points(grid: Mapping[str, Sequence[float]] = GRID) -> list[dict[str, fl
     return [dict(zip(keys, vals, strict=True)) for vals in itertools.product(*(sorted(grid[k]) for k in keys))]
 
 
+def prior_distance(point: Mapping[str, float]) -> float:
+    """How far a grid point is from the built-in defaults (the tie-break of ``fit``)."""
+    d = Weights()
+    defaults = {"a": d.a, "a_w": d.a_w, "x": d.x, "w": 1.0}
+    eps = 1 / 64
+    return round(sum(abs(math.log2((point[k] + eps) / (defaults[k] + eps))) for k in defaults if k in point), 9)
+
+
 def fit(
     tasks: Sequence[Sequence[Candidate]], grid: Mapping[str, Sequence[float]] = GRID
 ) -> tuple[dict[str, float], dict[str, float]]:
     """(the chosen {a, a_w, x, w}, its validation metrics) by the procedure in the module doc."""
     if not tasks:
         raise UsageError("no validation tasks to fit the combiner on")
-    best: tuple[tuple[float, float, float], dict[str, float], dict[str, float]] | None = None
+    best: tuple[tuple[float, float, float, float], dict[str, float], dict[str, float]] | None = None
     for point in grid_points(grid):
         m = evaluate(tasks, point)
-        key = (m["rr"], m["pairwise"], -m["noop_ge"])
+        key = (m["rr"], m["pairwise"], -m["noop_ge"], -prior_distance(point))
         if best is None or key > best[0]:
             best = (key, point, m)
     assert best is not None

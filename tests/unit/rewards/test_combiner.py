@@ -62,6 +62,13 @@ def test_fit_is_deterministic_and_beats_or_ties_the_defaults() -> None:
     assert score(TASKS[2][2], point) == 0.0  # capped
 
 
+def test_a_weight_the_data_cannot_see_keeps_its_prior() -> None:
+    """No candidate of TASKS changes a warning: every a_w ties, and the fit keeps the
+    default (0.1) instead of the grid's first point (0), which would make warnings free."""
+    point, _ = fit(TASKS)
+    assert point["a_w"] == Weights().a_w
+
+
 def test_fit_needs_tasks_and_one_fix_each() -> None:
     with pytest.raises(UsageError):
         fit([])
