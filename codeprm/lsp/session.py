@@ -376,6 +376,11 @@ class LspSession:
             events = [lsp.FileEvent(uri=path.resolve().as_uri(), type=kinds[kind]) for path, kind in changes]
             self._client.workspace_did_change_watched_files(lsp.DidChangeWatchedFilesParams(changes=events))
 
+    def document_version(self, path: Path) -> int | None:
+        """The version last sent for an open document (None: not open)."""
+        doc = self._documents.get(path.resolve().as_uri())
+        return doc.version if doc else None
+
     def open_documents(self) -> dict[Path, str]:
         """Every document the session holds open, with the text last sent."""
         from codeprm.lsp.convert import uri_to_path
