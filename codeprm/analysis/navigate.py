@@ -78,7 +78,7 @@ class Analyzer:
     _session: SessionRouter | None = None
     _shadow: Analyzer | None = None
     _mirror: Any = None
-    _disk_files: frozenset[str] | None = None
+    _disk_files: files.PythonFileSet | None = None
 
     def __post_init__(self) -> None:
         self.root = self.root.resolve()
@@ -96,7 +96,6 @@ class Analyzer:
 
         Returns the workspace-relative paths that changed; deleted files are closed.
         """
-        self._disk_files = None
         if self._session is None:
             return []
         changed = []
@@ -125,10 +124,10 @@ class Analyzer:
 
     # -- the server's view of the disk -------------------------------------------------------
     def python_files_on_disk(self) -> frozenset[str]:
-        """The workspace's Python files as the walk finds them (kept until ``refresh``)."""
+        """The workspace's Python files as the walk finds them now (``files.PythonFileSet``)."""
         if self._disk_files is None:
-            self._disk_files = frozenset(files.relative(self.root, p) for p in files.iter_python_files(self.root))
-        return self._disk_files
+            self._disk_files = files.PythonFileSet(self.root)
+        return self._disk_files.current()
 
     def for_state(self, texts: Mapping[str, str]) -> Analyzer:
         """The analyzer whose server sees the disk as the state ``texts`` has it.
