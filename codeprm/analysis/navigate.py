@@ -145,14 +145,22 @@ class Analyzer:
         if not self.mirror_states:
             return self
         state = frozenset(p for p, t in texts.items() if mirrored(p, t))
-        if state == self.python_files_on_disk():
-            return self
+        disk = self.python_files_on_disk()
+        if state == disk or (state <= disk and not any(self._readable(p) for p in disk - state)):
+            return self  # a file no state can hold (not UTF-8 text) is the disk's in every state
         shadow = self.shadow()
         assert self._mirror is not None
         events = self._mirror.sync(texts)
         if events and shadow._session is not None:
             shadow._session.files_changed(events)
         return shadow
+
+    def _readable(self, rel: str) -> bool:
+        try:
+            files.read_source(self.root / rel)
+        except CodeprmError:
+            return False
+        return True
 
     def shadow(self) -> Analyzer:
         """The mirror's analyzer, created on first use (its frames go to this call's trace,

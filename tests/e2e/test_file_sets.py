@@ -88,6 +88,7 @@ def test_renaming_a_module_with_its_importers_updated_scores_zero(engine: StepEn
 
 
 def test_a_body_edit_stays_in_the_warm_session(engine: StepEngine) -> None:
+    (engine.root / "legacy.py").write_bytes(b"s = '\xe9'\n")  # not UTF-8: no state holds it
     bundle = score_edit(engine, diff("lib.py", LIB, LIB.replace("w * h", "h * w"))).bundle
     assert bundle["processReward"]["total"] == 0
     assert engine.analyzer._shadow is None  # no mirror was needed
