@@ -115,11 +115,14 @@ def test_a_trajectory_that_creates_a_module_then_imports_it(ws: Path, tmp_path: 
     ]
     traj = tmp_path / "t.jsonl"
     traj.write_text("".join(json.dumps(s.to_json()) + "\n" for s in steps))
-    r = run_cli("score", str(traj), "-w", str(ws), "--json", env=NO_DAEMON)
+    trace = tmp_path / "trace.jsonl"
+    r = run_cli("score", str(traj), "-w", str(ws), "--json", "--trace-file", str(trace), env=NO_DAEMON)
     assert r.code == 0, r.err
     rewards = [s["reward"] for s in json.loads(r.out)["steps"]]
     assert rewards[0] == 0 and rewards[1] == 0 and rewards[2] < 0
     assert tree(ws) == before
+    replayed = run_cli("trace", "replay", str(trace), env={"CODEPRM_SERVER_COMMAND": "/nonexistent/server", **NO_DAEMON})
+    assert replayed.code == 0, replayed.err + replayed.out
 
 
 def test_a_traced_step_in_the_mirror_replays_byte_identically(ws: Path, tmp_path: Path) -> None:
