@@ -138,3 +138,47 @@ def workspace_digest(root: Path) -> str:
     configs += [m for lang in detected(root) for m in lang.markers if m not in configs]
     files += [root / name for name in configs if safeio.is_regular(root / name)]
     return digest(root, files)
+
+
+class PythonFileSet:
+    """The workspace's Python files as ``iter_python_files`` finds them, kept between calls.
+
+    ``current()`` walks again only when a walked directory's modification time moved (a
+    file created, deleted or renamed in it) or a directory came or went: a stat per
+    directory instead of a walk, so that comparing each measured state's file set with
+    the disk's costs next to nothing in a warm daemon.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._files: frozenset[str] | None = None
+        self._stamps: dict[str, int] = {}
+        self._recent = False
+
+    def _stale(self) -> bool:
+        if self._recent:  # a directory changed about when it was walked: coarse clocks
+            return True
+        for d, stamp in self._stamps.items():
+            try:
+                if os.stat(d).st_mtime_ns != stamp:
+                    return True
+            except OSError:
+                return True
+        return False
+
+    def current(self) -> frozenset[str]:
+        if self._files is None or self._stale():
+            import time
+
+            walked = time.time_ns()
+            stamps: dict[str, int] = {}
+            for dirpath, dirnames, _ in os.walk(self.root):
+                dirnames[:] = [d for d in dirnames if pyfiles.walks_dir(d)]
+                try:
+                    stamps[dirpath] = os.stat(dirpath).st_mtime_ns
+                except OSError:
+                    continue
+            self._files = frozenset(relative(self.root, p) for p in iter_python_files(self.root))
+            self._stamps = stamps
+            self._recent = any(stamp > walked - 2_000_000_000 for stamp in stamps.values())
+        return self._files

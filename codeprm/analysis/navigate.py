@@ -8,7 +8,7 @@ knows nothing of click or of how results are rendered.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,9 @@ from codeprm.lsp import SessionConfig
 from codeprm.lsp.client import Frame
 from codeprm.lsp.router import SessionRouter, language_name
 from codeprm.types import Diagnostic, Location, Position, Range
+
+#: the prefix of a trace's frame directions that the mirror's server exchanged (``Analyzer.shadow``)
+SHADOW = "shadow-"
 
 
 def open_analyzer(root: Path, python: Path | None = None, timeout: float = 60.0) -> Analyzer:
@@ -68,7 +71,14 @@ class Analyzer:
     skipped: list[tuple[Path, str]] = field(default_factory=list)
     #: the workspace a trace records when the server runs elsewhere (a commit range's scratch checkout)
     traced_root: Path | None = None
+    #: measure a state whose Python file set differs from the disk's in a scratch mirror
+    #: (``for_state``); off where the server's disk already follows the states (a commit
+    #: range's checkout) and in the mirror's own analyzer
+    mirror_states: bool = True
     _session: SessionRouter | None = None
+    _shadow: Analyzer | None = None
+    _mirror: Any = None
+    _disk_files: files.PythonFileSet | None = None
 
     def __post_init__(self) -> None:
         self.root = self.root.resolve()
@@ -105,6 +115,76 @@ class Analyzer:
         if self._session is not None:
             session, self._session = self._session, None
             session.close()
+        if self._shadow is not None:
+            shadow, self._shadow = self._shadow, None
+            shadow.close()
+        if self._mirror is not None:
+            mirror, self._mirror = self._mirror, None
+            mirror.close()
+
+    # -- the server's view of the disk -------------------------------------------------------
+    def python_files_on_disk(self) -> frozenset[str]:
+        """The workspace's Python files as the walk finds them now (``files.PythonFileSet``)."""
+        if self._disk_files is None:
+            self._disk_files = files.PythonFileSet(self.root)
+        return self._disk_files.current()
+
+    def for_state(self, texts: Mapping[str, str]) -> Analyzer:
+        """The analyzer whose server sees the disk as the state ``texts`` has it.
+
+        The server resolves imports against the file system. When the state's Python files
+        (``workspace.mirror.mirrored``) are the disk's, that is this analyzer (the warm
+        session, the common case of a body edit); otherwise it is the shadow: an analyzer
+        rooted in a scratch mirror (``workspace.mirror.ScratchMirror``) moved to the state's
+        file set, the server told what changed. Its diagnostics have the same
+        workspace-relative paths, and the same settings, interpreter and configuration
+        files, so the two answer alike for the same state.
+        """
+        from codeprm.workspace.mirror import mirrored
+
+        if not self.mirror_states:
+            return self
+        state = frozenset(p for p, t in texts.items() if mirrored(p, t))
+        disk = self.python_files_on_disk()
+        if state == disk or (state <= disk and not any(self._readable(p) for p in disk - state)):
+            return self  # a file no state can hold (not UTF-8 text) is the disk's in every state
+        shadow = self.shadow()
+        assert self._mirror is not None
+        events = self._mirror.sync(texts)
+        if events and shadow._session is not None:
+            shadow._session.files_changed(events)
+        return shadow
+
+    def _readable(self, rel: str) -> bool:
+        try:
+            files.read_source(self.root / rel)
+        except CodeprmError:
+            return False
+        return True
+
+    def shadow(self) -> Analyzer:
+        """The mirror's analyzer, created on first use (its frames go to this call's trace,
+        marked ``shadow-send`` / ``shadow-recv``, and replay from those)."""
+        if self._shadow is None:
+            from codeprm.lsp.servers import find_target_python
+            from codeprm.workspace.mirror import ScratchMirror
+
+            python = find_target_python(self.root, self.python)
+            self._mirror = ScratchMirror(self.root, key=f"{self.root}\0{python}")
+            main = self
+
+            def sink(frame: Frame) -> None:
+                if main.trace is not None:
+                    main.trace.frame(SHADOW + frame.direction, frame.body)
+
+            frames = None
+            if self.replay_frames is not None:
+                frames = tuple((d.removeprefix(SHADOW), b) for d, b in self.replay_frames if d.startswith(SHADOW))
+            self._shadow = Analyzer(
+                root=self._mirror.root, python=python, timeout=self.timeout, frame_sink=sink,
+                replay_frames=frames, mirror_states=False,
+            )
+        return self._shadow
 
     @property
     def session(self) -> SessionRouter:
@@ -116,7 +196,10 @@ class Analyzer:
                 recorder.workspace(traced, files.workspace_digest(traced))
                 if sink is None:
                     sink = lambda frame: recorder.frame(frame.direction, frame.body)  # noqa: E731
-            config = SessionConfig(root=self.root, python=self.python, timeout=self.timeout, frame_sink=sink, replay_frames=self.replay_frames)
+            frames = self.replay_frames
+            if frames is not None:  # the shadow's frames are its own (``shadow``)
+                frames = tuple(f for f in frames if not f[0].startswith(SHADOW))
+            config = SessionConfig(root=self.root, python=self.python, timeout=self.timeout, frame_sink=sink, replay_frames=frames)
             self._session = SessionRouter(config)
         return self._session
 

@@ -88,7 +88,7 @@ def range_analyzer(
     key = f"{Path(root).resolve()}\0{history.base_sha}\0{history.steps[-1].sha if history.steps else ''}"
     with (
         ScratchCheckout(history.git_dir, history.base_tree, key) as checkout,
-        Analyzer(root=checkout.root, python=interpreter, timeout=timeout, traced_root=Path(root).resolve(), trace=trace, replay_frames=replay_frames) as an,
+        Analyzer(root=checkout.root, python=interpreter, timeout=timeout, traced_root=Path(root).resolve(), trace=trace, replay_frames=replay_frames, mirror_states=False) as an,
     ):
         at = [0]
 

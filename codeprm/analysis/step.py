@@ -168,13 +168,14 @@ class StepEngine:
         memo[key] = list(out)
         return out
 
-    def mirror(self, texts: Mapping[str, str]) -> None:
+    def mirror(self, texts: Mapping[str, str], analyzer: Analyzer | None = None) -> None:
         """Make the session's open documents hold ``texts`` (closed where the snapshot lacks
         them), so no text of another state leaks into cross-file facts."""
-        session = self.analyzer.session
+        an = analyzer or self.analyzer
+        session = an.session
         for abs_path, held in session.session.open_documents().items():
             try:
-                rel = abs_path.resolve().relative_to(self.root).as_posix()
+                rel = abs_path.resolve().relative_to(an.root).as_posix()
             except ValueError:
                 continue
             if rel not in texts:
@@ -183,17 +184,35 @@ class StepEngine:
                 session.sync(abs_path, texts[rel])
 
     def _pull(self, texts: Mapping[str, str], present: list[str], paths: list[str]) -> dict[str, list[Located]]:
-        """Make the session mirror the snapshot, then pull the paths' diagnostics at once.
+        """Pull the paths' diagnostics from a server whose disk view is the snapshot's.
+
+        A snapshot whose Python files are not the disk's (a step created, deleted or renamed
+        a module) is measured by the analyzer's shadow, rooted in a scratch mirror of the
+        state (``Analyzer.for_state``); other languages' files stay with the warm session.
+        """
+        target = self.analyzer.for_state(texts)
+        if target is self.analyzer:
+            return self._pull_in(self.analyzer, texts, present, paths)
+        out = self._pull_in(target, texts, [p for p in present if is_python_path(p)], [p for p in paths if is_python_path(p)])
+        rest = [p for p in paths if not is_python_path(p)]
+        if rest:
+            out.update(self._pull_in(self.analyzer, texts, [p for p in present if not is_python_path(p)], rest))
+        return out
+
+    def _pull_in(self, an: Analyzer, texts: Mapping[str, str], present: list[str], paths: list[str]) -> dict[str, list[Located]]:
+        """Make ``an``'s session mirror the snapshot, then pull the paths' diagnostics at once.
 
         Every covered file is synced (a no-op for a document already open with its text):
         the files a snapshot changes are covered, and a pulled file may import them.
         """
-        session = self.analyzer.session
-        self.mirror(texts)
+        if not paths:
+            return {}
+        session = an.session
+        self.mirror(texts, an)
         for path in present:  # sync the whole snapshot first: cross-file facts need it
-            session.sync(self.root / path, texts[path])
+            session.sync(an.root / path, texts[path])
         out = {}
-        for path, diags in zip(paths, session.diagnostics_many([self.root / p for p in paths]), strict=True):
+        for path, diags in zip(paths, session.diagnostics_many([an.root / p for p in paths]), strict=True):
             names = structure.enclosing(texts[path], (d.range.start for d in diags), path)
             out[path] = [Located(d, name) for d, name in zip(diags, names, strict=True)]
         return out

@@ -11,15 +11,14 @@ user's workspace is never written.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from codeprm.workspace.history import SUBMODULE, SYMLINK, Entry, TreeChange
+from codeprm.workspace.mirror import claim_scratch
 
 
 class ScratchCheckout:
@@ -41,30 +40,8 @@ class ScratchCheckout:
         self.close()
 
     def _claim(self, key: str) -> Path:
-        """The directory: named after ``key`` (so a traced run replays with the same paths), locked.
-
-        A directory of that name whose lock nobody holds is a leftover and is replaced; one
-        in use by another process leaves this run a fresh random name.
-        """
-        tmp = Path(os.path.realpath(tempfile.gettempdir()))
-        if key:
-            try:
-                import fcntl
-            except ImportError:  # no advisory locks: a random name
-                fcntl = None  # type: ignore[assignment]
-            if fcntl is not None:
-                name = "codeprm-range-" + hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:16]
-                lock = (tmp / (name + ".lock")).open("a")
-                try:
-                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except OSError:
-                    lock.close()
-                else:
-                    self._lock = lock
-                    shutil.rmtree(tmp / name, ignore_errors=True)
-                    (tmp / name).mkdir()
-                    return tmp / name
-        return Path(os.path.realpath(tempfile.mkdtemp(prefix="codeprm-range-")))
+        self.root, self._lock = claim_scratch(key, "codeprm-range-")
+        return self.root
 
     def close(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
