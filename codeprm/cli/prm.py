@@ -309,6 +309,22 @@ def data_cmd(
     help="Crop training inputs to this many tokens (default: --max-length); scoring keeps "
     "--max-length. Batches pad to their longest row, so this bounds the cost of a step.",
 )
+@click.option(
+    "--lora-rank",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="With --kind zero-shot: train only rank-N adapters and write a small delta "
+    "checkpoint over --model (0: fine-tune every weight, a full checkpoint).",
+)
+@click.option(
+    "--lora-layers",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Adapters on this many top decoder layers.",
+)
+@click.option("--lora-alpha", type=float, default=16.0, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @device_option
 @click.option(
@@ -331,6 +347,9 @@ def train_cmd(
     bt_weight: float,
     max_length: int | None,
     train_length: int | None,
+    lora_rank: int,
+    lora_layers: int,
+    lora_alpha: float,
     seed: int,
     device: str,
     precision: str,
@@ -353,6 +372,9 @@ def train_cmd(
         seed=seed,
         device=device,
         precision=precision,
+        lora_rank=lora_rank,
+        lora_layers=lora_layers,
+        lora_alpha=lora_alpha,
     )
     result = train(
         records,
@@ -371,6 +393,7 @@ def train_cmd(
         "losses": result.losses,
         "steps": result.steps_done,
         "seconds": round(result.seconds, 2),
+        **({"delta": dict(result.meta.delta)} if result.meta.delta else {}),
     }
     metrics = ", ".join(f"{k}={v:.3f}" for k, v in result.meta.metrics.items())
     _emit(
