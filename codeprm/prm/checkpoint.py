@@ -279,7 +279,8 @@ def delta_base_dir(meta: CheckpointMeta) -> Path:
     for path in candidates:
         if (path / "config.json").is_file():
             m = read_meta(path)
-            if m is not None and m.weights_sha256 == want:
+            found = m.weights_sha256 if m is not None and m.weights_sha256 else weights_sha256(path)
+            if found == want:
                 return path
     return candidates[-1]
 
