@@ -65,10 +65,15 @@ def dv_rows(name: str, project: str, path: str, buggy: str, cands: Sequence[tupl
     """One row per candidate with ``key`` = its dV under ``scorer`` (0 for the no-op)."""
     from codeprm.analysis.potential import unit_changes, unit_deltas
 
+    per = [unit_changes({path: buggy}, {path: text}, [path]) for _, _, text in cands]
+    # one call for every candidate: the scorer runs the code before once and each
+    # candidate only from where it differs (the same numbers as one call per candidate)
+    flat = unit_deltas(scorer, [c for changes in per for c in changes])
     out = []
-    for cid, kind, text in cands:
-        changes = unit_changes({path: buggy}, {path: text}, [path])
-        dv = sum(unit_deltas(scorer, changes)) if changes else 0.0
+    i = 0
+    for (cid, kind, _), changes in zip(cands, per, strict=True):
+        dv = sum(flat[i : i + len(changes)]) if changes else 0.0
+        i += len(changes)
         out.append({"project": project, "bug": name, "path": path, "id": cid, "kind": kind, "label": cid == "fix", key: float(dv)})
     return out
 
@@ -101,6 +106,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--rows", type=Path, default=None, help="re-print the table of --out files (comma-separated), score nothing")
+    ap.add_argument(
+        "--baseline", action="append", default=[], metavar="LABEL=FILE",
+        help="with --rows: also read the dV of a real_bugs.py --out file as dV:LABEL (the same "
+        "candidates: real_bugs.candidate_texts is deterministic)",
+    )
     args = ap.parse_args(argv)
     rb = _real_bugs()
 
@@ -108,6 +118,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows: list[dict[str, Any]] = []
         for p in str(args.rows).split(","):
             rows += [json.loads(x) for x in Path(p).read_text().splitlines() if x.strip() and "summary" not in x]
+        for spec in args.baseline:
+            label, _, path = spec.partition("=")
+            for x in Path(path).read_text().splitlines():
+                try:
+                    r = json.loads(x) if x.strip() else {}
+                except json.JSONDecodeError:
+                    print(f"{path}: skipping a line that is not JSON", file=sys.stderr)
+                    continue
+                if r.get("dV") is not None and not r.get("error"):
+                    rows.append({"bug": r["bug"], "id": r["id"], "project": r["project"], "label": r["label"], f"dV:{label}": r["dV"]})
         merged: dict[tuple[str, str], dict[str, Any]] = {}
         for r in rows:
             merged.setdefault((r["bug"], r["id"]), {}).update(r)
@@ -122,6 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 wanted |= {f"{p}-{n}" for p, ns in sel.items() for n in ns}
     if not wanted:
         ap.error("give --selection or --bugs")
+    if args.selection is not None:
+        args.max_function_lines = 0  # the selection is what that run scored, whatever its limit
     import torch
 
     if args.threads:

