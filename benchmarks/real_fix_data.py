@@ -86,6 +86,9 @@ class Options:
     max_groups_per_source: int = 150
     #: groups per valid source (calibration scores every one of them: time)
     max_valid_groups: int = 60
+    #: > 0: cut train records this many lines past their last change (``windowed``);
+    #: valid records stay whole functions, as the potential scores them
+    train_window: int = 0
     max_commits_scanned: int = 4000
 
     def to_json(self) -> dict[str, Any]:
@@ -310,6 +313,43 @@ def records_of(fix: Fix, split: str, opts: Options) -> list[Any]:
     return rows
 
 
+def windowed(rows: Sequence[Any], after_lines: int) -> list[Any]:
+    """A group's records cut to the code up to ``after_lines`` lines past its last change.
+
+    For training on a CPU budget: the tokens before the first change are the same in every
+    record of a group (their log-probabilities cancel in the pairwise loss) and the effect
+    of a change fades a few lines after it, so the window keeps most of the signal at a
+    fraction of the tokens. Each record's ``after`` is cut past its own last changed line,
+    ``before`` (and the no-op) past the last line any record of the group changed."""
+    import difflib
+
+    if not rows:
+        return []
+    before = rows[0].before
+    b_lines = before.splitlines(keepends=True)
+
+    def last_changed(after: str) -> tuple[int, int]:
+        sm = difflib.SequenceMatcher(a=b_lines, b=after.splitlines(keepends=True), autojunk=False)
+        last_a = last_b = -1
+        for tag, i1, i2, j1, j2 in sm.get_opcodes():
+            if tag != "equal":
+                last_a, last_b = max(last_a, i2 - 1, i1), max(last_b, j2 - 1, j1)
+        return last_a, last_b
+
+    ends = {id(r): last_changed(r.after) for r in rows}
+    cut_before = max(a for a, _ in ends.values()) + 1 + after_lines
+    new_before = "".join(b_lines[:cut_before])
+    out = []
+    for r in rows:
+        _, last_b = ends[id(r)]
+        if r.after == before:
+            after = new_before
+        else:
+            after = "".join(r.after.splitlines(keepends=True)[: last_b + 1 + after_lines])
+        out.append(r.with_(before=new_before, after=after))
+    return out
+
+
 def _stable_order(fixes: Sequence[Fix]) -> list[Fix]:
     """Dedupe (the same before/after pair from two commits) and order by a content hash, so a
     cap takes a spread of the history and the result does not depend on scan order."""
@@ -341,6 +381,8 @@ def build(
             rows = records_of(fix, split, opts)
             if len(rows) < 3:  # no wrong fix: only fix vs noop
                 continue
+            if split == "train" and opts.train_window:
+                rows = windowed(rows, opts.train_window)
             records += rows
             groups += 1
             n += len(rows)

@@ -64,17 +64,28 @@ def bug_candidates(bug: Any, gitdir: Path, *, mutants: int, broken: int, max_lin
 def dv_rows(name: str, project: str, path: str, buggy: str, cands: Sequence[tuple[str, str, str]], scorer: Any, key: str) -> list[dict[str, Any]]:
     """One row per candidate with ``key`` = its dV under ``scorer`` (0 for the no-op)."""
     from codeprm.analysis.potential import unit_changes, unit_deltas
+    from codeprm.prm.records import StepInput
 
     per = [unit_changes({path: buggy}, {path: text}, [path]) for _, _, text in cands]
     # one call for every candidate: the scorer runs the code before once and each
     # candidate only from where it differs (the same numbers as one call per candidate)
-    flat = unit_deltas(scorer, [c for changes in per for c in changes])
+    units = [c for changes in per for c in changes]
+    feats: list[Any] = []
+    if scorer.meta.kind == "zero-shot":  # what unit_deltas computes, features kept
+        weights = scorer.meta.calibration.weights
+        feats = scorer.features([StepInput(before=c.before, after=c.after, context=c.context, path=c.path) for c in units])
+        flat = [sum(w * f for w, f in zip(weights, fs, strict=True)) for fs in feats]
+    else:
+        flat = unit_deltas(scorer, units)
     out = []
     i = 0
     for (cid, kind, _), changes in zip(cands, per, strict=True):
-        dv = sum(flat[i : i + len(changes)]) if changes else 0.0
-        i += len(changes)
-        out.append({"project": project, "bug": name, "path": path, "id": cid, "kind": kind, "label": cid == "fix", key: float(dv)})
+        n = len(changes)
+        row = {"project": project, "bug": name, "path": path, "id": cid, "kind": kind, "label": cid == "fix", key: float(sum(flat[i : i + n])) if n else 0.0}
+        if feats:  # summed features: other calibrations of the same model re-weight offline
+            row["features:" + key.split(":", 1)[-1]] = [float(sum(f[j] for f in feats[i : i + n])) for j in range(len(feats[0]))] if n else [0.0, 0.0]
+        i += n
+        out.append(row)
     return out
 
 

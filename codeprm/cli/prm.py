@@ -343,6 +343,13 @@ def data_cmd(
     help="Adapters on this many top decoder layers.",
 )
 @click.option("--lora-alpha", type=float, default=16.0, show_default=True)
+@click.option(
+    "--warmup",
+    type=click.IntRange(min=0),
+    default=20,
+    show_default=True,
+    help="Linear warm-up steps of the learning rate (then cosine to 10%).",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @device_option
 @click.option(
@@ -368,6 +375,7 @@ def train_cmd(
     lora_rank: int,
     lora_layers: int,
     lora_alpha: float,
+    warmup: int,
     seed: int,
     device: str,
     precision: str,
@@ -393,6 +401,7 @@ def train_cmd(
         lora_rank=lora_rank,
         lora_layers=lora_layers,
         lora_alpha=lora_alpha,
+        warmup=warmup,
     )
     result = train(
         records,
