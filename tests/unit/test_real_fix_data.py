@@ -117,3 +117,16 @@ def test_held_out_projects_are_refused(rfd: ModuleType, repo: Path, tmp_path: Pa
         with pytest.raises(SystemExit, match="held out"):
             rfd.main(["--history", f"{name}={repo}", "--out", str(tmp_path / "x.jsonl")])
     assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_a_training_window_cuts_every_record_past_the_groups_change(rfd: ModuleType) -> None:
+    before = "def f(xs):\n    a = 1\n    b = a + 1\n    c = b * 2\n    d = c - 1\n    e = d + a\n    return e\n"
+    after = before.replace("b = a + 1", "b = a + 2")
+    fix = rfd.Fix("history:x", "c0ffee", "m.py", "f", before, after, "# file: m.py\n")
+    rows = rfd.records_of(fix, "train", rfd.Options(mutants=2, broken=0))
+    cut = rfd.windowed(rows, 1)
+    assert [r.candidate for r in cut] == [r.candidate for r in rows] and [r.label for r in cut] == [r.label for r in rows]
+    by = {r.candidate: r for r in cut}
+    assert by["fix"].after == "def f(xs):\n    a = 1\n    b = a + 2\n    c = b * 2\n"
+    assert by["noop"].after == by["noop"].before and all(r.before == by["noop"].before for r in cut)
+    assert all(before.startswith(r.before) for r in cut) and all(len(r.after) < len(before) + 8 for r in cut)
