@@ -117,6 +117,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--rows", type=Path, default=None, help="re-print the table of --out files (comma-separated), score nothing")
+    ap.add_argument("--only-common", action="store_true", help="with --rows: only bugs every PRM scored")
+    ap.add_argument(
+        "--reweight", action="append", default=[], metavar="NAME=LABEL:W_LL,W_TOK",
+        help="with --rows: dV:NAME from LABEL's recorded features under other calibration weights",
+    )
     ap.add_argument(
         "--baseline", action="append", default=[], metavar="LABEL=FILE",
         help="with --rows: also read the dV of a real_bugs.py --out file as dV:LABEL (the same "
@@ -139,10 +144,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                     continue
                 if r.get("dV") is not None and not r.get("error"):
                     rows.append({"bug": r["bug"], "id": r["id"], "project": r["project"], "label": r["label"], f"dV:{label}": r["dV"]})
+        for spec in args.reweight:
+            # NAME=LABEL:W_LL,W_TOK: dV of LABEL's model under another calibration's weights
+            name, _, rest = spec.partition("=")
+            label, _, ws = rest.partition(":")
+            w = [float(x) for x in ws.split(",")]
+            for r in rows:
+                f = r.get(f"features:{label}")
+                if f is not None:
+                    r[f"dV:{name}"] = sum(a * b for a, b in zip(w, f, strict=True))
         merged: dict[tuple[str, str], dict[str, Any]] = {}
         for r in rows:
             merged.setdefault((r["bug"], r["id"]), {}).update(r)
         keys = sorted({k for r in rows for k in r if k.startswith("dV:")})
+        if args.only_common:  # bugs every PRM scored, so the columns compare like for like
+            full = [
+                b for b in {r["bug"] for r in rows}
+                if all(k in merged.get((b, c), {}) for k in keys for c in ("fix", "noop"))
+            ]
+            merged = {key: r for key, r in merged.items() if key[0] in full}
         print(report(list(merged.values()), keys))
         return 0
     wanted: set[str] = {b for b in args.bugs.split(",") if b}
