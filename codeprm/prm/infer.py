@@ -342,9 +342,17 @@ class Scorer:
 def default_checkpoint_dir() -> Path:
     """The default PRM: the delta shipped with codeprm over the fetched SmolLM2 when there is
     one (``fetch.shipped_delta``), else the fetched SmolLM2 itself."""
+    from codeprm.prm.checkpoint import read_meta, weights_sha256
     from codeprm.prm.fetch import default_dest, shipped_delta
 
-    return shipped_delta() or default_dest()
+    base, delta = default_dest(), shipped_delta()
+    if delta is None or not (base / "config.json").is_file():
+        return base
+    meta, fetched = read_meta(delta), read_meta(base)
+    have = fetched.weights_sha256 if fetched is not None and fetched.weights_sha256 else weights_sha256(base)
+    # a base fetched otherwise (--dtype float32) is not the one the delta was trained on:
+    # the default is then the base itself, not a refusal
+    return delta if meta is not None and meta.delta.get("base_weights_sha256") == have else base
 
 
 def load_scorer(
@@ -356,11 +364,7 @@ def load_scorer(
 ) -> Scorer:
     """A scorer from a local checkpoint directory (None: the default, ``default_checkpoint_dir``)."""
     if path is None:
-        path = default_checkpoint_dir()
-        from codeprm.prm.fetch import default_dest
-
-        if not (default_dest() / "config.json").is_file():
-            path = default_dest()  # a shipped delta needs the fetched base too
+        path = default_checkpoint_dir()  # the fetched base when it is missing
         if not (Path(path) / "config.json").is_file() and not is_delta_checkpoint(Path(path)):
             raise NotFoundError(
                 f"no default PRM checkpoint in {path}: run 'codeprm prm fetch' first "

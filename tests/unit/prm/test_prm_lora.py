@@ -183,3 +183,20 @@ def test_a_shipped_delta_is_the_default_over_the_fetched_base(trained, tmp_path:
     assert scorer.features(STEPS) == load_scorer(result.path, "cpu", cache_size=0).features(STEPS)
     monkeypatch.setattr(fetch, "SHIPPED_DELTA", tmp_path / "none")
     assert load_scorer(None, "cpu", cache_size=0).path == tmp_path / "cache" / fetch.CHECKPOINT_NAME
+
+
+def test_a_base_fetched_otherwise_is_the_default_instead_of_a_refusal(trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    from codeprm.prm import fetch
+    from codeprm.prm.infer import default_checkpoint_dir
+
+    base, result = trained
+    monkeypatch.setattr(fetch, "SHIPPED_DELTA", result.path)
+    monkeypatch.setenv("CODEPRM_CACHE", str(tmp_path))
+    other = shutil.copytree(base, tmp_path / fetch.CHECKPOINT_NAME)
+    assert default_checkpoint_dir() == result.path
+    data = bytearray((other / "model.safetensors").read_bytes())
+    data[-1] ^= 1  # other weights (as a float32 fetch would have)
+    (other / "model.safetensors").write_bytes(bytes(data))
+    assert default_checkpoint_dir() == other
