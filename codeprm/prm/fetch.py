@@ -69,6 +69,17 @@ def default_dest() -> Path:
     return cache_root() / CHECKPOINT_NAME
 
 
+#: The fine-tuned default shipped with codeprm: a LoRA delta checkpoint (``prm.lora``, a few
+#: MB) over the fetched SmolLM2, merged into its weights when loaded. Absent: the default is
+#: the zero-shot SmolLM2 itself.
+SHIPPED_DELTA = Path(__file__).resolve().parent / "assets" / "smollm2-realfix"
+
+
+def shipped_delta() -> Path | None:
+    """The shipped delta checkpoint directory, or None when this codeprm ships none."""
+    return SHIPPED_DELTA if (SHIPPED_DELTA / "delta.safetensors").is_file() else None
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with Path(path).open("rb") as fh:

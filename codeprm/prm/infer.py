@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from codeprm.errors import NotFoundError
-from codeprm.prm.checkpoint import CheckpointMeta, load_checkpoint
+from codeprm.prm.checkpoint import CheckpointMeta, is_delta_checkpoint, load_checkpoint
 from codeprm.prm.records import StepInput
 from codeprm.prm.runtime import make_deterministic, require_torch, resolve_device
 from codeprm.prm.text import classifier_text, lm_prefix
@@ -337,9 +337,19 @@ class Scorer:
 
 
 def default_checkpoint_dir() -> Path:
-    from codeprm.prm.fetch import default_dest
+    """The default PRM: the delta shipped with codeprm over the fetched SmolLM2 when there is
+    one (``fetch.shipped_delta``), else the fetched SmolLM2 itself."""
+    from codeprm.prm.checkpoint import read_meta, weights_sha256
+    from codeprm.prm.fetch import default_dest, shipped_delta
 
-    return default_dest()
+    base, delta = default_dest(), shipped_delta()
+    if delta is None or not (base / "config.json").is_file():
+        return base
+    meta, fetched = read_meta(delta), read_meta(base)
+    have = fetched.weights_sha256 if fetched is not None and fetched.weights_sha256 else weights_sha256(base)
+    # a base fetched otherwise (--dtype float32) is not the one the delta was trained on:
+    # the default is then the base itself, not a refusal
+    return delta if meta is not None and meta.delta.get("base_weights_sha256") == have else base
 
 
 def load_scorer(
@@ -349,10 +359,10 @@ def load_scorer(
     batch_size: int | None = None,
     cache_size: int = 4096,
 ) -> Scorer:
-    """A scorer from a local checkpoint directory (None: the fetched default, SmolLM2-135M)."""
+    """A scorer from a local checkpoint directory (None: the default, ``default_checkpoint_dir``)."""
     if path is None:
-        path = default_checkpoint_dir()
-        if not (Path(path) / "config.json").is_file():
+        path = default_checkpoint_dir()  # the fetched base when it is missing
+        if not (Path(path) / "config.json").is_file() and not is_delta_checkpoint(Path(path)):
             raise NotFoundError(
                 f"no default PRM checkpoint in {path}: run 'codeprm prm fetch' first "
                 "(or pass a checkpoint directory)"

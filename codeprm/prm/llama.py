@@ -431,8 +431,13 @@ class LlamaForScoring(nn.Module):
         return _Logits(self.lm_head(self.model(input_ids, attention_mask).last_hidden_state))
 
 
-def load(directory: Path, device: str = "cpu") -> tuple[LlamaForScoring, Tokenizer]:
-    """(model in eval mode, float32, on ``device``; tokenizer) from a checkpoint ``supported`` accepts."""
+def load(
+    directory: Path, device: str = "cpu", *, delta: tuple[Any, Any] | None = None
+) -> tuple[LlamaForScoring, Tokenizer]:
+    """(model in eval mode, float32, on ``device``; tokenizer) from a checkpoint ``supported`` accepts.
+
+    ``delta``: (adapters, ``lora.LoraSpec``) merged into the float32 weights first
+    (``lora.merge_state``: the same bits as merging into the transformers model)."""
     from safetensors.torch import load_file
 
     directory = Path(directory)
@@ -444,8 +449,13 @@ def load(directory: Path, device: str = "cpu") -> tuple[LlamaForScoring, Tokeniz
         state.update(load_file(str(path)))
     if spec.tie_word_embeddings:
         state.pop("lm_head.weight", None)  # transformers ignores it too
+    weights = {k: v.to(torch.float32) for k, v in state.items()}
+    if delta is not None:
+        from codeprm.prm import lora
+
+        lora.merge_state(weights, delta[0], delta[1])
     try:
-        model = LlamaForScoring(spec, {k: v.to(torch.float32) for k, v in state.items()})
+        model = LlamaForScoring(spec, weights)
     except KeyError as err:
         raise ValueError(f"{directory}: no {err.args[0]} among the weights") from err
     model.to(device)

@@ -76,6 +76,13 @@ class TrainConfig:
     tiny_heads: int = 4
     tiny_vocab: int = 4096
     tokenizer_texts: int = 4000
+    #: > 0 (``--kind zero-shot``): train only rank-``lora_rank`` adapters (``prm.lora``) on the
+    #: top ``lora_layers`` decoder layers and save a small delta checkpoint over the base
+    lora_rank: int = 0
+    lora_alpha: float = 16.0
+    lora_layers: int = 8
+    #: "all" (attention and MLP projections), "attention" or "mlp"
+    lora_targets: str = "all"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -315,8 +322,13 @@ def train(
             else DEFAULT_ZERO_SHOT
         )
         # new weights: the base's fitted reward weights (combiner) do not carry over; refit them
-        meta = old.with_(calibration=cal, max_length=config.max_length, combiner={})
+        meta = old.with_(calibration=cal, max_length=config.max_length, combiner={}, delta={})
         meta = meta.with_(base_model={**dict(old.base_model), "path": str(base_model)})
+    lora_spec = None
+    if config.lora_rank > 0:
+        lora_spec = _add_lora(model, config, base_model)
+        say(f"LoRA rank {config.lora_rank} on layers {list(lora_spec.layers)}: "
+            f"{sum(p.numel() for p in model.parameters() if p.requires_grad)} trainable parameters")
     model.to(device)
 
     # ---- training
@@ -331,6 +343,14 @@ def train(
         )
     seconds = time.perf_counter() - t0
     model.eval()
+    delta = None
+    if lora_spec is not None:
+        from codeprm.prm import lora
+
+        model.to("cpu")
+        delta = lora.lora_state(model, lora_spec)
+        lora.merge_into_model(model, lora_spec)  # score (and calibrate) what the loader will run
+        model.to(device)
 
     # ---- calibration and metrics on our own held-out split
     scorer = Scorer(model, tokenizer, meta, device=device, batch_size=32)
@@ -357,9 +377,15 @@ def train(
             "final_loss": losses[-1] if losses else None,
             "torch": torch.__version__,
             "transformers": transformers.__version__,
+            **({"lora": lora_spec.to_json()} if lora_spec is not None else {}),
         },
     )
     model.to("cpu")
+    if delta is not None and lora_spec is not None and base_model is not None:
+        from codeprm.prm.checkpoint import save_delta_checkpoint
+
+        meta = save_delta_checkpoint(out, delta, lora_spec, meta, Path(base_model))
+        return TrainResult(Path(out), meta, losses, steps_done, seconds, rows_seen)
     if steps_done == 0 and base_model is not None:
         # calibration only: keep the stored precision, so the weights (and their hash) stay
         # those of the base checkpoint (bf16 -> fp32 -> bf16 is exact)
@@ -368,6 +394,32 @@ def train(
             model.to(getattr(torch, stored))
     meta = save_checkpoint(out, model, tokenizer, meta)
     return TrainResult(Path(out), meta, losses, steps_done, seconds, rows_seen)
+
+
+def _add_lora(model: Any, config: TrainConfig, base_model: Path | None) -> Any:
+    """Wrap the top layers' projections with adapters (``prm.lora``); the spec."""
+    from codeprm.prm import lora
+    from codeprm.prm.checkpoint import is_delta_checkpoint
+
+    if config.kind != "zero-shot" or base_model is None:
+        raise UsageError("LoRA training needs --kind zero-shot and a --model")
+    if is_delta_checkpoint(Path(base_model)):
+        raise UsageError("LoRA training needs a full base checkpoint, not a delta checkpoint")
+    if config.steps <= 0:
+        raise UsageError("LoRA training needs --steps > 0")
+    targets = {"all": lora.TARGETS, "attention": lora.ATTENTION, "mlp": lora.MLP}.get(config.lora_targets)
+    if targets is None:
+        raise UsageError(f"--lora-targets must be all, attention or mlp, not {config.lora_targets!r}")
+    total = len(model.model.layers)
+    spec = lora.LoraSpec(
+        rank=config.lora_rank,
+        alpha=config.lora_alpha,
+        layers=lora.top_layers(total, min(config.lora_layers, total)),
+        targets=targets,
+        seed=config.seed,
+    )
+    lora.add_lora(model, spec)
+    return spec
 
 
 def _train_loop(
