@@ -17,7 +17,8 @@ DEFAULT_PRM_WEIGHT = 1.0
 
 
 def load_prm(choice: str, device: str) -> tuple[Any, str | None]:
-    """The scorer for --prm (auto: the fetched default when torch and it are present)."""
+    """The scorer for --prm (auto: the fetched default when torch and it are present;
+    realfix: the shipped fine-tuned delta over it)."""
     if choice == "none":
         return None, "disabled (--prm none)"
     if importlib.util.find_spec("torch") is None or importlib.util.find_spec("transformers") is None:
@@ -27,7 +28,12 @@ def load_prm(choice: str, device: str) -> tuple[Any, str | None]:
     from codeprm.prm import load_scorer
 
     try:
-        scorer = load_scorer(None if choice in ("auto", "default") else choice, device)
+        if choice == "realfix":
+            from codeprm.prm.infer import realfix_checkpoint_dir
+
+            scorer = load_scorer(realfix_checkpoint_dir(), device)
+        else:
+            scorer = load_scorer(None if choice in ("auto", "default") else choice, device)
     except NotFoundError as err:
         if choice == "auto":
             return None, err.one_line()

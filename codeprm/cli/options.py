@@ -76,7 +76,7 @@ def server_options(func: F) -> F:
 
 def prm_choice(default: str = "auto") -> Callable[[F], F]:
     """--prm: which learned PRM (``default`` differs: the step commands leave it off)."""
-    return click.option("--prm", "prm", default=default, show_default=True, help="The learned PRM: auto | default | none | PATH to a checkpoint.")
+    return click.option("--prm", "prm", default=default, show_default=True, help="The learned PRM: auto | default | realfix (the shipped fine-tuned delta) | none | PATH to a checkpoint.")
 
 
 prm_option = prm_choice("auto")

@@ -67,7 +67,7 @@ def fetch_cmd(dest: Path | None, gguf: Path | None, force: bool, dtype: str, as_
     lines = [str(result.path)]
     delta = shipped_delta()
     if delta is not None:
-        # the default PRM is the shipped delta over this base, merged when it is loaded
+        # --prm realfix is the shipped delta over this base, merged when it is loaded
         from codeprm.prm.checkpoint import read_meta
 
         meta = read_meta(delta)
@@ -78,7 +78,7 @@ def fetch_cmd(dest: Path | None, gguf: Path | None, force: bool, dtype: str, as_
             "applies": recorded == result.weights_sha256,
         }
         lines.append(
-            f"default PRM: the delta {delta} over it"
+            f"--prm realfix: the delta {delta} over it"
             if recorded == result.weights_sha256
             else f"warning: the shipped delta {delta} was trained on other base weights"
         )

@@ -337,19 +337,30 @@ class Scorer:
 
 
 def default_checkpoint_dir() -> Path:
-    """The default PRM: the delta shipped with codeprm over the fetched SmolLM2 when there is
-    one (``fetch.shipped_delta``), else the fetched SmolLM2 itself."""
+    """The default PRM: the fetched SmolLM2 (zero-shot), whose reward weights were fitted and
+    measured on real bugs (``combiner`` in its metadata)."""
+    from codeprm.prm.fetch import default_dest
+
+    return default_dest()
+
+
+def realfix_checkpoint_dir() -> Path:
+    """``--prm realfix``: the delta shipped with codeprm (fine-tuned on real fixes) over the
+    fetched SmolLM2. Not the default: no combiner is fitted for it on data it was not
+    trained on, and it pays a little for text-only additions (docstrings); see the README."""
     from codeprm.prm.checkpoint import read_meta, weights_sha256
     from codeprm.prm.fetch import default_dest, shipped_delta
 
     base, delta = default_dest(), shipped_delta()
-    if delta is None or not (base / "config.json").is_file():
-        return base
+    if delta is None:
+        raise NotFoundError("this codeprm ships no fine-tuned delta (--prm realfix)")
+    if not (base / "config.json").is_file():
+        raise NotFoundError(f"no fetched SmolLM2 in {base} for the realfix delta: run 'codeprm prm fetch' first")
     meta, fetched = read_meta(delta), read_meta(base)
     have = fetched.weights_sha256 if fetched is not None and fetched.weights_sha256 else weights_sha256(base)
-    # a base fetched otherwise (--dtype float32) is not the one the delta was trained on:
-    # the default is then the base itself, not a refusal
-    return delta if meta is not None and meta.delta.get("base_weights_sha256") == have else base
+    if meta is None or meta.delta.get("base_weights_sha256") != have:
+        raise NotFoundError("the realfix delta was trained on another SmolLM2 conversion (run 'codeprm prm fetch --force' with the default dtype)")
+    return delta
 
 
 def load_scorer(

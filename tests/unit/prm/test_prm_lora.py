@@ -161,9 +161,10 @@ def test_lora_needs_a_full_base(trained, mined: list[StepRecord], tmp_path: Path
         train(records(mined), tmp_path / "out", CONFIG, base_model=result.path)
 
 
-def test_a_shipped_delta_is_the_default_over_the_fetched_base(trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_the_shipped_delta_is_prm_realfix_over_the_fetched_base(trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     import shutil
 
+    from codeprm.analysis.learned import load_prm
     from codeprm.errors import NotFoundError
     from codeprm.prm import fetch
 
@@ -176,27 +177,33 @@ def test_a_shipped_delta_is_the_default_over_the_fetched_base(trained, tmp_path:
     monkeypatch.setattr(fetch, "SHIPPED_DELTA", shipped)
     monkeypatch.setenv("CODEPRM_CACHE", str(tmp_path / "cache"))
     with pytest.raises(NotFoundError, match="prm fetch"):
-        load_scorer(None, "cpu")  # the base is not fetched yet
+        load_prm("realfix", "cpu")  # the base is not fetched yet
     shutil.copytree(base, tmp_path / "cache" / fetch.CHECKPOINT_NAME)
-    scorer = load_scorer(None, "cpu", cache_size=0)
+    scorer, _ = load_prm("realfix", "cpu")
     assert scorer.path == shipped and scorer.checkpoint_hash == result.meta.weights_sha256
     assert scorer.features(STEPS) == load_scorer(result.path, "cpu", cache_size=0).features(STEPS)
-    monkeypatch.setattr(fetch, "SHIPPED_DELTA", tmp_path / "none")
+    # the default stays the zero-shot base (its reward weights are the fitted ones)
     assert load_scorer(None, "cpu", cache_size=0).path == tmp_path / "cache" / fetch.CHECKPOINT_NAME
+    monkeypatch.setattr(fetch, "SHIPPED_DELTA", tmp_path / "none")
+    with pytest.raises(NotFoundError, match="ships no"):
+        load_prm("realfix", "cpu")
 
 
-def test_a_base_fetched_otherwise_is_the_default_instead_of_a_refusal(trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_realfix_over_a_base_fetched_otherwise_is_refused(trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     import shutil
 
+    from codeprm.errors import NotFoundError
     from codeprm.prm import fetch
-    from codeprm.prm.infer import default_checkpoint_dir
+    from codeprm.prm.infer import default_checkpoint_dir, realfix_checkpoint_dir
 
     base, result = trained
     monkeypatch.setattr(fetch, "SHIPPED_DELTA", result.path)
     monkeypatch.setenv("CODEPRM_CACHE", str(tmp_path))
     other = shutil.copytree(base, tmp_path / fetch.CHECKPOINT_NAME)
-    assert default_checkpoint_dir() == result.path
+    assert realfix_checkpoint_dir() == result.path and default_checkpoint_dir() == other
     data = bytearray((other / "model.safetensors").read_bytes())
     data[-1] ^= 1  # other weights (as a float32 fetch would have)
     (other / "model.safetensors").write_bytes(bytes(data))
+    with pytest.raises(NotFoundError, match="another SmolLM2"):
+        realfix_checkpoint_dir()
     assert default_checkpoint_dir() == other
