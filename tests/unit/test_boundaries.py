@@ -3,7 +3,8 @@
 * only ``codeprm.lsp`` imports pygls or lsprotocol;
 * only ``codeprm.prm`` imports torch or transformers;
 * only ``codeprm.cli`` imports click or rich, and the library never imports ``codeprm.cli``;
-* only ``codeprm.workspace`` imports gitpython or unidiff, or runs ``git``.
+* only ``codeprm.workspace`` imports gitpython or unidiff, or runs ``git``;
+* only ``codeprm.distributed`` imports ray.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ OWNER = {
     "rich": "cli",
     "git": "workspace",
     "unidiff": "workspace",
+    "ray": "distributed",
 }
 #: known crossings, each waiting on a named issue; the list may only shrink
 PENDING = {
