@@ -4,7 +4,9 @@ trajectory sets.
     ds = ray.data.read_json("samples.jsonl")          # one contract per row
     ds = ds.sort("repo_commit")                       # optional: keeps a commit's rows together
     scored = ds.map_batches(ScoreBatch, fn_constructor_kwargs={"allow": [...], "cache_dir": ...},
-                            concurrency=N, batch_size=64)
+                            compute=ray.data.ActorPoolStrategy(size=N), batch_size=64)
+
+(``concurrency=N`` says the same on Ray before 2.51, and still works there with a warning.)
 
 Each of the N replicas (Ray actors that Ray Data starts) builds one RewardService, as a
 ``RewardPool`` actor does, and keeps its benches warm across batches. A row is either a
