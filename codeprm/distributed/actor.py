@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,23 +64,21 @@ def outcome_from_json(obj: Mapping[str, Any]) -> Outcome:
 
 
 class RewardActor:
-    """One Ray actor: a RewardService with its warm benches. Scores in sub-batches of
-    ``workers`` samples so that each sample's timeout starts when a worker is free for it
-    (the service bounds a whole ``score`` call by one ``sample_timeout``)."""
+    """One Ray actor: a RewardService with its warm benches. Each sample of a chunk is a
+    ``score`` call of its own on the actor's ``workers`` threads, so its timeout starts
+    when a worker takes it (the service bounds a whole ``score`` call by one
+    ``sample_timeout``) and a chunk never waits for its slowest sample to start the next;
+    chunks that arrive together (the pool keeps two in flight) share those threads."""
 
     def __init__(self, config: PoolConfig, name: str) -> None:
         self.config = config
         self.name = name
         self.service = build_service(config)
+        self._threads = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="codeprm-actor")
 
     def score(self, items: Sequence[tuple[int, Sample, str | None]]) -> list[tuple[int, dict[str, Any]]]:
-        out: list[tuple[int, dict[str, Any]]] = []
-        step = self.config.workers
-        for start in range(0, len(items), step):
-            part = items[start:start + step]
-            outcomes = self.service.score([(s, c) for _, s, c in part])
-            out.extend((i, o.to_json()) for (i, _, _), o in zip(part, outcomes, strict=True))
-        return out
+        futures = [(i, self._threads.submit(self.service.score, [(s, c)])) for i, s, c in items]
+        return [(i, f.result()[0].to_json()) for i, f in futures]
 
     def start_episode(self, sample: Sample) -> tuple[str | None, dict[str, Any]]:
         episode, outcome = self.service.start_episode(sample)
@@ -106,4 +105,5 @@ class RewardActor:
         }
 
     def close(self) -> None:
+        self._threads.shutdown(wait=False, cancel_futures=True)
         self.service.close()

@@ -7,7 +7,9 @@ Guarantees of ``score(pairs)``:
   sends them to actors in chunks (``chunk``, default ``workers``) and fills one slot per
   number; an answer for a slot already filled is dropped. A chunk is answered whole or
   not at all (an actor returns its chunk's outcomes in one reply), so a sample is never
-  half-counted.
+  half-counted. Each actor has at most ``depth`` (2) chunks in flight, so it starts the
+  next while the driver reads the last.
+
 * **a crashed actor loses nothing.** When an actor dies (killed, out of memory, its
   process gone) the chunks it held fail with ``RayActorError``; their samples are routed
   again, this time avoiding that actor (its next choice in the key's ranking), while Ray
@@ -56,6 +58,23 @@ def route_key(sample: Sample) -> str:
     return f"{repo}\0{sample.commit.lower()}"
 
 
+def interleave(idxs: list[int], keys: Sequence[str]) -> list[int]:
+    """Round-robin over the keys, each key's samples in their order: the samples an actor
+    scores at once are of different commits where possible. (Two of one commit at once
+    make the service open a second bench of it, evicting another commit's idle bench when
+    it is full: seconds of cold start instead of tens of milliseconds of waiting.)"""
+    by_key: dict[str, deque[int]] = {}
+    for i in idxs:
+        by_key.setdefault(keys[i], deque()).append(i)
+    out: list[int] = []
+    while by_key:
+        for key in list(by_key):
+            out.append(by_key[key].popleft())
+            if not by_key[key]:
+                del by_key[key]
+    return out
+
+
 class RewardPool:
     """A pool of Ray reward actors; see the module docstring. Same scoring surface as
     ``RewardService`` (``score``, episodes, ``metrics``, ``benches``), so ``codeprm serve
@@ -72,6 +91,7 @@ class RewardPool:
         max_restarts: int = 3,
         max_retries: int = 2,
         chunk: int | None = None,
+        depth: int = 2,
         grace: float = 60.0,
         spread: bool = True,
         sample_timeout: float = 120.0,
@@ -104,6 +124,8 @@ class RewardPool:
         self.max_restarts = max_restarts
         self.max_retries = max_retries
         self.chunk = chunk or workers
+        self.depth = max(1, depth)
+        self._warm: dict[str, set[int]] = {}  # key -> actors that answered it (their bench is warm)
         self.grace = grace
         self.metrics = Metrics()
         self.retried = 0  # samples sent again after their actor failed (observability, tests)
@@ -154,13 +176,16 @@ class RewardPool:
                 return
             fresh = [i for i in idxs if not avoid[i]]
             groups: dict[int, list[int]] = defaultdict(list)
-            for i, a in zip(fresh, assign([keys[i] for i in fresh], live), strict=True):
+            with self._lock:
+                warm = {keys[i]: set(self._warm.get(keys[i], ())) for i in fresh}
+            for i, a in zip(fresh, assign([keys[i] for i in fresh], live, warm=warm), strict=True):
                 groups[int(a)].append(i)  # type: ignore[call-overload]
             for i in idxs:
                 if avoid[i]:
                     choices = [a for a in live if a not in avoid[i]] or live
                     groups[int(rank(keys[i], choices)[0])].append(i)  # type: ignore[call-overload]
             for a, mine in groups.items():
+                mine = interleave(mine, keys)
                 for c in range(0, len(mine), self.chunk):
                     queued[a].append(mine[c:c + self.chunk])
 
@@ -183,10 +208,11 @@ class RewardPool:
         route(list(range(n)))
         while done < n:
             for a in list(queued):
-                while queued[a] and busy[a] < 1:
+                while queued[a] and busy[a] < self.depth:
                     chunk = queued[a].popleft()
                     items = [(i, samples[i][0], samples[i][1]) for i in chunk]
-                    budget = self.config.sample_timeout * math.ceil(len(chunk) / self.config.workers) + self.grace
+                    # the chunks ahead of it on that actor share its threads
+                    budget = self.config.sample_timeout * math.ceil((busy[a] + 1) * self.chunk / self.config.workers) + self.grace
                     inflight[self.handles[a].score.remote(items)] = (a, chunk, time.monotonic() + budget, budget)
                     busy[a] += 1
             if not inflight:
@@ -206,6 +232,7 @@ class RewardPool:
                 else:
                     for i, obj in answers:
                         answer(i, outcome_from_json(obj))
+                    self._answered(a, {keys[i] for i, obj in answers if obj.get("status") not in ("denied", "bad-sample")})
                     if on_progress is not None:
                         on_progress(done, n)
             now = time.monotonic()
@@ -311,6 +338,15 @@ class RewardPool:
             if now - self._last_death.get(a, -math.inf) > 1.0:
                 self._deaths[a] += 1
             self._last_death[a] = now
+            for actors in self._warm.values():  # a restarted actor starts cold
+                actors.discard(a)
+
+    def _answered(self, a: int, answered: set[str]) -> None:
+        with self._lock:
+            if len(self._warm) > 65536:  # a bound, not a policy: the map is only a hint
+                self._warm.clear()
+            for key in answered:
+                self._warm.setdefault(key, set()).add(a)
 
     def _live(self) -> list[int]:
         with self._lock:

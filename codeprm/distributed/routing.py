@@ -3,17 +3,18 @@
 A sample is routed by its workspace key, ``(repository, commit)``: every actor gets a
 score ``sha256(key, actor)`` and the key goes to the highest-scoring live actor, so the
 same commit keeps landing on the actor whose bench for it is warm, and when an actor
-leaves only its own keys move (to each key's next choice). Within one batch no actor
-takes more than ``ceil(slack * n / live)`` samples: a key whose samples would push its
-first choice past that spills, in its own ranking order, to the next choice (the GRPO
-case, n completions of one prompt, is spread instead of queued on one actor).
+leaves only its own keys move (to each key's next choice). The pool also remembers which
+actors answered a key (``warm``) and prefers them. Within one batch a key whose samples
+would push its choice past ``ceil(slack * n / live)`` goes whole to its next choice, and
+a hot key (the GRPO case, n completions of one prompt) is spread sample by sample
+instead of queued on one actor.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence, Set
 
 
 def rank(key: str, actors: Sequence[Hashable]) -> list[Hashable]:
@@ -25,14 +26,27 @@ def rank(key: str, actors: Sequence[Hashable]) -> list[Hashable]:
     return sorted(actors, key=weight, reverse=True)
 
 
-def assign(keys: Sequence[str], actors: Sequence[Hashable], *, slack: float = 1.25) -> list[Hashable]:
+def assign(
+    keys: Sequence[str],
+    actors: Sequence[Hashable],
+    *,
+    warm: Mapping[str, Set[Hashable]] | None = None,
+    slack: float = 1.25,
+    hot: int = 8,
+) -> list[Hashable]:
     """One actor per key occurrence (``keys[i]`` is sample i's workspace key).
 
-    Deterministic for a given batch and set of actors. Keys are placed most numerous
-    first, each sample on the first actor of its key's ranking that is below the cap.
+    Deterministic for a given batch, set of actors and ``warm`` map (key -> the actors
+    known to hold a warm bench for it). A bench start costs seconds and a step tens of
+    milliseconds, so a key stays whole: on its least loaded warm actor, else on the
+    first actor of its ranking whose batch load stays under the cap
+    (``ceil(slack * n / live)``). Only a hot key (``hot`` samples or more in the batch:
+    GRPO's n completions of one prompt) is split, sample by sample, over its warm actors
+    and then its ranking, each actor up to the cap.
     """
     if not actors:
         raise ValueError("no live actor to route to")
+    warm = warm or {}
     cap = max(1, math.ceil(slack * len(keys) / len(actors)))
     load = dict.fromkeys(actors, 0)
     counts: dict[str, list[int]] = {}
@@ -40,9 +54,21 @@ def assign(keys: Sequence[str], actors: Sequence[Hashable], *, slack: float = 1.
         counts.setdefault(key, []).append(i)
     out: list[Hashable | None] = [None] * len(keys)
     for key in sorted(counts, key=lambda k: (-len(counts[k]), k)):
-        order = rank(key, actors)
-        for i in counts[key]:
-            chosen = next((a for a in order if load[a] < cap), order[0])
-            load[chosen] += 1
+        ranked = rank(key, actors)
+        hotter = [a for a in ranked if a in warm.get(key, ())]
+        idxs = counts[key]
+        if len(idxs) >= hot:
+            order = hotter + [a for a in ranked if a not in hotter]
+            for i in idxs:
+                chosen = next((a for a in order if load[a] < cap), min(order, key=lambda a: load[a]))
+                load[chosen] += 1
+                out[i] = chosen
+            continue
+        if hotter:
+            chosen = min(hotter, key=lambda a: load[a])
+        else:
+            chosen = next((a for a in ranked if load[a] + len(idxs) <= cap), min(ranked, key=lambda a: load[a]))
+        load[chosen] += len(idxs)
+        for i in idxs:
             out[i] = chosen
     return out  # type: ignore[return-value]

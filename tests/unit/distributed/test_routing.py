@@ -33,7 +33,16 @@ def test_assign_is_sticky_per_key_and_bounded_per_batch() -> None:
     load = Counter(got)
     assert max(load.values()) <= 20  # ceil(1.25 * 32 / 2)
     per_key = {k: {a for kk, a in zip(batch, got, strict=True) if kk == k} for k in set(batch)}
-    assert sum(len(v) > 1 for v in per_key.values()) <= 1  # at most the key that hit the cap is split
+    assert all(len(v) == 1 for v in per_key.values())  # a key that is not hot stays whole
+
+
+def test_warm_actors_win_over_the_ranking() -> None:
+    batch = keys(4, 2)
+    ks = sorted(set(batch))
+    warm = {k: {1} for k in ks}  # actor 1 answered every key before
+    assert set(assign(batch, [0, 1], warm=warm)) == {1}
+    cold = assign(batch, [0, 1])
+    assert all(a == rank(k, [0, 1])[0] or a == rank(k, [0, 1])[1] for k, a in zip(batch, cold, strict=True))
 
 
 def test_a_hot_commit_spills_in_its_own_ranking_order() -> None:
