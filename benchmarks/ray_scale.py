@@ -57,15 +57,16 @@ from codeprm.integrations.contract import Sample
 from tests.ray_corpus import make_repos, samples
 
 
-def timed_steps(score: Any, warm: list[Sample], todo: list[Sample]) -> tuple[float, list[str]]:
+def timed_steps(score: Any, benches: Any, warm: list[Sample], todo: list[Sample]) -> tuple[float, list[str], str]:
     outcomes = score([(s, None) for s in warm])
     assert all(o.status == "ok" for o in outcomes), [o.error for o in outcomes]
+    before = benches()
     t0 = time.perf_counter()
     outcomes = score([(s, None) for s in todo])
     seconds = time.perf_counter() - t0
     bad = [o.error for o in outcomes if o.status != "ok"]
     assert not bad, bad
-    return len(todo) / seconds, [o.bundle["bundleId"] for o in outcomes]
+    return len(todo) / seconds, [o.bundle["bundleId"] for o in outcomes], f"benches {before} -> {benches()}"
 
 
 def median_ms(call: Any, n: int) -> float:
@@ -81,7 +82,7 @@ def median_ms(call: Any, n: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--per-repo", type=int, default=25, help="timed samples per repository (4 repositories)")
-    ap.add_argument("--warm", type=int, default=4, help="untimed samples per repository first (benches started)")
+    ap.add_argument("--warm", type=int, default=8, help="untimed samples per repository first (benches started)")
     ap.add_argument("--workers", type=int, default=2, help="samples scored at once per process / actor")
     ap.add_argument("--max-benches", type=int, default=8, help="warm benches per process / actor (8: room for two per commit, see the docstring)")
     ap.add_argument("--calls", type=int, default=30, help="calls per overhead measurement")
@@ -105,8 +106,8 @@ def main() -> None:
     ids: dict[str, list[str]] = {}
     service = build_service(PoolConfig(allow=allow, cache_dir=str(base / "cache-one"), **settings))
     try:
-        rates["one process"], ids["one process"] = timed_steps(service.score, warm, todo)
-        print(f"one process: {rates['one process']:.2f} steps/s", flush=True)
+        rates["one process"], ids["one process"], note = timed_steps(service.score, service.benches, warm, todo)
+        print(f"one process: {rates['one process']:.2f} steps/s ({note} during the timed run)", flush=True)
         inproc = median_ms(lambda: service.score([(idle, "no edit here")]), args.calls)
         server = RewardHTTPServer(service, port=0)
         server.start()
@@ -130,8 +131,8 @@ def main() -> None:
         pool = RewardPool(allow, actors=actors, cache_dir=base / f"cache-{actors}", num_cpus=0.5, **settings)
         try:
             pool.wait_ready()
-            rates[name], ids[name] = timed_steps(pool.score, warm, todo)
-            print(f"{name}: {rates[name]:.2f} steps/s", flush=True)
+            rates[name], ids[name], note = timed_steps(pool.score, pool.benches, warm, todo)
+            print(f"{name}: {rates[name]:.2f} steps/s ({note} during the timed run)", flush=True)
             if actors == 1:
                 via_ray = median_ms(lambda p=pool: p.score([(idle, "no edit here")]), args.calls)
                 chunk = [(idle, "no edit here")] * args.workers
