@@ -167,3 +167,34 @@ def test_ray_data_replays_samples_and_trajectories(cluster: Any, repos: list[tup
     assert list(row["statuses"]) == ["ok", "ok"]
     rewards = list(row["rewards"])
     assert rewards[0] < 0 and rewards[1] == pytest.approx(-rewards[0]) and row["reward"] == pytest.approx(0.0)
+
+
+def test_codeprm_serve_ray_joins_a_cluster(cluster: Any, repos: list[tuple[Path, str]], corpus: list[Sample], reference: list[str], tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    cmd = [
+        sys.executable, "-m", "codeprm", "serve", "--ray", "--actors", "1", "--actor-cpus", "0.25", "--ray-address", cluster.address,
+        "--port", "0", "--prm", "none", "--workers", "2", "--max-benches", "2", "--cache", str(tmp_path / "cache"),
+        *(a for r, _ in repos for a in ("--allow", str(r))),
+    ]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        port = None
+        for line in proc.stderr:  # Ray logs its own lines first
+            if "listening on" in line:
+                assert "(1 Ray actors)" in line
+                port = int(line.split("http://", 1)[1].split(":", 1)[1].split()[0])
+                break
+        assert port is not None, "codeprm serve --ray never listened"
+        threading.Thread(target=proc.stderr.read, daemon=True).start()  # keep the pipe drained (actors' logs)
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/score", data=json.dumps({"samples": [corpus[2].to_json()]}).encode())
+        with urllib.request.urlopen(req, timeout=300) as resp:
+            (result,) = json.loads(resp.read())["results"]
+        assert result["status"] == "ok" and result["bundle"]["bundleId"] == reference[2]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 0
