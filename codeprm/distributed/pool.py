@@ -40,7 +40,7 @@ import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayError, RayTaskError
 
 from codeprm.distributed.actor import PoolConfig, RewardActor, outcome_from_json
-from codeprm.distributed.routing import assign, rank
+from codeprm.distributed.routing import assign, interleave, rank
 from codeprm.errors import UsageError
 from codeprm.integrations.contract import Sample
 from codeprm.integrations.service import FAILURE_REWARDS, Metrics, Outcome
@@ -56,23 +56,6 @@ def route_key(sample: Sample) -> str:
     except UsageError:
         repo = sample.repo
     return f"{repo}\0{sample.commit.lower()}"
-
-
-def interleave(idxs: list[int], keys: Sequence[str]) -> list[int]:
-    """Round-robin over the keys, each key's samples in their order: the samples an actor
-    scores at once are of different commits where possible. (Two of one commit at once
-    make the service open a second bench of it, evicting another commit's idle bench when
-    it is full: seconds of cold start instead of tens of milliseconds of waiting.)"""
-    by_key: dict[str, deque[int]] = {}
-    for i in idxs:
-        by_key.setdefault(keys[i], deque()).append(i)
-    out: list[int] = []
-    while by_key:
-        for key in list(by_key):
-            out.append(by_key[key].popleft())
-            if not by_key[key]:
-                del by_key[key]
-    return out
 
 
 class RewardPool:
@@ -233,8 +216,8 @@ class RewardPool:
                     for i, obj in answers:
                         answer(i, outcome_from_json(obj))
                     self._answered(a, {keys[i] for i, obj in answers if obj.get("status") not in ("denied", "bad-sample")})
-                    if on_progress is not None:
-                        on_progress(done, n)
+                if on_progress is not None:
+                    on_progress(done, n)
             now = time.monotonic()
             for ref, (a, chunk, deadline, budget) in list(inflight.items()):
                 if deadline <= now:  # a wedged actor: its samples time out, the actor is restarted

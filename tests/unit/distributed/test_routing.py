@@ -7,7 +7,7 @@ import subprocess
 import sys
 from collections import Counter
 
-from codeprm.distributed.routing import assign, rank
+from codeprm.distributed.routing import assign, interleave, rank
 
 
 def keys(n_keys: int, per_key: int) -> list[str]:
@@ -50,6 +50,12 @@ def test_a_hot_commit_spills_in_its_own_ranking_order() -> None:
     got = assign(batch, [0, 1, 2, 3])
     order = rank("/r\0abc", [0, 1, 2, 3])
     assert Counter(got) == {order[0]: 5, order[1]: 5, order[2]: 5, order[3]: 1}
+
+
+def test_an_actors_samples_alternate_between_commits() -> None:
+    ks = ["a", "a", "a", "b", "b", "c"]
+    assert interleave([0, 1, 2, 3, 4, 5], ks) == [0, 3, 5, 1, 4, 2]  # a b c a b a: each key's order kept
+    assert interleave([], ks) == []
 
 
 def test_importing_codeprm_and_its_distributed_package_does_not_import_ray() -> None:
