@@ -6,8 +6,8 @@ same commit keeps landing on the actor whose bench for it is warm, and when an a
 leaves only its own keys move (to each key's next choice). The pool also remembers which
 actors answered a key (``warm``) and prefers them. Within one batch a key whose samples
 would push its choice past ``ceil(slack * n / live)`` goes whole to its next choice, and
-a hot key (the GRPO case, n completions of one prompt) is spread sample by sample
-instead of queued on one actor.
+a hot key (more samples than a fair share of the batch: the GRPO case, n completions
+of one prompt) is spread sample by sample instead of queued on one actor.
 """
 
 from __future__ import annotations
@@ -33,22 +33,22 @@ def assign(
     *,
     warm: Mapping[str, Set[Hashable]] | None = None,
     slack: float = 1.25,
-    hot: int = 8,
 ) -> list[Hashable]:
     """One actor per key occurrence (``keys[i]`` is sample i's workspace key).
 
     Deterministic for a given batch, set of actors and ``warm`` map (key -> the actors
     known to hold a warm bench for it). A bench start costs seconds and a step tens of
-    milliseconds, so a key stays whole: on its least loaded warm actor, else on the
-    first actor of its ranking whose batch load stays under the cap
-    (``ceil(slack * n / live)``). Only a hot key (``hot`` samples or more in the batch:
-    GRPO's n completions of one prompt) is split, sample by sample, over its warm actors
-    and then its ranking, each actor up to the cap.
+    milliseconds, so a key stays whole: on its least loaded warm actor whose batch load
+    stays under the cap (``ceil(slack * n / live)``), else on the first actor of its
+    ranking that stays under it. Only a hot key (more samples than a fair share,
+    ``n / live``: GRPO's n completions of one prompt) is split, sample by sample, over
+    its warm actors and then its ranking, each actor up to the cap.
     """
     if not actors:
         raise ValueError("no live actor to route to")
     warm = warm or {}
     cap = max(1, math.ceil(slack * len(keys) / len(actors)))
+    share = math.ceil(len(keys) / len(actors))
     load = dict.fromkeys(actors, 0)
     counts: dict[str, list[int]] = {}
     for i, key in enumerate(keys):
@@ -58,15 +58,16 @@ def assign(
         ranked = rank(key, actors)
         hotter = [a for a in ranked if a in warm.get(key, ())]
         idxs = counts[key]
-        if len(idxs) >= hot:
+        if len(idxs) > share:
             order = hotter + [a for a in ranked if a not in hotter]
             for i in idxs:
                 chosen = next((a for a in order if load[a] < cap), min(order, key=lambda a: load[a]))
                 load[chosen] += 1
                 out[i] = chosen
             continue
-        if hotter:
-            chosen = min(hotter, key=lambda a: load[a])
+        fits = [a for a in hotter if load[a] + len(idxs) <= cap]
+        if fits:
+            chosen = min(fits, key=lambda a: load[a])
         else:
             chosen = next((a for a in ranked if load[a] + len(idxs) <= cap), min(ranked, key=lambda a: load[a]))
         load[chosen] += len(idxs)

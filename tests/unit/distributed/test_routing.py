@@ -39,8 +39,11 @@ def test_assign_is_sticky_per_key_and_bounded_per_batch() -> None:
 def test_warm_actors_win_over_the_ranking() -> None:
     batch = keys(4, 2)
     ks = sorted(set(batch))
-    warm = {k: {1} for k in ks}  # actor 1 answered every key before
-    assert set(assign(batch, [0, 1], warm=warm)) == {1}
+    warm = {k: {1} for k in ks[:2]}  # actor 1 answered two of the keys before
+    got = assign(batch, [0, 1], warm=warm)
+    assert all(a == 1 for k, a in zip(batch, got, strict=True) if k in warm)
+    everything_warm = assign(batch, [0, 1], warm={k: {1} for k in ks})
+    assert Counter(everything_warm) == {1: 4, 0: 4}  # warm, but not past the cap: the batch is balanced
     cold = assign(batch, [0, 1])
     assert all(a == rank(k, [0, 1])[0] or a == rank(k, [0, 1])[1] for k, a in zip(batch, cold, strict=True))
 
