@@ -8,9 +8,11 @@ importer):
   ray x1        a RewardPool with 1 actor, each actor the same service configuration
   ray x2        a RewardPool with 2 actors
 
-each warmed first (--warm samples per repository, scored concurrently: the service opens
-a bench per repository, and a second one of a commit when two of its samples meet, up to
-max_benches), then timed over distinct samples: steps/s. Then the per-request overhead against an in-process call, with a
+each warmed first to a steady state (rounds of --warm samples per repository until a
+round opens no bench: the service opens a bench per repository, and another one of a
+commit when two of its samples meet, up to max_benches), then timed over distinct
+samples: steps/s. The benches opened during the timed run are printed: each is seconds
+of cold start inside the measurement. Then the per-request overhead against an in-process call, with a
 sample that costs no language-server work (its completion holds no edit, so it is
 answered by the contract rule): ``service.score`` in process, ``POST /v1/score`` through
 the HTTP server, ``pool.score`` through one Ray actor (median of --calls each), and a
@@ -57,16 +59,21 @@ from codeprm.integrations.contract import Sample
 from tests.ray_corpus import make_repos, samples
 
 
-def timed_steps(score: Any, benches: Any, warm: list[Sample], todo: list[Sample]) -> tuple[float, list[str], str]:
-    outcomes = score([(s, None) for s in warm])
-    assert all(o.status == "ok" for o in outcomes), [o.error for o in outcomes]
+def timed_steps(score: Any, benches: Any, rounds: list[list[Sample]], todo: list[Sample]) -> tuple[float, list[str], str]:
+    """Warm up round by round until a round opens no bench (steady state), then time."""
+    for r, batch in enumerate(rounds):
+        opened = benches()
+        outcomes = score([(s, None) for s in batch])
+        assert all(o.status == "ok" for o in outcomes), [o.error for o in outcomes]
+        if r > 0 and benches() == opened:
+            break
     before = benches()
     t0 = time.perf_counter()
     outcomes = score([(s, None) for s in todo])
     seconds = time.perf_counter() - t0
     bad = [o.error for o in outcomes if o.status != "ok"]
     assert not bad, bad
-    return len(todo) / seconds, [o.bundle["bundleId"] for o in outcomes], f"benches {before} -> {benches()}"
+    return len(todo) / seconds, [o.bundle["bundleId"] for o in outcomes], f"benches {before} -> {benches()}, warm-up rounds {r + 1}"
 
 
 def median_ms(call: Any, n: int) -> float:
@@ -82,7 +89,7 @@ def median_ms(call: Any, n: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--per-repo", type=int, default=25, help="timed samples per repository (4 repositories)")
-    ap.add_argument("--warm", type=int, default=8, help="untimed samples per repository first (benches started)")
+    ap.add_argument("--warm", type=int, default=8, help="untimed samples per repository per warm-up round (at most 4 rounds, until one opens no bench)")
     ap.add_argument("--workers", type=int, default=2, help="samples scored at once per process / actor")
     ap.add_argument("--max-benches", type=int, default=8, help="warm benches per process / actor (8: room for two per commit, see the docstring)")
     ap.add_argument("--calls", type=int, default=30, help="calls per overhead measurement")
@@ -95,8 +102,9 @@ def main() -> None:
 
     base = Path(tempfile.mkdtemp(prefix="codeprm-ray-bench-"))
     repos = make_repos(base / "repos", 4)
-    warm = samples(repos, args.warm)
-    todo = samples(repos, args.warm + args.per_repo)[len(warm):]
+    every = samples(repos, 4 * args.warm + args.per_repo)  # j-major: 4 samples (repositories) per j
+    rounds = [every[4 * k * args.warm:4 * (k + 1) * args.warm] for k in range(4)]
+    todo = every[16 * args.warm:]
     allow = tuple(str(r) for r, _ in repos)
     settings: dict[str, Any] = {"workers": args.workers, "max_benches": args.max_benches, "sample_timeout": 300.0}
     idle = Sample(allow[0], repos[0][1])  # no edit in its completion: no language-server work
@@ -106,7 +114,7 @@ def main() -> None:
     ids: dict[str, list[str]] = {}
     service = build_service(PoolConfig(allow=allow, cache_dir=str(base / "cache-one"), **settings))
     try:
-        rates["one process"], ids["one process"], note = timed_steps(service.score, service.benches, warm, todo)
+        rates["one process"], ids["one process"], note = timed_steps(service.score, service.benches, rounds, todo)
         print(f"one process: {rates['one process']:.2f} steps/s ({note} during the timed run)", flush=True)
         inproc = median_ms(lambda: service.score([(idle, "no edit here")]), args.calls)
         server = RewardHTTPServer(service, port=0)
@@ -131,7 +139,7 @@ def main() -> None:
         pool = RewardPool(allow, actors=actors, cache_dir=base / f"cache-{actors}", num_cpus=0.5, **settings)
         try:
             pool.wait_ready()
-            rates[name], ids[name], note = timed_steps(pool.score, pool.benches, warm, todo)
+            rates[name], ids[name], note = timed_steps(pool.score, pool.benches, rounds, todo)
             print(f"{name}: {rates[name]:.2f} steps/s ({note} during the timed run)", flush=True)
             if actors == 1:
                 via_ray = median_ms(lambda p=pool: p.score([(idle, "no edit here")]), args.calls)
