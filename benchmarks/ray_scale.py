@@ -75,7 +75,7 @@ def timed_steps(score: Any, benches: Any, rounds: list[list[Sample]], todo: list
     seconds = time.perf_counter() - t0
     bad = [o.error for o in outcomes if o.status != "ok"]
     assert not bad, bad
-    return len(todo) / seconds, [o.bundle["bundleId"] for o in outcomes], f"benches {before} -> {benches()}, warm-up rounds {r + 1}"
+    return len(todo) / seconds, [o.bundle["bundleId"] for o in outcomes], f"benches {before} -> {benches()} during the timed run, after {r + 1} warm-up rounds"
 
 
 def median_ms(call: Any, n: int) -> float:
@@ -117,7 +117,7 @@ def main() -> None:
     service = build_service(PoolConfig(allow=allow, cache_dir=str(base / "cache-one"), **settings))
     try:
         rates["one process"], ids["one process"], note = timed_steps(service.score, service.benches, rounds, todo)
-        print(f"one process: {rates['one process']:.2f} steps/s ({note} during the timed run)", flush=True)
+        print(f"one process: {rates['one process']:.2f} steps/s ({note})", flush=True)
         inproc = median_ms(lambda: service.score([(idle, "no edit here")]), args.calls)
         server = RewardHTTPServer(service, port=0)
         server.start()
@@ -142,7 +142,7 @@ def main() -> None:
         try:
             pool.wait_ready()
             rates[name], ids[name], note = timed_steps(pool.score, pool.benches, rounds, todo)
-            print(f"{name}: {rates[name]:.2f} steps/s ({note} during the timed run)", flush=True)
+            print(f"{name}: {rates[name]:.2f} steps/s ({note})", flush=True)
             if actors == 1:
                 via_ray = median_ms(lambda p=pool: p.score([(idle, "no edit here")]), args.calls)
                 chunk = [(idle, "no edit here")] * args.workers
