@@ -29,7 +29,9 @@ from tests.ray_corpus import edit, make_repos, samples  # noqa: E402
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 PER_REPO = int(os.environ.get("CODEPRM_RAY_STEPS", "10"))
-SERVICE = {"max_benches": 2, "workers": 2, "sample_timeout": 120.0}
+# room for two benches per commit on each actor: with fewer, two samples of a commit that
+# meet make the service close another commit's idle bench (a cold start for it next time)
+SERVICE = {"max_benches": 4, "workers": 2, "sample_timeout": 120.0}
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +179,7 @@ def test_codeprm_serve_ray_joins_a_cluster(cluster: Any, repos: list[tuple[Path,
 
     cmd = [
         sys.executable, "-m", "codeprm", "serve", "--ray", "--actors", "1", "--actor-cpus", "0.25", "--ray-address", cluster.address,
-        "--port", "0", "--prm", "none", "--workers", "2", "--max-benches", "2", "--cache", str(tmp_path / "cache"),
+        "--port", "0", "--prm", "none", "--workers", "2", "--max-benches", "4", "--cache", str(tmp_path / "cache"),
         *(a for r, _ in repos for a in ("--allow", str(r))),
     ]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
