@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -28,10 +29,15 @@ from codeprm.errors import UsageError
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=60.0, show_default=True, help="Seconds per language-server request.")
 @click.option("--device", default="auto", show_default=True, help="Where the learned PRM runs: auto | cpu | cuda.")
 @click.option("--verbose", is_flag=True, help="Log every request to stderr.")
+@click.option("--ray", "use_ray", is_flag=True, help="Score on a pool of Ray actors (pip install 'codeprm[ray]'), samples routed by repository and commit; --workers and --max-benches are per actor.")
+@click.option("--actors", type=click.IntRange(min=1), default=2, show_default=True, help="With --ray: reward actors in the pool.")
+@click.option("--ray-address", default=None, help="With --ray: the cluster to join (default: RAY_ADDRESS, else a local Ray started for this server).")
+@click.option("--actor-cpus", type=click.FloatRange(min=0.0), default=1.0, show_default=True, help="With --ray: CPUs each actor reserves.")
 @reward_options(prm_default="auto")
 def serve_cmd(
     allow: tuple[str, ...], host: str, port: int, token_file: Path | None, cache_dir: Path | None, max_trees: int, max_gib: float,
     max_benches: int, workers: int, sample_timeout: float, read_timeout: float, max_body: int, timeout: float, device: str, verbose: bool,
+    use_ray: bool, actors: int, ray_address: str | None, actor_cpus: float,
     weights: str | None, formula: str, prm: str, prm_weight: float, prm_form: str, exec_mode: str, exec_test_cmd: str | None, task: str,
 ) -> None:
     """Serve step rewards over HTTP: OpenRLHF's POST /get_reward, POST /v1/score (bundles),
@@ -59,12 +65,20 @@ def serve_cmd(
         "weights": Weights.parse(weights), "formula": formula, "prm_weight": prm_weight, "prm_form": prm_form,
         "exec_mode": exec_mode, "test_cmd": exec_test_cmd,
     }
-    scorer, _ = load_prm(prm, device)
-    cache = WorkspaceCache(cache_dir or cache_root() / "workspaces", allow=allow, max_trees=max_trees, max_bytes=int(max_gib * (1 << 30)))
-    service = RewardService(
-        cache, lambda root: StepBench(root, scorer=scorer, options=options, timeout=timeout),
-        sample_timeout=sample_timeout, max_benches=max_benches, workers=workers,
-    )
+    service: RewardService
+    if use_ray:
+        service = _pool(
+            allow, actors=actors, cache_dir=cache_dir or cache_root() / "workspaces", address=ray_address, num_cpus=actor_cpus,
+            sample_timeout=sample_timeout, max_benches=max_benches, workers=workers, max_trees=max_trees,
+            max_bytes=int(max_gib * (1 << 30)), timeout=timeout, prm=prm, device=device, options=options,
+        )
+    else:
+        scorer, _ = load_prm(prm, device)
+        cache = WorkspaceCache(cache_dir or cache_root() / "workspaces", allow=allow, max_trees=max_trees, max_bytes=int(max_gib * (1 << 30)))
+        service = RewardService(
+            cache, lambda root: StepBench(root, scorer=scorer, options=options, timeout=timeout),
+            sample_timeout=sample_timeout, max_benches=max_benches, workers=workers,
+        )
     try:
         server = RewardHTTPServer(service, host, port, token=token, max_body=max_body, verbose=verbose, read_timeout=read_timeout)
     except OSError as err:
@@ -74,10 +88,25 @@ def serve_cmd(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     server.start()
-    click.echo(f"codeprm serve: listening on http://{host}:{server.server_address[1]}", err=True)
+    click.echo(f"codeprm serve: listening on http://{host}:{server.server_address[1]}" + (f" ({actors} Ray actors)" if use_ray else ""), err=True)
     try:
         stop.wait()
     finally:
         server.shutdown()
         server.server_close()
         service.close()
+
+
+def _pool(allow: tuple[str, ...], **kwargs: Any) -> Any:
+    """A RewardPool (the same scoring surface as a RewardService), its actors ready."""
+    try:
+        from codeprm.distributed.pool import RewardPool
+    except ImportError as err:
+        raise UsageError(f"--ray needs Ray: pip install 'codeprm[ray]' ({err})") from err
+    pool = RewardPool(allow, **kwargs)
+    try:
+        pool.wait_ready()
+    except Exception:
+        pool.close()
+        raise
+    return pool

@@ -8,6 +8,7 @@
 * no module keeps mutable state at module level (warm state belongs to a Workbench, a
   trace to its call); the few process-wide caches that are not a workspace's state are
   listed with the reason.
+* only ``codeprm.distributed`` imports ray.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ OWNER = {
     "rich": "cli",
     "git": "workspace",
     "unidiff": "workspace",
+    "ray": "distributed",
 }
 #: known crossings, each waiting on a named issue; the list may only shrink
 PENDING: set[tuple[str, str]] = set()
