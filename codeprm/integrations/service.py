@@ -293,7 +293,8 @@ class RewardService:
         """A warm bench of (repo, commit), held for one sample. A bench's session is not
         re-entrant, so samples of one commit (GRPO's n completions of one prompt) get
         several benches of it, up to ``max_benches`` in all; beyond that a sample waits
-        for one (within its timeout), and idle benches of other commits make room."""
+        for one of its commit (within its timeout), and only a commit with no bench yet
+        makes room by closing another commit's idle one."""
         norm = self.cache.check(repo)
         key = (norm, commit)
         held: _Held | None = None
@@ -305,7 +306,11 @@ class RewardService:
                         held = h
                         break
                 if held is None:
-                    create = self._count() + self._creating < self.max_benches or self._drop_idle()
+                    # room for another bench; or, when this commit has none yet, the room of
+                    # another commit's idle one. A commit that has a (busy) bench waits for
+                    # it rather than evicting another commit's warm one (a cold start there)
+                    own = bool(self._benches.get(key))
+                    create = self._count() + self._creating < self.max_benches or (not own and self._drop_idle())
                     if create:
                         self._creating += 1
                     else:
