@@ -135,7 +135,13 @@ def main() -> None:
         default=None,
         help="also score every edit with the codeprm package under this directory (a PYTHONPATH entry), e.g. an export of an older commit",
     )
-    parser.add_argument("--cold-rank", type=int, default=0, metavar="N", help="also time N cold `codeprm rank` runs of the README demo with and without the PRM (benchmarks/cold_rank.py)")
+    parser.add_argument(
+        "--cold-rank",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also time N cold `codeprm rank` runs of the README demo with and without the PRM (benchmarks/cold_rank.py)",
+    )
     parser.add_argument("--only-cold-rank", action="store_true", help="only the cold rank rows")
     args = parser.parse_args()
     if args.only_cold_rank:

@@ -22,7 +22,12 @@ from pathlib import Path
 
 def codeprm(*args: str, env: dict[str, str] | None = None) -> tuple[float, str]:
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "codeprm", *args], capture_output=True, text=True, env={**os.environ, **(env or {})})
+    proc = subprocess.run(
+        [sys.executable, "-m", "codeprm", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
     elapsed = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"codeprm {' '.join(args)} failed: {proc.stderr}")
@@ -30,7 +35,14 @@ def codeprm(*args: str, env: dict[str, str] | None = None) -> tuple[float, str]:
 
 
 REPO = Path(__file__).resolve().parent.parent
-DEMO = ["rank", "shop/stats.py", "--candidates", str(REPO / "examples/demo_candidates.jsonl"), "-w", str(REPO / "examples/demo")]
+DEMO = [
+    "rank",
+    "shop/stats.py",
+    "--candidates",
+    str(REPO / "examples/demo_candidates.jsonl"),
+    "-w",
+    str(REPO / "examples/demo"),
+]
 
 #: run in a fresh process: the PRM's cold start split into stages, as ``codeprm rank`` meets them
 BREAKDOWN = r"""
@@ -60,7 +72,12 @@ print(json.dumps({"transformers": t1 - t0}))
 
 
 def python(code: str) -> dict[str, float]:
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "CODEPRM_NO_DAEMON": "1"})
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CODEPRM_NO_DAEMON": "1"},
+    )
     if proc.returncode != 0:
         raise SystemExit(f"breakdown failed: {proc.stderr}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -73,10 +90,17 @@ def cold_rank(repeats: int) -> None:
     for _ in range(repeats):
         without.append(codeprm(*DEMO, "--prm", "none", env=env)[0])
         t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "codeprm", *DEMO, "--prm", "default"], capture_output=True, text=True, env={**os.environ, **env})
+        proc = subprocess.run(
+            [sys.executable, "-m", "codeprm", *DEMO, "--prm", "default"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env},
+        )
         with_prm.append(time.perf_counter() - t0)
         if proc.returncode != 0:
-            raise SystemExit(f"codeprm rank --prm default failed ({proc.returncode}): {proc.stderr}")
+            raise SystemExit(
+                f"codeprm rank --prm default failed ({proc.returncode}): {proc.stderr}"
+            )
         if proc.stderr.strip():
             noise.append(proc.stderr.strip())
         stages.append(python(BREAKDOWN))
@@ -92,14 +116,18 @@ def cold_rank(repeats: int) -> None:
     print(f"ratio default/none = {mw / mn:.2f}x")
     print("  the PRM's cold start, in a fresh process each time:")
     print(f"    import torch           {med([s['torch'] for s in stages])}")
-    print(f"    import transformers    {med(imports)}  (AutoModelForCausalLM, AutoTokenizer; after torch)")
-    print(f"    load checkpoint        {med([s['load'] for s in stages])}  (load_scorer: everything after torch)")
+    print(
+        f"    import transformers    {med(imports)}  (AutoModelForCausalLM, AutoTokenizer; after torch)"
+    )
+    print(
+        f"    load checkpoint        {med([s['load'] for s in stages])}  (load_scorer: everything after torch)"
+    )
     print(f"    first score            {med([s['score'] for s in stages])}")
     heavy = stages[-1]["heavy"]
-    print(f"    loaded by the scorer   {', '.join(heavy) if heavy else 'none of transformers, torch._dynamo, torch.distributed.tensor'}")
+    print(
+        f"    loaded by the scorer   {', '.join(heavy) if heavy else 'none of transformers, torch._dynamo, torch.distributed.tensor'}"
+    )
     print(f"  stderr of --prm default: {'empty' if not noise else repr(noise[-1][:300])}")
-
-
 
 
 if __name__ == "__main__":

@@ -57,12 +57,24 @@ def ts_edit(text: str, i: int) -> str:
     return text + f"\nexport const codeprmBench{i}: number = 'not a number {i}';\n"
 
 
-async def measure(root: Path, jobs: list[tuple[Path, str]], cli_cmd: list[str], *, open_all: bool, spec: Any = None, pattern: str = "*.py") -> dict[str, list[float]]:
+async def measure(
+    root: Path,
+    jobs: list[tuple[Path, str]],
+    cli_cmd: list[str],
+    *,
+    open_all: bool,
+    spec: Any = None,
+    pattern: str = "*.py",
+) -> dict[str, list[float]]:
     times: dict[str, list[float]] = {"session": [], "raw": [], "cli": []}
     async with LspSession(SessionConfig(root=root, timeout=120, spec=spec)) as session:
         # open every module, as `codeprm diag` does, then warm up
         targets = sorted({t for t, _ in jobs})
-        for path in sorted(p for p in root.rglob(pattern) if "node_modules" not in p.parts) if open_all else targets:
+        for path in (
+            sorted(p for p in root.rglob(pattern) if "node_modules" not in p.parts)
+            if open_all
+            else targets
+        ):
             await session.sync(path, path.read_text())
         for path in targets:
             await session.diagnostics(path)
@@ -71,7 +83,12 @@ async def measure(root: Path, jobs: list[tuple[Path, str]], cli_cmd: list[str], 
             original = target.read_text()
             target.write_text(text)
             t0 = time.perf_counter()
-            subprocess.run([*cli_cmd] if spec is not None else [*cli_cmd, str(target)], cwd=root, capture_output=True, check=False)
+            subprocess.run(
+                [*cli_cmd] if spec is not None else [*cli_cmd, str(target)],
+                cwd=root,
+                capture_output=True,
+                check=False,
+            )
             times["cli"].append(time.perf_counter() - t0)
             target.write_text(original)
             # session and raw alternate which goes first, so neither pays for the CLI's wake
@@ -80,24 +97,37 @@ async def measure(root: Path, jobs: list[tuple[Path, str]], cli_cmd: list[str], 
                 if kind == "session":
                     await _session_edit(session, target, text, i, times)
                 else:
-                    await _raw_edit(session, target, text + (f"# raw {i}\n" if target.suffix == ".py" else f"// raw {i}\n"), times)
+                    await _raw_edit(
+                        session,
+                        target,
+                        text + (f"# raw {i}\n" if target.suffix == ".py" else f"// raw {i}\n"),
+                        times,
+                    )
     return times
 
 
-async def _session_edit(session: LspSession, target: Path, text: str, i: int, times: dict[str, list[float]]) -> None:
+async def _session_edit(
+    session: LspSession, target: Path, text: str, i: int, times: dict[str, list[float]]
+) -> None:
     """codeprm's own path: sync the new text, pull its diagnostics."""
     t0 = time.perf_counter()
     await session.sync(target, text)
     diags = await session.diagnostics(target)
     times["session"].append(time.perf_counter() - t0)
     if target.suffix == ".py":
-        assert any("not an int" in d.message for d in diags) == (i % 3 == 0), [d.message for d in diags]
+        assert any("not an int" in d.message for d in diags) == (i % 3 == 0), [
+            d.message for d in diags
+        ]
     else:  # the error is on the appended line, whatever else the file already has
         last = len(text.rstrip("\n").split("\n")) - 1
-        assert any(d.range.start.line == last and d.severity == "error" for d in diags) == (i % 3 == 0), [d.message for d in diags]
+        assert any(d.range.start.line == last and d.severity == "error" for d in diags) == (
+            i % 3 == 0
+        ), [d.message for d in diags]
 
 
-async def _raw_edit(session: LspSession, target: Path, raw_text: str, times: dict[str, list[float]]) -> None:
+async def _raw_edit(
+    session: LspSession, target: Path, raw_text: str, times: dict[str, list[float]]
+) -> None:
     """The server's own round trip: didChange + pull straight through the pygls client."""
     uri = target.resolve().as_uri()
     doc = session._documents[uri]  # keep the session's version count true
@@ -112,39 +142,71 @@ async def _raw_edit(session: LspSession, target: Path, raw_text: str, times: dic
             content_changes=[lsp.TextDocumentContentChangeWholeDocument(text=raw_text)],
         )
     )
-    await client.text_document_diagnostic_async(lsp.DocumentDiagnosticParams(text_document=lsp.TextDocumentIdentifier(uri=uri)))
+    await client.text_document_diagnostic_async(
+        lsp.DocumentDiagnosticParams(text_document=lsp.TextDocumentIdentifier(uri=uri))
+    )
     times["raw"].append(time.perf_counter() - t0)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--edits", type=int, default=34)
-    parser.add_argument("--file", default=None, help="edit only this file (default: every module in turn)")
-    parser.add_argument("--open", choices=("all", "target"), default="all", help="documents kept open in the session")
+    parser.add_argument(
+        "--file", default=None, help="edit only this file (default: every module in turn)"
+    )
+    parser.add_argument(
+        "--open",
+        choices=("all", "target"),
+        default="all",
+        help="documents kept open in the session",
+    )
     parser.add_argument("--language", choices=("python", "typescript"), default="python")
-    parser.add_argument("--workspace", type=Path, default=None, help="typescript: the project to copy and edit")
+    parser.add_argument(
+        "--workspace", type=Path, default=None, help="typescript: the project to copy and edit"
+    )
     args = parser.parse_args()
     if args.language == "typescript":
         return main_typescript(args)
     node, entry = node_binary(), basedpyright_entry()
     assert node and entry
-    cli_cmd = [str(node), str(entry.parent / "index.js"), "--outputjson", "--pythonpath", sys.executable]
+    cli_cmd = [
+        str(node),
+        str(entry.parent / "index.js"),
+        "--outputjson",
+        "--pythonpath",
+        sys.executable,
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "ws"
-        shutil.copytree(click_sources(), root / "click", ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            click_sources(), root / "click", ignore=shutil.ignore_patterns("__pycache__")
+        )
         files = sorted(root.rglob("*.py"))
         lines = sum(len(p.read_text().splitlines()) for p in files)
         targets = [root / args.file] if args.file else files
-        jobs = [(targets[i % len(targets)], edit(targets[i % len(targets)].read_text(), i)) for i in range(args.edits)]
+        jobs = [
+            (targets[i % len(targets)], edit(targets[i % len(targets)].read_text(), i))
+            for i in range(args.edits)
+        ]
         times = asyncio.run(measure(root, jobs, cli_cmd, open_all=args.open == "all"))
     med = {k: statistics.median(v) * 1000 for k, v in times.items()}
-    print(f"workspace: click sources, {len(files)} files, {lines} lines; edited {args.file or 'every module in turn'}; {args.edits} edits; open documents: {args.open}")
+    print(
+        f"workspace: click sources, {len(files)} files, {lines} lines; edited {args.file or 'every module in turn'}; {args.edits} edits; open documents: {args.open}"
+    )
     for k in ("session", "raw", "cli"):
-        print(f"  {k:<8} median {med[k]:9.1f} ms   (min {min(times[k]) * 1000:.1f}, max {max(times[k]) * 1000:.1f})")
-    paired_cli = statistics.median(c / t for c, t in zip(times["cli"], times["session"], strict=True))
-    print(f"ratio cli/session   = {med['cli'] / med['session']:.1f}x of medians, {paired_cli:.1f}x median of paired ratios  (target >= 15x)")
+        print(
+            f"  {k:<8} median {med[k]:9.1f} ms   (min {min(times[k]) * 1000:.1f}, max {max(times[k]) * 1000:.1f})"
+        )
+    paired_cli = statistics.median(
+        c / t for c, t in zip(times["cli"], times["session"], strict=True)
+    )
+    print(
+        f"ratio cli/session   = {med['cli'] / med['session']:.1f}x of medians, {paired_cli:.1f}x median of paired ratios  (target >= 15x)"
+    )
     paired = statistics.median(a / b for a, b in zip(times["session"], times["raw"], strict=True))
-    print(f"ratio session/raw   = {med['session'] / med['raw']:.3f} of medians, {paired:.3f} median of paired ratios  (target <= 1.1)")
+    print(
+        f"ratio session/raw   = {med['session'] / med['raw']:.3f} of medians, {paired:.3f} median of paired ratios  (target <= 1.1)"
+    )
 
 
 def main_typescript(args: argparse.Namespace) -> None:
@@ -158,21 +220,38 @@ def main_typescript(args: argparse.Namespace) -> None:
         files = sorted(p for p in root.rglob("*.ts") if not p.name.endswith(".d.ts"))
         lines = sum(len(p.read_text().splitlines()) for p in files)
         targets = [root / args.file] if args.file else files
-        jobs = [(targets[i % len(targets)], ts_edit(targets[i % len(targets)].read_text(), i)) for i in range(args.edits)]
+        jobs = [
+            (targets[i % len(targets)], ts_edit(targets[i % len(targets)].read_text(), i))
+            for i in range(args.edits)
+        ]
         cli_cmd = [spec.command[0], "--noEmit", "-p", str(root)]
-        times = asyncio.run(measure(root, jobs, cli_cmd, open_all=args.open == "all", spec=spec, pattern="*.ts"))
-    report(f"workspace: {source.name} (TypeScript {spec.version}), {len(files)} files, {lines} lines; edited {args.file or 'every module in turn'}; {args.edits} edits; open documents: {args.open}", times, cli_target=20)
+        times = asyncio.run(
+            measure(root, jobs, cli_cmd, open_all=args.open == "all", spec=spec, pattern="*.ts")
+        )
+    report(
+        f"workspace: {source.name} (TypeScript {spec.version}), {len(files)} files, {lines} lines; edited {args.file or 'every module in turn'}; {args.edits} edits; open documents: {args.open}",
+        times,
+        cli_target=20,
+    )
 
 
 def report(title: str, times: dict[str, list[float]], cli_target: int) -> None:
     med = {k: statistics.median(v) * 1000 for k, v in times.items()}
     print(title)
     for k in ("session", "raw", "cli"):
-        print(f"  {k:<8} median {med[k]:9.1f} ms   (min {min(times[k]) * 1000:.1f}, max {max(times[k]) * 1000:.1f})")
-    paired_cli = statistics.median(c / t for c, t in zip(times["cli"], times["session"], strict=True))
-    print(f"ratio cli/session   = {med['cli'] / med['session']:.1f}x of medians, {paired_cli:.1f}x median of paired ratios  (target >= {cli_target}x)")
+        print(
+            f"  {k:<8} median {med[k]:9.1f} ms   (min {min(times[k]) * 1000:.1f}, max {max(times[k]) * 1000:.1f})"
+        )
+    paired_cli = statistics.median(
+        c / t for c, t in zip(times["cli"], times["session"], strict=True)
+    )
+    print(
+        f"ratio cli/session   = {med['cli'] / med['session']:.1f}x of medians, {paired_cli:.1f}x median of paired ratios  (target >= {cli_target}x)"
+    )
     paired = statistics.median(a / b for a, b in zip(times["session"], times["raw"], strict=True))
-    print(f"ratio session/raw   = {med['session'] / med['raw']:.3f} of medians, {paired:.3f} median of paired ratios  (target <= 1.1)")
+    print(
+        f"ratio session/raw   = {med['session'] / med['raw']:.3f} of medians, {paired:.3f} median of paired ratios  (target <= 1.1)"
+    )
 
 
 if __name__ == "__main__":

@@ -59,7 +59,9 @@ from codeprm.integrations.contract import Sample
 from tests.ray_corpus import make_repos, samples
 
 
-def timed_steps(score: Any, benches: Any, rounds: list[list[Sample]], todo: list[Sample]) -> tuple[float, list[str], str]:
+def timed_steps(
+    score: Any, benches: Any, rounds: list[list[Sample]], todo: list[Sample]
+) -> tuple[float, list[str], str]:
     """Warm up round by round until a round opens no bench (steady state), then time."""
     for r, batch in enumerate(rounds):
         opened = benches()
@@ -75,7 +77,11 @@ def timed_steps(score: Any, benches: Any, rounds: list[list[Sample]], todo: list
     seconds = time.perf_counter() - t0
     bad = [o.error for o in outcomes if o.status != "ok"]
     assert not bad, bad
-    return len(todo) / seconds, [o.bundle["bundleId"] for o in outcomes], f"benches {before} -> {benches()} during the timed run, after {r + 1} warm-up rounds"
+    return (
+        len(todo) / seconds,
+        [o.bundle["bundleId"] for o in outcomes],
+        f"benches {before} -> {benches()} during the timed run, after {r + 1} warm-up rounds",
+    )
 
 
 def median_ms(call: Any, n: int) -> float:
@@ -90,10 +96,24 @@ def median_ms(call: Any, n: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--per-repo", type=int, default=25, help="timed samples per repository (4 repositories)")
-    ap.add_argument("--warm", type=int, default=8, help="untimed samples per repository per warm-up round (at most 4 rounds, until one opens no bench)")
-    ap.add_argument("--workers", type=int, default=2, help="samples scored at once per process / actor")
-    ap.add_argument("--max-benches", type=int, default=8, help="warm benches per process / actor (8: room for two per commit, see the docstring)")
+    ap.add_argument(
+        "--per-repo", type=int, default=25, help="timed samples per repository (4 repositories)"
+    )
+    ap.add_argument(
+        "--warm",
+        type=int,
+        default=8,
+        help="untimed samples per repository per warm-up round (at most 4 rounds, until one opens no bench)",
+    )
+    ap.add_argument(
+        "--workers", type=int, default=2, help="samples scored at once per process / actor"
+    )
+    ap.add_argument(
+        "--max-benches",
+        type=int,
+        default=8,
+        help="warm benches per process / actor (8: room for two per commit, see the docstring)",
+    )
     ap.add_argument("--calls", type=int, default=30, help="calls per overhead measurement")
     args = ap.parse_args()
 
@@ -105,18 +125,27 @@ def main() -> None:
     base = Path(tempfile.mkdtemp(prefix="codeprm-ray-bench-"))
     repos = make_repos(base / "repos", 4)
     every = samples(repos, 4 * args.warm + args.per_repo)  # j-major: 4 samples (repositories) per j
-    rounds = [every[4 * k * args.warm:4 * (k + 1) * args.warm] for k in range(4)]
-    todo = every[16 * args.warm:]
+    rounds = [every[4 * k * args.warm : 4 * (k + 1) * args.warm] for k in range(4)]
+    todo = every[16 * args.warm :]
     allow = tuple(str(r) for r, _ in repos)
-    settings: dict[str, Any] = {"workers": args.workers, "max_benches": args.max_benches, "sample_timeout": 300.0}
+    settings: dict[str, Any] = {
+        "workers": args.workers,
+        "max_benches": args.max_benches,
+        "sample_timeout": 300.0,
+    }
     idle = Sample(allow[0], repos[0][1])  # no edit in its completion: no language-server work
-    print(f"{len(todo)} timed steps over 4 repositories; per process/actor: workers={args.workers} max_benches={args.max_benches}", flush=True)
+    print(
+        f"{len(todo)} timed steps over 4 repositories; per process/actor: workers={args.workers} max_benches={args.max_benches}",
+        flush=True,
+    )
 
     rates: dict[str, float] = {}
     ids: dict[str, list[str]] = {}
     service = build_service(PoolConfig(allow=allow, cache_dir=str(base / "cache-one"), **settings))
     try:
-        rates["one process"], ids["one process"], note = timed_steps(service.score, service.benches, rounds, todo)
+        rates["one process"], ids["one process"], note = timed_steps(
+            service.score, service.benches, rounds, todo
+        )
         print(f"one process: {rates['one process']:.2f} steps/s ({note})", flush=True)
         inproc = median_ms(lambda: service.score([(idle, "no edit here")]), args.calls)
         server = RewardHTTPServer(service, port=0)
@@ -138,7 +167,9 @@ def main() -> None:
     t_chunk = via_ray = 0.0
     for actors in (1, 2):
         name = f"ray x{actors}"
-        pool = RewardPool(allow, actors=actors, cache_dir=base / f"cache-{actors}", num_cpus=0.5, **settings)
+        pool = RewardPool(
+            allow, actors=actors, cache_dir=base / f"cache-{actors}", num_cpus=0.5, **settings
+        )
         try:
             pool.wait_ready()
             rates[name], ids[name], note = timed_steps(pool.score, pool.benches, rounds, todo)
@@ -157,23 +188,39 @@ def main() -> None:
     print(f"{'configuration':<14}{'steps/s':>9}{'vs one process':>16}")
     for name, rate in rates.items():
         print(f"{name:<14}{rate:>9.2f}{rate / one:>15.2f}x")
-    print(f"ray x2 / ray x1: {rates['ray x2'] / rates['ray x1']:.2f}x   bundle ids identical in all three: {same}")
+    print(
+        f"ray x2 / ray x1: {rates['ray x2'] / rates['ray x1']:.2f}x   bundle ids identical in all three: {same}"
+    )
     print()
     print("per-request overhead (a sample with no edit: no language-server work), median:")
     print(f"  in-process service.score   {inproc:8.2f} ms")
-    print(f"  HTTP POST /v1/score        {http:8.2f} ms   (+{http - inproc:.2f} ms, {http / inproc:.1f}x)")
-    print(f"  Ray pool.score (1 actor)   {via_ray:8.2f} ms   (+{via_ray - inproc:.2f} ms, {via_ray / inproc:.1f}x)")
+    print(
+        f"  HTTP POST /v1/score        {http:8.2f} ms   (+{http - inproc:.2f} ms, {http / inproc:.1f}x)"
+    )
+    print(
+        f"  Ray pool.score (1 actor)   {via_ray:8.2f} ms   (+{via_ray - inproc:.2f} ms, {via_ray / inproc:.1f}x)"
+    )
     print(f"  Ray chunk of {args.workers} samples      {t_chunk:8.2f} ms")
     step_ms = 1000 / rates["ray x1"]
-    print(f"  a real step on one actor costs ~{step_ms:.0f} ms: Ray adds {100 * (via_ray - inproc) / step_ms:.1f}% to it")
+    print(
+        f"  a real step on one actor costs ~{step_ms:.0f} ms: Ray adds {100 * (via_ray - inproc) / step_ms:.1f}% to it"
+    )
     r = rates["ray x1"]
     e = rates["ray x2"] / (2 * r)
     ceiling = args.workers / (t_chunk / 1000)
     print()
-    print(f"estimate: N nodes (one actor each) ~ N x {r:.2f} x {e:.2f} steps/s (per-actor rate x measured 2-actor efficiency);")
-    print(f"the single driver saturates near {ceiling:.0f} steps/s (chunk of {args.workers} per {t_chunk:.1f} ms round trip),")
-    print(f"so growth stops around N ~ {ceiling / max(r * e, 1e-9):.0f} nodes at this step cost; past that, run one pool per trainer node")
-    print("or shard by repository. Warm benches stop helping when distinct commits exceed actors x max_benches.")
+    print(
+        f"estimate: N nodes (one actor each) ~ N x {r:.2f} x {e:.2f} steps/s (per-actor rate x measured 2-actor efficiency);"
+    )
+    print(
+        f"the single driver saturates near {ceiling:.0f} steps/s (chunk of {args.workers} per {t_chunk:.1f} ms round trip),"
+    )
+    print(
+        f"so growth stops around N ~ {ceiling / max(r * e, 1e-9):.0f} nodes at this step cost; past that, run one pool per trainer node"
+    )
+    print(
+        "or shard by repository. Warm benches stop helping when distinct commits exceed actors x max_benches."
+    )
 
 
 if __name__ == "__main__":

@@ -126,7 +126,9 @@ SCORERS: tuple[tuple[str, str], ...] = (
 DEFAULT_POINT = {"a": 0.5, "a_w": 0.1, "x": 0.5, "w": 1.0}
 
 
-def derive(rows: Sequence[dict[str, Any]], fitted: dict[str, float] | None = None) -> list[dict[str, Any]]:
+def derive(
+    rows: Sequence[dict[str, Any]], fitted: dict[str, float] | None = None
+) -> list[dict[str, Any]]:
     """Rows with every scorer computed from the recorded component deltas (``rewards.combiner``).
 
     The execution delta counts only for bugs whose tests run here (``exec_valid``): elsewhere
@@ -142,10 +144,21 @@ def derive(rows: Sequence[dict[str, Any]], fitted: dict[str, float] | None = Non
             out.append(r)
             continue
         valid = bool(r.get("exec_valid"))
-        deltas = {"dE": r["dE"], "dW": r["dW"], "dX": r["dX"] if valid else 0.0, "dV": r.get("dV") or 0.0}
+        deltas = {
+            "dE": r["dE"],
+            "dW": r["dW"],
+            "dX": r["dX"] if valid else 0.0,
+            "dV": r.get("dV") or 0.0,
+        }
         cand = Candidate(r["id"], deltas, bool(r.get("capped")), r["id"] == "fix")
-        new = {**r, "s_errors": r["dE"], "s_warnings": r["dW"], "s_det": score(cand, {**DEFAULT_POINT, "x": 0.0, "w": 0.0}),
-               "s_exec": r["dX"] if valid else None, "s_prm_none": score(cand, {**DEFAULT_POINT, "w": 0.0})}
+        new = {
+            **r,
+            "s_errors": r["dE"],
+            "s_warnings": r["dW"],
+            "s_det": score(cand, {**DEFAULT_POINT, "x": 0.0, "w": 0.0}),
+            "s_exec": r["dX"] if valid else None,
+            "s_prm_none": score(cand, {**DEFAULT_POINT, "w": 0.0}),
+        }
         if r.get("dV") is not None:
             new["s_combined"] = score(cand, DEFAULT_POINT)
             if fitted is not None:
@@ -165,9 +178,20 @@ def combiner_tasks(rows: Sequence[dict[str, Any]]) -> list[list[Any]]:
         if r.get("error") or "dE" not in r:
             continue
         valid = bool(r.get("exec_valid"))
-        deltas = {"dE": r["dE"], "dW": r["dW"], "dX": r["dX"] if valid else 0.0, "dV": r.get("dV") or 0.0}
-        by_bug.setdefault(r["bug"], []).append(Candidate(r["id"], deltas, bool(r.get("capped")), r["id"] == "fix"))
-    return [c for _, c in sorted(by_bug.items()) if any(x.good for x in c) and any(x.id == "noop" for x in c)]
+        deltas = {
+            "dE": r["dE"],
+            "dW": r["dW"],
+            "dX": r["dX"] if valid else 0.0,
+            "dV": r.get("dV") or 0.0,
+        }
+        by_bug.setdefault(r["bug"], []).append(
+            Candidate(r["id"], deltas, bool(r.get("capped")), r["id"] == "fix")
+        )
+    return [
+        c
+        for _, c in sorted(by_bug.items())
+        if any(x.good for x in c) and any(x.id == "noop" for x in c)
+    ]
 
 
 @dataclass(frozen=True)
@@ -187,7 +211,9 @@ class Bug:
 
 
 def _git(gitdir: Path, *args: str, binary: bool = False) -> Any:
-    out = subprocess.run(["git", "--git-dir", str(_gitdir(gitdir)), *args], capture_output=True, check=True)
+    out = subprocess.run(
+        ["git", "--git-dir", str(_gitdir(gitdir)), *args], capture_output=True, check=True
+    )
     return out.stdout if binary else out.stdout.decode("utf-8", "surrogateescape")
 
 
@@ -198,9 +224,11 @@ def _gitdir(path: Path) -> Path:
 def _reader(bugsinpy: Path) -> Callable[[str], str | None]:
     """path inside BugsInPy -> its text (None when absent), from a checkout or a bare repo."""
     if (bugsinpy / "projects").is_dir():
+
         def read(rel: str) -> str | None:
             p = bugsinpy / rel
             return p.read_text("utf-8", "surrogateescape") if p.is_file() else None
+
         return read
 
     def read_git(rel: str) -> str | None:
@@ -208,6 +236,7 @@ def _reader(bugsinpy: Path) -> Callable[[str], str | None]:
             return str(_git(bugsinpy, "show", f"HEAD:{rel}"))
         except subprocess.CalledProcessError:
             return None
+
     return read_git
 
 
@@ -222,7 +251,13 @@ def patch_files(patch: str) -> list[str]:
 
 def is_test_path(path: str) -> bool:
     parts = path.lower().split("/")
-    return any(p in ("test", "tests", "testing") or p.startswith("test_") or p.endswith("_test.py") or p == "conftest.py" for p in parts)
+    return any(
+        p in ("test", "tests", "testing")
+        or p.startswith("test_")
+        or p.endswith("_test.py")
+        or p == "conftest.py"
+        for p in parts
+    )
 
 
 def read_bugs(bugsinpy: Path, project: str) -> list[Bug]:
@@ -243,7 +278,17 @@ def read_bugs(bugsinpy: Path, project: str) -> list[Bug]:
             continue
         i = _info(info)
         tests = tuple(t.strip() for t in i.get("test_file", "").split(";") if t.strip())
-        out.append(Bug(project, n, files[0], i.get("buggy_commit_id", ""), i.get("fixed_commit_id", ""), patch, tests))
+        out.append(
+            Bug(
+                project,
+                n,
+                files[0],
+                i.get("buggy_commit_id", ""),
+                i.get("fixed_commit_id", ""),
+                patch,
+                tests,
+            )
+        )
     return out
 
 
@@ -307,9 +352,15 @@ def break_attribute(fn: str, choice: int, file_text: str) -> str | None:
     for ln in lines:
         starts.append(starts[-1] + len(ln))
     uses = [
-        n for n in ast.walk(tree)
-        if isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Load) and isinstance(n.value, ast.Name)
-        and n.value.id == "self" and len(n.attr) >= 3 and n.lineno > shift and n.end_lineno == n.lineno
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Attribute)
+        and isinstance(n.ctx, ast.Load)
+        and isinstance(n.value, ast.Name)
+        and n.value.id == "self"
+        and len(n.attr) >= 3
+        and n.lineno > shift
+        and n.end_lineno == n.lineno
     ]
     uses.sort(key=lambda n: (n.lineno, n.col_offset))
     if not uses:
@@ -328,7 +379,9 @@ def break_attribute(fn: str, choice: int, file_text: str) -> str | None:
     return None
 
 
-def candidate_texts(path: str, buggy: str, fixed: str, *, mutants: int = 2, broken: int = 2) -> list[tuple[str, str, str]]:
+def candidate_texts(
+    path: str, buggy: str, fixed: str, *, mutants: int = 2, broken: int = 2
+) -> list[tuple[str, str, str]]:
     """(id, kind, file text) of every candidate of one bug: noop, fix, mutants, broken names.
 
     Deterministic. Mutants are of the fixed function, sites on the lines the fix changed
@@ -352,7 +405,7 @@ def candidate_texts(path: str, buggy: str, fixed: str, *, mutants: int = 2, brok
     start = fixed.index(fn_a)
 
     def splice(new_fn: str) -> str:
-        return fixed[:start] + new_fn + fixed[start + len(fn_a):]
+        return fixed[:start] + new_fn + fixed[start + len(fn_a) :]
 
     try:
         receivers = receiver_attributes(ast.parse(fixed))
@@ -360,7 +413,14 @@ def candidate_texts(path: str, buggy: str, fixed: str, *, mutants: int = 2, brok
         receivers = {}
     touched = changed_lines(fn_b, fn_a)
     found = enumerate_mutations(fn_a, receiver_attrs=receivers)
-    ordered = sorted(found, key=lambda m: (0 if touched & set(range(m.lines[0], m.lines[1] + 1)) else 1, m.site, m.kind))
+    ordered = sorted(
+        found,
+        key=lambda m: (
+            0 if touched & set(range(m.lines[0], m.lines[1] + 1)) else 1,
+            m.site,
+            m.kind,
+        ),
+    )
     chosen: list[tuple[str, str]] = []
     seen_texts = {fn_a, fn_b}
     for rnd in range(2):
@@ -418,7 +478,9 @@ def bug_metrics(scores: dict[str, float]) -> dict[str, float]:
         "top1_strict": float(above == 0 and ties == 0),
         "top1_expected": (1.0 / (ties + 1)) if above == 0 else 0.0,
         "rr": expected_rr(above, ties),
-        "auroc": (sum(1.0 for s in others if s < fix) + 0.5 * ties) / len(others) if others else float("nan"),
+        "auroc": (sum(1.0 for s in others if s < fix) + 0.5 * ties) / len(others)
+        if others
+        else float("nan"),
         "noop_ge": float(scores["noop"] >= fix),
         "noop_gt": float(scores["noop"] > fix),
     }
@@ -435,7 +497,11 @@ def summarize(rows: Sequence[dict[str, Any]], key: str) -> dict[str, float]:
             continue
         by_bug.setdefault(r["bug"], {})[r["id"]] = float(v)
     per = [bug_metrics(s) for s in by_bug.values() if "fix" in s and "noop" in s and len(s) >= 2]
-    pooled = [(float(r[key]), r["id"] == "fix") for r in rows if r.get(key) is not None and not r.get("error") and r["bug"] in by_bug]
+    pooled = [
+        (float(r[key]), r["id"] == "fix")
+        for r in rows
+        if r.get(key) is not None and not r.get("error") and r["bug"] in by_bug
+    ]
     n = len(per)
     out: dict[str, float] = {"bugs": float(n), "candidates": float(len(pooled))}
     for m in ("top1_strict", "top1_expected", "rr", "auroc", "noop_ge", "noop_gt"):
@@ -475,10 +541,14 @@ def overlay_tests(gitdir: Path, bug: Bug, root: Path) -> None:
     checkout does), and of every other file under a test directory the fix commit added or
     changed (fixture data the new tests read)."""
     try:
-        changed = _git(gitdir, "diff", "--name-only", "--diff-filter=AM", bug.buggy_commit, bug.fixed_commit).split()
+        changed = _git(
+            gitdir, "diff", "--name-only", "--diff-filter=AM", bug.buggy_commit, bug.fixed_commit
+        ).split()
     except subprocess.CalledProcessError:
         changed = []
-    for rel in sorted(set(bug.test_files) | {c for c in changed if is_test_path(c) and c != bug.path}):
+    for rel in sorted(
+        set(bug.test_files) | {c for c in changed if is_test_path(c) and c != bug.path}
+    ):
         try:
             data = _git(gitdir, "show", f"{bug.fixed_commit}:{rel}", binary=True)
         except subprocess.CalledProcessError:
@@ -545,7 +615,10 @@ def bug_test_command(bugsinpy: Path, bug: Bug, python: str | None) -> str | None
             continue
         if tokens[0] in ("pytest", "py.test", "tox"):
             lines.append(" ".join([py, "-m", "pytest", *tokens[1:]]))
-        elif re.fullmatch(r"python[0-9.]*", tokens[0]) and tokens[1:3] in (["-m", "pytest"], ["-m", "unittest"]):
+        elif re.fullmatch(r"python[0-9.]*", tokens[0]) and tokens[1:3] in (
+            ["-m", "pytest"],
+            ["-m", "unittest"],
+        ):
             lines.append(" ".join([py, *tokens[1:]]))
         else:
             return None
@@ -557,14 +630,31 @@ def _deltas(bundle: dict[str, Any]) -> dict[str, float]:
     pr = bundle["processReward"]
     b, a = pr["before"], pr["after"]
     return {
-        "dE": float(b["errors"] + b.get("hiddenErrors", 0) - a["errors"] - a.get("hiddenErrors", 0)),
-        "dW": float(b["warnings"] + b.get("hiddenWarnings", 0) - a["warnings"] - a.get("hiddenWarnings", 0)),
+        "dE": float(
+            b["errors"] + b.get("hiddenErrors", 0) - a["errors"] - a.get("hiddenErrors", 0)
+        ),
+        "dW": float(
+            b["warnings"] + b.get("hiddenWarnings", 0) - a["warnings"] - a.get("hiddenWarnings", 0)
+        ),
         "dX": float((b.get("failingTests") or 0) - (a.get("failingTests") or 0)),
     }
 
 
-def score_bug(bug: Bug, gitdir: Path, scorer: Any, weight: float, *, mutants: int, broken: int, timeout: float, max_lines: int = 0,
-              exec_mode: str = "doctest", test_cmd: str | None = None, exec_timeout: float = 60.0, step_form: bool = False) -> list[dict[str, Any]]:
+def score_bug(
+    bug: Bug,
+    gitdir: Path,
+    scorer: Any,
+    weight: float,
+    *,
+    mutants: int,
+    broken: int,
+    timeout: float,
+    max_lines: int = 0,
+    exec_mode: str = "doctest",
+    test_cmd: str | None = None,
+    exec_timeout: float = 60.0,
+    step_form: bool = False,
+) -> list[dict[str, Any]]:
     from codeprm.analysis.navigate import open_analyzer
     from codeprm.analysis.rank import Candidate, rank
     from codeprm.analysis.step import StepEngine
@@ -584,49 +674,112 @@ def score_bug(bug: Bug, gitdir: Path, scorer: Any, weight: float, *, mutants: in
         if change is None:
             return [{"bug": name, "id": "fix", "error": "not a one-function fix", "skipped": True}]
         if max_lines and len(change.after.splitlines()) > max_lines:
-            return [{"bug": name, "id": "fix", "error": f"fixed function over {max_lines} lines", "skipped": True}]
+            return [
+                {
+                    "bug": name,
+                    "id": "fix",
+                    "error": f"fixed function over {max_lines} lines",
+                    "skipped": True,
+                }
+            ]
         cands = candidate_texts(bug.path, buggy, fixed, mutants=mutants, broken=broken)
         kinds = {cid: kind for cid, kind, _ in cands}
         candidates = [Candidate(cid, n, new_text=text) for n, (cid, _, text) in enumerate(cands, 1)]
         t0 = time.perf_counter()
         with open_analyzer(root, None, timeout) as an:
-            engine = StepEngine(an, exec_mode=exec_mode, test_cmd=test_cmd if exec_mode == "tests" else None, exec_timeout=exec_timeout)
+            engine = StepEngine(
+                an,
+                exec_mode=exec_mode,
+                test_cmd=test_cmd if exec_mode == "tests" else None,
+                exec_timeout=exec_timeout,
+            )
             target = an.file(file)
-            pot = _rows_of(rank(engine, target, candidates, scorer=scorer, prm_weight=weight, prm_form="potential-v1"), "potential-v1")
+            pot = _rows_of(
+                rank(
+                    engine,
+                    target,
+                    candidates,
+                    scorer=scorer,
+                    prm_weight=weight,
+                    prm_form="potential-v1",
+                ),
+                "potential-v1",
+            )
             t1 = time.perf_counter()
-            step = _rows_of(rank(engine, target, candidates, scorer=scorer, prm_weight=weight, prm_form="step-v1"), "step-v1") if scorer is not None and step_form else {}
+            step = (
+                _rows_of(
+                    rank(
+                        engine,
+                        target,
+                        candidates,
+                        scorer=scorer,
+                        prm_weight=weight,
+                        prm_form="step-v1",
+                    ),
+                    "step-v1",
+                )
+                if scorer is not None and step_form
+                else {}
+            )
             t2 = time.perf_counter()
     out = []
     for cid, _, _ in cands:
         a, b = pot.get(cid, {}), step.get(cid, {})
-        row: dict[str, Any] = {"project": bug.project, "bug": name, "path": bug.path, "id": cid, "kind": kinds[cid], "label": cid == "fix"}
+        row: dict[str, Any] = {
+            "project": bug.project,
+            "bug": name,
+            "path": bug.path,
+            "id": cid,
+            "kind": kinds[cid],
+            "label": cid == "fix",
+        }
         if "error" in a:
             row["error"] = a["error"]
             out.append(row)
             continue
         guarded = bool(a.get("guard"))
         det_exec = a["det_total"]
-        row.update({k: a[k] for k in ("dE", "dW", "dX", "capped", "exec_before", "exec_after") if k in a})
         row.update(
-            errors=a["errors"], warnings=a["warnings"], execution=a["execution"], exec_ran=a["exec_ran"],
-            introduced=a["introduced"], fixed_diags=a["fixed_diags"], guard=a.get("guard"),
+            {k: a[k] for k in ("dE", "dW", "dX", "capped", "exec_before", "exec_after") if k in a}
+        )
+        row.update(
+            errors=a["errors"],
+            warnings=a["warnings"],
+            execution=a["execution"],
+            exec_ran=a["exec_ran"],
+            introduced=a["introduced"],
+            fixed_diags=a["fixed_diags"],
+            guard=a.get("guard"),
             deterministic=round(a["det_total"] - a["execution"], 12),
             prm_none=min(det_exec, 0.0) if guarded else det_exec,
         )
         if scorer is not None:
-            row.update(dV=a.get("prm_value"), prm_term_v1=a.get("prm_term"), combined_lib=a["total"])
+            row.update(
+                dV=a.get("prm_value"), prm_term_v1=a.get("prm_term"), combined_lib=a["total"]
+            )
             if b and "error" not in b:
                 p = b.get("prm_value")
-                row.update(p=0.5 if p is None else p, prm_term_step=b.get("prm_term", 0.0), combined_step=b["total"])
+                row.update(
+                    p=0.5 if p is None else p,
+                    prm_term_step=b.get("prm_term", 0.0),
+                    combined_step=b["total"],
+                )
         out.append(row)
     # do the bug's own tests run here: the buggy state fails them, the fixed state passes them
-    start = next((r for r in out if r.get("exec_before")), None)  # every candidate starts from the buggy state
+    start = next(
+        (r for r in out if r.get("exec_before")), None
+    )  # every candidate starts from the buggy state
     fix = next((r for r in out if r["id"] == "fix" and "error" not in r), None)
     before = (start or {}).get("exec_before") or []
     after = (fix or {}).get("exec_after") or []
     tests_before = [st for fid, st in before if fid.startswith("test:")]
     tests_after = [st for fid, st in after if fid.startswith("test:")]
-    valid = bool(tests_before) and any(st != "passed" for st in tests_before) and bool(tests_after) and all(st == "passed" for st in tests_after)
+    valid = (
+        bool(tests_before)
+        and any(st != "passed" for st in tests_before)
+        and bool(tests_after)
+        and all(st == "passed" for st in tests_after)
+    )
     for r in out:
         r["test_cmd"] = test_cmd if exec_mode == "tests" else None
         r["exec_valid"] = valid
@@ -636,15 +789,23 @@ def score_bug(bug: Bug, gitdir: Path, scorer: Any, weight: float, *, mutants: in
     return out
 
 
-def report(rows: Sequence[dict[str, Any]], fitted: dict[str, float] | None) -> tuple[str, dict[str, Any]]:
+def report(
+    rows: Sequence[dict[str, Any]], fitted: dict[str, float] | None
+) -> tuple[str, dict[str, Any]]:
     """The tables (every bug; the bugs whose tests run here) and their summary."""
     derived = derive(rows, fitted)
     valid = [r for r in derived if r.get("exec_valid")]
     bugs = {r["bug"] for r in derived}
     vbugs = {r["bug"] for r in valid}
-    text = [f"all bugs ({len(bugs)}; execution facts only where the bug's tests run here)", table(derived)]
+    text = [
+        f"all bugs ({len(bugs)}; execution facts only where the bug's tests run here)",
+        table(derived),
+    ]
     if valid:
-        text += [f"\nexec subset: the {len(vbugs)} bugs whose tests run here (buggy fails, fixed passes)", table(valid)]
+        text += [
+            f"\nexec subset: the {len(vbugs)} bugs whose tests run here (buggy fails, fixed passes)",
+            table(valid),
+        ]
     summary = {
         "all": {key: summarize(derived, key) for key, _ in SCORERS},
         "exec_subset": {key: summarize(valid, key) for key, _ in SCORERS},
@@ -652,7 +813,11 @@ def report(rows: Sequence[dict[str, Any]], fitted: dict[str, float] | None) -> t
     }
     comb = summary["all"].get("s_combined_fit" if fitted else "s_combined", {})
     if comb.get("bugs"):
-        singles = {k: summary["all"][k]["top1_strict"] for k in ("s_errors", "s_warnings", "s_exec", "dV") if summary["all"][k]["bugs"]}
+        singles = {
+            k: summary["all"][k]["top1_strict"]
+            for k in ("s_errors", "s_warnings", "s_exec", "dV")
+            if summary["all"][k]["bugs"]
+        }
         best = max(singles.values())
         text.append(
             f"\ntargets ({'fitted' if fitted else 'default'} combination, all bugs): top-1 {comb['top1_strict']:.3f} "
@@ -683,29 +848,86 @@ def fit_combiner(rows: Sequence[dict[str, Any]], provenance: dict[str, Any]) -> 
 def main() -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--bugsinpy", type=Path, help="BugsInPy checkout or bare git repository")
-    ap.add_argument("--repo", action="append", default=[], metavar="NAME=GITDIR", help="a project's git repository (repeat)")
+    ap.add_argument(
+        "--repo",
+        action="append",
+        default=[],
+        metavar="NAME=GITDIR",
+        help="a project's git repository (repeat)",
+    )
     ap.add_argument("--bugs-per-project", type=int, default=12)
-    ap.add_argument("--bugs", default="", help="only these, e.g. thefuck-1,luigi-4 (default: the first eligible per project)")
-    ap.add_argument("--max-function-lines", type=int, default=60, help="skip fixes of longer functions (the PRM reads the whole function: time); 0: no limit")
+    ap.add_argument(
+        "--bugs",
+        default="",
+        help="only these, e.g. thefuck-1,luigi-4 (default: the first eligible per project)",
+    )
+    ap.add_argument(
+        "--max-function-lines",
+        type=int,
+        default=60,
+        help="skip fixes of longer functions (the PRM reads the whole function: time); 0: no limit",
+    )
     ap.add_argument("--mutants", type=int, default=2)
     ap.add_argument("--broken", type=int, default=2)
     ap.add_argument("--prm", default="default", help="default | none | PATH to a PRM checkpoint")
     ap.add_argument("--prm-weight", type=float, default=1.0)
-    ap.add_argument("--step-form", action="store_true", help="also score the old step-v1 form (a second PRM pass: time)")
-    ap.add_argument("--exec", dest="exec_mode", choices=("none", "doctest", "tests"), default="tests",
-                    help="execution facts: tests runs each bug's own failing tests (run_test.sh) with --envs")
-    ap.add_argument("--envs", type=Path, default=None, help="DIR/<project>-<n>/bin/python or else DIR/<project>/bin/python runs a bug's tests (see the set-up above)")
+    ap.add_argument(
+        "--step-form",
+        action="store_true",
+        help="also score the old step-v1 form (a second PRM pass: time)",
+    )
+    ap.add_argument(
+        "--exec",
+        dest="exec_mode",
+        choices=("none", "doctest", "tests"),
+        default="tests",
+        help="execution facts: tests runs each bug's own failing tests (run_test.sh) with --envs",
+    )
+    ap.add_argument(
+        "--envs",
+        type=Path,
+        default=None,
+        help="DIR/<project>-<n>/bin/python or else DIR/<project>/bin/python runs a bug's tests (see the set-up above)",
+    )
     ap.add_argument("--exec-timeout", type=float, default=60.0, help="seconds per test run")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--timeout", type=float, default=120.0, help="per language-server request")
-    ap.add_argument("--time-budget", type=float, default=None, help="stop starting new bugs after this many seconds")
-    ap.add_argument("--out", type=Path, default=None, help="per-candidate JSONL (and a final summary line)")
-    ap.add_argument("--rows", type=Path, action="append", default=None, help="re-print the table of an --out file (repeat to pool); score nothing")
-    ap.add_argument("--combiner", type=Path, default=None, help="a fitted combiner JSON: adds the 'fitted combiner' row")
-    ap.add_argument("--fit-combiner", type=Path, default=None, metavar="JSON",
-                    help="fit the combiner on these rows (validation projects only!) and write it here")
-    ap.add_argument("--write-checkpoint", type=Path, default=None, metavar="DIR",
-                    help="with --fit-combiner: also record it in this PRM checkpoint's codeprm_prm.json")
+    ap.add_argument(
+        "--time-budget",
+        type=float,
+        default=None,
+        help="stop starting new bugs after this many seconds",
+    )
+    ap.add_argument(
+        "--out", type=Path, default=None, help="per-candidate JSONL (and a final summary line)"
+    )
+    ap.add_argument(
+        "--rows",
+        type=Path,
+        action="append",
+        default=None,
+        help="re-print the table of an --out file (repeat to pool); score nothing",
+    )
+    ap.add_argument(
+        "--combiner",
+        type=Path,
+        default=None,
+        help="a fitted combiner JSON: adds the 'fitted combiner' row",
+    )
+    ap.add_argument(
+        "--fit-combiner",
+        type=Path,
+        default=None,
+        metavar="JSON",
+        help="fit the combiner on these rows (validation projects only!) and write it here",
+    )
+    ap.add_argument(
+        "--write-checkpoint",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="with --fit-combiner: also record it in this PRM checkpoint's codeprm_prm.json",
+    )
     args = ap.parse_args()
 
     fitted: dict[str, float] | None = None
@@ -719,18 +941,30 @@ def main() -> int:
         text, summary = report(rows, fitted)
         print(text)
         if args.fit_combiner is not None:
-            combiner = fit_combiner(rows, {"projects": sorted({r["project"] for r in rows if "project" in r}),
-                                           "bugs": sorted({r["bug"] for r in rows}), "prm": meta.get("prm"),
-                                           "rows": [str(x) for x in (args.rows or [args.out])]})
-            args.fit_combiner.write_text(json.dumps(combiner.to_json(), indent=2, sort_keys=True) + "\n")
-            print(f"\nfitted combiner -> {args.fit_combiner}: {json.dumps(combiner.to_json()['weights'])} w={combiner.prm_weight} "
-                  f"validation {json.dumps(dict(combiner.validation))}; defaults there {json.dumps(combiner.provenance['defaults_on_validation'])}")
+            combiner = fit_combiner(
+                rows,
+                {
+                    "projects": sorted({r["project"] for r in rows if "project" in r}),
+                    "bugs": sorted({r["bug"] for r in rows}),
+                    "prm": meta.get("prm"),
+                    "rows": [str(x) for x in (args.rows or [args.out])],
+                },
+            )
+            args.fit_combiner.write_text(
+                json.dumps(combiner.to_json(), indent=2, sort_keys=True) + "\n"
+            )
+            print(
+                f"\nfitted combiner -> {args.fit_combiner}: {json.dumps(combiner.to_json()['weights'])} w={combiner.prm_weight} "
+                f"validation {json.dumps(dict(combiner.validation))}; defaults there {json.dumps(combiner.provenance['defaults_on_validation'])}"
+            )
             if args.write_checkpoint is not None:
                 from codeprm.prm.checkpoint import read_meta, write_meta
 
                 ck = read_meta(args.write_checkpoint)
                 if ck is None:
-                    raise SystemExit(f"{args.write_checkpoint} has no codeprm_prm.json to record the combiner in")
+                    raise SystemExit(
+                        f"{args.write_checkpoint} has no codeprm_prm.json to record the combiner in"
+                    )
                 write_meta(args.write_checkpoint, ck.with_(combiner=combiner.to_json()))
                 print(f"recorded in {args.write_checkpoint}/codeprm_prm.json")
         return summary
@@ -739,14 +973,22 @@ def main() -> int:
         rows = [json.loads(x) for f in args.rows for x in f.read_text().splitlines() if x.strip()]
         metas = [r["meta"] for r in rows if "summary" in r]
         rows = [r for r in rows if "summary" not in r]
-        meta = {**(metas[0] if metas else {}), "combiner": str(args.combiner) if args.combiner else None,
-                "fitted_weights": fitted}
+        meta = {
+            **(metas[0] if metas else {}),
+            "combiner": str(args.combiner) if args.combiner else None,
+            "fitted_weights": fitted,
+        }
         summary = finish(rows, meta)
-        if args.out is not None:  # the same rows with the summary recomputed (e.g. a fitted combiner's row added)
+        if (
+            args.out is not None
+        ):  # the same rows with the summary recomputed (e.g. a fitted combiner's row added)
             with args.out.open("w") as sink:
                 for r in rows:
                     sink.write(json.dumps(r, sort_keys=True) + "\n")
-                sink.write(json.dumps({"summary": summary, "meta": meta}, sort_keys=True, default=str) + "\n")
+                sink.write(
+                    json.dumps({"summary": summary, "meta": meta}, sort_keys=True, default=str)
+                    + "\n"
+                )
         return 0
     if args.bugsinpy is None or not args.repo:
         ap.error("--bugsinpy and at least one --repo are needed (or --rows)")
@@ -766,25 +1008,61 @@ def main() -> int:
             taken = 0
             for bug in read_bugs(args.bugsinpy, project):
                 name = f"{project}-{bug.number}"
-                if (wanted and name not in wanted) or (not wanted and taken >= args.bugs_per_project):
+                if (wanted and name not in wanted) or (
+                    not wanted and taken >= args.bugs_per_project
+                ):
                     continue
-                if args.time_budget is not None and time.perf_counter() - started > args.time_budget:
+                if (
+                    args.time_budget is not None
+                    and time.perf_counter() - started > args.time_budget
+                ):
                     print(f"time budget spent: stopping before {name}", file=sys.stderr)
                     break
                 # DIR/<project>-<n> (a bug whose BugsInPy pins differ, e.g. an older pytest), else DIR/<project>
-                envs = [args.envs / f"{project}-{bug.number}", args.envs / project] if args.envs else []
-                python = next((e / "bin" / "python" for e in envs if (e / "bin" / "python").exists()), None)
+                envs = (
+                    [args.envs / f"{project}-{bug.number}", args.envs / project]
+                    if args.envs
+                    else []
+                )
+                python = next(
+                    (e / "bin" / "python" for e in envs if (e / "bin" / "python").exists()), None
+                )
                 if args.exec_mode == "tests" and python is None:
-                    print(f"{name}: no environment in {args.envs}: scored without execution facts", file=sys.stderr)
-                test_cmd = bug_test_command(args.bugsinpy, bug, str(python)) if python is not None else None
+                    print(
+                        f"{name}: no environment in {args.envs}: scored without execution facts",
+                        file=sys.stderr,
+                    )
+                test_cmd = (
+                    bug_test_command(args.bugsinpy, bug, str(python))
+                    if python is not None
+                    else None
+                )
                 mode = args.exec_mode if (args.exec_mode != "tests" or test_cmd) else "none"
                 t = time.perf_counter()
                 try:
-                    got = score_bug(bug, Path(gitdir), scorer, args.prm_weight, mutants=args.mutants, broken=args.broken, timeout=args.timeout,
-                                    max_lines=args.max_function_lines, exec_mode=mode, test_cmd=test_cmd, exec_timeout=args.exec_timeout,
-                                    step_form=args.step_form)
+                    got = score_bug(
+                        bug,
+                        Path(gitdir),
+                        scorer,
+                        args.prm_weight,
+                        mutants=args.mutants,
+                        broken=args.broken,
+                        timeout=args.timeout,
+                        max_lines=args.max_function_lines,
+                        exec_mode=mode,
+                        test_cmd=test_cmd,
+                        exec_timeout=args.exec_timeout,
+                        step_form=args.step_form,
+                    )
                 except (subprocess.CalledProcessError, OSError, UnicodeDecodeError) as err:
-                    got = [{"bug": name, "id": "fix", "error": f"{type(err).__name__}: {err}", "skipped": True}]
+                    got = [
+                        {
+                            "bug": name,
+                            "id": "fix",
+                            "error": f"{type(err).__name__}: {err}",
+                            "skipped": True,
+                        }
+                    ]
                 if got and got[0].get("skipped"):
                     print(f"{name}: skipped ({got[0]['error']})", file=sys.stderr)
                     continue
@@ -803,8 +1081,13 @@ def main() -> int:
                 )
         elapsed = time.perf_counter() - started
         # the offline default combination must be what codeprm's reward computed, where exec counts
-        mismatch = [f"{r['bug']}/{r['id']}" for r in derive(rows) if r.get("exec_valid") and r.get("combined_lib") is not None
-                    and abs(r["s_combined"] - r["combined_lib"]) > 1e-9]
+        mismatch = [
+            f"{r['bug']}/{r['id']}"
+            for r in derive(rows)
+            if r.get("exec_valid")
+            and r.get("combined_lib") is not None
+            and abs(r["s_combined"] - r["combined_lib"]) > 1e-9
+        ]
         meta = {
             "selected": selected,
             "seconds": round(elapsed, 1),
@@ -816,15 +1099,21 @@ def main() -> int:
         }
         summary = finish(rows, meta)
         if sink:
-            sink.write(json.dumps({"summary": summary, "meta": meta}, sort_keys=True, default=str) + "\n")
+            sink.write(
+                json.dumps({"summary": summary, "meta": meta}, sort_keys=True, default=str) + "\n"
+            )
     finally:
         if sink:
             sink.close()
     bugs = len({r["bug"] for r in rows})
-    print(f"\n{bugs} bugs ({', '.join(f'{p}: {len(v)}' for p, v in selected.items())}), {len(rows)} candidates, "
-          f"{elapsed:.0f} s; the bug's tests run here for {len(meta['exec_valid_bugs'])} bugs; offline/library mismatches: {len(mismatch)}")
-    print("top1: fix strictly first; top1~: random tie-break; AUROC: pooled; AUCpb: mean per bug; "
-          "noop>=: the unchanged file scores at least the fix (a tie counts against the fix)")
+    print(
+        f"\n{bugs} bugs ({', '.join(f'{p}: {len(v)}' for p, v in selected.items())}), {len(rows)} candidates, "
+        f"{elapsed:.0f} s; the bug's tests run here for {len(meta['exec_valid_bugs'])} bugs; offline/library mismatches: {len(mismatch)}"
+    )
+    print(
+        "top1: fix strictly first; top1~: random tie-break; AUROC: pooled; AUCpb: mean per bug; "
+        "noop>=: the unchanged file scores at least the fix (a tie counts against the fix)"
+    )
     return 0
 
 

@@ -66,7 +66,9 @@ def _real_bugs() -> Any:
     """benchmarks/real_bugs.py as a module (its BugsInPy readers and patch helpers)."""
     if "real_bugs_bench" in sys.modules:
         return sys.modules["real_bugs_bench"]
-    spec = importlib.util.spec_from_file_location("real_bugs_bench", ROOT / "benchmarks" / "real_bugs.py")
+    spec = importlib.util.spec_from_file_location(
+        "real_bugs_bench", ROOT / "benchmarks" / "real_bugs.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules["real_bugs_bench"] = module
@@ -128,16 +130,24 @@ def refuse_held_out(name: str) -> None:
     from codeprm.prm.data import is_held_out
 
     if name.lower() in HELD_OUT_PROJECTS or is_held_out(name):
-        raise SystemExit(f"real_fix_data: {name} is held out for evaluation; refusing to build training data from it")
+        raise SystemExit(
+            f"real_fix_data: {name} is held out for evaluation; refusing to build training data from it"
+        )
 
 
-def function_fixes(source: str, ident: str, before: dict[str, str], after: dict[str, str], opts: Options) -> list[Fix]:
+def function_fixes(
+    source: str, ident: str, before: dict[str, str], after: dict[str, str], opts: Options
+) -> list[Fix]:
     """The changed functions of one fix (each changed on both sides, within the size limits);
     [] when the fix changes more than ``opts.max_functions`` functions."""
     from codeprm.analysis.units import changed_units
     from codeprm.prm.mutate import equivalent, parses
 
-    changes = [c for c in changed_units(before, after, sorted(set(before) | set(after))) if c.name != "<code>"]
+    changes = [
+        c
+        for c in changed_units(before, after, sorted(set(before) | set(after)))
+        if c.name != "<code>"
+    ]
     if len(changes) > opts.max_functions:
         return []
     out = []
@@ -162,7 +172,9 @@ def bugsinpy_fixes(bugsinpy: Path, project: str, gitdir: Path, opts: Options) ->
     if (bugsinpy / "projects").is_dir():
         numbers = [p.name for p in (bugsinpy / "projects" / project / "bugs").iterdir()]
     else:
-        numbers = _git(_gitdir(bugsinpy), "ls-tree", "--name-only", f"HEAD:projects/{project}/bugs").split()
+        numbers = _git(
+            _gitdir(bugsinpy), "ls-tree", "--name-only", f"HEAD:projects/{project}/bugs"
+        ).split()
     gitdir = _gitdir(gitdir)
     for n in sorted(int(x) for x in numbers if x.isdigit()):
         base = f"projects/{project}/bugs/{n}"
@@ -193,7 +205,16 @@ def bugsinpy_fixes(bugsinpy: Path, project: str, gitdir: Path, opts: Options) ->
 
 def _numstat(gitdir: Path, commit: str) -> list[tuple[int, int, str]] | None:
     try:
-        text = _git(gitdir, "diff-tree", "--no-commit-id", "--numstat", "-r", "--no-renames", f"{commit}^", commit)
+        text = _git(
+            gitdir,
+            "diff-tree",
+            "--no-commit-id",
+            "--numstat",
+            "-r",
+            "--no-renames",
+            f"{commit}^",
+            commit,
+        )
     except subprocess.CalledProcessError:
         return None  # a parent outside a shallow mirror
     out = []
@@ -212,7 +233,14 @@ def history_fixes(name: str, gitdir: Path, opts: Options) -> Iterator[Fix]:
     refuse_held_out(name)
     rb = _real_bugs()
     gitdir = _gitdir(gitdir)
-    log = _git(gitdir, "log", "--no-merges", f"--max-count={opts.max_commits_scanned}", "--format=%H%x00%P%x00%s", "HEAD")
+    log = _git(
+        gitdir,
+        "log",
+        "--no-merges",
+        f"--max-count={opts.max_commits_scanned}",
+        "--format=%H%x00%P%x00%s",
+        "HEAD",
+    )
     for line in log.splitlines():
         commit, parents, subject = [*line.split("\x00"), "", ""][:3]
         if len(parents.split()) != 1 or not FIX_WORDS.search(subject):
@@ -221,7 +249,11 @@ def history_fixes(name: str, gitdir: Path, opts: Options) -> Iterator[Fix]:
         if not stat:
             continue
         code = [(a, d, p) for a, d, p in stat if p.endswith(".py") and not rb.is_test_path(p)]
-        if not code or len(code) > opts.max_files or sum(a + d for a, d, _ in code) > opts.max_changed_lines:
+        if (
+            not code
+            or len(code) > opts.max_files
+            or sum(a + d for a, d, _ in code) > opts.max_changed_lines
+        ):
             continue
         before: dict[str, str] = {}
         after: dict[str, str] = {}
@@ -252,7 +284,14 @@ def wrong_fixes(fix: Fix, opts: Options) -> list[tuple[str, str, str]]:
     fn_b, fn_a = fix.before, fix.after
     touched = _changed_lines(fn_b, fn_a)
     found = enumerate_mutations(fn_a)
-    ordered = sorted(found, key=lambda m: (0 if touched & set(range(m.lines[0], m.lines[1] + 1)) else 1, m.site, m.kind))
+    ordered = sorted(
+        found,
+        key=lambda m: (
+            0 if touched & set(range(m.lines[0], m.lines[1] + 1)) else 1,
+            m.site,
+            m.kind,
+        ),
+    )
     out: list[tuple[str, str, str]] = []
     seen = {fn_a, fn_b}
     kinds: set[str] = set()
@@ -297,7 +336,13 @@ def records_of(fix: Fix, split: str, opts: Options) -> list[Any]:
         "mutation": "real-fix",
     }
     rows = [
-        StepRecord(after=fix.after, diff=unified_diff(fix.before, fix.after, fix.path), label=True, candidate="fix", **common),
+        StepRecord(
+            after=fix.after,
+            diff=unified_diff(fix.before, fix.after, fix.path),
+            label=True,
+            candidate="fix",
+            **common,
+        ),
         StepRecord(after=fix.before, diff="", label=False, candidate="noop", **common),
     ]
     for candidate, kind, text in wrong_fixes(fix, opts):
@@ -360,7 +405,9 @@ def _stable_order(fixes: Sequence[Fix]) -> list[Fix]:
         if key in seen:
             continue
         seen.add(key)
-        keyed.append((hashlib.sha256(f"{f.source}\0{f.ident}\0{f.path}\0{f.name}".encode()).hexdigest(), f))
+        keyed.append(
+            (hashlib.sha256(f"{f.source}\0{f.ident}\0{f.path}\0{f.name}".encode()).hexdigest(), f)
+        )
     return [f for _, f in sorted(keyed, key=lambda kv: kv[0])]
 
 
@@ -386,7 +433,12 @@ def build(
             records += rows
             groups += 1
             n += len(rows)
-        per_source[name] = {"groups": groups, "records": n, "fixes_found": len(fixes), "valid": int(split == "valid")}
+        per_source[name] = {
+            "groups": groups,
+            "records": n,
+            "fixes_found": len(fixes),
+            "valid": int(split == "valid"),
+        }
     summary = {"sources": per_source, "options": opts.to_json(), "valid": sorted(valid)}
     return records, summary
 
@@ -394,8 +446,20 @@ def build(
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--bugsinpy", type=Path, help="BugsInPy checkout or bare git repository")
-    ap.add_argument("--bugsinpy-repo", action="append", default=[], metavar="NAME=GITDIR", help="a BugsInPy project's repository (repeat)")
-    ap.add_argument("--history", action="append", default=[], metavar="NAME=GITDIR", help="a repository to mine fix commits from (repeat)")
+    ap.add_argument(
+        "--bugsinpy-repo",
+        action="append",
+        default=[],
+        metavar="NAME=GITDIR",
+        help="a BugsInPy project's repository (repeat)",
+    )
+    ap.add_argument(
+        "--history",
+        action="append",
+        default=[],
+        metavar="NAME=GITDIR",
+        help="a repository to mine fix commits from (repeat)",
+    )
     ap.add_argument("--valid", default="", help="comma-separated source names for the valid split")
     ap.add_argument("--out", type=Path, required=True)
     for f, v in Options().to_json().items():
@@ -409,20 +473,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         name, _, gitdir = spec.partition("=")
         if args.bugsinpy is None:
             ap.error("--bugsinpy-repo needs --bugsinpy")
-        sources.append((f"bugsinpy:{name}", list(bugsinpy_fixes(args.bugsinpy, name, Path(gitdir), opts))))
+        sources.append(
+            (f"bugsinpy:{name}", list(bugsinpy_fixes(args.bugsinpy, name, Path(gitdir), opts)))
+        )
         print(f"bugsinpy:{name}: {len(sources[-1][1])} function fixes", file=sys.stderr)
     for spec in args.history:
         name, _, gitdir = spec.partition("=")
         sources.append((f"history:{name}", list(history_fixes(name, Path(gitdir), opts))))
         print(f"history:{name}: {len(sources[-1][1])} function fixes", file=sys.stderr)
-    valid = [v if ":" in v else next((n for n, _ in sources if n.split(":", 1)[1] == v), v) for v in args.valid.split(",") if v]
+    valid = [
+        v if ":" in v else next((n for n, _ in sources if n.split(":", 1)[1] == v), v)
+        for v in args.valid.split(",")
+        if v
+    ]
     records, summary = build(sources, valid, opts)
     n = write_records(args.out, records)
     summary["records"] = n
     summary["groups"] = len({r.bug_id for r in records})
     import json
 
-    args.out.with_suffix(".summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    args.out.with_suffix(".summary.json").write_text(
+        json.dumps(summary, indent=2, sort_keys=True) + "\n"
+    )
     print(json.dumps(summary, indent=2, sort_keys=True))
     return 0
 

@@ -37,7 +37,9 @@ if str(ROOT) not in sys.path:
 def _real_bugs() -> Any:
     if "real_bugs_bench" in sys.modules:
         return sys.modules["real_bugs_bench"]
-    spec = importlib.util.spec_from_file_location("real_bugs_bench", ROOT / "benchmarks" / "real_bugs.py")
+    spec = importlib.util.spec_from_file_location(
+        "real_bugs_bench", ROOT / "benchmarks" / "real_bugs.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules["real_bugs_bench"] = module
@@ -45,7 +47,9 @@ def _real_bugs() -> Any:
     return module
 
 
-def bug_candidates(bug: Any, gitdir: Path, *, mutants: int, broken: int, max_lines: int) -> tuple[str, list[tuple[str, str, str]]] | None:
+def bug_candidates(
+    bug: Any, gitdir: Path, *, mutants: int, broken: int, max_lines: int
+) -> tuple[str, list[tuple[str, str, str]]] | None:
     """(buggy file text, real_bugs.candidate_texts) of one bug, or None when real_bugs.py skips it."""
     rb = _real_bugs()
     try:
@@ -61,7 +65,15 @@ def bug_candidates(bug: Any, gitdir: Path, *, mutants: int, broken: int, max_lin
     return buggy, rb.candidate_texts(bug.path, buggy, fixed, mutants=mutants, broken=broken)
 
 
-def dv_rows(name: str, project: str, path: str, buggy: str, cands: Sequence[tuple[str, str, str]], scorer: Any, key: str) -> list[dict[str, Any]]:
+def dv_rows(
+    name: str,
+    project: str,
+    path: str,
+    buggy: str,
+    cands: Sequence[tuple[str, str, str]],
+    scorer: Any,
+    key: str,
+) -> list[dict[str, Any]]:
     """One row per candidate with ``key`` = its dV under ``scorer`` (0 for the no-op)."""
     from codeprm.analysis.potential import unit_changes, unit_deltas
     from codeprm.prm.records import StepInput
@@ -73,7 +85,12 @@ def dv_rows(name: str, project: str, path: str, buggy: str, cands: Sequence[tupl
     feats: list[Any] = []
     if scorer.meta.kind == "zero-shot":  # what unit_deltas computes, features kept
         weights = scorer.meta.calibration.weights
-        feats = scorer.features([StepInput(before=c.before, after=c.after, context=c.context, path=c.path) for c in units])
+        feats = scorer.features(
+            [
+                StepInput(before=c.before, after=c.after, context=c.context, path=c.path)
+                for c in units
+            ]
+        )
         flat = [sum(w * f for w, f in zip(weights, fs, strict=True)) for fs in feats]
     else:
         flat = unit_deltas(scorer, units)
@@ -81,9 +98,21 @@ def dv_rows(name: str, project: str, path: str, buggy: str, cands: Sequence[tupl
     i = 0
     for (cid, kind, _), changes in zip(cands, per, strict=True):
         n = len(changes)
-        row = {"project": project, "bug": name, "path": path, "id": cid, "kind": kind, "label": cid == "fix", key: float(sum(flat[i : i + n])) if n else 0.0}
+        row = {
+            "project": project,
+            "bug": name,
+            "path": path,
+            "id": cid,
+            "kind": kind,
+            "label": cid == "fix",
+            key: float(sum(flat[i : i + n])) if n else 0.0,
+        }
         if feats:  # summed features: other calibrations of the same model re-weight offline
-            row["features:" + key.split(":", 1)[-1]] = [float(sum(f[j] for f in feats[i : i + n])) for j in range(len(feats[0]))] if n else [0.0, 0.0]
+            row["features:" + key.split(":", 1)[-1]] = (
+                [float(sum(f[j] for f in feats[i : i + n])) for j in range(len(feats[0]))]
+                if n
+                else [0.0, 0.0]
+            )
         i += n
         out.append(row)
     return out
@@ -108,22 +137,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--bugsinpy", type=Path, required=True)
     ap.add_argument("--repo", action="append", default=[], metavar="NAME=GITDIR")
-    ap.add_argument("--selection", type=Path, help="a real_bugs.py --out file: score exactly its bugs")
+    ap.add_argument(
+        "--selection", type=Path, help="a real_bugs.py --out file: score exactly its bugs"
+    )
     ap.add_argument("--bugs", default="", help="or these, e.g. thefuck-1,luigi-4")
-    ap.add_argument("--prm", action="append", default=[], metavar="LABEL=PATH", help="a PRM checkpoint (repeat; 'default' for the default)")
+    ap.add_argument(
+        "--prm",
+        action="append",
+        default=[],
+        metavar="LABEL=PATH",
+        help="a PRM checkpoint (repeat; 'default' for the default)",
+    )
     ap.add_argument("--mutants", type=int, default=2)
     ap.add_argument("--broken", type=int, default=2)
     ap.add_argument("--max-function-lines", type=int, default=60)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--out", type=Path, default=None)
-    ap.add_argument("--rows", type=Path, default=None, help="re-print the table of --out files (comma-separated), score nothing")
-    ap.add_argument("--only-common", action="store_true", help="with --rows: only bugs every PRM scored")
     ap.add_argument(
-        "--reweight", action="append", default=[], metavar="NAME=LABEL:W_LL,W_TOK",
+        "--rows",
+        type=Path,
+        default=None,
+        help="re-print the table of --out files (comma-separated), score nothing",
+    )
+    ap.add_argument(
+        "--only-common", action="store_true", help="with --rows: only bugs every PRM scored"
+    )
+    ap.add_argument(
+        "--reweight",
+        action="append",
+        default=[],
+        metavar="NAME=LABEL:W_LL,W_TOK",
         help="with --rows: dV:NAME from LABEL's recorded features under other calibration weights",
     )
     ap.add_argument(
-        "--baseline", action="append", default=[], metavar="LABEL=FILE",
+        "--baseline",
+        action="append",
+        default=[],
+        metavar="LABEL=FILE",
         help="with --rows: also read the dV of a real_bugs.py --out file as dV:LABEL (the same "
         "candidates: real_bugs.candidate_texts is deterministic)",
     )
@@ -133,7 +183,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.rows is not None:
         rows: list[dict[str, Any]] = []
         for p in str(args.rows).split(","):
-            rows += [json.loads(x) for x in Path(p).read_text().splitlines() if x.strip() and "summary" not in x]
+            rows += [
+                json.loads(x)
+                for x in Path(p).read_text().splitlines()
+                if x.strip() and "summary" not in x
+            ]
         for spec in args.baseline:
             label, _, path = spec.partition("=")
             for x in Path(path).read_text().splitlines():
@@ -143,7 +197,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                     print(f"{path}: skipping a line that is not JSON", file=sys.stderr)
                     continue
                 if r.get("dV") is not None and not r.get("error"):
-                    rows.append({"bug": r["bug"], "id": r["id"], "project": r["project"], "label": r["label"], f"dV:{label}": r["dV"]})
+                    rows.append(
+                        {
+                            "bug": r["bug"],
+                            "id": r["id"],
+                            "project": r["project"],
+                            "label": r["label"],
+                            f"dV:{label}": r["dV"],
+                        }
+                    )
         for spec in args.reweight:
             # NAME=LABEL:W_LL,W_TOK: dV of LABEL's model under another calibration's weights
             name, _, rest = spec.partition("=")
@@ -159,7 +221,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         keys = sorted({k for r in rows for k in r if k.startswith("dV:")})
         if args.only_common:  # bugs every PRM scored, so the columns compare like for like
             full = [
-                b for b in {r["bug"] for r in rows}
+                b
+                for b in {r["bug"] for r in rows}
                 if all(k in merged.get((b, c), {}) for k in keys for c in ("fix", "noop"))
             ]
             merged = {key: r for key, r in merged.items() if key[0] in full}
@@ -184,7 +247,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     scorers = []
     for spec in args.prm:
         label, _, path = spec.partition("=")
-        scorers.append((f"dV:{label}", load_scorer(None if path in ("", "default") else path, "cpu")))
+        scorers.append(
+            (f"dV:{label}", load_scorer(None if path in ("", "default") else path, "cpu"))
+        )
     repos = dict(x.split("=", 1) for x in args.repo)
     rows = []
     sink = args.out.open("w") if args.out else None
@@ -195,7 +260,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 name = f"{project}-{bug.number}"
                 if name not in wanted:
                     continue
-                got = bug_candidates(bug, Path(gitdir), mutants=args.mutants, broken=args.broken, max_lines=args.max_function_lines)
+                got = bug_candidates(
+                    bug,
+                    Path(gitdir),
+                    mutants=args.mutants,
+                    broken=args.broken,
+                    max_lines=args.max_function_lines,
+                )
                 if got is None:
                     print(f"{name}: skipped", file=sys.stderr)
                     continue
@@ -211,12 +282,33 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if sink:
                     sink.flush()
                 fix = per.get("fix", {})
-                print(f"{name}: {len(per)} candidates, fix " + " ".join(f"{k}={fix.get(k, float('nan')):.3f}" for k, _ in scorers) + f" ({time.perf_counter() - t0:.0f}s)", file=sys.stderr)
+                print(
+                    f"{name}: {len(per)} candidates, fix "
+                    + " ".join(f"{k}={fix.get(k, float('nan')):.3f}" for k, _ in scorers)
+                    + f" ({time.perf_counter() - t0:.0f}s)",
+                    file=sys.stderr,
+                )
         keys = [k for k, _ in scorers]
         summary = {k: rb.summarize(rows, k) for k in keys}
-        prms = {k: {"checkpoint_hash": s.checkpoint_hash, "path": str(getattr(s, "path", ""))} for k, s in scorers}
+        prms = {
+            k: {"checkpoint_hash": s.checkpoint_hash, "path": str(getattr(s, "path", ""))}
+            for k, s in scorers
+        }
         if sink:
-            sink.write(json.dumps({"summary": summary, "meta": {"prms": prms, "bugs": sorted(wanted), "seconds": round(time.perf_counter() - t0, 1)}}, sort_keys=True) + "\n")
+            sink.write(
+                json.dumps(
+                    {
+                        "summary": summary,
+                        "meta": {
+                            "prms": prms,
+                            "bugs": sorted(wanted),
+                            "seconds": round(time.perf_counter() - t0, 1),
+                        },
+                    },
+                    sort_keys=True,
+                )
+                + "\n"
+            )
     finally:
         if sink:
             sink.close()

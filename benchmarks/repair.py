@@ -45,7 +45,24 @@ from codeprm.prm.mutate import enumerate_mutations, normalised_ast
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 #: pure-Python modules whose CPython test files run in about a second
-MODULES = ("textwrap", "colorsys", "fnmatch", "shlex", "calendar", "string", "quopri", "bisect", "heapq", "fractions", "graphlib", "reprlib", "getopt", "base64", "difflib", "pprint")
+MODULES = (
+    "textwrap",
+    "colorsys",
+    "fnmatch",
+    "shlex",
+    "calendar",
+    "string",
+    "quopri",
+    "bisect",
+    "heapq",
+    "fractions",
+    "graphlib",
+    "reprlib",
+    "getopt",
+    "base64",
+    "difflib",
+    "pprint",
+)
 
 
 @dataclass
@@ -61,7 +78,9 @@ def test_cmd(module: str) -> str:
     return f"PYTHONPATH=.:$PYTHONPATH {sys.executable} -m unittest -q test.test_{module}"
 
 
-def make_tasks(n: int, per_module: int, seed: int, scratch: Path, exclude: frozenset[str] = frozenset()) -> list[Task]:
+def make_tasks(
+    n: int, per_module: int, seed: int, scratch: Path, exclude: frozenset[str] = frozenset()
+) -> list[Task]:
     """Up to ``n`` tasks; modules whose file is in ``exclude`` (what a PRM trained on) are skipped."""
     rng = random.Random(seed)
     tasks: list[Task] = []
@@ -81,7 +100,9 @@ def make_tasks(n: int, per_module: int, seed: int, scratch: Path, exclude: froze
             if not run.passed:
                 continue  # the suite does not pass as shipped here: no task from it
             called_lines = {s.first_line - 1 for s in calls}
-            spans = [s for s in function_spans(original) if original.count("\n", 0, s[0]) in called_lines]
+            spans = [
+                s for s in function_spans(original) if original.count("\n", 0, s[0]) in called_lines
+            ]
             rng.shuffle(spans)
             found = 0
             for start, end, qualname in spans:
@@ -94,7 +115,15 @@ def make_tasks(n: int, per_module: int, seed: int, scratch: Path, exclude: froze
                     buggy = original[:start] + mutation.apply(snippet) + original[end:]
                     sandbox.set_texts({source.name: buggy})
                     if not sandbox.run().passed:
-                        tasks.append(Task(f"{module}:{qualname}:{mutation.kind}", module, buggy, qualname, mutation.kind))
+                        tasks.append(
+                            Task(
+                                f"{module}:{qualname}:{mutation.kind}",
+                                module,
+                                buggy,
+                                qualname,
+                                mutation.kind,
+                            )
+                        )
                         found += 1
                         break
         if len(tasks) >= n:
@@ -116,19 +145,46 @@ class Recording:
         return list(out)
 
 
-def run_arm(task: Task, scratch: Path, order: str, scorer: object, budget: int, prm_weight: float, max_candidates: int, label: str = "") -> tuple[bool, int, int, float, bool]:
+def run_arm(
+    task: Task,
+    scratch: Path,
+    order: str,
+    scorer: object,
+    budget: int,
+    prm_weight: float,
+    max_candidates: int,
+    label: str = "",
+) -> tuple[bool, int, int, float, bool]:
     """(fixed, test runs, candidates, seconds, covered: a passing candidate was proposed)."""
     ws = scratch / f"{label or order}_{task.name.replace(':', '_').replace('.', '_')}"
     ws.mkdir()
     path = f"{task.module}.py"
     (ws / path).write_text(task.text, "utf-8")
     started = time.perf_counter()
-    with Analyzer(root=ws, timeout=120) as an, Sandbox(ws, test_cmd(task.module), timeout=20, memory_mb=2048) as sandbox:
-        proposers = [Recording(MutationRepairs(max_per_file=max_candidates)), Recording(QuickFixes(an))]
-        loop = RepairLoop(StepEngine(an, exec_mode="doctest"), proposers, sandbox, scorer=scorer if order == "reward" else None, prm_weight=prm_weight, budget=budget, order=order)
+    with (
+        Analyzer(root=ws, timeout=120) as an,
+        Sandbox(ws, test_cmd(task.module), timeout=20, memory_mb=2048) as sandbox,
+    ):
+        proposers = [
+            Recording(MutationRepairs(max_per_file=max_candidates)),
+            Recording(QuickFixes(an)),
+        ]
+        loop = RepairLoop(
+            StepEngine(an, exec_mode="doctest"),
+            proposers,
+            sandbox,
+            scorer=scorer if order == "reward" else None,
+            prm_weight=prm_weight,
+            budget=budget,
+            order=order,
+        )
         result = loop.repair([path])
     original = normalised_ast((STDLIB / path).read_text("utf-8"))
-    covered = result.fixed or any(p.path == path and normalised_ast(p.new_text) == original for r in proposers for p in r.proposed)
+    covered = result.fixed or any(
+        p.path == path and normalised_ast(p.new_text) == original
+        for r in proposers
+        for p in r.proposed
+    )
     return result.fixed, result.test_runs, result.candidates, time.perf_counter() - started, covered
 
 
@@ -137,42 +193,84 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=20)
     parser.add_argument("--per-module", type=int, default=2)
     parser.add_argument("--budget", type=int, default=30)
-    parser.add_argument("--max-candidates", type=int, default=200, help="mutation repairs proposed per task (both arms see the same)")
+    parser.add_argument(
+        "--max-candidates",
+        type=int,
+        default=200,
+        help="mutation repairs proposed per task (both arms see the same)",
+    )
     parser.add_argument("--prm", default="auto")
     parser.add_argument("--prm-weight", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     scorer, why_not = load_prm(args.prm, "auto")
-    print(f"PRM: {'none (' + str(why_not) + ')' if scorer is None else scorer.describe().get('kind', 'loaded')}")
+    print(
+        f"PRM: {'none (' + str(why_not) + ')' if scorer is None else scorer.describe().get('kind', 'loaded')}"
+    )
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
         trained = scorer.meta.trained_sources if scorer is not None else frozenset()
         tasks = make_tasks(args.tasks, args.per_module, args.seed, scratch, exclude=trained)
-        print(f"{len(tasks)} tasks from {len({t.module for t in tasks})} modules; budget {args.budget} test runs each")
-        print(f"{'task':<52} {'guided+PRM':>14} {'guided facts':>14} {'proposer order':>16} {'candidates':>11} {'covered':>8} {'guided s':>9}")
+        print(
+            f"{len(tasks)} tasks from {len({t.module for t in tasks})} modules; budget {args.budget} test runs each"
+        )
+        print(
+            f"{'task':<52} {'guided+PRM':>14} {'guided facts':>14} {'proposer order':>16} {'candidates':>11} {'covered':>8} {'guided s':>9}"
+        )
         for task in tasks:
-            guided = run_arm(task, scratch, "reward", scorer, args.budget, args.prm_weight, args.max_candidates, "prm")
-            facts = run_arm(task, scratch, "reward", None, args.budget, args.prm_weight, args.max_candidates, "facts")
-            baseline = run_arm(task, scratch, "proposer", None, args.budget, args.prm_weight, args.max_candidates)
+            guided = run_arm(
+                task,
+                scratch,
+                "reward",
+                scorer,
+                args.budget,
+                args.prm_weight,
+                args.max_candidates,
+                "prm",
+            )
+            facts = run_arm(
+                task,
+                scratch,
+                "reward",
+                None,
+                args.budget,
+                args.prm_weight,
+                args.max_candidates,
+                "facts",
+            )
+            baseline = run_arm(
+                task, scratch, "proposer", None, args.budget, args.prm_weight, args.max_candidates
+            )
             rows.append((task, guided, facts, baseline))
 
             def cell(r: tuple[bool, int, int, float, bool]) -> str:
                 return f"{'fixed' if r[0] else 'miss '} {r[1]:>3} runs"
 
-            print(f"{task.name[:52]:<52} {cell(guided):>14} {cell(facts):>14} {cell(baseline):>16} {guided[2]:>11} {'yes' if guided[4] else 'no':>8} {guided[3]:>9.1f}", flush=True)
+            print(
+                f"{task.name[:52]:<52} {cell(guided):>14} {cell(facts):>14} {cell(baseline):>16} {guided[2]:>11} {'yes' if guided[4] else 'no':>8} {guided[3]:>9.1f}",
+                flush=True,
+            )
     names = ("guided+PRM", "guided facts", "proposer order")
     fixed = [sum(1 for row in rows if row[i + 1][0]) for i in range(3)]
     runs = [sum(row[i + 1][1] for row in rows) for i in range(3)]
     covered = sum(1 for row in rows if any(r[4] for r in row[1:]))
-    print("fixes found:     " + "   ".join(f"{n} {f}/{len(rows)}" for n, f in zip(names, fixed, strict=True)))
+    print(
+        "fixes found:     "
+        + "   ".join(f"{n} {f}/{len(rows)}" for n, f in zip(names, fixed, strict=True))
+    )
     print(f"coverage (is a passing candidate among the proposals): {covered}/{len(rows)}")
     print("test runs spent: " + "   ".join(f"{n} {r}" for n, r in zip(names, runs, strict=True)))
     all_fixed = [row for row in rows if all(r[0] for r in row[1:])]
     if all_fixed:
         medians = [statistics.median(row[i + 1][1] for row in all_fixed) for i in range(3)]
-        print(f"on the {len(all_fixed)} tasks every arm fixed: median runs " + ", ".join(f"{n} {m}" for n, m in zip(names, medians, strict=True)))
-    print(f"guided+PRM wall time per task (scoring plus its test runs): median {statistics.median(row[1][3] for row in rows):.1f} s")
+        print(
+            f"on the {len(all_fixed)} tasks every arm fixed: median runs "
+            + ", ".join(f"{n} {m}" for n, m in zip(names, medians, strict=True))
+        )
+    print(
+        f"guided+PRM wall time per task (scoring plus its test runs): median {statistics.median(row[1][3] for row in rows):.1f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -54,7 +54,20 @@ def wheel_sources(version: str) -> dict[str, str]:
     CACHE.mkdir(parents=True, exist_ok=True)
     wheel = CACHE / f"pip-{version}-py3-none-any.whl"
     if not wheel.exists():
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(CACHE), f"pip=={version}"], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--no-deps",
+                "-d",
+                str(CACHE),
+                f"pip=={version}",
+            ],
+            check=True,
+        )
     out = {}
     with zipfile.ZipFile(wheel) as z:
         for name in z.namelist():
@@ -64,7 +77,12 @@ def wheel_sources(version: str) -> dict[str, str]:
 
 
 def git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com", *args], cwd=repo, check=True, capture_output=True)
+    subprocess.run(
+        ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+    )
 
 
 def build_repo(root: Path, commits: int) -> tuple[str, int]:
@@ -85,7 +103,21 @@ def build_repo(root: Path, commits: int) -> tuple[str, int]:
 
 def diag_counts(checkout: Path) -> dict[str, int]:
     """The counts of `codeprm diag --json` on a checkout (a fresh process and server)."""
-    r = subprocess.run([sys.executable, "-m", "codeprm", "diag", "-w", str(checkout), "--json", "--timeout", "300"], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "codeprm",
+            "diag",
+            "-w",
+            str(checkout),
+            "--json",
+            "--timeout",
+            "300",
+        ],
+        capture_output=True,
+        text=True,
+    )
     if r.returncode != 0:
         raise SystemExit(f"diag failed on {checkout}: {r.stderr.strip()}")
     return json.loads(r.stdout)["facts"]["counts"]
@@ -97,7 +129,15 @@ def real_history(source: Path, commits: int, sample: int, tmp: Path) -> dict[str
     name = source.parent.name if source.name == "repo" else source.name
     clone = tmp / name.replace("+", "-")
     subprocess.run(["git", "clone", "-q", str(source), str(clone)], check=True)
-    total = int(subprocess.run(["git", "rev-list", "--first-parent", "--count", "HEAD"], cwd=clone, check=True, capture_output=True, text=True).stdout)
+    total = int(
+        subprocess.run(
+            ["git", "rev-list", "--first-parent", "--count", "HEAD"],
+            cwd=clone,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
     n = min(commits, total - 1)
     t0 = time.perf_counter()
     history = commit_steps(clone, f"HEAD~{n}..HEAD")
@@ -106,35 +146,73 @@ def real_history(source: Path, commits: int, sample: int, tmp: Path) -> dict[str
     bundles = score_range(clone, history, lambda an: StepEngine(an), timeout=300)
     scored = time.perf_counter() - t0
     unsafe = [b["meta"]["commit"][:10] for b in bundles if not b["facts"]["safety"]["passed"]]
-    print(f"{name}: HEAD~{n}..HEAD ({history.steps[-1].sha[:10]}), {len(history.base_texts)} tracked files at the base", flush=True)
+    print(
+        f"{name}: HEAD~{n}..HEAD ({history.steps[-1].sha[:10]}), {len(history.base_texts)} tracked files at the base",
+        flush=True,
+    )
     print(f"  unsafe commits: {len(unsafe)} {unsafe if unsafe else ''}", flush=True)
-    print(f"  reading the range {read:.1f} s; scoring {scored:.1f} s = {scored / n:.2f} s/commit", flush=True)
+    print(
+        f"  reading the range {read:.1f} s; scoring {scored:.1f} s = {scored / n:.2f} s/commit",
+        flush=True,
+    )
     picks = sorted(random.Random(13).sample(range(len(bundles)), min(sample, len(bundles))))
     agree = 0
     for i in picks:
         sha = bundles[i]["meta"]["commit"]
         checkout = tmp / f"{clone.name}-{sha[:10]}"
-        subprocess.run(["git", "worktree", "add", "-q", "--detach", str(checkout), sha], cwd=clone, check=True)
+        subprocess.run(
+            ["git", "worktree", "add", "-q", "--detach", str(checkout), sha], cwd=clone, check=True
+        )
         want = diag_counts(checkout)
         got = bundles[i]["facts"]["after"]["counts"]
         same = (got["error"], got["warning"]) == (want["error"], want["warning"])
         agree += same
-        print(f"    {sha[:10]}  score {got['error']:4d} errors {got['warning']:4d} warnings   diag {want['error']:4d} errors {want['warning']:4d} warnings  {'ok' if same else 'DIFFERENT'}", flush=True)
-        subprocess.run(["git", "worktree", "remove", "--force", str(checkout)], cwd=clone, check=True)
+        print(
+            f"    {sha[:10]}  score {got['error']:4d} errors {got['warning']:4d} warnings   diag {want['error']:4d} errors {want['warning']:4d} warnings  {'ok' if same else 'DIFFERENT'}",
+            flush=True,
+        )
+        subprocess.run(
+            ["git", "worktree", "remove", "--force", str(checkout)], cwd=clone, check=True
+        )
     print(f"  agreement with diag on a checkout: {agree}/{len(picks)}", flush=True)
-    return {"repo": name, "commits": n, "unsafe": len(unsafe), "agree": agree, "sampled": len(picks), "s_per_commit": scored / n}
+    return {
+        "repo": name,
+        "commits": n,
+        "unsafe": len(unsafe),
+        "agree": agree,
+        "sampled": len(picks),
+        "s_per_commit": scored / n,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--commits", type=int, default=50)
-    parser.add_argument("--cold", type=int, default=None, help="time only this many cold commits and scale (default: all)")
-    parser.add_argument("--repos", nargs="+", type=Path, help="score the last --commits commits of these repositories (mirrors or clones)")
-    parser.add_argument("--sample", type=int, default=10, help="with --repos: commits checked against diag on a checkout")
+    parser.add_argument(
+        "--cold",
+        type=int,
+        default=None,
+        help="time only this many cold commits and scale (default: all)",
+    )
+    parser.add_argument(
+        "--repos",
+        nargs="+",
+        type=Path,
+        help="score the last --commits commits of these repositories (mirrors or clones)",
+    )
+    parser.add_argument(
+        "--sample",
+        type=int,
+        default=10,
+        help="with --repos: commits checked against diag on a checkout",
+    )
     args = parser.parse_args()
     if args.repos:
         with tempfile.TemporaryDirectory() as tmp:
-            results = [real_history(repo.resolve(), args.commits, args.sample, Path(tmp)) for repo in args.repos]
+            results = [
+                real_history(repo.resolve(), args.commits, args.sample, Path(tmp))
+                for repo in args.repos
+            ]
         print(json.dumps(results, sort_keys=True))
         return
     with tempfile.TemporaryDirectory() as tmp:
@@ -143,7 +221,9 @@ def main() -> None:
         rev_range, lines = build_repo(root, args.commits)
         history = commit_steps(root, rev_range)
         steps = [TrajectoryStep(c.change, 1.0, {"commit": c.sha}) for c in history.steps]
-        print(f"repository: pip/_internal {OLD} ({len(history.base_texts)} files, {lines} lines) + {len(steps)} commits to {NEW}")
+        print(
+            f"repository: pip/_internal {OLD} ({len(history.base_texts)} files, {lines} lines) + {len(steps)} commits to {NEW}"
+        )
 
         t0 = time.perf_counter()
         with Analyzer(root=root, timeout=300) as an:
@@ -170,10 +250,17 @@ def main() -> None:
             rescore(read_bundles(jsonl), Weights(a=1.0 + i))
         replay = time.perf_counter() - t0
 
-    print(f"  warm (one session)          {warm:8.1f} s   {warm / len(steps) * 1000:8.1f} ms/commit")
-    print(f"  cold (server per commit)    {cold:8.1f} s   {cold / len(steps) * 1000:8.1f} ms/commit" + (f"  (timed {cold_n}, scaled)" if cold_n < len(steps) else ""))
+    print(
+        f"  warm (one session)          {warm:8.1f} s   {warm / len(steps) * 1000:8.1f} ms/commit"
+    )
+    print(
+        f"  cold (server per commit)    {cold:8.1f} s   {cold / len(steps) * 1000:8.1f} ms/commit"
+        + (f"  (timed {cold_n}, scaled)" if cold_n < len(steps) else "")
+    )
     print(f"ratio cold/warm = {cold / warm:.1f}x")
-    print(f"offline replay: {rounds * len(bundles) / replay:.0f} steps/s (validation of schema and bundle id included)")
+    print(
+        f"offline replay: {rounds * len(bundles) / replay:.0f} steps/s (validation of schema and bundle id included)"
+    )
 
 
 if __name__ == "__main__":

@@ -52,16 +52,25 @@ def rss_kib(pid: int) -> int:
 
 
 def edits(repo: str, commit: str, path: str) -> list[str]:
-    text = subprocess.run(["git", "--git-dir", repo, "show", f"{commit}:{path}"], capture_output=True, text=True, check=True).stdout
+    text = subprocess.run(
+        ["git", "--git-dir", repo, "show", f"{commit}:{path}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     lines = text.splitlines(True)
 
     def diff(new_lines: list[str]) -> str:
         return "".join(difflib.unified_diff(lines, new_lines, f"a/{path}", f"b/{path}"))
 
-    body = next(i for i, line in enumerate(lines) if line.startswith("def ") and lines[i + 1].startswith("    "))
+    body = next(
+        i
+        for i, line in enumerate(lines)
+        if line.startswith("def ") and lines[i + 1].startswith("    ")
+    )
     out = [
-        diff([*lines[:body + 1], "    _unused = 1\n", *lines[body + 1:]]),  # body edit
-        diff([*lines[:body + 1], '    _bad: int = "x"\n', *lines[body + 1:]]),  # a new type error
+        diff([*lines[: body + 1], "    _unused = 1\n", *lines[body + 1 :]]),  # body edit
+        diff([*lines[: body + 1], '    _bad: int = "x"\n', *lines[body + 1 :]]),  # a new type error
         diff([*lines[:1], "# touched\n", *lines[1:]]),  # a comment
     ]
     out.append(out[0].replace(lines[body + 1], "    this line is not there\n", 1))  # does not apply
@@ -69,7 +78,9 @@ def edits(repo: str, commit: str, path: str) -> list[str]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--repo", default="/work/.mirror/pallets+click/repo")
     ap.add_argument("--path", default="src/click/utils.py")
     ap.add_argument("--clients", type=int, default=8)
@@ -79,21 +90,51 @@ def main() -> int:
     ap.add_argument("--max-benches", type=int, default=2)
     args = ap.parse_args()
 
-    commit = subprocess.run(["git", "--git-dir", args.repo, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-    samples = [{"workspace": {"repo": args.repo, "commit": commit}, "edit": e} for e in edits(args.repo, commit, args.path)]
+    commit = subprocess.run(
+        ["git", "--git-dir", args.repo, "rev-parse", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    samples = [
+        {"workspace": {"repo": args.repo, "commit": commit}, "edit": e}
+        for e in edits(args.repo, commit, args.path)
+    ]
     cache = tempfile.mkdtemp(prefix="codeprm-serve-load-")
     env = {**os.environ, "CODEPRM_CACHE": cache}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "codeprm", "serve", "--allow", args.repo, "--port", "0", "--prm", args.prm, "--exec", "none",
-         "--workers", str(args.workers), "--max-benches", str(args.max_benches), "--sample-timeout", "120"],
-        stderr=subprocess.PIPE, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "codeprm",
+            "serve",
+            "--allow",
+            args.repo,
+            "--port",
+            "0",
+            "--prm",
+            args.prm,
+            "--exec",
+            "none",
+            "--workers",
+            str(args.workers),
+            "--max-benches",
+            str(args.max_benches),
+            "--sample-timeout",
+            "120",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     assert proc.stderr is not None
     port = int(proc.stderr.readline().rsplit(":", 1)[1])
     url = f"http://127.0.0.1:{port}/v1/score"
 
     def post(sample: dict) -> tuple[int, dict]:
-        req = urllib.request.Request(url, data=json.dumps({"samples": [sample]}).encode(), method="POST")
+        req = urllib.request.Request(
+            url, data=json.dumps({"samples": [sample]}).encode(), method="POST"
+        )
         try:
             with urllib.request.urlopen(req, timeout=300) as resp:
                 return resp.status, json.loads(resp.read())
@@ -148,14 +189,23 @@ def main() -> int:
     proc.wait(timeout=60)
 
     q = statistics.quantiles(latencies, n=100) if len(latencies) >= 2 else [float("nan")] * 99
-    print(f"codeprm serve under load: {args.clients} clients x {args.seconds:g} s, {len(samples)} edits of {args.path} @ {commit[:12]}")
+    print(
+        f"codeprm serve under load: {args.clients} clients x {args.seconds:g} s, {len(samples)} edits of {args.path} @ {commit[:12]}"
+    )
     print(f"  warm-up (first requests, server start): {warm:.1f} s")
-    print(f"  sent {sent}, answered {answered}, lost {sent - answered - sum(http_errors.values())}, HTTP errors {dict(http_errors)}")
+    print(
+        f"  sent {sent}, answered {answered}, lost {sent - answered - sum(http_errors.values())}, HTTP errors {dict(http_errors)}"
+    )
     print(f"  outcomes: {dict(statuses)}")
     print(f"  throughput: {answered / elapsed:.2f} samples/s")
-    print(f"  latency: p50 {q[49]*1000:.0f} ms, p90 {q[89]*1000:.0f} ms, p99 {q[98]*1000:.0f} ms, max {max(latencies)*1000:.0f} ms")
-    print(f"  memory (server + language servers): after warm-up {rss_warm/1024:.0f} MiB, end {rss_end/1024:.0f} MiB "
-          f"(ratio {rss_end / max(rss_warm, 1):.2f}); samples: " + ", ".join(f"{t:.0f}s:{m/1024:.0f}" for t, m in memory[:: max(1, len(memory) // 8)]))
+    print(
+        f"  latency: p50 {q[49] * 1000:.0f} ms, p90 {q[89] * 1000:.0f} ms, p99 {q[98] * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms"
+    )
+    print(
+        f"  memory (server + language servers): after warm-up {rss_warm / 1024:.0f} MiB, end {rss_end / 1024:.0f} MiB "
+        f"(ratio {rss_end / max(rss_warm, 1):.2f}); samples: "
+        + ", ".join(f"{t:.0f}s:{m / 1024:.0f}" for t, m in memory[:: max(1, len(memory) // 8)])
+    )
     return 0 if sent == answered and not http_errors else 1
 
 

@@ -49,7 +49,15 @@ TYPESCRIPT = Language(
 )
 C = Language(
     "c",
-    ((".c", "c"), (".h", "c"), (".cc", "cpp"), (".cpp", "cpp"), (".cxx", "cpp"), (".hh", "cpp"), (".hpp", "cpp")),
+    (
+        (".c", "c"),
+        (".h", "c"),
+        (".cc", "cpp"),
+        (".cpp", "cpp"),
+        (".cxx", "cpp"),
+        (".hh", "cpp"),
+        (".hpp", "cpp"),
+    ),
     markers=("compile_commands.json", "compile_flags.txt", ".clangd"),
 )
 
@@ -84,7 +92,9 @@ def detected(root: Path) -> tuple[Language, ...]:
 
 def detected_in(paths: set[str] | frozenset[str]) -> tuple[Language, ...]:
     """``detected`` for a workspace given as its relative paths (a commit's tree)."""
-    return tuple(lang for lang in LANGUAGES if not lang.markers or any(m in paths for m in lang.markers))
+    return tuple(
+        lang for lang in LANGUAGES if not lang.markers or any(m in paths for m in lang.markers)
+    )
 
 
 def is_walked(rel: str, languages: tuple[Language, ...]) -> bool:

@@ -100,7 +100,14 @@ class Workbench:
         if self._analyzer is None:
             from codeprm.analysis.navigate import Analyzer
 
-            self._analyzer = Analyzer(root=self.root, python=self.python, timeout=self.timeout, pooled=self.pooled, trace=self.trace, replay_frames=self.replay_frames)
+            self._analyzer = Analyzer(
+                root=self.root,
+                python=self.python,
+                timeout=self.timeout,
+                pooled=self.pooled,
+                trace=self.trace,
+                replay_frames=self.replay_frames,
+            )
         return self._analyzer
 
     @property
@@ -232,7 +239,15 @@ class Workbench:
         return Located(made, res, index)
 
     # -- scoring -----------------------------------------------------------------------------
-    def step(self, edit: str, *, confidence: float = 1.0, scorer: Any = None, write: ApplyOptions | None = None, **options: Any) -> StepOutcome:
+    def step(
+        self,
+        edit: str,
+        *,
+        confidence: float = 1.0,
+        scorer: Any = None,
+        write: ApplyOptions | None = None,
+        **options: Any,
+    ) -> StepOutcome:
         """Score one edit in memory; with ``write``, then write it (refused when unsafe)."""
         from codeprm.analysis.step import plan_edit, score_edit
 
@@ -240,7 +255,10 @@ class Workbench:
         if write is not None:
             bundle = outcome.bundle
             if not bundle["facts"]["safety"]["passed"]:
-                raise WriteDeniedError("refusing to apply an edit that failed the safety checks: " + "; ".join(bundle["facts"]["safety"]["reasons"].values()))
+                raise WriteDeniedError(
+                    "refusing to apply an edit that failed the safety checks: "
+                    + "; ".join(bundle["facts"]["safety"]["reasons"].values())
+                )
             from codeprm.workspace import apply_change
 
             apply_change(self.root, plan_edit(self.root, edit, write), options=write)
@@ -252,7 +270,15 @@ class Workbench:
 
         return Episode.start(self.engine(None, **options))
 
-    def advance(self, episode: Episode, edit: str, *, scorer: Any = None, confidence: float = 1.0, **options: Any) -> dict[str, Any]:
+    def advance(
+        self,
+        episode: Episode,
+        edit: str,
+        *,
+        scorer: Any = None,
+        confidence: float = 1.0,
+        **options: Any,
+    ) -> dict[str, Any]:
         """Score one step of an episode from the state its earlier steps left; its bundle."""
         return episode.advance(self.engine(scorer, **options), edit, confidence=confidence)
 
@@ -269,7 +295,13 @@ class Workbench:
         from codeprm.analysis.trajectory import score, seed_base
 
         engine = self.engine(scorer, **options)
-        return score(engine, seed_base(engine.workspace_texts(), steps), steps, on_bundle=on_bundle, on_progress=on_progress)
+        return score(
+            engine,
+            seed_base(engine.workspace_texts(), steps),
+            steps,
+            on_bundle=on_bundle,
+            on_progress=on_progress,
+        )
 
     def score_range(
         self,
@@ -289,16 +321,40 @@ class Workbench:
         from codeprm.analysis.step import StepEngine
 
         return score_range(
-            self.root, history, lambda an: StepEngine(an, scorer=scorer, **options),
-            python=self.python, timeout=self.timeout, on_bundle=on_bundle, on_progress=on_progress,
-            trace=self.trace, replay_frames=self.replay_frames,
+            self.root,
+            history,
+            lambda an: StepEngine(an, scorer=scorer, **options),
+            python=self.python,
+            timeout=self.timeout,
+            on_bundle=on_bundle,
+            on_progress=on_progress,
+            trace=self.trace,
+            replay_frames=self.replay_frames,
         )
 
-    def rank(self, file: str | Path, candidates: Sequence[Candidate], *, task: str = "", scorer: Any = None, prm_weight: float = 1.0, prm_form: str | None = None, **options: Any) -> list[Ranked]:
+    def rank(
+        self,
+        file: str | Path,
+        candidates: Sequence[Candidate],
+        *,
+        task: str = "",
+        scorer: Any = None,
+        prm_weight: float = 1.0,
+        prm_form: str | None = None,
+        **options: Any,
+    ) -> list[Ranked]:
         """Candidates of one file from the disk's text, best first (the engine is not modified)."""
         from codeprm.analysis.rank import rank
 
-        return rank(self.engine(**options), self.file(file), candidates, task=task, scorer=scorer, prm_weight=prm_weight, prm_form=prm_form)
+        return rank(
+            self.engine(**options),
+            self.file(file),
+            candidates,
+            task=task,
+            scorer=scorer,
+            prm_weight=prm_weight,
+            prm_form=prm_form,
+        )
 
     # -- edits -------------------------------------------------------------------------------
     def planner(self) -> Any:
@@ -306,19 +362,31 @@ class Workbench:
 
         return EditPlanner(self.analyzer)
 
-    def rename(self, selector: str, new_name: str, index_io: str = "utf-16", *, write: ApplyOptions | None = None, allow_ambiguous: bool = False) -> tuple[Planned, dict[str, Any] | None]:
+    def rename(
+        self,
+        selector: str,
+        new_name: str,
+        index_io: str = "utf-16",
+        *,
+        write: ApplyOptions | None = None,
+        allow_ambiguous: bool = False,
+    ) -> tuple[Planned, dict[str, Any] | None]:
         """Plan a rename; with ``write`` also write it. Returns the plan and what was written."""
         planner = self.planner()
         planned = planner.rename(selector, new_name, index_io)
         written = None
         if write is not None:
-            written = planner.write(planned, write, planned.bundle["resolution"]["confidence"], allow_ambiguous)
+            written = planner.write(
+                planned, write, planned.bundle["resolution"]["confidence"], allow_ambiguous
+            )
         return planned, written
 
     def actions(self, selector: str, index_io: str = "utf-16") -> dict[str, Any]:
         return self.planner().actions(selector, index_io)
 
-    def apply(self, edit: str, *, write: ApplyOptions | None = None) -> tuple[Planned, dict[str, Any] | None]:
+    def apply(
+        self, edit: str, *, write: ApplyOptions | None = None
+    ) -> tuple[Planned, dict[str, Any] | None]:
         """Preview an edit (diff or WorkspaceEdit); with ``write`` write it atomically."""
         planner = self.planner()
         planned = planner.edit(edit)
@@ -367,8 +435,22 @@ class Workbench:
                 proposers: list[Any] = [MutationRepairs(), QuickFixes(self.analyzer)]
                 if llm is not None:
                     proposers.append(LLMProposer(*llm))
-                engine = self.engine(prm_form=prm_form, exec_mode=exec_mode, **({"weights": weights} if weights is not None else {}))
-                loop = RepairLoop(engine, proposers, sandbox, scorer=scorer, prm_weight=prm_weight, budget=budget, beam=beam, order=order, record=record)
+                engine = self.engine(
+                    prm_form=prm_form,
+                    exec_mode=exec_mode,
+                    **({"weights": weights} if weights is not None else {}),
+                )
+                loop = RepairLoop(
+                    engine,
+                    proposers,
+                    sandbox,
+                    scorer=scorer,
+                    prm_weight=prm_weight,
+                    budget=budget,
+                    beam=beam,
+                    order=order,
+                    record=record,
+                )
                 result = loop.repair(paths)
         finally:
             if record is not None:
@@ -378,7 +460,13 @@ class Workbench:
 
             assert result.fix is not None
             old = (self.root / result.fix.path).read_text("utf-8")
-            apply_change(self.root, WorkspaceChange.between({result.fix.path: old}, {result.fix.path: result.fix.new_text}), options=write)
+            apply_change(
+                self.root,
+                WorkspaceChange.between(
+                    {result.fix.path: old}, {result.fix.path: result.fix.new_text}
+                ),
+                options=write,
+            )
         return result
 
 
@@ -406,7 +494,9 @@ class WorkbenchPool:
         with self._lock:
             bench = self._benches.get(key)
             if bench is None:
-                bench = self._benches[key] = Workbench(root=root, python=python, timeout=timeout, pooled=True)
+                bench = self._benches[key] = Workbench(
+                    root=root, python=python, timeout=timeout, pooled=True
+                )
         return bench  # its first call's timeout holds (the session was configured with it)
 
     def benches(self) -> list[Workbench]:

@@ -56,7 +56,9 @@ class Result:
     err: str
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120) -> Result:
+def run_cli(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120
+) -> Result:
     """Run ``python -m codeprm`` in a fresh process, as a user would."""
     full_env = {**os.environ, **(env or {})}
     full_env.pop("CODEPRM_DEBUG", None)
@@ -83,12 +85,22 @@ def assert_clean_error(result: Result, code: int, fragment: str = "") -> None:
 
 def git(repo: Path, *args: str) -> str:
     """Run git in a test repository with a fixed identity; returns stdout."""
-    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
 
 
 def tree(root: Path, skip: tuple[str, ...] = (".git",)) -> dict[str, bytes]:
     """Every file under root (but those under a skipped directory name) with its bytes."""
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and not set(skip) & set(p.relative_to(root).parts)}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not set(skip) & set(p.relative_to(root).parts)
+    }
 
 
 def check_bundle(bundle: dict[str, Any]) -> dict[str, Any]:

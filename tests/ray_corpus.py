@@ -12,7 +12,13 @@ LINES = 10
 
 
 def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
 
 
 def make_repos(base: Path, count: int = 4) -> list[tuple[Path, str]]:
@@ -24,8 +30,12 @@ def make_repos(base: Path, count: int = 4) -> list[tuple[Path, str]]:
         repo.mkdir(parents=True)
         _git(repo, "init", "-q")
         consts = "".join(f"v{i}: int = {i + r}\n" for i in range(LINES))
-        (repo / "mod.py").write_text(f"{consts}\n\ndef total() -> int:\n    return v0 + v{LINES - 1}\n")
-        (repo / "use.py").write_text(f"from mod import total, v1\n\nanswer: int = total() + v1 + {r}\n")
+        (repo / "mod.py").write_text(
+            f"{consts}\n\ndef total() -> int:\n    return v0 + v{LINES - 1}\n"
+        )
+        (repo / "use.py").write_text(
+            f"from mod import total, v1\n\nanswer: int = total() + v1 + {r}\n"
+        )
         (repo / "pyrightconfig.json").write_text('{"typeCheckingMode": "standard"}\n')
         _git(repo, "add", ".")
         _git(repo, "commit", "-qm", f"repo {r}")
@@ -43,4 +53,8 @@ def edit(r: int, j: int) -> str:
 
 def samples(repos: list[tuple[Path, str]], per_repo: int) -> list[Sample]:
     """``per_repo`` samples of each repository, interleaved (as a trainer's batch would be)."""
-    return [Sample(str(repos[r][0]), repos[r][1], edit(r, j), f"task {r}.{j}") for j in range(per_repo) for r in range(len(repos))]
+    return [
+        Sample(str(repos[r][0]), repos[r][1], edit(r, j), f"task {r}.{j}")
+        for j in range(per_repo)
+        for r in range(len(repos))
+    ]

@@ -58,7 +58,9 @@ def run(func: Callable[[], T], budget: float, what: str, grace: float = 5.0) -> 
     interrupt(worker, type("BudgetExceeded", (BudgetExceeded,), {"default": message}))
     if not done.wait(grace):
         outcome.stuck = True
-        outcome.error = BudgetExceeded(f"{what} ran past its time budget of {budget:g}s and could not be cancelled")
+        outcome.error = BudgetExceeded(
+            f"{what} ran past its time budget of {budget:g}s and could not be cancelled"
+        )
     return outcome
 
 
@@ -66,4 +68,9 @@ def interrupt(thread: threading.Thread, exc: type[BaseException]) -> bool:
     """Raise ``exc`` in ``thread`` at its next bytecode; False when the thread is gone."""
     if thread.ident is None or not thread.is_alive():
         return False
-    return ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(exc)) == 1
+    return (
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+            ctypes.c_ulong(thread.ident), ctypes.py_object(exc)
+        )
+        == 1
+    )

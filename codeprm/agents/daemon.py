@@ -116,7 +116,15 @@ class Daemon:
         server.listen(64)
         server.settimeout(0.2)
         self.started = time.time()
-        wire.write_state(self.root, {"pid": os.getpid(), "socket": str(path), "started": self.started, "secret": self.secret})
+        wire.write_state(
+            self.root,
+            {
+                "pid": os.getpid(),
+                "socket": str(path),
+                "started": self.started,
+                "secret": self.secret,
+            },
+        )
         signal.signal(signal.SIGTERM, _interrupt)
         try:
             while not self._stop.is_set():
@@ -156,13 +164,27 @@ class Daemon:
 
     def _handshake(self, conn: socket.socket) -> dict[str, Any] | None:
         hello = wire.receive(conn)
-        if hello is None or hello.get("hello") != wire.PROTOCOL or not isinstance(hello.get("challenge"), str):
+        if (
+            hello is None
+            or hello.get("hello") != wire.PROTOCOL
+            or not isinstance(hello.get("challenge"), str)
+        ):
             return None
         mine = secrets.token_hex(32)
-        wire.send(conn, {"proof": wire.proof(self.secret, "daemon", hello["challenge"]), "challenge": mine})
+        wire.send(
+            conn,
+            {"proof": wire.proof(self.secret, "daemon", hello["challenge"]), "challenge": mine},
+        )
         payload = wire.receive(conn)
         theirs = (payload or {}).get("proof")
-        if payload is None or not isinstance(theirs, str) or not secrets.compare_digest(theirs.encode("utf-8", "surrogatepass"), wire.proof(self.secret, "client", mine).encode("utf-8", "surrogatepass")):
+        if (
+            payload is None
+            or not isinstance(theirs, str)
+            or not secrets.compare_digest(
+                theirs.encode("utf-8", "surrogatepass"),
+                wire.proof(self.secret, "client", mine).encode("utf-8", "surrogatepass"),
+            )
+        ):
             return None
         return payload
 
@@ -180,7 +202,9 @@ class Daemon:
             return {"busy": True}  # the client runs it in-process
         stuck = False
         try:
-            outcome = budget.run(lambda: self.run(payload), allowed, f"'codeprm {argv[0] if argv else ''}'")
+            outcome = budget.run(
+                lambda: self.run(payload), allowed, f"'codeprm {argv[0] if argv else ''}'"
+            )
             stuck = self._stuck = outcome.stuck
             if stuck:
                 self._stop.set()  # a worker we cannot stop owns the process's state: retire
@@ -192,7 +216,11 @@ class Daemon:
             self.cancelled += 1
             err = outcome.error or budget.BudgetExceeded()
             line = " ".join(str(err).split())
-            return {"exit": getattr(err, "exit_code", 1), "stdout": "", "stderr": f"codeprm: error: {line}\n"}
+            return {
+                "exit": getattr(err, "exit_code", 1),
+                "stdout": "",
+                "stderr": f"codeprm: error: {line}\n",
+            }
         finally:
             if not stuck:
                 self._exec.release()
@@ -235,7 +263,14 @@ class Daemon:
         for bench in self.servers():
             session = bench.analyzer.session.session
             pid = session.pid
-            servers.append({"root": str(bench.root), "pid": pid, "rssMb": rss_mb(pid) if pid else None, "restarts": session.restarts})
+            servers.append(
+                {
+                    "root": str(bench.root),
+                    "pid": pid,
+                    "rssMb": rss_mb(pid) if pid else None,
+                    "restarts": session.restarts,
+                }
+            )
         return {
             "pid": os.getpid(),
             "root": str(self.root),
@@ -278,10 +313,17 @@ def _is_our_daemon(pid: int, root: Path) -> bool:
         owner = os.stat(f"/proc/{pid}").st_uid
     except OSError:
         return False
-    return owner == os.getuid() and b"daemon" in args and b"serve" in args and str(root).encode() in args
+    return (
+        owner == os.getuid()
+        and b"daemon" in args
+        and b"serve" in args
+        and str(root).encode() in args
+    )
 
 
-def start(root: Path, max_memory_mb: float, idle_timeout: float, wait: float = 30.0) -> dict[str, Any]:
+def start(
+    root: Path, max_memory_mb: float, idle_timeout: float, wait: float = 30.0
+) -> dict[str, Any]:
     """Start a detached daemon for root (or report the running one)."""
     running = request(root, {"control": "status"})
     if running is not None:
@@ -292,24 +334,55 @@ def start(root: Path, max_memory_mb: float, idle_timeout: float, wait: float = 3
     except wire.Untrusted as err:
         raise WriteDeniedError(f"cannot start a daemon: {err}") from err
     try:
-        log_fd = os.open("daemon.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
+        log_fd = os.open(
+            "daemon.log",
+            os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+            0o600,
+            dir_fd=dir_fd,
+        )
     except OSError as err:
-        raise WriteDeniedError(f"cannot open {root / '.codeprm' / 'daemon.log'} (a symlink?): {err.strerror or err}") from err
+        raise WriteDeniedError(
+            f"cannot open {root / '.codeprm' / 'daemon.log'} (a symlink?): {err.strerror or err}"
+        ) from err
     finally:
         os.close(dir_fd)
-    cmd = [sys.executable, "-m", "codeprm", "daemon", "serve", "-w", str(root), "--max-memory-mb", str(max_memory_mb), "--idle-timeout", str(idle_timeout)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "codeprm",
+        "daemon",
+        "serve",
+        "-w",
+        str(root),
+        "--max-memory-mb",
+        str(max_memory_mb),
+        "--idle-timeout",
+        str(idle_timeout),
+    ]
     with os.fdopen(log_fd, "ab") as logfile:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logfile, stderr=logfile, start_new_session=True, cwd=root, env={**os.environ, "CODEPRM_NO_DAEMON": "1"})
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=logfile,
+            stderr=logfile,
+            start_new_session=True,
+            cwd=root,
+            env={**os.environ, "CODEPRM_NO_DAEMON": "1"},
+        )
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         status = request(root, {"control": "status"}, timeout=2.0)
         if status is not None and status.get("pid") == proc.pid:
             return status
         if proc.poll() is not None:
-            raise ServerCrashError(f"the daemon exited at once (code {proc.returncode}); see {root / '.codeprm' / 'daemon.log'}")
+            raise ServerCrashError(
+                f"the daemon exited at once (code {proc.returncode}); see {root / '.codeprm' / 'daemon.log'}"
+            )
         time.sleep(0.05)
     proc.kill()
-    raise ServerCrashError(f"the daemon did not come up within {wait:g}s; see {root / '.codeprm' / 'daemon.log'}")
+    raise ServerCrashError(
+        f"the daemon did not come up within {wait:g}s; see {root / '.codeprm' / 'daemon.log'}"
+    )
 
 
 def stop(root: Path) -> dict[str, Any]:
@@ -344,7 +417,9 @@ def status(root: Path) -> dict[str, Any]:
 
 def serve(root: Path, runner: Runner, max_memory_mb: float, idle_timeout: float) -> None:
     """Serve root's daemon in the foreground; ``runner`` runs each command (the CLI's)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s codeprm daemon: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s codeprm daemon: %(message)s", stream=sys.stderr
+    )
     Daemon(root, runner, max_memory_mb, idle_timeout).serve()
 
 

@@ -100,7 +100,9 @@ def private_dir(create: bool = False) -> Path:
         except FileExistsError:
             pass
         except OSError as err:
-            raise Untrusted(f"cannot create the private directory {base}: {err.strerror or err}") from err
+            raise Untrusted(
+                f"cannot create the private directory {base}: {err.strerror or err}"
+            ) from err
     if not create and not os.path.lexists(base):
         raise NoDaemon  # no daemon of ours can listen there (a temp dir cleaned since)
     if not _private_ok(base):
@@ -133,7 +135,9 @@ def read_state(root: Path) -> dict[str, Any]:
     except FileNotFoundError as err:
         raise NoDaemon from err
     except OSError as err:
-        raise Untrusted(f"{path}: cannot open it without following links: {err.strerror or err}") from err
+        raise Untrusted(
+            f"{path}: cannot open it without following links: {err.strerror or err}"
+        ) from err
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -150,7 +154,12 @@ def read_state(root: Path) -> dict[str, Any]:
         sock, secret, pid = state["socket"], state["secret"], state["pid"]
     except (ValueError, KeyError, TypeError) as err:
         raise Untrusted(f"{path} is not a daemon record") from err
-    if not isinstance(sock, str) or not isinstance(secret, str) or len(secret) < 32 or not isinstance(pid, int):
+    if (
+        not isinstance(sock, str)
+        or not isinstance(secret, str)
+        or len(secret) < 32
+        or not isinstance(pid, int)
+    ):
         raise Untrusted(f"{path} is not a daemon record")
     expected = socket_path(root)
     if Path(sock) != expected:
@@ -165,13 +174,20 @@ def write_state(root: Path, state: dict[str, Any]) -> None:
     try:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp, dir_fd=dir_fd)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
+        fd = os.open(
+            tmp,
+            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+            0o600,
+            dir_fd=dir_fd,
+        )
         try:
             os.fchmod(fd, 0o600)
             os.write(fd, json.dumps(state).encode("utf-8"))
         finally:
             os.close(fd)
-        os.replace(tmp, "daemon.json", src_dir_fd=dir_fd, dst_dir_fd=dir_fd)  # replaces a symlink, never follows it
+        os.replace(
+            tmp, "daemon.json", src_dir_fd=dir_fd, dst_dir_fd=dir_fd
+        )  # replaces a symlink, never follows it
     finally:
         os.close(dir_fd)
 
@@ -195,7 +211,9 @@ def open_state_dir(root: Path) -> int:
 
 
 def proof(secret: str, role: str, challenge: str) -> str:
-    return hmac.new(secret.encode(), f"{PROTOCOL}|{role}|{challenge}".encode(), hashlib.sha256).hexdigest()
+    return hmac.new(
+        secret.encode(), f"{PROTOCOL}|{role}|{challenge}".encode(), hashlib.sha256
+    ).hexdigest()
 
 
 def connect(state: dict[str, Any], timeout: float = 5.0) -> tuple[socket.socket, str]:
@@ -217,8 +235,13 @@ def connect(state: dict[str, Any], timeout: float = 5.0) -> tuple[socket.socket,
         if reply is None:
             raise Untrusted("the daemon hung up during the handshake")
         answer = reply.get("proof")
-        if not isinstance(answer, str) or not hmac.compare_digest(answer.encode("utf-8", "surrogatepass"), proof(state["secret"], "daemon", challenge).encode()):
-            raise Untrusted(f"the process behind {state['socket']} does not know the daemon's secret")
+        if not isinstance(answer, str) or not hmac.compare_digest(
+            answer.encode("utf-8", "surrogatepass"),
+            proof(state["secret"], "daemon", challenge).encode(),
+        ):
+            raise Untrusted(
+                f"the process behind {state['socket']} does not know the daemon's secret"
+            )
         theirs = reply.get("challenge")
         if not isinstance(theirs, str):
             raise Untrusted("the daemon sent no challenge")
@@ -237,7 +260,9 @@ def peer_uid(sock: socket.socket) -> int | None:
     opt = getattr(socket, "SO_PEERCRED", None)
     if opt is None:
         return None
-    _pid, uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, opt, struct.calcsize("3i")))
+    _pid, uid, _gid = struct.unpack(
+        "3i", sock.getsockopt(socket.SOL_SOCKET, opt, struct.calcsize("3i"))
+    )
     return uid
 
 
@@ -248,6 +273,7 @@ def _check_peer(sock: socket.socket) -> None:
 
 
 # -- time ------------------------------------------------------------------------------------
+
 
 #: a request may take this many times its --timeout (the per-server-request limit) in all
 def traced(argv: list[str]) -> bool:

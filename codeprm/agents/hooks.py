@@ -114,13 +114,23 @@ class HookOutcome:
             for d in introduced[:MAX_LISTED]:
                 where = f" (in {d['enclosing']})" if d.get("enclosing") else ""
                 code = f" [{d['code']}]" if d.get("code") else ""
-                message = ": ".join(" ".join(line.split()) for line in str(d["message"]).splitlines() if line.strip())
-                lines.append(f"  {d['path']}:{d['range']['start']['line'] + 1}: {d['severity']}: {message}{code}{where}")
+                message = ": ".join(
+                    " ".join(line.split())
+                    for line in str(d["message"]).splitlines()
+                    if line.strip()
+                )
+                lines.append(
+                    f"  {d['path']}:{d['range']['start']['line'] + 1}: {d['severity']}: {message}{code}{where}"
+                )
             if len(introduced) > MAX_LISTED:
                 lines.append(f"  ... and {len(introduced) - MAX_LISTED} more")
         if facts["fixed"]:
             lines.append(f"It fixed {len(facts['fixed'])} diagnostic(s).")
-        lines.append("Fix them before going on." if introduced else "The threshold asks for steps that make the code better.")
+        lines.append(
+            "Fix them before going on."
+            if introduced
+            else "The threshold asks for steps that make the code better."
+        )
         return "\n".join(lines)
 
     def note(self) -> str:
@@ -141,7 +151,9 @@ def parse_payload(text: str) -> HookEvent:
         raise HookError("hook payload must be a JSON object")
     event = data.get("hook_event_name")
     if event is not None and event != "PostToolUse":
-        raise HookError(f"codeprm hook claude-code handles PostToolUse events, not {event!r}: register it under PostToolUse")
+        raise HookError(
+            f"codeprm hook claude-code handles PostToolUse events, not {event!r}: register it under PostToolUse"
+        )
     tool = data.get("tool_name")
     if not isinstance(tool, str) or not tool:
         raise HookError("hook payload has no tool_name")
@@ -166,7 +178,9 @@ def parse_payload(text: str) -> HookEvent:
         if not isinstance(edits, list) or not edits:
             raise HookError("hook payload for MultiEdit has no tool_input.edits list")
         replacements = tuple(_replacement(e, f"tool_input.edits[{i}]") for i, e in enumerate(edits))
-    created = tool == "Write" and (response.get("type") == "create" or ("originalFile" in response and original is None))
+    created = tool == "Write" and (
+        response.get("type") == "create" or ("originalFile" in response and original is None)
+    )
     return HookEvent(
         tool,
         file_path=Path(file_path),
@@ -240,7 +254,11 @@ def reconstruct_before(event: HookEvent, after: str | None) -> Before:
     elif event.original is not None:
         return Before(event.original, "originalFile")
     name = event.file_path.name if event.file_path else "the file"
-    return Before(after, "unknown", f"codeprm: could not rebuild {name} as it was before the {event.tool_name}; only the state after it was measured (reward 0)")
+    return Before(
+        after,
+        "unknown",
+        f"codeprm: could not rebuild {name} as it was before the {event.tool_name}; only the state after it was measured (reward 0)",
+    )
 
 
 # -- scoring ------------------------------------------------------------------------------------
@@ -249,7 +267,11 @@ def workspace_for(event: HookEvent, explicit: Path | None = None) -> Path:
     from codeprm.analysis.files import find_root
 
     assert event.file_path is not None
-    path = event.file_path if event.file_path.is_absolute() else (event.cwd or Path.cwd()) / event.file_path
+    path = (
+        event.file_path
+        if event.file_path.is_absolute()
+        else (event.cwd or Path.cwd()) / event.file_path
+    )
     start = path.parent
     if event.cwd is not None and event.cwd.is_dir() and _inside(path, event.cwd):
         start = event.cwd
@@ -271,13 +293,19 @@ def file_of(event: HookEvent, root: Path) -> tuple[Path, str] | None:
 
     if not event.is_edit or event.file_path is None:
         return None
-    path = event.file_path if event.file_path.is_absolute() else (event.cwd or Path.cwd()) / event.file_path
+    path = (
+        event.file_path
+        if event.file_path.is_absolute()
+        else (event.cwd or Path.cwd()) / event.file_path
+    )
     if language_of(path.name) is None or not _inside(path, root):
         return None
     return path, path.resolve().relative_to(root.resolve()).as_posix()
 
 
-def score_event(engine: StepEngine, event: HookEvent, path: Path, rel: str, *, threshold: float = 0.0) -> HookOutcome:
+def score_event(
+    engine: StepEngine, event: HookEvent, path: Path, rel: str, *, threshold: float = 0.0
+) -> HookOutcome:
     """Score the edit ``event`` made to ``path`` (already on disk) as one step, in memory."""
     from codeprm.analysis import files
     from codeprm.analysis.step import Safety
@@ -295,7 +323,10 @@ def score_event(engine: StepEngine, event: HookEvent, path: Path, rel: str, *, t
     request = {
         "operation": "hook",
         "params": {"tool": event.tool_name, "beforeSource": before.source},
-        "meta": {"hook": "claude-code", **({"sessionId": event.session_id} if event.session_id else {})},
+        "meta": {
+            "hook": "claude-code",
+            **({"sessionId": event.session_id} if event.session_id else {}),
+        },
     }
     if before.source == "unknown":
         # Nothing is known of the state before: measure the state after as an empty step.
@@ -304,14 +335,25 @@ def score_event(engine: StepEngine, event: HookEvent, path: Path, rel: str, *, t
         located = engine.measure(texts, cover)
         c = counts(located)
         outcome = engine.step(
-            texts, texts, WorkspaceChange(), located, Facts(c["error"], c["warning"], True, 1.0),
-            safety=safety, confidence=1.0, cover=cover, request=request, started=started,
+            texts,
+            texts,
+            WorkspaceChange(),
+            located,
+            Facts(c["error"], c["warning"], True, 1.0),
+            safety=safety,
+            confidence=1.0,
+            cover=cover,
+            request=request,
+            started=started,
         )
     else:
         before_texts = {k: v for k, v in texts.items() if k != rel}
         if before.text is not None:
             before_texts[rel] = before.text
-        change = WorkspaceChange.between({rel: before.text} if before.text is not None else {}, {rel: after} if after is not None else {})
+        change = WorkspaceChange.between(
+            {rel: before.text} if before.text is not None else {},
+            {rel: after} if after is not None else {},
+        )
         outcome = engine.score(before_texts, change, safety=safety, request=request)
     reward = float(outcome.bundle["processReward"]["total"])
     return HookOutcome(outcome.bundle, rel, before, reward, threshold)

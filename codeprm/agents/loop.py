@@ -44,7 +44,15 @@ class RepairResult:
             "fixed": self.fixed,
             "testRuns": self.test_runs,
             "candidates": self.candidates,
-            "fix": None if self.fix is None else {"id": self.fix.id, "path": self.fix.path, "proposer": self.fix.proposer, "detail": self.fix.detail, "reward": self.fix_reward},
+            "fix": None
+            if self.fix is None
+            else {
+                "id": self.fix.id,
+                "path": self.fix.path,
+                "proposer": self.fix.proposer,
+                "detail": self.fix.detail,
+                "reward": self.fix_reward,
+            },
             "depth": self.depth,
             "seconds": round(self.seconds, 3),
             "errors": self.errors,
@@ -82,7 +90,9 @@ class RepairLoop:
                 errors.append(f"{proposer.name}: {err.one_line()}")
         return dedupe(proposals)
 
-    def _order(self, texts: dict[str, str], proposals: list[Proposal]) -> list[tuple[Proposal, float | None, float | None]]:
+    def _order(
+        self, texts: dict[str, str], proposals: list[Proposal]
+    ) -> list[tuple[Proposal, float | None, float | None]]:
         """(proposal, combined reward, deterministic reward), in the order to verify them."""
         if self.order == "proposer":
             return [(p, None, None) for p in proposals]
@@ -93,8 +103,20 @@ class RepairLoop:
         for path, group in by_path.items():
             # ranked by position, not by proposal id: two proposers may reuse an id
             candidates = [Candidate(str(n), n, new_text=p.new_text) for n, p in enumerate(group)]
-            ranked = rank(self.engine, self.engine.root / path, candidates, task=self.task, scorer=self.scorer, prm_weight=self.prm_weight, base_text=texts[path])
-            scored.extend((group[int(r.id)], r.reward, r.components.get("deterministic")) for r in ranked if r.reward is not None)
+            ranked = rank(
+                self.engine,
+                self.engine.root / path,
+                candidates,
+                task=self.task,
+                scorer=self.scorer,
+                prm_weight=self.prm_weight,
+                base_text=texts[path],
+            )
+            scored.extend(
+                (group[int(r.id)], r.reward, r.components.get("deterministic"))
+                for r in ranked
+                if r.reward is not None
+            )
         scored.sort(key=lambda pr: (-(pr[1] or 0.0), pr[0].id))
         return scored
 
@@ -110,7 +132,13 @@ class RepairLoop:
         result = RepairResult(False, 1, 0, baseline=baseline)
         if baseline.localizer_error is not None:  # the ranking degrades: say so in the result
             result.errors.append(f"localizer: {baseline.localizer_error}")
-        self._emit({"event": "baseline", "test": baseline.to_json(), "suspects": [[s.path, s.first_line, s.qualname, s.score] for s in suspects]})
+        self._emit(
+            {
+                "event": "baseline",
+                "test": baseline.to_json(),
+                "suspects": [[s.path, s.first_line, s.qualname, s.score] for s in suspects],
+            }
+        )
         if baseline.passed:
             result.errors.append("the tests already pass: nothing to repair")
             result.seconds = time.perf_counter() - started
@@ -122,7 +150,16 @@ class RepairLoop:
                 proposals = self._propose(Observation(state, paths, output, called), result.errors)
                 ordered = self._order(state, proposals)
                 result.candidates += len(ordered)
-                self._emit({"event": "scored", "depth": depth, "candidates": [{"id": p.id, "proposer": p.proposer, "reward": r, "deterministic": d} for p, r, d in ordered]})
+                self._emit(
+                    {
+                        "event": "scored",
+                        "depth": depth,
+                        "candidates": [
+                            {"id": p.id, "proposer": p.proposer, "reward": r, "deterministic": d}
+                            for p, r, d in ordered
+                        ],
+                    }
+                )
                 for proposal, reward, deterministic in ordered:
                     if result.test_runs >= self.budget:
                         break
@@ -132,9 +169,22 @@ class RepairLoop:
                     self.sandbox.set_texts(candidate_texts)
                     run = self.sandbox.run()
                     result.test_runs += 1
-                    self._emit({"event": "verified", "depth": depth, "id": proposal.id, "reward": reward, "test": run.to_json()})
+                    self._emit(
+                        {
+                            "event": "verified",
+                            "depth": depth,
+                            "id": proposal.id,
+                            "reward": reward,
+                            "test": run.to_json(),
+                        }
+                    )
                     if run.passed:
-                        result.fixed, result.fix, result.fix_reward, result.depth = True, proposal, reward, depth
+                        result.fixed, result.fix, result.fix_reward, result.depth = (
+                            True,
+                            proposal,
+                            reward,
+                            depth,
+                        )
                         result.seconds = time.perf_counter() - started
                         self._emit({"event": "fixed", **result.to_json()})
                         return result
@@ -152,7 +202,9 @@ def fix_diff(root: Path, proposal: Proposal) -> str:
     from codeprm.workspace import WorkspaceChange, preview
 
     old = (root / proposal.path).read_text("utf-8")
-    return preview(WorkspaceChange.between({proposal.path: old}, {proposal.path: proposal.new_text}))
+    return preview(
+        WorkspaceChange.between({proposal.path: old}, {proposal.path: proposal.new_text})
+    )
 
 
 def check_paths(root: Path, paths: Sequence[str]) -> list[str]:

@@ -98,9 +98,13 @@ class Workbench(workbench.Workbench):
         allowed = float(self.budget or 4.0 * self.timeout)
         lock = self._lock if server else self._index_lock
         if not lock.acquire(timeout=allowed):
-            raise CancelledError(f"{tool}: the workspace stayed busy with another tool call for {allowed:g}s")
+            raise CancelledError(
+                f"{tool}: the workspace stayed busy with another tool call for {allowed:g}s"
+            )
         try:
-            outcome = budgets.run((lambda: (self.refresh(), func())[1]) if server else func, allowed, tool)
+            outcome = budgets.run(
+                (lambda: (self.refresh(), func())[1]) if server else func, allowed, tool
+            )
             if outcome.stuck and not server:
                 log.error("%s; its selector index is dropped", outcome.error)
                 self._index = None
@@ -138,17 +142,34 @@ class Workbench(workbench.Workbench):
         return self._call("diagnostics", lambda: self.diag(list(files)))
 
     def locate_tool(self, selector: str) -> dict[str, Any]:
-        return self._call("locate", lambda: self.locate(selector, bundle=False).resolution.to_json(), server=False)
+        return self._call(
+            "locate", lambda: self.locate(selector, bundle=False).resolution.to_json(), server=False
+        )
 
-    def rank_edits(self, file: str, candidates: Sequence[Mapping[str, Any]], task: str = "") -> list[dict[str, Any]]:
+    def rank_edits(
+        self, file: str, candidates: Sequence[Mapping[str, Any]], task: str = ""
+    ) -> list[dict[str, Any]]:
         from codeprm.analysis.learned import reward_weights
 
         cands = workbench.candidates_from(candidates)
 
         def call() -> list[dict[str, Any]]:
             scorer = self.scorer()
-            weights, prm_weight = reward_weights(scorer, None, None)  # the checkpoint's fitted weights, if any
-            return [r.to_json() for r in self.rank(file, cands, task=task, scorer=scorer, prm_weight=prm_weight, weights=weights, exec_mode=self.exec_mode)]
+            weights, prm_weight = reward_weights(
+                scorer, None, None
+            )  # the checkpoint's fitted weights, if any
+            return [
+                r.to_json()
+                for r in self.rank(
+                    file,
+                    cands,
+                    task=task,
+                    scorer=scorer,
+                    prm_weight=prm_weight,
+                    weights=weights,
+                    exec_mode=self.exec_mode,
+                )
+            ]
 
         return self._call("rank_edits", call)
 
@@ -203,8 +224,12 @@ def build_server(bench: Workbench) -> MCPServer[Any]:
 
     from codeprm import __version__
 
-    server = MCPServer(name="codeprm", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING")
-    read_only = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+    server = MCPServer(
+        name="codeprm", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING"
+    )
+    read_only = ToolAnnotations(
+        read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+    )
 
     @server.tool(annotations=read_only)
     def diagnostics(files: list[str] = []) -> dict[str, Any]:  # noqa: B006 (the SDK copies defaults)
@@ -219,7 +244,9 @@ def build_server(bench: Workbench) -> MCPServer[Any]:
             return bench.locate_tool(selector)
 
     @server.tool(annotations=read_only)
-    def rank_edits(file: str, candidates: list[CandidateInput], task: str = "") -> list[dict[str, Any]]:
+    def rank_edits(
+        file: str, candidates: list[CandidateInput], task: str = ""
+    ) -> list[dict[str, Any]]:
         """Rank candidate edits of one file, best first, by the step reward (deterministic, plus the learned PRM when available). Each candidate is {"id", "new_text"} (the whole new file) or {"id", "diff"} (a unified diff); all start from the file as it is on disk; nothing is written. Returns the list codeprm rank --json prints: {id, reward, components, bundleId, introduced, fixed}; a candidate that cannot be scored has reward null and an error."""
         with _as_tool_errors("rank_edits"):
             return bench.rank_edits(file, [dict(c) for c in candidates], task)
@@ -236,7 +263,14 @@ def build_server(bench: Workbench) -> MCPServer[Any]:
         with _as_tool_errors("preview_rename"):
             return bench.preview_rename(selector, new_name)
 
-    @server.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False))
+    @server.tool(
+        annotations=ToolAnnotations(
+            read_only_hint=False,
+            destructive_hint=True,
+            idempotent_hint=False,
+            open_world_hint=False,
+        )
+    )
     def apply_edit(edit: str, allow_dirty: bool = False) -> dict[str, Any]:
         """Write an edit (a unified diff, or an LSP WorkspaceEdit as JSON text) atomically inside the workspace. Refused on a git worktree with uncommitted changes unless allow_dirty. Returns {written: {txid, files}, diff, bundle (with facts.introduced / facts.fixed)}."""
         with _as_tool_errors("apply_edit"):

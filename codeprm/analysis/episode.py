@@ -66,7 +66,11 @@ class Episode:
                 continue
             try:
                 full = engine.root / jail.normalise(path)
-                if full.is_symlink() or not full.is_file() or not full.resolve().is_relative_to(root):
+                if (
+                    full.is_symlink()
+                    or not full.is_file()
+                    or not full.resolve().is_relative_to(root)
+                ):
                     continue
                 if full.stat().st_size <= _MAX_TEXT:
                     state[path] = full.read_text(encoding="utf-8")
@@ -74,7 +78,14 @@ class Episode:
                 continue  # not text we can hold: the patch will say it does not apply
         return state
 
-    def advance(self, engine: StepEngine, edit: str, *, confidence: float = 1.0, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    def advance(
+        self,
+        engine: StepEngine,
+        edit: str,
+        *,
+        confidence: float = 1.0,
+        meta: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """Score one step from the current state and move to the state after it; the
         step's bundle. An edit that is malformed or does not apply raises (the state is
         unchanged); one that leaves the jail is scored unsafe and changes nothing."""
@@ -95,9 +106,13 @@ class Episode:
             checks["jail"], reasons["jail"] = False, err.one_line()
         if checks["jail"]:
             before = self._read_missing(engine, paths)
-            change = resolve_patch(patch, before)  # ApplyConflictError / ContentModifiedError: nothing moves
+            change = resolve_patch(
+                patch, before
+            )  # ApplyConflictError / ContentModifiedError: nothing moves
         after = apply_to_texts(before, change) if change is not None else before
-        cover = sorted(set(self.cover) | {p for p in after if is_python_path(p) and p not in self.texts})
+        cover = sorted(
+            set(self.cover) | {p for p in after if is_python_path(p) and p not in self.texts}
+        )
         exec_selection = exec_before = None
         facts_before = self.facts
         if change is not None and engine.exec_mode != "none":
@@ -115,7 +130,11 @@ class Episode:
             safety=Safety(checks, reasons),
             confidence=confidence,
             cover=cover,
-            request={"operation": "episode", "params": {"stepIndex": self.steps, "editSha256": edit_sha}, "meta": meta or {}},
+            request={
+                "operation": "episode",
+                "params": {"stepIndex": self.steps, "editSha256": edit_sha},
+                "meta": meta or {},
+            },
             started=started,
             ledger=self.ledger,
             exec_selection=exec_selection,

@@ -100,7 +100,9 @@ def _has_examples(node: ast.AST) -> bool:
     return bool(doc) and bool(doctest.DocTestParser().get_examples(doc))
 
 
-@functools.lru_cache(maxsize=64)  # a step reads each text four times; a warm daemon, the same start again
+@functools.lru_cache(
+    maxsize=64
+)  # a step reads each text four times; a warm daemon, the same start again
 def _definitions(text: str | None) -> dict[str, _Def]:
     """Reachable definitions (module level and in class bodies) by qualname; {} if unparsable.
 
@@ -169,16 +171,39 @@ class CommandTests:
 
 
 _PYTHON = re.compile(r"^python(\d+(\.\d+)*)?$")
-_PYTEST_FLAGS = frozenset({"-q", "-qq", "-v", "-vv", "-x", "-s", "-l", "--quiet", "--verbose", "--exitfirst", "--no-header", "-rN"})
-_UNITTEST_FLAGS = frozenset({"-q", "-v", "-b", "-f", "-c", "--quiet", "--verbose", "--buffer", "--failfast", "--catch"})
+_PYTEST_FLAGS = frozenset(
+    {
+        "-q",
+        "-qq",
+        "-v",
+        "-vv",
+        "-x",
+        "-s",
+        "-l",
+        "--quiet",
+        "--verbose",
+        "--exitfirst",
+        "--no-header",
+        "-rN",
+    }
+)
+_UNITTEST_FLAGS = frozenset(
+    {"-q", "-v", "-b", "-f", "-c", "--quiet", "--verbose", "--buffer", "--failfast", "--catch"}
+)
 
 
 def _one_command(tokens: list[str]) -> tuple[str | None, list[str]] | None:
     """(interpreter or None, test ids) of one ``pytest`` / ``python -m pytest|unittest`` command."""
     python: str | None = None
     if tokens and _PYTHON.match(Path(tokens[0]).name):
-        python = tokens[0] if "/" in tokens[0] else None  # a bare ``python``: whichever runs codeprm's tests
-        if len(tokens) < 3 or tokens[1] != "-m" or tokens[2] not in ("pytest", "unittest", "py.test"):
+        python = (
+            tokens[0] if "/" in tokens[0] else None
+        )  # a bare ``python``: whichever runs codeprm's tests
+        if (
+            len(tokens) < 3
+            or tokens[1] != "-m"
+            or tokens[2] not in ("pytest", "unittest", "py.test")
+        ):
             return None
         runner, args = ("unittest" if tokens[2] == "unittest" else "pytest"), tokens[3:]
     elif tokens and Path(tokens[0]).name in ("pytest", "py.test"):
@@ -349,7 +374,9 @@ class ExecFacts:
 def _items(selection: ExecSelection) -> list[tuple[str, str, str]]:
     """(fact id, runner kind, target) in a fixed order."""
     items = [(f"doctest:{d}", "doctest", d) for d in selection.doctests]
-    items += [(f"test:{t}", "pytest" if _is_pytest_id(t) else "unittest", t) for t in selection.tests]
+    items += [
+        (f"test:{t}", "pytest" if _is_pytest_id(t) else "unittest", t) for t in selection.tests
+    ]
     if selection.test_cmd:
         items.append((f"cmd:{selection.test_cmd}", "cmd", selection.test_cmd))
     return items
@@ -467,7 +494,9 @@ def _run_item(
     }
     limit = int(memory_mb) * 1024 * 1024
     users = _user_processes()
-    libc = _libc()  # loaded here: the child cannot map a shared object once its address space is capped
+    libc = (
+        _libc()
+    )  # loaded here: the child cannot map a shared object once its address space is capped
 
     def cap() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))

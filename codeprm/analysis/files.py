@@ -91,13 +91,19 @@ def is_source_walked(root: Path, rel: str) -> bool:
 
     *dirs, name = rel.split("/")
     suffixes = tuple(s for lang in detected(root) for s in lang.suffixes)
-    return name.endswith(suffixes) and not name.startswith(".") and not any(d in SKIP_DIRS or d.startswith(".") for d in dirs)
+    return (
+        name.endswith(suffixes)
+        and not name.startswith(".")
+        and not any(d in SKIP_DIRS or d.startswith(".") for d in dirs)
+    )
 
 
 def is_walked(rel: str) -> bool:
     """Whether ``iter_python_files`` would yield this workspace-relative path."""
     *dirs, name = rel.split("/")
-    return name.endswith((".py", ".pyi")) and not any(d in SKIP_DIRS or d.startswith(".") for d in dirs)
+    return name.endswith((".py", ".pyi")) and not any(
+        d in SKIP_DIRS or d.startswith(".") for d in dirs
+    )
 
 
 def read_source(path: Path) -> str:

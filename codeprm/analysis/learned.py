@@ -21,10 +21,15 @@ def load_prm(choice: str, device: str) -> tuple[Any, str | None]:
     realfix: the shipped fine-tuned delta over it)."""
     if choice == "none":
         return None, "disabled (--prm none)"
-    if importlib.util.find_spec("torch") is None or importlib.util.find_spec("transformers") is None:
+    if (
+        importlib.util.find_spec("torch") is None
+        or importlib.util.find_spec("transformers") is None
+    ):
         if choice == "auto":
             return None, "torch/transformers not installed"
-        raise UsageError("--prm needs torch and transformers: pip install 'codeprm[prm]' torch==2.13.0")
+        raise UsageError(
+            "--prm needs torch and transformers: pip install 'codeprm[prm]' torch==2.13.0"
+        )
     from codeprm.prm import load_scorer
 
     try:
@@ -46,7 +51,9 @@ def prm_key(choice: str, device: str) -> tuple[str, str]:
     return (choice if choice not in ("auto", "default") else "default", device)
 
 
-def reward_weights(scorer: Any, weights: str | None, prm_weight: float | None, prm_form: str = "potential-v1") -> tuple[Weights, float]:
+def reward_weights(
+    scorer: Any, weights: str | None, prm_weight: float | None, prm_form: str = "potential-v1"
+) -> tuple[Weights, float]:
     """The reward's weights: what the user gave, else the checkpoint's fitted combiner, else the built-in defaults.
 
     ``weights`` (``--weights``) and ``prm_weight`` (``--prm-weight``) each win over the
@@ -55,8 +62,16 @@ def reward_weights(scorer: Any, weights: str | None, prm_weight: float | None, p
     Bundles record the weights used, so a replay needs no checkpoint.
     """
     combiner = checkpoint_combiner(scorer) if prm_form == "potential-v1" else None
-    w = Weights.parse(weights) if weights is not None else (combiner.weights if combiner is not None else Weights())
-    pw = float(prm_weight) if prm_weight is not None else (combiner.prm_weight if combiner is not None else DEFAULT_PRM_WEIGHT)
+    w = (
+        Weights.parse(weights)
+        if weights is not None
+        else (combiner.weights if combiner is not None else Weights())
+    )
+    pw = (
+        float(prm_weight)
+        if prm_weight is not None
+        else (combiner.prm_weight if combiner is not None else DEFAULT_PRM_WEIGHT)
+    )
     return w, pw
 
 

@@ -179,10 +179,18 @@ class Analyzer:
 
             frames = None
             if self.replay_frames is not None:
-                frames = tuple((d.removeprefix(SHADOW), b) for d, b in self.replay_frames if d.startswith(SHADOW))
+                frames = tuple(
+                    (d.removeprefix(SHADOW), b)
+                    for d, b in self.replay_frames
+                    if d.startswith(SHADOW)
+                )
             self._shadow = Analyzer(
-                root=self._mirror.root, python=python, timeout=self.timeout, frame_sink=sink,
-                replay_frames=frames, mirror_states=False,
+                root=self._mirror.root,
+                python=python,
+                timeout=self.timeout,
+                frame_sink=sink,
+                replay_frames=frames,
+                mirror_states=False,
             )
         return self._shadow
 
@@ -199,7 +207,13 @@ class Analyzer:
             frames = self.replay_frames
             if frames is not None:  # the shadow's frames are its own (``shadow``)
                 frames = tuple(f for f in frames if not f[0].startswith(SHADOW))
-            config = SessionConfig(root=self.root, python=self.python, timeout=self.timeout, frame_sink=sink, replay_frames=frames)
+            config = SessionConfig(
+                root=self.root,
+                python=self.python,
+                timeout=self.timeout,
+                frame_sink=sink,
+                replay_frames=frames,
+            )
             self._session = SessionRouter(config)
         return self._session
 
@@ -237,8 +251,13 @@ class Analyzer:
         path = self.root / res.path
         position = res.range.start
         if anchor and res.kind in ("symbol", "ast"):
-            position = structure.name_position(files.read_source(path), res.range.start, res.path) or position
-        return Target(path=path, range=res.range, selector=selector, resolution=res.to_json(), anchor=position)
+            position = (
+                structure.name_position(files.read_source(path), res.range.start, res.path)
+                or position
+            )
+        return Target(
+            path=path, range=res.range, selector=selector, resolution=res.to_json(), anchor=position
+        )
 
     def open(self, path: Path) -> str:
         text = files.read_source(path)
@@ -278,20 +297,22 @@ class Analyzer:
         params: dict[str, Any] | None = None,
         resolution: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        return self.record(make_bundle(
-            request={
-                "operation": operation,
-                "workspaceDigest": files.workspace_digest(self.root),
-                "targets": list(targets),
-                "selector": selector,
-                "params": params or {},
-            },
-            resolution=resolution,
-            facts=facts,
-            environment=self.environment(targets),
-            capabilities=self.capabilities(targets),
-            meta=self.meta(started),
-        ))
+        return self.record(
+            make_bundle(
+                request={
+                    "operation": operation,
+                    "workspaceDigest": files.workspace_digest(self.root),
+                    "targets": list(targets),
+                    "selector": selector,
+                    "params": params or {},
+                },
+                resolution=resolution,
+                facts=facts,
+                environment=self.environment(targets),
+                capabilities=self.capabilities(targets),
+                meta=self.meta(started),
+            )
+        )
 
     def environment(self, paths: Sequence[str | Path] = ()) -> dict[str, Any]:
         """The environment block of every bundle this analyzer makes.
@@ -318,7 +339,9 @@ class Analyzer:
 
     def capabilities(self, paths: Sequence[str | Path] = ()) -> dict[str, Any]:
         """The capabilities of the server of the facts' first language (Python first)."""
-        return dict(self.session.primary(sorted({language_name(p) for p in paths})).info.capabilities)
+        return dict(
+            self.session.primary(sorted({language_name(p) for p in paths})).info.capabilities
+        )
 
     def meta(self, started: float) -> dict[str, Any]:
         """The volatile block: timings and where this ran (never part of the bundle id)."""
@@ -347,23 +370,46 @@ class Analyzer:
         for found in self.session.diagnostics_many(paths):
             diags.extend(found)
         diags.sort(key=Diagnostic.sort_key)
-        counts = {sev: sum(1 for d in diags if d.severity == sev) for sev in ("error", "warning", "information")}
+        counts = {
+            sev: sum(1 for d in diags if d.severity == sev)
+            for sev in ("error", "warning", "information")
+        }
         rels = [files.relative(self.root, p) for p in paths]
         facts = {"diagnostics": [d.to_json() for d in diags], "counts": counts, "files": rels}
         return self._bundle("diag", targets=rels, facts=facts, started=started)
 
-    def _at(self, operation: str, selector: str, index_io: str, ask: Callable[[Path, Position], dict[str, Any]]) -> dict[str, Any]:
+    def _at(
+        self,
+        operation: str,
+        selector: str,
+        index_io: str,
+        ask: Callable[[Path, Position], dict[str, Any]],
+    ) -> dict[str, Any]:
         started = time.perf_counter()
         target = self.resolve(selector, index_io)
         self.open(target.path)
         facts = ask(target.path, target.position)
         rel = files.relative(self.root, target.path)
-        return self._bundle(operation, targets=[rel], selector=selector, facts=facts, started=started, resolution=target.resolution)
+        return self._bundle(
+            operation,
+            targets=[rel],
+            selector=selector,
+            facts=facts,
+            started=started,
+            resolution=target.resolution,
+        )
 
     def definition(self, selector: str, index_io: str = "utf-16") -> dict[str, Any]:
-        return self._at("def", selector, index_io, lambda p, pos: {"locations": _locs(self.session.definition(p, pos))})
+        return self._at(
+            "def",
+            selector,
+            index_io,
+            lambda p, pos: {"locations": _locs(self.session.definition(p, pos))},
+        )
 
-    def references(self, selector: str, index_io: str = "utf-16", include_declaration: bool = True) -> dict[str, Any]:
+    def references(
+        self, selector: str, index_io: str = "utf-16", include_declaration: bool = True
+    ) -> dict[str, Any]:
         def ask(p: Path, pos: Position) -> dict[str, Any]:
             self.open_all(language_name(p))
             return {"locations": _locs(self.session.references(p, pos, include_declaration))}
@@ -383,10 +429,13 @@ class Analyzer:
         self.open(path)
         syms = self.session.symbols(path)
         rel = files.relative(self.root, path)
-        return self._bundle("symbols", targets=[rel], facts={"symbols": [s.to_json() for s in syms]}, started=started)
+        return self._bundle(
+            "symbols",
+            targets=[rel],
+            facts={"symbols": [s.to_json() for s in syms]},
+            started=started,
+        )
 
 
 def _locs(locs: list[Location]) -> list[dict[str, Any]]:
     return [loc.to_json() for loc in sorted(set(locs), key=Location.sort_key)]
-
-

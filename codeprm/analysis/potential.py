@@ -23,7 +23,9 @@ from codeprm.analysis.units import UnitChange, changed_units
 from codeprm.rewards.guard import strip_suppressions
 
 
-def unit_changes(before: Mapping[str, str], after: Mapping[str, str], paths: Sequence[str]) -> list[UnitChange]:
+def unit_changes(
+    before: Mapping[str, str], after: Mapping[str, str], paths: Sequence[str]
+) -> list[UnitChange]:
     return changed_units(before, after, paths, transform=strip_suppressions)
 
 
@@ -37,13 +39,22 @@ def unit_deltas(scorer: Any, changes: Sequence[UnitChange], task: str = "") -> l
     if scorer.meta.kind == "classifier":
         steps = []
         for c in changes:
-            steps.append(StepInput(before="", after=c.after, context=c.context, task=task, path=c.path))
-            steps.append(StepInput(before="", after=c.before, context=c.context, task=task, path=c.path))
+            steps.append(
+                StepInput(before="", after=c.after, context=c.context, task=task, path=c.path)
+            )
+            steps.append(
+                StepInput(before="", after=c.before, context=c.context, task=task, path=c.path)
+            )
         feats = scorer.features(steps)
         out = []
         for i in range(len(changes)):
             fa, fb = feats[2 * i], feats[2 * i + 1]
             out.append(sum(w * (a - b) for w, a, b in zip(weights, fa, fb, strict=True)))
         return out
-    steps = [StepInput(before=c.before, after=c.after, context=c.context, task=task, path=c.path) for c in changes]
-    return [sum(w * f for w, f in zip(weights, feats, strict=True)) for feats in scorer.features(steps)]
+    steps = [
+        StepInput(before=c.before, after=c.after, context=c.context, task=task, path=c.path)
+        for c in changes
+    ]
+    return [
+        sum(w * f for w, f in zip(weights, feats, strict=True)) for feats in scorer.features(steps)
+    ]

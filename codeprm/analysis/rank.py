@@ -93,14 +93,24 @@ def candidate_from(row: Any, number: int, seen: set[str], where: str | None = No
     """
     where = where or f"candidate {number}"
     if not isinstance(row, dict) or "id" not in row:
-        return Candidate(f"<line {number}>", number, error=UsageError(f"{where}: a candidate is an object with an id"))
+        return Candidate(
+            f"<line {number}>",
+            number,
+            error=UsageError(f"{where}: a candidate is an object with an id"),
+        )
     cid = str(row["id"])
     if cid in seen:
         return Candidate(cid, number, error=UsageError(f"{where}: duplicate candidate id {cid!r}"))
     seen.add(cid)
     new_text, diff = row.get("new_text"), row.get("diff")
-    if (new_text is None) == (diff is None) or not isinstance(new_text if new_text is not None else diff, str):
-        return Candidate(cid, number, error=UsageError(f"{where}: give exactly one of new_text or diff (a string)"))
+    if (new_text is None) == (diff is None) or not isinstance(
+        new_text if new_text is not None else diff, str
+    ):
+        return Candidate(
+            cid,
+            number,
+            error=UsageError(f"{where}: give exactly one of new_text or diff (a string)"),
+        )
     return Candidate(cid, number, new_text=new_text, diff=diff)
 
 
@@ -143,7 +153,13 @@ def rank(
             planned.append((cand, _change(cand, rel, old, texts), None))
         except CodeprmError as err:
             planned.append((cand, None, err))
-    engine = dataclasses.replace(engine, scorer=scorer, prm_weight=prm_weight, task=task, prm_form=prm_form or engine.prm_form)
+    engine = dataclasses.replace(
+        engine,
+        scorer=scorer,
+        prm_weight=prm_weight,
+        task=task,
+        prm_form=prm_form or engine.prm_form,
+    )
     if scorer is not None:  # one batch for every candidate; the engine then hits the scorer's cache
         from codeprm.analysis.potential import unit_changes, unit_deltas
         from codeprm.prm.records import StepInput
@@ -154,7 +170,16 @@ def rank(
                 before = {**texts, **change.old_texts()}
                 after = {**before, **change.new_texts()}
                 if engine.prm_form == "step-v1":
-                    batch += [StepInput(before=i["before"], after=i["after"], context=i["context"], task=i["task"], path=i["path"]) for i in prm_inputs(before, after, change, task)]
+                    batch += [
+                        StepInput(
+                            before=i["before"],
+                            after=i["after"],
+                            context=i["context"],
+                            task=i["task"],
+                            path=i["path"],
+                        )
+                        for i in prm_inputs(before, after, change, task)
+                    ]
                 else:
                     units += unit_changes(before, after, list(change.paths))
         if batch:
@@ -168,19 +193,46 @@ def rank(
             continue
         try:
             before = {**texts, **change.old_texts()}
-            outcome = engine.score(before, change, safety=Safety({"jail": True, "cleanApply": True}), request={"operation": "rank", "params": {"candidate": cand.id, "task": task}})
+            outcome = engine.score(
+                before,
+                change,
+                safety=Safety({"jail": True, "cleanApply": True}),
+                request={"operation": "rank", "params": {"candidate": cand.id, "task": task}},
+            )
         except CodeprmError as err:
             results.append(Ranked(cand.id, None, error=err))
             continue
         reward = outcome.bundle["processReward"]
-        components: dict[str, Any] = {"deterministic": reward.get("deterministicTotal", reward["total"]), "deterministicComponents": {k: v for k, v in reward["components"].items() if k != "prm"}}
+        components: dict[str, Any] = {
+            "deterministic": reward.get("deterministicTotal", reward["total"]),
+            "deterministicComponents": {
+                k: v for k, v in reward["components"].items() if k != "prm"
+            },
+        }
         if "prm" in reward:
             learned = reward["prm"]
-            value = {"delta": learned["delta"]} if learned["form"] == "potential-v1" else {"probability": learned["probability"]}
-            components.update(prm={"form": learned["form"], **value, "weight": learned["weight"], "term": reward["components"]["prm"]}, prmCheckpoint=learned["checkpoint"])
+            value = (
+                {"delta": learned["delta"]}
+                if learned["form"] == "potential-v1"
+                else {"probability": learned["probability"]}
+            )
+            components.update(
+                prm={
+                    "form": learned["form"],
+                    **value,
+                    "weight": learned["weight"],
+                    "term": reward["components"]["prm"],
+                },
+                prmCheckpoint=learned["checkpoint"],
+            )
         if reward.get("guard"):
-            components["guard"] = {"detected": sorted({d["kind"] for d in reward["guard"]["detected"]}), "withheld": reward["guard"]["withheld"]}
+            components["guard"] = {
+                "detected": sorted({d["kind"] for d in reward["guard"]["detected"]}),
+                "withheld": reward["guard"]["withheld"],
+            }
         results.append(Ranked(cand.id, reward["total"], components, outcome.bundle))
-    ok = sorted((r for r in results if r.reward is not None), key=lambda r: (-(r.reward or 0.0), r.id))
+    ok = sorted(
+        (r for r in results if r.reward is not None), key=lambda r: (-(r.reward or 0.0), r.id)
+    )
     failed = [r for r in results if r.reward is None]
     return ok + failed

@@ -46,7 +46,11 @@ def edited_region(before: str, after: str, path: str | None = None) -> Region | 
     """The region a step changed, or None when the texts are equal (definitions found with
     ``path``'s grammar: Python without one, TypeScript / JavaScript by suffix)."""
     a, b = _lines(before), _lines(after)
-    changed = [op for op in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes() if op[0] != "equal"]
+    changed = [
+        op
+        for op in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes()
+        if op[0] != "equal"
+    ]
     if not changed:
         return None
     lo, hi = changed[0][1], max(changed[-1][2], changed[0][1] + 1)

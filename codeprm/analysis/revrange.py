@@ -27,7 +27,15 @@ from codeprm.workspace.history import History, is_opaque
 def range_steps(history: History) -> list[TrajectoryStep]:
     """One trajectory step per commit, with the commit, its subject and mode-only changes."""
     return [
-        TrajectoryStep(c.change, 1.0, {"commit": c.sha, "subject": c.subject, **({"modeChanges": list(c.modes)} if c.modes else {})})
+        TrajectoryStep(
+            c.change,
+            1.0,
+            {
+                "commit": c.sha,
+                "subject": c.subject,
+                **({"modeChanges": list(c.modes)} if c.modes else {}),
+            },
+        )
         for c in history.steps
     ]
 
@@ -66,7 +74,11 @@ def server_config(root: Path) -> str:
         parts.append("")
     try:
         tool = tomllib.loads((root / "pyproject.toml").read_text("utf-8")).get("tool", {})
-        parts.append(json.dumps({k: tool.get(k) for k in ("pyright", "basedpyright")}, sort_keys=True, default=str))
+        parts.append(
+            json.dumps(
+                {k: tool.get(k) for k in ("pyright", "basedpyright")}, sort_keys=True, default=str
+            )
+        )
     except (OSError, ValueError):
         parts.append("")
     for name in ("tsconfig.json", "jsconfig.json", "compile_commands.json", "compile_flags.txt"):
@@ -79,7 +91,12 @@ def server_config(root: Path) -> str:
 
 @contextmanager
 def range_analyzer(
-    root: Path, history: History, python: Path | None, timeout: float, trace: TraceSink | None = None, replay_frames: tuple[tuple[str, str], ...] | None = None
+    root: Path,
+    history: History,
+    python: Path | None,
+    timeout: float,
+    trace: TraceSink | None = None,
+    replay_frames: tuple[tuple[str, str], ...] | None = None,
 ) -> Iterator[tuple[Analyzer, Callable[[int], None]]]:
     """An analyzer rooted in a scratch checkout of the range's base, and the ``on_state`` that moves it."""
     from codeprm.lsp.servers import find_target_python
@@ -88,7 +105,15 @@ def range_analyzer(
     key = f"{Path(root).resolve()}\0{history.base_sha}\0{history.steps[-1].sha if history.steps else ''}"
     with (
         ScratchCheckout(history.git_dir, history.base_tree, key) as checkout,
-        Analyzer(root=checkout.root, python=interpreter, timeout=timeout, traced_root=Path(root).resolve(), trace=trace, replay_frames=replay_frames, mirror_states=False) as an,
+        Analyzer(
+            root=checkout.root,
+            python=interpreter,
+            timeout=timeout,
+            traced_root=Path(root).resolve(),
+            trace=trace,
+            replay_frames=replay_frames,
+            mirror_states=False,
+        ) as an,
     ):
         at = [0]
 
@@ -126,6 +151,11 @@ def score_range(
     """
     with range_analyzer(root, history, python, timeout, trace, replay_frames) as (an, on_state):
         return score(
-            make_engine(an), history.base_texts, range_steps(history),
-            on_bundle=on_bundle, on_progress=on_progress, cover=checked_paths(history), on_state=on_state,
+            make_engine(an),
+            history.base_texts,
+            range_steps(history),
+            on_bundle=on_bundle,
+            on_progress=on_progress,
+            cover=checked_paths(history),
+            on_state=on_state,
         )

@@ -72,7 +72,11 @@ class Safety:
         return all(self.checks.values())
 
     def to_json(self) -> dict[str, Any]:
-        return {"checks": dict(sorted(self.checks.items())), "reasons": dict(sorted(self.reasons.items())), "passed": self.passed}
+        return {
+            "checks": dict(sorted(self.checks.items())),
+            "reasons": dict(sorted(self.reasons.items())),
+            "passed": self.passed,
+        }
 
 
 @dataclass(frozen=True)
@@ -121,11 +125,17 @@ class StepEngine:
                 continue
         return out
 
-    def covered(self, before: Mapping[str, str], after: Mapping[str, str], changed: Iterable[str]) -> list[str]:
+    def covered(
+        self, before: Mapping[str, str], after: Mapping[str, str], changed: Iterable[str]
+    ) -> list[str]:
         """The edited source files (of any language with a server) and every file importing
         them, before or after."""
         changed = [p for p in changed if language_of(p) is not None]
-        cover = set(changed) | structure.importers(before, changed) | structure.importers(after, changed)
+        cover = (
+            set(changed)
+            | structure.importers(before, changed)
+            | structure.importers(after, changed)
+        )
         return sorted(cover)
 
     def measure(self, texts: Mapping[str, str], covered: Iterable[str]) -> list[Located]:
@@ -183,7 +193,9 @@ class StepEngine:
             elif texts[rel] != held:
                 session.sync(abs_path, texts[rel])
 
-    def _pull(self, texts: Mapping[str, str], present: list[str], paths: list[str]) -> dict[str, list[Located]]:
+    def _pull(
+        self, texts: Mapping[str, str], present: list[str], paths: list[str]
+    ) -> dict[str, list[Located]]:
         """Pull the paths' diagnostics from a server whose disk view is the snapshot's.
 
         A snapshot whose Python files are not the disk's (a step created, deleted or renamed
@@ -193,13 +205,24 @@ class StepEngine:
         target = self.analyzer.for_state(texts)
         if target is self.analyzer:
             return self._pull_in(self.analyzer, texts, present, paths)
-        out = self._pull_in(target, texts, [p for p in present if is_python_path(p)], [p for p in paths if is_python_path(p)])
+        out = self._pull_in(
+            target,
+            texts,
+            [p for p in present if is_python_path(p)],
+            [p for p in paths if is_python_path(p)],
+        )
         rest = [p for p in paths if not is_python_path(p)]
         if rest:
-            out.update(self._pull_in(self.analyzer, texts, [p for p in present if not is_python_path(p)], rest))
+            out.update(
+                self._pull_in(
+                    self.analyzer, texts, [p for p in present if not is_python_path(p)], rest
+                )
+            )
         return out
 
-    def _pull_in(self, an: Analyzer, texts: Mapping[str, str], present: list[str], paths: list[str]) -> dict[str, list[Located]]:
+    def _pull_in(
+        self, an: Analyzer, texts: Mapping[str, str], present: list[str], paths: list[str]
+    ) -> dict[str, list[Located]]:
         """Make ``an``'s session mirror the snapshot, then pull the paths' diagnostics at once.
 
         Every covered file is synced (a no-op for a document already open with its text):
@@ -212,7 +235,9 @@ class StepEngine:
         for path in present:  # sync the whole snapshot first: cross-file facts need it
             session.sync(an.root / path, texts[path])
         out = {}
-        for path, diags in zip(paths, session.diagnostics_many([an.root / p for p in paths]), strict=True):
+        for path, diags in zip(
+            paths, session.diagnostics_many([an.root / p for p in paths]), strict=True
+        ):
             names = structure.enclosing(texts[path], (d.range.start for d in diags), path)
             out[path] = [Located(d, name) for d, name in zip(diags, names, strict=True)]
         return out
@@ -233,7 +258,9 @@ class StepEngine:
         state before is taken as safe with confidence 1.
         """
         started = time.perf_counter()
-        after = dict(before) if change is None or not safety.passed else apply_to_texts(before, change)
+        after = (
+            dict(before) if change is None or not safety.passed else apply_to_texts(before, change)
+        )
         changed = list(change.paths) if change is not None else []
         cover = self.covered(before, after, changed)
         located_before = self.measure(before, cover)
@@ -242,12 +269,23 @@ class StepEngine:
         exec_before = self.run_exec(before, selection) if selection is not None else None
         failing = exec_before.failed if exec_before is not None else None
         return self.step(
-            before, after, change, located_before, Facts(c["error"], c["warning"], True, 1.0, failing_tests=failing),
-            safety=safety, confidence=confidence, cover=cover, request=request or {}, started=started,
-            exec_selection=selection, exec_before=exec_before,
+            before,
+            after,
+            change,
+            located_before,
+            Facts(c["error"], c["warning"], True, 1.0, failing_tests=failing),
+            safety=safety,
+            confidence=confidence,
+            cover=cover,
+            request=request or {},
+            started=started,
+            exec_selection=selection,
+            exec_before=exec_before,
         )
 
-    def exec_selection(self, before: Mapping[str, str], after: Mapping[str, str], changed: Iterable[str]) -> Any:
+    def exec_selection(
+        self, before: Mapping[str, str], after: Mapping[str, str], changed: Iterable[str]
+    ) -> Any:
         """What runs before and after a step (``analysis.execfacts``), or None: nothing to run."""
         if self.exec_mode == "none":
             return None
@@ -262,7 +300,15 @@ class StepEngine:
 
                 self._coverage = dict(record_coverage(self.root, before, py, self.test_cmd))
             coverage = self._coverage
-        selection = select(before, after, py, self.exec_mode, root=self.root, test_cmd=self.test_cmd, coverage=coverage)
+        selection = select(
+            before,
+            after,
+            py,
+            self.exec_mode,
+            root=self.root,
+            test_cmd=self.test_cmd,
+            coverage=coverage,
+        )
         return None if selection.empty else selection
 
     def run_exec(self, texts: Mapping[str, str], selection: Any) -> Any:
@@ -272,7 +318,9 @@ class StepEngine:
         # only Python sources: a commit range's states carry other files as tokens (a blob
         # id, a link target) that must never be written out as text
         sources = {p: t for p, t in texts.items() if is_python_path(p) and not t.startswith("\0")}
-        return measure(self.root, sources, selection, timeout=self.exec_timeout, memo=self.exec_memo)
+        return measure(
+            self.root, sources, selection, timeout=self.exec_timeout, memo=self.exec_memo
+        )
 
     def step(
         self,
@@ -299,8 +347,18 @@ class StepEngine:
         """
         located_after = self.measure(after, cover)
         exec_after = self.run_exec(after, exec_selection) if exec_selection is not None else None
-        renames = renamed_identifiers((before.get(q, ""), after.get(q, "")) for q in change.paths if is_python_path(q)) if change is not None else {}
-        moved = {e.renamed_from: e.path for e in change.edits if e.renamed_from} if change is not None else {}
+        renames = (
+            renamed_identifiers(
+                (before.get(q, ""), after.get(q, "")) for q in change.paths if is_python_path(q)
+            )
+            if change is not None
+            else {}
+        )
+        moved = (
+            {e.renamed_from: e.path for e in change.edits if e.renamed_from}
+            if change is not None
+            else {}
+        )
         d = delta(located_before, located_after, renames, moved)
         c_before, c_after = counts(located_before), counts(located_after)
         guard = None
@@ -312,7 +370,15 @@ class StepEngine:
             book.update(guard or Guard(), d.introduced, located_after)
             hidden_e, hidden_w = book.counts()
         failing = exec_after.failed if exec_after is not None else None
-        facts_after = Facts(c_after["error"], c_after["warning"], safety.passed, confidence, hidden_e, hidden_w, failing)
+        facts_after = Facts(
+            c_after["error"],
+            c_after["warning"],
+            safety.passed,
+            confidence,
+            hidden_e,
+            hidden_w,
+            failing,
+        )
         reward = step_reward(facts_before, facts_after, self.weights, self.formula)
         prm = None
         if self.scorer is not None and change is not None and safety.passed:
@@ -334,23 +400,39 @@ class StepEngine:
                 "before": exec_before.to_json() if exec_before is not None else None,
                 "after": exec_after.to_json() if exec_after is not None else None,
             }
-        params = {"weights": self.weights.to_json(), "formula": self.formula, **request.get("params", {})}
-        bundle = self.analyzer.record(make_bundle(
-            request={
-                "operation": request.get("operation", "step"),
-                "workspaceDigest": texts_digest(before),
-                "targets": list(change.paths) if change is not None else [],
-                "selector": request.get("selector"),
-                "params": params,
-            },
-            facts=facts,
-            edits=change.to_json() if change is not None else [],
-            process_reward=reward,
-            environment=self.analyzer.environment(cover),
-            capabilities=self.analyzer.capabilities(cover),
-            meta={**self.analyzer.meta(started), **request.get("meta", {}), **({"execSeconds": round(exec_after.seconds, 3)} if exec_after is not None else {})},
-        ))
-        return StepOutcome(bundle=bundle, texts=dict(after), facts=facts_after, located=located_after, guard=guard)
+        params = {
+            "weights": self.weights.to_json(),
+            "formula": self.formula,
+            **request.get("params", {}),
+        }
+        bundle = self.analyzer.record(
+            make_bundle(
+                request={
+                    "operation": request.get("operation", "step"),
+                    "workspaceDigest": texts_digest(before),
+                    "targets": list(change.paths) if change is not None else [],
+                    "selector": request.get("selector"),
+                    "params": params,
+                },
+                facts=facts,
+                edits=change.to_json() if change is not None else [],
+                process_reward=reward,
+                environment=self.analyzer.environment(cover),
+                capabilities=self.analyzer.capabilities(cover),
+                meta={
+                    **self.analyzer.meta(started),
+                    **request.get("meta", {}),
+                    **(
+                        {"execSeconds": round(exec_after.seconds, 3)}
+                        if exec_after is not None
+                        else {}
+                    ),
+                },
+            )
+        )
+        return StepOutcome(
+            bundle=bundle, texts=dict(after), facts=facts_after, located=located_after, guard=guard
+        )
 
     def guard(
         self,
@@ -365,7 +447,11 @@ class StepEngine:
         old = {e.path: e.old_text for e in change.edits}
         new = {e.path: e.new_text for e in change.edits}
         changed_py = [p for p in change.paths if is_python_path(p)]
-        importers = {p: sorted(structure.importers(after, [p])) for p in change.paths if language_of(p) is not None}
+        importers = {
+            p: sorted(structure.importers(after, [p]))
+            for p in change.paths
+            if language_of(p) is not None
+        }
         extra = []
         if self.exec_mode != "none":  # tests only carry reward when execution facts are on
             from codeprm.analysis.weakened import weakened_tests
@@ -373,15 +459,27 @@ class StepEngine:
 
             olds = {p: t for p, t in old.items() if t is not None and is_python_path(p)}
             news = {p: t for p, t in new.items() if t is not None and is_python_path(p)}
-            extra = [Detection("weakened-tests", w["path"], f"{w['kind']} {w['name']}") for w in weakened_tests(olds, news, changed_py)]
+            extra = [
+                Detection("weakened-tests", w["path"], f"{w['kind']} {w['name']}")
+                for w in weakened_tests(olds, news, changed_py)
+            ]
         return detect(
-            old, new, list(fixed), importers=importers, extra=extra, introduced=list(introduced),
+            old,
+            new,
+            list(fixed),
+            importers=importers,
+            extra=extra,
+            introduced=list(introduced),
             revertible=ledger.introduced if ledger is not None else None,
-            definition_names=lambda text, path: {x.qualname for x in structure.definitions(text, path)},
+            definition_names=lambda text, path: {
+                x.qualname for x in structure.definitions(text, path)
+            },
             definition_spans=definition_spans,
         )
 
-    def prm_record(self, before: Mapping[str, str], after: Mapping[str, str], change: WorkspaceChange) -> dict[str, Any] | None:
+    def prm_record(
+        self, before: Mapping[str, str], after: Mapping[str, str], change: WorkspaceChange
+    ) -> dict[str, Any] | None:
         """The PRM part of a step's reward: what it read and what it said (None: no Python change)."""
         record: dict[str, Any] = {
             "weight": self.prm_weight,
@@ -392,12 +490,20 @@ class StepEngine:
             inputs = prm_inputs(before, after, change, self.task)
             if not inputs:
                 return None
-            return {"form": "step-v1", **record, "probability": prm_probability(self.scorer, inputs), "inputs": inputs}
+            return {
+                "form": "step-v1",
+                **record,
+                "probability": prm_probability(self.scorer, inputs),
+                "inputs": inputs,
+            }
         from codeprm.analysis.potential import unit_changes, unit_deltas
 
         changes = unit_changes(before, after, list(change.paths))
         deltas = unit_deltas(self.scorer, changes, self.task)
-        inputs = [{**c.to_json(), "task": self.task, "delta": _round(v)} for c, v in zip(changes, deltas, strict=True)]
+        inputs = [
+            {**c.to_json(), "task": self.task, "delta": _round(v)}
+            for c, v in zip(changes, deltas, strict=True)
+        ]
         return {"form": "potential-v1", **record, "delta": _round(sum(deltas)), "inputs": inputs}
 
 
@@ -436,7 +542,10 @@ def rescore_prm(scorer: Any, record: Mapping[str, Any]) -> float:
         from codeprm.analysis.potential import unit_deltas
         from codeprm.analysis.units import UnitChange
 
-        changes = [UnitChange(i["path"], i["unit"], i["before"], i["after"], i["context"]) for i in record["inputs"]]
+        changes = [
+            UnitChange(i["path"], i["unit"], i["before"], i["after"], i["context"])
+            for i in record["inputs"]
+        ]
         task = record["inputs"][0].get("task", "") if record["inputs"] else ""
         return _round(sum(unit_deltas(scorer, changes, task)))
     return prm_probability(scorer, record["inputs"])
@@ -447,7 +556,9 @@ def _round(x: float) -> float:
     return 0.0 if v == 0 else v
 
 
-def prm_inputs(before: Mapping[str, str], after: Mapping[str, str], change: WorkspaceChange, task: str = "") -> list[dict[str, str]]:
+def prm_inputs(
+    before: Mapping[str, str], after: Mapping[str, str], change: WorkspaceChange, task: str = ""
+) -> list[dict[str, str]]:
     """What the PRM reads of a step: the edited region of each changed Python file."""
     from codeprm.analysis.regions import edited_region
 
@@ -459,7 +570,15 @@ def prm_inputs(before: Mapping[str, str], after: Mapping[str, str], change: Work
             continue
         region = edited_region(before.get(path, ""), after.get(path, ""), path)
         if region is not None:
-            out.append({"path": path, "before": region.before, "after": region.after, "context": region.context, "task": task})
+            out.append(
+                {
+                    "path": path,
+                    "before": region.before,
+                    "after": region.after,
+                    "context": region.context,
+                    "task": task,
+                }
+            )
     return out
 
 
@@ -467,7 +586,18 @@ def prm_probability(scorer: Any, inputs: list[dict[str, str]]) -> float:
     """The PRM's probability that the step is good: the mean over its edited regions."""
     from codeprm.prm.records import StepInput
 
-    ps = scorer.score([StepInput(before=i["before"], after=i["after"], context=i["context"], task=i["task"], path=i["path"]) for i in inputs])
+    ps = scorer.score(
+        [
+            StepInput(
+                before=i["before"],
+                after=i["after"],
+                context=i["context"],
+                task=i["task"],
+                path=i["path"],
+            )
+            for i in inputs
+        ]
+    )
     return sum(ps) / len(ps)
 
 

@@ -50,10 +50,14 @@ def _outline(sha: str, text: str, grammar: str = "python") -> tuple[Def, ...]:
     elif grammar in ("typescript", "tsx", "javascript"):
         from codeprm.selectors.tsoutline import outline_of_ts
 
-        outline = outline_of_ts(data, {"typescript": "a.ts", "tsx": "a.tsx", "javascript": "a.js"}[grammar])
+        outline = outline_of_ts(
+            data, {"typescript": "a.ts", "tsx": "a.tsx", "javascript": "a.js"}[grammar]
+        )
     else:
         return ()
-    return tuple(Def(d.span[0], d.span[1], d.qualname, d.name_span[0], d.kind) for d in outline.definitions)
+    return tuple(
+        Def(d.span[0], d.span[1], d.qualname, d.name_span[0], d.kind) for d in outline.definitions
+    )
 
 
 def grammar_of(path: str | None) -> str:
@@ -126,8 +130,13 @@ def _imports(sha: str, text: str, path: str) -> frozenset[str]:
     is_package = path.endswith(("__init__.py", "__init__.pyi"))
     found: set[str] = set()
     for _, captures in tree_sitter.QueryCursor(query).matches(tree.root_node):
+
         def texts(name: str, captures: dict[str, list[tree_sitter.Node]] = captures) -> list[str]:
-            return [n.text.decode("utf-8", "replace") for n in captures.get(name, []) if n.text is not None]
+            return [
+                n.text.decode("utf-8", "replace")
+                for n in captures.get(name, [])
+                if n.text is not None
+            ]
 
         found.update(texts("module") + texts("from"))
         for rel in texts("relative"):
@@ -138,7 +147,9 @@ def _imports(sha: str, text: str, path: str) -> frozenset[str]:
         for base in texts("base"):
             if base.startswith("."):
                 dots = len(base) - len(base.lstrip("."))
-                resolved_base = _resolve_relative(dots, base.lstrip("."), me, is_package) if me else None
+                resolved_base = (
+                    _resolve_relative(dots, base.lstrip("."), me, is_package) if me else None
+                )
             else:
                 resolved_base = base
             if resolved_base:
@@ -209,7 +220,12 @@ def _foreign_importers(texts: Mapping[str, str], changed: list[str]) -> set[str]
 # -- what other modules can see of a module ----------------------------------------------------
 #: Statements in a body that can declare names outside it (module globals, instance attributes).
 _ESCAPING = frozenset({"global_statement", "nonlocal_statement"})
-_TARGET_HOLDERS = {"assignment": "left", "augmented_assignment": "left", "for_statement": "left", "for_in_clause": "left"}
+_TARGET_HOLDERS = {
+    "assignment": "left",
+    "augmented_assignment": "left",
+    "for_statement": "left",
+    "for_in_clause": "left",
+}
 
 
 def _has_attribute(node: tree_sitter.Node) -> bool:
@@ -252,7 +268,11 @@ def _surface(sha: str, text: str) -> str:
         for child in node.named_children:
             if child.type == "function_definition":
                 body = child.child_by_field_name("body")
-                if body is not None and child.child_by_field_name("return_type") is not None and _opaque(body, in_class):
+                if (
+                    body is not None
+                    and child.child_by_field_name("return_type") is not None
+                    and _opaque(body, in_class)
+                ):
                     cuts.append((body.start_byte, body.end_byte))
                 # a body that is not cut is kept whole (its nested definitions included)
             elif child.type == "class_definition":

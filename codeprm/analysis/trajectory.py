@@ -62,7 +62,17 @@ def plan(root: Path, base: Mapping[str, str], steps: Iterable[TrajectoryStep]) -
                 after = apply_to_texts(state, change)
             except ContentModifiedError as err:
                 checks["cleanApply"], reasons["cleanApply"] = False, err.one_line()
-        out.append(Planned(index, state, after, change, Safety(checks, reasons), step.confidence, dict(step.meta)))
+        out.append(
+            Planned(
+                index,
+                state,
+                after,
+                change,
+                Safety(checks, reasons),
+                step.confidence,
+                dict(step.meta),
+            )
+        )
         state = after
     return out
 
@@ -71,7 +81,12 @@ def load_steps(path: Path) -> list[TrajectoryStep]:
     """The steps of a codeprm trajectory JSONL file, each with its source recorded."""
     from codeprm.trajectories import read_jsonl
 
-    return [TrajectoryStep(s.change, s.confidence, {"source": s.source, **({"id": s.id} if s.id else {})}) for s in read_jsonl(path)]
+    return [
+        TrajectoryStep(
+            s.change, s.confidence, {"source": s.source, **({"id": s.id} if s.id else {})}
+        )
+        for s in read_jsonl(path)
+    ]
 
 
 def seed_base(disk: Mapping[str, str], steps: Iterable[TrajectoryStep]) -> dict[str, str]:
@@ -95,18 +110,34 @@ def summary(bundles: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return {
         "total": total,
         "steps": [
-            {"index": i, "bundleId": b["bundleId"], "reward": b["processReward"]["total"], "introduced": len(b["facts"]["introduced"]), "fixed": len(b["facts"]["fixed"]), "safe": b["facts"]["safety"]["passed"], **{k: v for k, v in b["meta"].items() if k in ("commit", "subject")}, "seconds": round(b["meta"].get("durationMs", 0.0) / 1000, 3)}
+            {
+                "index": i,
+                "bundleId": b["bundleId"],
+                "reward": b["processReward"]["total"],
+                "introduced": len(b["facts"]["introduced"]),
+                "fixed": len(b["facts"]["fixed"]),
+                "safe": b["facts"]["safety"]["passed"],
+                **{k: v for k, v in b["meta"].items() if k in ("commit", "subject")},
+                "seconds": round(b["meta"].get("durationMs", 0.0) / 1000, 3),
+            }
             for i, b in enumerate(bundles)
         ],
     }
 
 
-def check_gates(bundles: Sequence[Mapping[str, Any]], *, fail_under: float | None = None, fail_on_new_errors: bool = False) -> None:
+def check_gates(
+    bundles: Sequence[Mapping[str, Any]],
+    *,
+    fail_under: float | None = None,
+    fail_on_new_errors: bool = False,
+) -> None:
     """CI gates over scored steps: 78 when a step introduced an error, 77 below ``fail_under``."""
     from codeprm.errors import NewErrorsGateError, RewardGateError
 
     total = round(sum(b["processReward"]["total"] for b in bundles), 12)
-    if fail_on_new_errors and any(d["severity"] == "error" for b in bundles for d in b["facts"]["introduced"]):
+    if fail_on_new_errors and any(
+        d["severity"] == "error" for b in bundles for d in b["facts"]["introduced"]
+    ):
         raise NewErrorsGateError("a step introduced new errors")
     if fail_under is not None and total < fail_under:
         raise RewardGateError(f"total reward {total:g} is below --fail-under {fail_under:g}")
@@ -142,11 +173,23 @@ def score(
     located = engine.measure(base, covered)
     c = counts(located)
     # execution facts: one selection for every state, so that they telescope too
-    selection = union_selection(
-        engine.exec_selection(p.before, p.after, p.change.paths) for p in planned if p.change is not None and p.safety.passed
-    ) if engine.exec_mode != "none" else None
+    selection = (
+        union_selection(
+            engine.exec_selection(p.before, p.after, p.change.paths)
+            for p in planned
+            if p.change is not None and p.safety.passed
+        )
+        if engine.exec_mode != "none"
+        else None
+    )
     exec_facts = engine.run_exec(base, selection) if selection is not None else None
-    facts = Facts(c["error"], c["warning"], True, 1.0, failing_tests=exec_facts.failed if exec_facts is not None else None)
+    facts = Facts(
+        c["error"],
+        c["warning"],
+        True,
+        1.0,
+        failing_tests=exec_facts.failed if exec_facts is not None else None,
+    )
     bundles = []
     ledger = Ledger()  # what the trajectory hid so far, and what its steps introduced
     for p in planned:
@@ -170,7 +213,9 @@ def score(
         )
         located, facts = outcome.located, outcome.facts
         if selection is not None:
-            exec_facts = engine.run_exec(outcome.texts, selection)  # measured by the step: a memo hit
+            exec_facts = engine.run_exec(
+                outcome.texts, selection
+            )  # measured by the step: a memo hit
         bundles.append(outcome.bundle)
         if on_bundle is not None:
             on_bundle(outcome.bundle)

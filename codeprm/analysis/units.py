@@ -45,10 +45,15 @@ def _function_spans(text: str, path: str | None = None) -> list[tuple[int, int, 
         if d.kind != "function":
             continue
         # outermost: no enclosing function
-        if any(f2 <= first and end <= e2 and d2.kind == "function" and (f2, e2) != (first, end) for f2, e2, d2 in spans):
+        if any(
+            f2 <= first and end <= e2 and d2.kind == "function" and (f2, e2) != (first, end)
+            for f2, e2, d2 in spans
+        ):
             continue
         header = ""
-        classes = [(f2, e2) for f2, e2, d2 in spans if d2.kind == "class" and f2 < first and end <= e2]
+        classes = [
+            (f2, e2) for f2, e2, d2 in spans if d2.kind == "class" and f2 < first and end <= e2
+        ]
         if classes:
             f2, _ = max(classes)
             header = lines[f2] if f2 < len(lines) else ""
@@ -60,7 +65,11 @@ def _function_spans(text: str, path: str | None = None) -> list[tuple[int, int, 
 def units(path: str, text: str) -> list[Unit]:
     """The units of one file, in source order; their texts concatenate to the file."""
     lines = text.splitlines(keepends=True)
-    base = f"// file: {path}\n" if structure.grammar_of(path) in ("typescript", "tsx", "javascript") else f"# file: {path}\n"
+    base = (
+        f"// file: {path}\n"
+        if structure.grammar_of(path) in ("typescript", "tsx", "javascript")
+        else f"# file: {path}\n"
+    )
     out: list[Unit] = []
 
     def code(lo: int, hi: int) -> None:
@@ -96,16 +105,30 @@ class UnitChange:
     context: str
 
     def to_json(self) -> dict[str, str]:
-        return {"path": self.path, "unit": self.name, "before": self.before, "after": self.after, "context": self.context}
+        return {
+            "path": self.path,
+            "unit": self.name,
+            "before": self.before,
+            "after": self.after,
+            "context": self.context,
+        }
 
 
 def has_units(path: str) -> bool:
     """Whether the learned potential reads this file: Python, TypeScript and JavaScript."""
-    return path.endswith((".py", ".pyi")) or structure.grammar_of(path) in ("typescript", "tsx", "javascript")
+    return path.endswith((".py", ".pyi")) or structure.grammar_of(path) in (
+        "typescript",
+        "tsx",
+        "javascript",
+    )
 
 
 def changed_units(
-    before: Mapping[str, str], after: Mapping[str, str], paths: Iterable[str], *, transform: object = None
+    before: Mapping[str, str],
+    after: Mapping[str, str],
+    paths: Iterable[str],
+    *,
+    transform: object = None,
 ) -> list[UnitChange]:
     """The units that differ between two states in the given Python files, paired.
 
@@ -162,5 +185,7 @@ def changed_units(
                 continue
             ref = u if u is not None else v
             assert ref is not None
-            out.append(UnitChange(path, ref.name, u.text if u else "", v.text if v else "", ref.context))
+            out.append(
+                UnitChange(path, ref.name, u.text if u else "", v.text if v else "", ref.context)
+            )
     return out

@@ -52,7 +52,9 @@ def make_bundle(
     return bundle
 
 
-def error_info(exit_code: int, name: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+def error_info(
+    exit_code: int, name: str, message: str, details: dict[str, Any] | None = None
+) -> dict[str, Any]:
     return {"exitCode": exit_code, "name": name, "message": message, "details": details or {}}
 
 

@@ -17,7 +17,11 @@ BUNDLE_SCHEMA_FILE = "bundle.schema.json"
 
 @functools.cache
 def bundle_schema() -> dict[str, Any]:
-    text = resources.files("codeprm.bundles").joinpath("schemas", BUNDLE_SCHEMA_FILE).read_text("utf-8")
+    text = (
+        resources.files("codeprm.bundles")
+        .joinpath("schemas", BUNDLE_SCHEMA_FILE)
+        .read_text("utf-8")
+    )
     return json.loads(text)
 
 
@@ -62,16 +66,24 @@ def _validator() -> Any:
 
 def validate_bundle(bundle: Any, *, where: str = "bundle") -> None:
     """Raise a clear error when a bundle breaks the schema or its id does not match."""
-    if isinstance(bundle, dict) and bundle.get("version") not in (None, bundle_schema()["properties"]["version"]["const"]):
+    if isinstance(bundle, dict) and bundle.get("version") not in (
+        None,
+        bundle_schema()["properties"]["version"]["const"],
+    ):
         raise VersionSkewError(f"{where}: unknown bundle version {bundle.get('version')!r}")
     errors = sorted(_validator().iter_errors(bundle), key=lambda e: list(e.absolute_path))
     if errors:
         first = errors[0]
         pointer = "/" + "/".join(str(p) for p in first.absolute_path)
-        raise UsageError(f"{where}: schema violation at {pointer}: {first.message}", details={"errors": len(errors)})
+        raise UsageError(
+            f"{where}: schema violation at {pointer}: {first.message}",
+            details={"errors": len(errors)},
+        )
     try:
         expected = bundle_id(bundle)
     except ValueError as err:  # NaN, an integer beyond 2^53, a lone surrogate
         raise UsageError(f"{where}: not canonical JSON (RFC 8785): {err}") from err
     if bundle["bundleId"] != expected:
-        raise ReplayMismatchError(f"{where}: bundleId {bundle['bundleId']} does not match its content ({expected})")
+        raise ReplayMismatchError(
+            f"{where}: bundleId {bundle['bundleId']} does not match its content ({expected})"
+        )

@@ -53,6 +53,7 @@ RECORD_TYPES = frozenset({"begin", "workspace", "frame", "bundle", "end"})
 #: the fields of an end record that replay recomputes (all but inv, seq, type, digest)
 END_FIELDS = ("exitCode", "status", "error", "operation", "selector")
 
+
 def read_key_file(path: Path) -> bytes:
     """The key held in ``path`` (its bytes, less one trailing newline)."""
     try:
@@ -96,7 +97,9 @@ def end_fields(exit_code: int, error: str | None, bundles: list[dict[str, Any]])
 def _open_append(path: Path) -> BinaryIO:
     """Open a regular file for appending; never blocks on a FIFO or writes to a device."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC, 0o666)
+        fd = os.open(
+            path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC, 0o666
+        )
     except OSError as err:
         raise UsageError(f"cannot write the trace file {path}: {err.strerror or err}") from err
     if not stat.S_ISREG(os.fstat(fd).st_mode):
@@ -109,7 +112,9 @@ def _open_append(path: Path) -> BinaryIO:
 class Recorder:
     """Appends one invocation's records to a trace file, flushing each."""
 
-    def __init__(self, path: Path, argv: list[str], secret: bytes | None = None, cwd: str | None = None) -> None:
+    def __init__(
+        self, path: Path, argv: list[str], secret: bytes | None = None, cwd: str | None = None
+    ) -> None:
         self._out: BinaryIO = _open_append(path)
         self._key = secret
         self.path = path
@@ -118,7 +123,17 @@ class Recorder:
         self._digest = _GENESIS
         self._lock = threading.Lock()
         self.bundles: list[dict[str, Any]] = []
-        self.write({"type": "begin", "schema": TRACE_SCHEMA, "chain": KEYED if secret else PLAIN, "argv": argv, "cwd": os.getcwd() if cwd is None else cwd, "codeprmVersion": __version__, "createdAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        self.write(
+            {
+                "type": "begin",
+                "schema": TRACE_SCHEMA,
+                "chain": KEYED if secret else PLAIN,
+                "argv": argv,
+                "cwd": os.getcwd() if cwd is None else cwd,
+                "codeprmVersion": __version__,
+                "createdAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
+        )
 
     def write(self, record: dict[str, Any]) -> None:
         with self._lock:
@@ -190,7 +205,9 @@ class Invocation:
     def begin(self) -> dict[str, Any]:
         begins = self.of("begin")
         if not begins:
-            raise ReplayMismatchError(f"invocation {self.inv}: no begin record (the trace was modified)")
+            raise ReplayMismatchError(
+                f"invocation {self.inv}: no begin record (the trace was modified)"
+            )
         return begins[0]
 
     @property
@@ -202,7 +219,9 @@ class Invocation:
     def argv(self) -> list[str]:
         argv = self.begin.get("argv")
         if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
-            raise ReplayMismatchError(f"invocation {self.inv}: the begin record has no argv (the trace was modified)")
+            raise ReplayMismatchError(
+                f"invocation {self.inv}: the begin record has no argv (the trace was modified)"
+            )
         return list(argv)
 
     @property
@@ -245,27 +264,43 @@ class Invocation:
         where = f"invocation {self.inv}"
         for expected_seq, record in enumerate(self.records):
             if record.get("seq") != expected_seq:
-                raise ReplayMismatchError(f"{where}: record {expected_seq} is missing or out of order")
+                raise ReplayMismatchError(
+                    f"{where}: record {expected_seq} is missing or out of order"
+                )
             if record.get("type") not in RECORD_TYPES:
-                raise ReplayMismatchError(f"{where}: record {expected_seq} has an unknown type {record.get('type')!r}")
+                raise ReplayMismatchError(
+                    f"{where}: record {expected_seq} has an unknown type {record.get('type')!r}"
+                )
         kinds = [r.get("type") for r in self.records]
         if not kinds or kinds[0] != "begin" or kinds.count("begin") != 1:
-            raise ReplayMismatchError(f"{where}: the trace does not start with its one begin record (the trace was modified)")
+            raise ReplayMismatchError(
+                f"{where}: the trace does not start with its one begin record (the trace was modified)"
+            )
         if kinds[-1] != "end" or kinds.count("end") != 1:
             raise ReplayMismatchError(f"{where}: the trace is incomplete (no end record)")
         chain = self.records[0].get("chain")
         if chain not in (PLAIN, KEYED):
             raise ReplayMismatchError(f"{where}: unknown chain {chain!r} (the trace was modified)")
         if chain == KEYED and secret is None:
-            raise UsageError(f"{where} has a keyed chain ({KEYED}): give --trace-key FILE or set CODEPRM_TRACE_KEY to verify it")
+            raise UsageError(
+                f"{where} has a keyed chain ({KEYED}): give --trace-key FILE or set CODEPRM_TRACE_KEY to verify it"
+            )
         if chain == PLAIN and secret is not None:
-            raise ReplayMismatchError(f"{where}: the trace is not keyed (plain {PLAIN} chain), so anyone could have written it")
+            raise ReplayMismatchError(
+                f"{where}: the trace is not keyed (plain {PLAIN} chain), so anyone could have written it"
+            )
         digest = _GENESIS
         for record in self.records:
-            body = {k: v for k, v in record.items() if not (record.get("type") == "end" and k == "digest")}
+            body = {
+                k: v
+                for k, v in record.items()
+                if not (record.get("type") == "end" and k == "digest")
+            }
             digest = _chain(digest, body, secret if chain == KEYED else None)
         recorded = self.records[-1].get("digest")
-        if not isinstance(recorded, str) or not hmac.compare_digest(recorded.encode("utf-8", "surrogatepass"), digest.encode("utf-8", "surrogatepass")):
+        if not isinstance(recorded, str) or not hmac.compare_digest(
+            recorded.encode("utf-8", "surrogatepass"), digest.encode("utf-8", "surrogatepass")
+        ):
             raise ReplayMismatchError(f"{where}: trace digest mismatch (the trace was modified)")
         return str(chain)
 
@@ -288,12 +323,18 @@ def read(path: Path) -> list[Invocation]:
             if not isinstance(inv, str) or not isinstance(record, dict):
                 raise TypeError
         except (ValueError, KeyError, TypeError) as err:
-            raise ReplayMismatchError(f"{path}:{number}: not a trace record (the trace was modified or is not a trace)") from err
+            raise ReplayMismatchError(
+                f"{path}:{number}: not a trace record (the trace was modified or is not a trace)"
+            ) from err
         schema = record.get("schema")
         if record.get("type") == "begin" and schema != TRACE_SCHEMA:
             if isinstance(schema, str) and re.fullmatch(r"codeprm\.trace/\d+", schema):
-                raise VersionSkewError(f"{path}:{number}: trace schema {schema!r}; this codeprm reads {TRACE_SCHEMA!r}")
-            raise ReplayMismatchError(f"{path}:{number}: unknown trace schema {schema!r} (the trace was modified)")
+                raise VersionSkewError(
+                    f"{path}:{number}: trace schema {schema!r}; this codeprm reads {TRACE_SCHEMA!r}"
+                )
+            raise ReplayMismatchError(
+                f"{path}:{number}: unknown trace schema {schema!r} (the trace was modified)"
+            )
         invocations.setdefault(inv, Invocation(inv)).records.append(record)
     return list(invocations.values())
 

@@ -21,7 +21,10 @@ INDEX_IOS = ("utf-16", "utf-8", "codepoint")
 
 #: argument -> (check, what it must be); every argument is checked before any op runs
 _ARGS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "files": (lambda v: isinstance(v, list) and all(isinstance(x, str) and x for x in v), "an array of file names"),
+    "files": (
+        lambda v: isinstance(v, list) and all(isinstance(x, str) and x for x in v),
+        "an array of file names",
+    ),
     "selector": (lambda v: isinstance(v, str) and bool(v), "a selector string"),
     "file": (lambda v: isinstance(v, str) and bool(v), "a file name"),
     "edit": (lambda v: isinstance(v, str), "a string (a unified diff or WorkspaceEdit JSON)"),
@@ -31,6 +34,8 @@ _ARGS: dict[str, tuple[Callable[[Any], bool], str]] = {
         "a number in [0, 1]",
     ),
 }
+
+
 def check_request(req: Any, number: int) -> tuple[Any, str, dict[str, Any]]:
     """(id, op, args) of one decoded request line; UsageError (2) naming what is wrong."""
     if not isinstance(req, dict):
@@ -59,7 +64,9 @@ def _dispatch(bench: Any, op: str, args: dict[str, Any]) -> dict[str, Any]:
         "refs": lambda: bench.references(args["selector"], index_io),
         "hover": lambda: bench.hover(args["selector"], index_io),
         "symbols": lambda: bench.symbols(args["file"]),
-        "step": lambda: bench.step(args["edit"], confidence=float(args.get("confidence", 1.0))).bundle,
+        "step": lambda: (
+            bench.step(args["edit"], confidence=float(args.get("confidence", 1.0))).bundle
+        ),
     }
     if op not in table:
         raise UsageError(f"unknown op {op!r} (known: {', '.join(OPS)})")
@@ -85,7 +92,9 @@ def parse_line(raw: bytes, number: int) -> tuple[Any, str, dict[str, Any]] | Non
 @workspace_option
 @timeout_option
 @python_option
-def batch_cmd(requests: str, workspace: Path | None, timeout: float, python_path: Path | None) -> None:
+def batch_cmd(
+    requests: str, workspace: Path | None, timeout: float, python_path: Path | None
+) -> None:
     """Run REQUESTS (JSONL file, or '-' for stdin) through one warm session.
 
     Each line is {"id": any, "op": "diag|def|refs|hover|symbols|step", "args": {...}}
@@ -106,12 +115,24 @@ def batch_cmd(requests: str, workspace: Path | None, timeout: float, python_path
                 if parsed is None:
                     continue
                 rid, op, args = parsed
-                result: dict[str, Any] = {"id": rid, "exitCode": 0, "bundle": _dispatch(bench, op, args)}
+                result: dict[str, Any] = {
+                    "id": rid,
+                    "exitCode": 0,
+                    "bundle": _dispatch(bench, op, args),
+                }
             except CodeprmError as err:
-                result = {"id": rid if rid is not None else number, "exitCode": err.exit_code, "error": err.one_line()}
+                result = {
+                    "id": rid if rid is not None else number,
+                    "exitCode": err.exit_code,
+                    "error": err.one_line(),
+                }
                 first_failure = first_failure or err.exit_code
             except Exception as err:  # a bug answers its own line; the others still run
-                result = {"id": rid if rid is not None else number, "exitCode": 1, "error": f"internal error: {type(err).__name__}: {err}"}
+                result = {
+                    "id": rid if rid is not None else number,
+                    "exitCode": 1,
+                    "error": f"internal error: {type(err).__name__}: {err}",
+                }
                 first_failure = first_failure or 1
             sys.stdout.write(json.dumps(result, sort_keys=True, ensure_ascii=False) + "\n")
             sys.stdout.flush()

@@ -53,7 +53,9 @@ def current() -> Call:
 
 
 @contextmanager
-def workbench(root: Path, python: Path | None = None, timeout: float = 60.0, *, server: bool = True) -> Iterator[Workbench]:
+def workbench(
+    root: Path, python: Path | None = None, timeout: float = 60.0, *, server: bool = True
+) -> Iterator[Workbench]:
     """The Workbench a command uses: the daemon's warm one, else a fresh one closed after.
 
     A traced or replayed invocation always gets a fresh one: a trace must hold every
@@ -69,5 +71,11 @@ def workbench(root: Path, python: Path | None = None, timeout: float = 60.0, *, 
             bench.refresh()
         yield bench
         return
-    with Workbench(root=root, python=python, timeout=timeout, trace=call.trace, replay_frames=call.replay_frames) as bench:
+    with Workbench(
+        root=root,
+        python=python,
+        timeout=timeout,
+        trace=call.trace,
+        replay_frames=call.replay_frames,
+    ) as bench:
         yield bench

@@ -9,8 +9,20 @@ import click
 
 from codeprm.cli.options import json_option, workspace_option
 
-_memory = click.option("--max-memory-mb", type=click.FloatRange(min=64), default=2048.0, show_default=True, help="Restart a language server whose resident memory passes this.")
-_idle = click.option("--idle-timeout", type=click.FloatRange(min=1), default=3600.0, show_default=True, help="Exit after this many seconds without a request.")
+_memory = click.option(
+    "--max-memory-mb",
+    type=click.FloatRange(min=64),
+    default=2048.0,
+    show_default=True,
+    help="Restart a language server whose resident memory passes this.",
+)
+_idle = click.option(
+    "--idle-timeout",
+    type=click.FloatRange(min=1),
+    default=3600.0,
+    show_default=True,
+    help="Exit after this many seconds without a request.",
+)
 
 
 def _root(workspace: Path | None) -> Path:
@@ -37,7 +49,10 @@ def _show(data: dict[str, object], as_json: bool, verb: str) -> None:
     if as_json:
         click.echo(json.dumps(data, sort_keys=True))
     else:
-        click.echo(f"daemon {verb}: pid {data.get('pid')}" + (f", served {data['served']}" if "served" in data else ""))
+        click.echo(
+            f"daemon {verb}: pid {data.get('pid')}"
+            + (f", served {data['served']}" if "served" in data else "")
+        )
 
 
 @daemon_group.command(name="start")
@@ -45,7 +60,9 @@ def _show(data: dict[str, object], as_json: bool, verb: str) -> None:
 @_memory
 @_idle
 @json_option
-def start_cmd(workspace: Path | None, max_memory_mb: float, idle_timeout: float, as_json: bool) -> None:
+def start_cmd(
+    workspace: Path | None, max_memory_mb: float, idle_timeout: float, as_json: bool
+) -> None:
     """Start the daemon for the workspace (or report the one running)."""
     from codeprm.agents import daemon
 

@@ -16,7 +16,9 @@ from codeprm.errors import ServerCrashError
 @json_option
 @timeout_option
 @python_option
-def doctor_cmd(workspace: Path | None, as_json: bool, timeout: float, python_path: Path | None) -> None:
+def doctor_cmd(
+    workspace: Path | None, as_json: bool, timeout: float, python_path: Path | None
+) -> None:
     """Check that everything codeprm needs is installed and that the server starts."""
     from codeprm.analysis import doctor
     from codeprm.analysis.files import find_root
@@ -24,7 +26,12 @@ def doctor_cmd(workspace: Path | None, as_json: bool, timeout: float, python_pat
     root = find_root(Path.cwd(), workspace)
     checks, server = doctor.run(root, python_path, timeout)
     if as_json:
-        click.echo(json.dumps({"workspace": str(root), "server": server, "checks": [c.to_json() for c in checks]}, sort_keys=True))
+        click.echo(
+            json.dumps(
+                {"workspace": str(root), "server": server, "checks": [c.to_json() for c in checks]},
+                sort_keys=True,
+            )
+        )
     else:
         from codeprm.cli.render import console
 
@@ -34,9 +41,15 @@ def doctor_cmd(workspace: Path | None, as_json: bool, timeout: float, python_pat
             if key in server:
                 out.print(f"{key:<16} {server[key]}", markup=False)
         for c in checks:
-            mark = "[green]ok[/green]" if c.ok else ("[red]FAIL[/red]" if c.required else "[yellow]absent[/yellow]")
+            mark = (
+                "[green]ok[/green]"
+                if c.ok
+                else ("[red]FAIL[/red]" if c.required else "[yellow]absent[/yellow]")
+            )
             out.print(f"{mark:<20} {c.name}: ", end="")
             out.print(c.detail, markup=False)
     failed = [c for c in checks if c.required and not c.ok]
     if failed:
-        raise ServerCrashError(f"{len(failed)} required check(s) failed: " + "; ".join(c.name for c in failed))
+        raise ServerCrashError(
+            f"{len(failed)} required check(s) failed: " + "; ".join(c.name for c in failed)
+        )

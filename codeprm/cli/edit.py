@@ -18,10 +18,31 @@ F = TypeVar("F", bound=Callable[..., Any])
 def write_options(func: F) -> F:
     for opt in reversed(
         (
-            click.option("--apply", "do_apply", is_flag=True, help="Write the change (default: preview only)."),
-            click.option("--allow-dirty", is_flag=True, help="Write even if the git worktree has uncommitted changes."),
-            click.option("--allow", "allow", multiple=True, metavar="GLOB", help="Only paths matching a GLOB may be written (repeatable)."),
-            click.option("--deny", "deny", multiple=True, metavar="GLOB", help="Paths matching a GLOB may never be written (repeatable)."),
+            click.option(
+                "--apply",
+                "do_apply",
+                is_flag=True,
+                help="Write the change (default: preview only).",
+            ),
+            click.option(
+                "--allow-dirty",
+                is_flag=True,
+                help="Write even if the git worktree has uncommitted changes.",
+            ),
+            click.option(
+                "--allow",
+                "allow",
+                multiple=True,
+                metavar="GLOB",
+                help="Only paths matching a GLOB may be written (repeatable).",
+            ),
+            click.option(
+                "--deny",
+                "deny",
+                multiple=True,
+                metavar="GLOB",
+                help="Paths matching a GLOB may never be written (repeatable).",
+            ),
         )
     ):
         func = opt(func)
@@ -41,7 +62,11 @@ def _show(planned: Any, as_json: bool, applied: bool) -> None:
         return
     sys.stdout.write(planned.diff)
     sys.stdout.flush()
-    click.echo(("applied: " if applied else "preview only, nothing written (use --apply): ") + f"{len(planned.change)} file(s)", err=True)
+    click.echo(
+        ("applied: " if applied else "preview only, nothing written (use --apply): ")
+        + f"{len(planned.change)} file(s)",
+        err=True,
+    )
 
 
 @click.command(name="rename")
@@ -49,8 +74,25 @@ def _show(planned: Any, as_json: bool, applied: bool) -> None:
 @click.argument("new_name")
 @server_options
 @write_options
-@click.option("--allow-ambiguous", is_flag=True, help="With --apply: accept a selector resolved with confidence below 1.")
-def rename_cmd(selector: str, new_name: str, workspace: Path | None, as_json: bool, timeout: float, python_path: Path | None, index_io: str, do_apply: bool, allow_dirty: bool, allow: tuple[str, ...], deny: tuple[str, ...], allow_ambiguous: bool) -> None:
+@click.option(
+    "--allow-ambiguous",
+    is_flag=True,
+    help="With --apply: accept a selector resolved with confidence below 1.",
+)
+def rename_cmd(
+    selector: str,
+    new_name: str,
+    workspace: Path | None,
+    as_json: bool,
+    timeout: float,
+    python_path: Path | None,
+    index_io: str,
+    do_apply: bool,
+    allow_dirty: bool,
+    allow: tuple[str, ...],
+    deny: tuple[str, ...],
+    allow_ambiguous: bool,
+) -> None:
     """Rename the symbol at SELECTOR to NEW_NAME everywhere (gated by prepareRename).
 
     Refused when NEW_NAME is not an identifier, clashes with a definition in the same
@@ -60,7 +102,9 @@ def rename_cmd(selector: str, new_name: str, workspace: Path | None, as_json: bo
 
     with _workbench(workspace, python_path, timeout) as bench:
         write = ApplyOptions(allow_dirty, allow, deny) if do_apply else None
-        planned, _ = bench.rename(selector, new_name, index_io, write=write, allow_ambiguous=allow_ambiguous)
+        planned, _ = bench.rename(
+            selector, new_name, index_io, write=write, allow_ambiguous=allow_ambiguous
+        )
         _show(planned, as_json, do_apply)
 
 
@@ -68,7 +112,15 @@ def rename_cmd(selector: str, new_name: str, workspace: Path | None, as_json: bo
 @click.argument("selector")
 @server_options
 @verbose_option
-def actions_cmd(selector: str, workspace: Path | None, as_json: bool, timeout: float, python_path: Path | None, index_io: str, verbose: bool) -> None:
+def actions_cmd(
+    selector: str,
+    workspace: Path | None,
+    as_json: bool,
+    timeout: float,
+    python_path: Path | None,
+    index_io: str,
+    verbose: bool,
+) -> None:
     """List the code actions (quick fixes, refactorings) at SELECTOR with their edits (-v: the diffs)."""
     with _workbench(workspace, python_path, timeout) as bench:
         bundle = bench.actions(selector, index_io)
@@ -88,8 +140,25 @@ def actions_cmd(selector: str, workspace: Path | None, as_json: bool, timeout: f
 @click.argument("edit")
 @server_options
 @write_options
-@click.option("--git-3way", "three_way", is_flag=True, help="Apply a diff through 'git apply --3way'; conflicts exit 70 with the hunks.")
-def apply_cmd(edit: str, workspace: Path | None, as_json: bool, timeout: float, python_path: Path | None, index_io: str, do_apply: bool, allow_dirty: bool, allow: tuple[str, ...], deny: tuple[str, ...], three_way: bool) -> None:
+@click.option(
+    "--git-3way",
+    "three_way",
+    is_flag=True,
+    help="Apply a diff through 'git apply --3way'; conflicts exit 70 with the hunks.",
+)
+def apply_cmd(
+    edit: str,
+    workspace: Path | None,
+    as_json: bool,
+    timeout: float,
+    python_path: Path | None,
+    index_io: str,
+    do_apply: bool,
+    allow_dirty: bool,
+    allow: tuple[str, ...],
+    deny: tuple[str, ...],
+    three_way: bool,
+) -> None:
     """Preview EDIT (a unified diff or an LSP WorkspaceEdit JSON file, '-' for stdin); --apply writes it."""
     from codeprm.cli.step import read_edit
     from codeprm.workspace import ApplyOptions

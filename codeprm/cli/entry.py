@@ -21,7 +21,24 @@ from pathlib import Path
 from codeprm.agents import daemonwire as wire
 
 #: Commands the daemon runs; the others (daemon, schema, trace, replay, prm, mcp) run here.
-DAEMON_COMMANDS = frozenset({"diag", "def", "refs", "hover", "symbols", "locate", "step", "rank", "score", "rename", "actions", "apply", "batch", "hook"})
+DAEMON_COMMANDS = frozenset(
+    {
+        "diag",
+        "def",
+        "refs",
+        "hover",
+        "symbols",
+        "locate",
+        "step",
+        "rank",
+        "score",
+        "rename",
+        "actions",
+        "apply",
+        "batch",
+        "hook",
+    }
+)
 STATE_FILE = wire.STATE_FILE
 #: how much longer than the daemon's own budget a client waits for the answer
 CLIENT_GRACE = 15.0
@@ -39,7 +56,9 @@ def _workspace_arg(argv: list[str]) -> str | None:
 def find_workspace(argv: list[str]) -> Path | None:
     """The workspace whose daemon record this command would use, if one is recorded."""
     given = _workspace_arg(argv)
-    starts = [Path(given).resolve()] if given else [Path.cwd().resolve(), *Path.cwd().resolve().parents]
+    starts = (
+        [Path(given).resolve()] if given else [Path.cwd().resolve(), *Path.cwd().resolve().parents]
+    )
     for directory in starts:
         if os.path.lexists(directory / STATE_FILE):
             return directory
@@ -63,7 +82,13 @@ def _needs_stdin(argv: list[str]) -> bool:
 
 def try_daemon(argv: list[str]) -> int | None:
     """The exit code of the command run by the daemon, or None to run it here."""
-    if not argv or argv[0] not in DAEMON_COMMANDS or os.environ.get("CODEPRM_NO_DAEMON") or "-h" in argv or "--help" in argv:
+    if (
+        not argv
+        or argv[0] not in DAEMON_COMMANDS
+        or os.environ.get("CODEPRM_NO_DAEMON")
+        or "-h" in argv
+        or "--help" in argv
+    ):
         return None
     root = find_workspace(argv)
     if root is None:
@@ -78,14 +103,18 @@ def try_daemon(argv: list[str]) -> int | None:
         return None
     stdin = sys.stdin.read() if _needs_stdin(argv) else None
     allowed = wire.request_budget(argv)
-    waited = min(allowed, wire.QUEUE_WAIT) + allowed + CLIENT_GRACE  # the daemon's queue, run and cancel
+    waited = (
+        min(allowed, wire.QUEUE_WAIT) + allowed + CLIENT_GRACE
+    )  # the daemon's queue, run and cancel
     reply: dict[str, object] | None = None
     with sock:
         try:
             sock.settimeout(waited)
             request = {"proof": client_proof, "argv": argv, "cwd": os.getcwd(), "stdin": stdin}
             if wire.traced(argv) and os.environ.get("CODEPRM_TRACE_KEY"):
-                request["traceKey"] = os.environ["CODEPRM_TRACE_KEY"]  # the call's key is the client's
+                request["traceKey"] = os.environ[
+                    "CODEPRM_TRACE_KEY"
+                ]  # the call's key is the client's
             wire.send(sock, request)
             reply = wire.receive(sock)
         except TimeoutError:

@@ -25,19 +25,29 @@ from codeprm.errors import CodeprmError
 class NonBlockingCommand(click.Command):
     """A command whose usage errors exit 1, not 2: exit 2 would block Claude Code's model."""
 
-    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any) -> click.Context:
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
         from codeprm.agents.hooks import HookError
 
         try:
             return super().make_context(info_name, args, parent, **extra)
         except click.UsageError as err:
-            raise HookError(f"{err.format_message()} (see 'codeprm hook {self.name} --help')") from err
+            raise HookError(
+                f"{err.format_message()} (see 'codeprm hook {self.name} --help')"
+            ) from err
 
 
 class NonBlockingGroup(click.Group):
     """``codeprm hook NAME``: a mistyped hook name exits 1 too, for the same reason."""
 
-    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
         from codeprm.agents.hooks import HookError
 
         try:
@@ -66,12 +76,25 @@ def _read_stdin() -> str:
 
 @hook_group.command(name="claude-code", cls=NonBlockingCommand)
 @workspace_option
-@click.option("--threshold", type=float, default=0.0, show_default=True, help="Block (exit 2) when the step reward is below this; 0: any step that made things worse.")
+@click.option(
+    "--threshold",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Block (exit 2) when the step reward is below this; 0: any step that made things worse.",
+)
 @json_option
 @timeout_option
 @python_option
 @click.pass_context
-def claude_code_cmd(ctx: click.Context, workspace: Path | None, threshold: float, as_json: bool, timeout: float, python_path: Path | None) -> None:
+def claude_code_cmd(
+    ctx: click.Context,
+    workspace: Path | None,
+    threshold: float,
+    as_json: bool,
+    timeout: float,
+    python_path: Path | None,
+) -> None:
     """Claude Code PostToolUse hook for Edit, Write and MultiEdit: reads the payload on stdin.
 
     \b

@@ -50,7 +50,10 @@ COMMANDS: dict[str, str] = {
     "servers": "codeprm.cli.servers:servers_group",
 }
 
-_EPILOG = "Every command also takes --trace-file FILE: append a replayable trace of the\ninvocation (JSON-RPC frames, bundles) to FILE; see 'codeprm trace'. --trace-key\nKEYFILE (or CODEPRM_TRACE_KEY) chains it with HMAC-SHA256 so that edits are detectable.\n\nExit codes:\n\n\b\n" + "\n".join(f"{c:>3}  {m}" for c, m in EXIT_CODES.items())
+_EPILOG = (
+    "Every command also takes --trace-file FILE: append a replayable trace of the\ninvocation (JSON-RPC frames, bundles) to FILE; see 'codeprm trace'. --trace-key\nKEYFILE (or CODEPRM_TRACE_KEY) chains it with HMAC-SHA256 so that edits are detectable.\n\nExit codes:\n\n\b\n"
+    + "\n".join(f"{c:>3}  {m}" for c, m in EXIT_CODES.items())
+)
 
 
 class LazyGroup(click.Group):
@@ -65,7 +68,9 @@ class LazyGroup(click.Group):
         return getattr(importlib.import_module(module_name), attr)
 
 
-@click.group(cls=LazyGroup, epilog=_EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=LazyGroup, epilog=_EPILOG, context_settings={"help_option_names": ["-h", "--help"]}
+)
 @click.version_option(__version__, prog_name="codeprm")
 def cli() -> None:
     """codeprm: machine-checked, step-by-step rewards for coding agents' edits."""
@@ -107,7 +112,13 @@ def _split_global(argv: list[str], names: tuple[str, ...]) -> tuple[list[str], d
     return out, found
 
 
-def run(argv: list[str] | None = None, *, pool: WorkbenchPool | None = None, env: Mapping[str, str] | None = None, cwd: str | None = None) -> int:
+def run(
+    argv: list[str] | None = None,
+    *,
+    pool: WorkbenchPool | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+) -> int:
     """Run the CLI (recording a trace when asked) and return its exit code.
 
     ``pool``: the daemon's warm Workbenches; ``env``: where CODEPRM_TRACE_KEY is read
@@ -167,7 +178,11 @@ def run_call(argv: list[str], call: Call) -> int:
     except Exception as err:  # the last line of defence: one line, not a traceback
         if os.environ.get("CODEPRM_DEBUG"):
             raise
-        return _fail(f"internal error: {type(err).__name__}: {err} (set CODEPRM_DEBUG=1 for a traceback)", 1, call)
+        return _fail(
+            f"internal error: {type(err).__name__}: {err} (set CODEPRM_DEBUG=1 for a traceback)",
+            1,
+            call,
+        )
     return int(rv) if isinstance(rv, int) else 0
 
 
@@ -197,7 +212,11 @@ def serve_request(payload: Mapping[str, Any], pool: WorkbenchPool) -> dict[str, 
         os.chdir(saved[3])
     data = out.getvalue()
     wrapper.detach()  # dropping the wrapper must not close the buffer under us
-    return {"exit": code, "stdout": data.decode("utf-8", "surrogateescape"), "stderr": err.getvalue()}
+    return {
+        "exit": code,
+        "stdout": data.decode("utf-8", "surrogateescape"),
+        "stderr": err.getvalue(),
+    }
 
 
 def main() -> None:

@@ -25,9 +25,22 @@ from codeprm.errors import UsageError
 @python_option
 @prm_option
 @device_option
-@click.option("--call-budget", type=click.FloatRange(min=0.1), default=None, help="Seconds one tool call may run (and wait for the one before it); past it, it is cancelled with exit 73. Default: 4x --timeout.")
+@click.option(
+    "--call-budget",
+    type=click.FloatRange(min=0.1),
+    default=None,
+    help="Seconds one tool call may run (and wait for the one before it); past it, it is cancelled with exit 73. Default: 4x --timeout.",
+)
 @exec_option
-def mcp_cmd(workspace: Path | None, timeout: float, python_path: Path | None, prm: str, device: str, call_budget: float | None, exec_mode: str) -> None:
+def mcp_cmd(
+    workspace: Path | None,
+    timeout: float,
+    python_path: Path | None,
+    prm: str,
+    device: str,
+    call_budget: float | None,
+    exec_mode: str,
+) -> None:
     """Serve an MCP server over stdin/stdout for coding agents (Claude Code, Codex, OpenHands).
 
     \b
@@ -46,4 +59,13 @@ def mcp_cmd(workspace: Path | None, timeout: float, python_path: Path | None, pr
     from codeprm.analysis.learned import load_prm
 
     root = find_root(Path.cwd(), workspace)
-    serve(Workbench(root=root, python=python_path, timeout=timeout, budget=call_budget, load_prm=functools.partial(load_prm, prm, device), exec_mode=exec_mode))
+    serve(
+        Workbench(
+            root=root,
+            python=python_path,
+            timeout=timeout,
+            budget=call_budget,
+            load_prm=functools.partial(load_prm, prm, device),
+            exec_mode=exec_mode,
+        )
+    )

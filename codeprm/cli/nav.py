@@ -17,12 +17,16 @@ SELECTOR_HELP = (
 )
 
 
-def _workbench(workspace: Path | None, target: str, python_path: Path | None, timeout: float) -> Any:
+def _workbench(
+    workspace: Path | None, target: str, python_path: Path | None, timeout: float
+) -> Any:
     from codeprm.analysis.files import find_root
     from codeprm.cli.call import workbench
 
     path_part = target.split("@", 1)[0] if "://" not in target else "."
-    return workbench(find_root(Path(path_part) if path_part else Path.cwd(), workspace), python_path, timeout)
+    return workbench(
+        find_root(Path(path_part) if path_part else Path.cwd(), workspace), python_path, timeout
+    )
 
 
 def _converter(root: Path, index_io: str) -> render.Convert | None:
@@ -38,7 +42,14 @@ def _positional(name: str, op: str, show: Callable[..., None]) -> click.Command:
     @click.command(name=name, help=f"{op} at SELECTOR.\n\n{SELECTOR_HELP}")
     @click.argument("selector")
     @server_options
-    def command(selector: str, workspace: Path | None, as_json: bool, timeout: float, python_path: Path | None, index_io: str) -> None:
+    def command(
+        selector: str,
+        workspace: Path | None,
+        as_json: bool,
+        timeout: float,
+        python_path: Path | None,
+        index_io: str,
+    ) -> None:
         with _workbench(workspace, selector, python_path, timeout) as bench:
             bundle = getattr(bench, _METHOD[name])(selector, index_io)
             if as_json:
@@ -53,26 +64,46 @@ _METHOD = {"def": "definition", "refs": "references", "hover": "hover"}  # Workb
 
 definition_cmd = _positional("def", "Go to the definition of the symbol", render.render_locations)
 references_cmd = _positional("refs", "Find every reference to the symbol", render.render_locations)
-hover_cmd = _positional("hover", "Show the type and documentation of the symbol", render.render_hover)
+hover_cmd = _positional(
+    "hover", "Show the type and documentation of the symbol", render.render_hover
+)
 
 
 @click.command(name="symbols")
 @click.argument("file")
 @server_options
-def symbols_cmd(file: str, workspace: Path | None, as_json: bool, timeout: float, python_path: Path | None, index_io: str) -> None:
+def symbols_cmd(
+    file: str,
+    workspace: Path | None,
+    as_json: bool,
+    timeout: float,
+    python_path: Path | None,
+    index_io: str,
+) -> None:
     """List the symbols defined in FILE, nested."""
     with _workbench(workspace, file, python_path, timeout) as bench:
         bundle = bench.symbols(file)
-        render.emit_json(bundle) if as_json else render.render_symbols(bundle, _converter(bench.root, index_io))
+        render.emit_json(bundle) if as_json else render.render_symbols(
+            bundle, _converter(bench.root, index_io)
+        )
 
 
 @click.command(name="diag")
 @click.argument("files", nargs=-1)
 @server_options
-def diag_cmd(files: tuple[str, ...], workspace: Path | None, as_json: bool, timeout: float, python_path: Path | None, index_io: str) -> None:
+def diag_cmd(
+    files: tuple[str, ...],
+    workspace: Path | None,
+    as_json: bool,
+    timeout: float,
+    python_path: Path | None,
+    index_io: str,
+) -> None:
     """Diagnostics of FILES, or of every Python file in the workspace when none are given."""
     with _workbench(workspace, files[0] if files else ".", python_path, timeout) as bench:
         bundle = bench.diag(files)
         for _path, reason in bench.skipped():
             click.echo(f"codeprm: skipped {reason}", err=True)
-        render.emit_json(bundle) if as_json else render.render_diagnostics(bundle, _converter(bench.root, index_io))
+        render.emit_json(bundle) if as_json else render.render_diagnostics(
+            bundle, _converter(bench.root, index_io)
+        )

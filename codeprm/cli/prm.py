@@ -194,7 +194,9 @@ def data_cmd(
             )
         records.extend(mined)
     elif label_by_tests or test_cmd is not None:
-        raise UsageError("--label-by-tests needs mined steps: give --corpus as well as --trajectories")
+        raise UsageError(
+            "--label-by-tests needs mined steps: give --corpus as well as --trajectories"
+        )
     if trajectories is not None:
         records.extend(trajectory_records(trajectories, config, gamma=gamma))
     n = write_records(out, records)

@@ -24,7 +24,13 @@ from codeprm.cli.options import (
 
 @click.command(name="rank")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--candidates", "candidates_file", required=True, type=click.Path(dir_okay=False, path_type=Path), help='JSONL, one candidate per line: {"id": ..., "new_text": ...} or {"id": ..., "diff": ...}.')
+@click.option(
+    "--candidates",
+    "candidates_file",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help='JSONL, one candidate per line: {"id": ..., "new_text": ...} or {"id": ..., "diff": ...}.',
+)
 @workspace_option
 @task_option
 @json_option
@@ -32,12 +38,31 @@ from codeprm.cli.options import (
 @python_option
 @prm_option
 @prm_weight_option
-@click.option("--weights", default=None, help="Reward weights as key=value pairs, e.g. a=0.5,a_w=0.1,x=0.5 (default: the PRM checkpoint's fitted weights, else the built-in ones).")
+@click.option(
+    "--weights",
+    default=None,
+    help="Reward weights as key=value pairs, e.g. a=0.5,a_w=0.1,x=0.5 (default: the PRM checkpoint's fitted weights, else the built-in ones).",
+)
 @prm_form_option
 @exec_option
 @exec_test_cmd_option
 @device_option
-def rank_cmd(file: Path, candidates_file: Path, workspace: Path | None, task: str, as_json: bool, timeout: float, python_path: Path | None, prm: str, prm_weight: float | None, weights: str | None, prm_form: str, exec_mode: str, exec_test_cmd: str | None, device: str) -> None:
+def rank_cmd(
+    file: Path,
+    candidates_file: Path,
+    workspace: Path | None,
+    task: str,
+    as_json: bool,
+    timeout: float,
+    python_path: Path | None,
+    prm: str,
+    prm_weight: float | None,
+    weights: str | None,
+    prm_form: str,
+    exec_mode: str,
+    exec_test_cmd: str | None,
+    device: str,
+) -> None:
     """Rank candidate edits of FILE, best first, by the combined reward. Nothing is written.
 
     Every candidate starts from FILE as it is on disk. With --json prints a JSON list,
@@ -56,7 +81,17 @@ def rank_cmd(file: Path, candidates_file: Path, workspace: Path | None, task: st
     with workbench(root, python_path, timeout) as bench:
         scorer, why_not = bench.prm(prm, device)
         w, weight = reward_weights(scorer, weights, prm_weight, prm_form)
-        ranked = bench.rank(file, candidates, task=task, scorer=scorer, prm_weight=weight, prm_form=prm_form, weights=w, exec_mode=exec_mode, test_cmd=exec_test_cmd)
+        ranked = bench.rank(
+            file,
+            candidates,
+            task=task,
+            scorer=scorer,
+            prm_weight=weight,
+            prm_form=prm_form,
+            weights=w,
+            exec_mode=exec_mode,
+            test_cmd=exec_test_cmd,
+        )
     if as_json:
         click.echo(json.dumps([r.to_json() for r in ranked], sort_keys=True))
         return
@@ -69,7 +104,11 @@ def rank_cmd(file: Path, candidates_file: Path, workspace: Path | None, task: st
         prm_part = r.components.get("prm")
         extra = ""
         if prm_part:
-            said = f"dV={prm_part['delta']:+.3f}" if "delta" in prm_part else f"p={prm_part['probability']:.3f}"
+            said = (
+                f"dV={prm_part['delta']:+.3f}"
+                if "delta" in prm_part
+                else f"p={prm_part['probability']:.3f}"
+            )
             extra = f"  (deterministic {r.components['deterministic']:+g}, PRM {said})"
         if "guard" in r.components:
             extra += f"  [caught: {', '.join(r.components['guard']['detected'])}]"

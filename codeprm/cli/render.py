@@ -57,7 +57,9 @@ def render_symbols(bundle: dict[str, Any], convert: Convert | None = None) -> No
 
     def walk(symbols: list[dict[str, Any]], depth: int) -> None:
         for s in symbols:
-            out.print(f"{'  ' * depth}{s['kind']:<10} {s['name']}  [dim]{where(path, s['selectionRange']['start'], convert)}[/dim]")
+            out.print(
+                f"{'  ' * depth}{s['kind']:<10} {s['name']}  [dim]{where(path, s['selectionRange']['start'], convert)}[/dim]"
+            )
             walk(s["children"], depth + 1)
 
     walk(bundle["facts"].get("symbols", []), 0)
@@ -76,7 +78,9 @@ def render_diagnostics(bundle: dict[str, Any], convert: Convert | None = None) -
         out.print(d["message"], markup=False, end="")
         out.print(code)
     c = facts["counts"]
-    out.print(f"{len(facts['files'])} file(s): {c['error']} error(s), {c['warning']} warning(s), {c['information']} information")
+    out.print(
+        f"{len(facts['files'])} file(s): {c['error']} error(s), {c['warning']} warning(s), {c['information']} information"
+    )
 
 
 def render_step(bundle: dict[str, Any], *, applied: bool = False) -> None:
@@ -85,13 +89,20 @@ def render_step(bundle: dict[str, Any], *, applied: bool = False) -> None:
     for kind, style in (("introduced", "red"), ("fixed", "green")):
         for d in facts[kind]:
             sign = "+" if kind == "introduced" else "-"
-            out.print(f"[{style}]{sign} {d['severity']}[/{style}] {where(d['path'], d['range']['start'])}: ", end="")
+            out.print(
+                f"[{style}]{sign} {d['severity']}[/{style}] {where(d['path'], d['range']['start'])}: ",
+                end="",
+            )
             out.print(d["message"], markup=False)
     b, a = facts["before"]["counts"], facts["after"]["counts"]
-    out.print(f"covered {len(facts['covered'])} file(s): errors {b['error']} -> {a['error']}, warnings {b['warning']} -> {a['warning']}")
+    out.print(
+        f"covered {len(facts['covered'])} file(s): errors {b['error']} -> {a['error']}, warnings {b['warning']} -> {a['warning']}"
+    )
     if not facts["safety"]["passed"]:
         out.print("[red]unsafe:[/red] ", end="")
         out.print("; ".join(facts["safety"]["reasons"].values()), markup=False)
     parts = ", ".join(f"{k} {v:+g}" for k, v in reward["components"].items())
     out.print(f"reward [bold]{reward['total']:+g}[/bold] ({reward['formula']['name']}: {parts})")
-    out.print("applied" if applied else "[dim]preview only: nothing written (use --apply to write)[/dim]")
+    out.print(
+        "applied" if applied else "[dim]preview only: nothing written (use --apply to write)[/dim]"
+    )

@@ -37,7 +37,9 @@ def validate_cmd(files: tuple[Path, ...]) -> None:
             text = path.read_text("utf-8")
         except (OSError, UnicodeDecodeError) as err:
             raise UsageError(f"{path}: cannot read: {err}") from err
-        lines = [text] if path.suffix != ".jsonl" else [ln for ln in text.splitlines() if ln.strip()]
+        lines = (
+            [text] if path.suffix != ".jsonl" else [ln for ln in text.splitlines() if ln.strip()]
+        )
         for number, chunk in enumerate(lines, 1):
             where = f"{path}:{number}" if path.suffix == ".jsonl" else str(path)
             bundle = safejson.loads(chunk, what=where)

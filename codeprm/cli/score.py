@@ -21,22 +21,64 @@ from codeprm.errors import UsageError
 
 @click.command(name="score")
 @click.argument("trajectory", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--rev-range", help="Score each commit of BASE..HEAD (first parent, oldest first) as one step.")
+@click.option(
+    "--rev-range", help="Score each commit of BASE..HEAD (first parent, oldest first) as one step."
+)
 @workspace_option
 @json_option
 @timeout_option
 @python_option
 @reward_options()
-@click.option("--bundles", "bundles_out", type=click.Path(dir_okay=False, path_type=Path), help="Write every step bundle to this JSONL file as it is produced.")
-@click.option("--sarif", "sarif_out", type=click.Path(dir_okay=False, path_type=Path), help="Write SARIF 2.1.0 (one result per introduced diagnostic).")
-@click.option("--markdown", "markdown_out", type=click.Path(dir_okay=False, path_type=Path), help="Write a Markdown summary.")
-@click.option("--annotations", is_flag=True, help="Print GitHub workflow annotations for introduced diagnostics.")
-@click.option("--fail-under", type=float, default=None, help="Exit 77 when the total reward is below this.")
-@click.option("--fail-on-new-errors", is_flag=True, help="Exit 78 when any step introduced an error.")
+@click.option(
+    "--bundles",
+    "bundles_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write every step bundle to this JSONL file as it is produced.",
+)
+@click.option(
+    "--sarif",
+    "sarif_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write SARIF 2.1.0 (one result per introduced diagnostic).",
+)
+@click.option(
+    "--markdown",
+    "markdown_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a Markdown summary.",
+)
+@click.option(
+    "--annotations",
+    is_flag=True,
+    help="Print GitHub workflow annotations for introduced diagnostics.",
+)
+@click.option(
+    "--fail-under", type=float, default=None, help="Exit 77 when the total reward is below this."
+)
+@click.option(
+    "--fail-on-new-errors", is_flag=True, help="Exit 78 when any step introduced an error."
+)
 def score_cmd(
-    trajectory: Path | None, rev_range: str | None, workspace: Path | None, as_json: bool, timeout: float,
-    python_path: Path | None, weights: str | None, formula: str, prm: str, prm_weight: float | None, prm_form: str, exec_mode: str, exec_test_cmd: str | None, task: str, bundles_out: Path | None, sarif_out: Path | None,
-    markdown_out: Path | None, annotations: bool, fail_under: float | None, fail_on_new_errors: bool,
+    trajectory: Path | None,
+    rev_range: str | None,
+    workspace: Path | None,
+    as_json: bool,
+    timeout: float,
+    python_path: Path | None,
+    weights: str | None,
+    formula: str,
+    prm: str,
+    prm_weight: float | None,
+    prm_form: str,
+    exec_mode: str,
+    exec_test_cmd: str | None,
+    task: str,
+    bundles_out: Path | None,
+    sarif_out: Path | None,
+    markdown_out: Path | None,
+    annotations: bool,
+    fail_under: float | None,
+    fail_on_new_errors: bool,
 ) -> None:
     """Score TRAJECTORY (codeprm JSONL) or --rev-range BASE..HEAD step by step.
 
@@ -65,18 +107,39 @@ def score_cmd(
         with workbench(root, python_path, timeout, server=rev_range is None) as bench:
             scorer, _ = bench.prm(prm, "auto")
             w, weight = reward_weights(scorer, weights, prm_weight, prm_form)
-            options = {"weights": w, "formula": formula, "scorer": scorer, "prm_weight": weight, "task": task, "prm_form": prm_form, "exec_mode": exec_mode, "test_cmd": exec_test_cmd}
+            options = {
+                "weights": w,
+                "formula": formula,
+                "scorer": scorer,
+                "prm_weight": weight,
+                "task": task,
+                "prm_form": prm_form,
+                "exec_mode": exec_mode,
+                "test_cmd": exec_test_cmd,
+            }
             if rev_range is not None:
                 from codeprm.workspace.history import commit_steps
 
                 history = commit_steps(root, rev_range)
                 label = f"{rev_range} ({len(history.steps)} commits)"
-                bundles = _with_progress(lambda progress: bench.score_range(history, on_bundle=keep, on_progress=progress, **options), len(history.steps), label)
+                bundles = _with_progress(
+                    lambda progress: bench.score_range(
+                        history, on_bundle=keep, on_progress=progress, **options
+                    ),
+                    len(history.steps),
+                    label,
+                )
             else:
                 assert trajectory is not None
                 steps = load_steps(trajectory)
                 label = f"{trajectory} ({len(steps)} steps)"
-                bundles = _with_progress(lambda progress: bench.score_trajectory(steps, on_bundle=keep, on_progress=progress, **options), len(steps), label)
+                bundles = _with_progress(
+                    lambda progress: bench.score_trajectory(
+                        steps, on_bundle=keep, on_progress=progress, **options
+                    ),
+                    len(steps),
+                    label,
+                )
     finally:
         if sink is not None:
             sink.close()
@@ -95,7 +158,14 @@ def _with_progress(run: Any, total: int, label: str) -> Any:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
+    with Progress(
+        TextColumn("scoring"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
         task = bar.add_task(label, total=total)
 
         def moved(done: int, _total: int) -> None:
@@ -115,8 +185,21 @@ def _table(bundles: list[dict[str, Any]], total: float) -> None:
         table.add_column(name, justify="left" if name == "source" else "right")
     for i, b in enumerate(bundles):
         meta, facts = b["meta"], b["facts"]
-        commit = f"{meta['commit'][:8]} {meta.get('subject', '')[:50]}" if "commit" in meta else _source_label(meta)
-        table.add_row(str(i), commit, f"{b['processReward']['total']:+g}", str(facts["after"]["counts"]["error"]), str(len(facts["introduced"])), str(len(facts["fixed"])), "yes" if facts["safety"]["passed"] else "NO", f"{meta.get('durationMs', 0.0) / 1000:.2f}")
+        commit = (
+            f"{meta['commit'][:8]} {meta.get('subject', '')[:50]}"
+            if "commit" in meta
+            else _source_label(meta)
+        )
+        table.add_row(
+            str(i),
+            commit,
+            f"{b['processReward']['total']:+g}",
+            str(facts["after"]["counts"]["error"]),
+            str(len(facts["introduced"])),
+            str(len(facts["fixed"])),
+            "yes" if facts["safety"]["passed"] else "NO",
+            f"{meta.get('durationMs', 0.0) / 1000:.2f}",
+        )
     out = console()
     out.print(table)
     out.print(f"total reward {total:+g} over {len(bundles)} step(s)")
@@ -128,12 +211,21 @@ def _source_label(meta: dict[str, Any]) -> str:
     return " ".join(str(x) for x in (meta.get("id"), source.get("kind"), where) if x)
 
 
-def _reports(bundles: list[dict[str, Any]], sarif_out: Path | None, markdown_out: Path | None, annotations: bool) -> None:
+def _reports(
+    bundles: list[dict[str, Any]],
+    sarif_out: Path | None,
+    markdown_out: Path | None,
+    annotations: bool,
+) -> None:
     if sarif_out is not None:
         from codeprm import __version__
         from codeprm.reports.sarif import to_sarif
 
-        sarif_out.write_text(json.dumps(to_sarif(bundles, tool_version=__version__), indent=2, sort_keys=True) + "\n", "utf-8")
+        sarif_out.write_text(
+            json.dumps(to_sarif(bundles, tool_version=__version__), indent=2, sort_keys=True)
+            + "\n",
+            "utf-8",
+        )
     if markdown_out is not None:
         from codeprm.reports.markdown import to_markdown
 

@@ -25,7 +25,9 @@ def list_cmd(as_json: bool) -> None:
         click.echo(json.dumps(rows, sort_keys=True))
         return
     for row in rows:
-        click.echo(f"{row['language']:<12} {row['server']:<14} {row['version'] or 'not installed':<24} {row['provider'] or ''}")
+        click.echo(
+            f"{row['language']:<12} {row['server']:<14} {row['version'] or 'not installed':<24} {row['provider'] or ''}"
+        )
 
 
 @servers_group.command(name="install")
@@ -41,8 +43,16 @@ def install_cmd(language: str, force: bool, as_json: bool) -> None:
     from codeprm.lsp.provision import install_typescript
 
     done = install_typescript(force=force)
-    row = {"language": language, "version": done.version, "path": str(done.path), "integrity": done.integrity, "fetched": done.fetched}
+    row = {
+        "language": language,
+        "version": done.version,
+        "path": str(done.path),
+        "integrity": done.integrity,
+        "fetched": done.fetched,
+    }
     if as_json:
         click.echo(json.dumps(row, sort_keys=True))
     else:
-        click.echo(f"{'fetched' if done.fetched else 'cached'} typescript {done.version} ({done.integrity}) at {done.path}")
+        click.echo(
+            f"{'fetched' if done.fetched else 'cached'} typescript {done.version} ({done.integrity}) at {done.path}"
+        )

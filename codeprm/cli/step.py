@@ -39,10 +39,42 @@ def read_edit(source: str) -> str:
 @timeout_option
 @python_option
 @reward_options()
-@click.option("--confidence", type=click.FloatRange(0.0, 1.0), default=1.0, show_default=True, help="How confidently the edit's target was located.")
-@click.option("--apply", "do_apply", is_flag=True, help="Write the edit after scoring (atomically, inside the jail).")
-@click.option("--allow-dirty", is_flag=True, help="With --apply: write even if the git worktree has uncommitted changes.")
-def step_cmd(edit: str, workspace: Path | None, as_json: bool, timeout: float, python_path: Path | None, weights: str | None, formula: str, confidence: float, prm: str, prm_weight: float | None, prm_form: str, exec_mode: str, exec_test_cmd: str | None, task: str, do_apply: bool, allow_dirty: bool) -> None:
+@click.option(
+    "--confidence",
+    type=click.FloatRange(0.0, 1.0),
+    default=1.0,
+    show_default=True,
+    help="How confidently the edit's target was located.",
+)
+@click.option(
+    "--apply",
+    "do_apply",
+    is_flag=True,
+    help="Write the edit after scoring (atomically, inside the jail).",
+)
+@click.option(
+    "--allow-dirty",
+    is_flag=True,
+    help="With --apply: write even if the git worktree has uncommitted changes.",
+)
+def step_cmd(
+    edit: str,
+    workspace: Path | None,
+    as_json: bool,
+    timeout: float,
+    python_path: Path | None,
+    weights: str | None,
+    formula: str,
+    confidence: float,
+    prm: str,
+    prm_weight: float | None,
+    prm_form: str,
+    exec_mode: str,
+    exec_test_cmd: str | None,
+    task: str,
+    do_apply: bool,
+    allow_dirty: bool,
+) -> None:
     """Score EDIT (a unified diff or an LSP WorkspaceEdit JSON file, '-' for stdin) as one step.
 
     Nothing on disk changes unless --apply is given: the reward comes from the language
@@ -60,8 +92,18 @@ def step_cmd(edit: str, workspace: Path | None, as_json: bool, timeout: float, p
         scorer, _ = bench.prm(prm, "auto")
         w, prm_weight = reward_weights(scorer, weights, prm_weight, prm_form)
         write = ApplyOptions(allow_dirty=allow_dirty) if do_apply else None
-        options = {"weights": w, "formula": formula, "prm_weight": prm_weight, "task": task, "prm_form": prm_form, "exec_mode": exec_mode, "test_cmd": exec_test_cmd}
-        bundle = bench.step(text, confidence=confidence, scorer=scorer, write=write, **options).bundle
+        options = {
+            "weights": w,
+            "formula": formula,
+            "prm_weight": prm_weight,
+            "task": task,
+            "prm_form": prm_form,
+            "exec_mode": exec_mode,
+            "test_cmd": exec_test_cmd,
+        }
+        bundle = bench.step(
+            text, confidence=confidence, scorer=scorer, write=write, **options
+        ).bundle
     if as_json:
         render.emit_json(bundle)
     else:

@@ -14,8 +14,16 @@ import click
 from codeprm.errors import NotFoundError, UsageError
 
 _filters = [
-    click.option("--operation", default=None, help="Only invocations of this operation (diag, step, score ...)."),
-    click.option("--selector", default=None, help="Only invocations whose last bundle asked about this selector."),
+    click.option(
+        "--operation",
+        default=None,
+        help="Only invocations of this operation (diag, step, score ...).",
+    ),
+    click.option(
+        "--selector",
+        default=None,
+        help="Only invocations whose last bundle asked about this selector.",
+    ),
     click.option("--status", type=click.Choice(["ok", "error", "incomplete"]), default=None),
     click.option("--exit-code", type=int, default=None),
 ]
@@ -52,14 +60,20 @@ def check_trace_file(file: Path) -> None:
             continue
         where = f"{file}:{number}: not a trace record"
         record = safejson.loads(line, what=where)
-        if not isinstance(record, dict) or not isinstance(record.get("inv"), str) or not isinstance(record.get("type"), str):
+        if (
+            not isinstance(record, dict)
+            or not isinstance(record.get("inv"), str)
+            or not isinstance(record.get("type"), str)
+        ):
             raise UsageError(f"{where}: a record is an object with a string inv and type")
         if isinstance(record.get("seq"), bool) or not isinstance(record.get("seq"), int):
             raise UsageError(f"{where}: seq must be an integer")
         for key, types in _FIELDS.get(record["type"], {}).items():
             value = record.get(key)
             if not isinstance(value, types) or isinstance(value, bool):
-                raise UsageError(f"{where}: {record['type']} record field {key!r} has the wrong type")
+                raise UsageError(
+                    f"{where}: {record['type']} record field {key!r} has the wrong type"
+                )
         argv = record.get("argv")
         if record["type"] == "begin" and not all(isinstance(a, str) for a in argv):
             raise UsageError(f"{where}: argv must be an array of strings")
@@ -71,14 +85,30 @@ def check_trace_file(file: Path) -> None:
             from codeprm.errors import ReplayMismatchError
 
             # a well-formed record whose invocation never began: an edited inv or begin type
-            raise ReplayMismatchError(f"{file}:{number}: invocation {inv[:40]} has no begin record (the trace was edited)")
+            raise ReplayMismatchError(
+                f"{file}:{number}: invocation {inv[:40]} has no begin record (the trace was edited)"
+            )
 
 
-def _selected(file: Path, operation: str | None, selector: str | None, status: str | None, exit_code: int | None) -> list[Any]:
+def _selected(
+    file: Path,
+    operation: str | None,
+    selector: str | None,
+    status: str | None,
+    exit_code: int | None,
+) -> list[Any]:
     from codeprm.bundles import trace
 
     check_trace_file(file)
-    return list(trace.select(trace.read(file), operation=operation, selector=selector, status=status, exit_code=exit_code))
+    return list(
+        trace.select(
+            trace.read(file),
+            operation=operation,
+            selector=selector,
+            status=status,
+            exit_code=exit_code,
+        )
+    )
 
 
 @click.group(name="trace")
@@ -90,14 +120,23 @@ def trace_group() -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @_with_filters
 @click.option("--json", "as_json", is_flag=True)
-def list_cmd(file: Path, operation: str | None, selector: str | None, status: str | None, exit_code: int | None, as_json: bool) -> None:
+def list_cmd(
+    file: Path,
+    operation: str | None,
+    selector: str | None,
+    status: str | None,
+    exit_code: int | None,
+    as_json: bool,
+) -> None:
     """One line per recorded invocation of FILE."""
     for inv in _selected(file, operation, selector, status, exit_code):
         s = inv.summary()
         if as_json:
             click.echo(json.dumps(s, sort_keys=True))
         else:
-            click.echo(f"{s['inv']}  {s['status']:<10} exit {s['exitCode']!s:<4} {s['operation'] or '-':<8} bundles {s['bundles']:<3} frames {s['frames']:<5} {' '.join(s['argv'])}")
+            click.echo(
+                f"{s['inv']}  {s['status']:<10} exit {s['exitCode']!s:<4} {s['operation'] or '-':<8} bundles {s['bundles']:<3} frames {s['frames']:<5} {' '.join(s['argv'])}"
+            )
 
 
 @trace_group.command(name="show")
@@ -105,11 +144,23 @@ def list_cmd(file: Path, operation: str | None, selector: str | None, status: st
 @click.argument("inv", required=False)
 @_with_filters
 @click.option("--frames", is_flag=True, help="Also print every JSON-RPC frame.")
-def show_cmd(file: Path, inv: str | None, operation: str | None, selector: str | None, status: str | None, exit_code: int | None, frames: bool) -> None:
+def show_cmd(
+    file: Path,
+    inv: str | None,
+    operation: str | None,
+    selector: str | None,
+    status: str | None,
+    exit_code: int | None,
+    frames: bool,
+) -> None:
     """The bundles (and with --frames the JSON-RPC frames) of the selected invocations."""
     from codeprm.bundles import encode
 
-    chosen = [i for i in _selected(file, operation, selector, status, exit_code) if inv is None or i.inv.startswith(inv)]
+    chosen = [
+        i
+        for i in _selected(file, operation, selector, status, exit_code)
+        if inv is None or i.inv.startswith(inv)
+    ]
     if not chosen:
         raise NotFoundError(f"no invocation in {file} matches")
     for i in chosen:
@@ -121,7 +172,9 @@ def show_cmd(file: Path, inv: str | None, operation: str | None, selector: str |
             sys.stdout.flush()
 
 
-def _rerun(argv: list[str], collector: Any, frames: tuple[tuple[str, str], ...], cwd: str) -> tuple[int, str | None]:
+def _rerun(
+    argv: list[str], collector: Any, frames: tuple[tuple[str, str], ...], cwd: str
+) -> tuple[int, str | None]:
     """Run a recorded command line again, over a Workbench answering from ``frames``.
 
     Its output is not ours to print: stdout and stderr go nowhere, and relative paths
@@ -149,8 +202,21 @@ def _rerun(argv: list[str], collector: Any, frames: tuple[tuple[str, str], ...],
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("inv", required=False)
 @_with_filters
-@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), help="Write the regenerated bundles (JSONL).")
-def replay_cmd(file: Path, inv: str | None, operation: str | None, selector: str | None, status: str | None, exit_code: int | None, out_file: Path | None) -> None:
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the regenerated bundles (JSONL).",
+)
+def replay_cmd(
+    file: Path,
+    inv: str | None,
+    operation: str | None,
+    selector: str | None,
+    status: str | None,
+    exit_code: int | None,
+    out_file: Path | None,
+) -> None:
     """Regenerate the bundles of recorded invocations offline, with no server.
 
     Exits 76 when the trace was modified, the workspace changed since it was traced, or
@@ -164,14 +230,22 @@ def replay_cmd(file: Path, inv: str | None, operation: str | None, selector: str
     from codeprm.cli.call import current
 
     secret = current().trace_key()
-    chosen = [i for i in _selected(file, operation, selector, status, exit_code) if inv is None or i.inv.startswith(inv)]
+    chosen = [
+        i
+        for i in _selected(file, operation, selector, status, exit_code)
+        if inv is None or i.inv.startswith(inv)
+    ]
     if not chosen:
         raise NotFoundError(f"no invocation in {file} matches")
     regenerated: list[bytes] = []
     for i in chosen:
         bundles = replay_invocation(i, _rerun, secret)
         regenerated.extend(canonical_bytes(b) + b"\n" for b in bundles)
-        chain = "keyed chain verified" if i.chain == trace.KEYED else "integrity-only chain: not proof against forgery, use --trace-key"
+        chain = (
+            "keyed chain verified"
+            if i.chain == trace.KEYED
+            else "integrity-only chain: not proof against forgery, use --trace-key"
+        )
         click.echo(f"{i.inv}: {len(bundles)} bundle(s) identical ({' '.join(i.argv)}) [{chain}]")
     if out_file is not None:
         out_file.write_bytes(b"".join(regenerated))

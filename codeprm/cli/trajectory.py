@@ -17,17 +17,38 @@ def trajectory_group() -> None:
 
 @trajectory_group.command(name="import")
 @click.argument("source", type=click.Path(exists=False, path_type=Path))
-@click.option("--from", "kind", type=click.Choice(["swe-agent", "openhands"]), required=True, help="The format of SOURCE.")
+@click.option(
+    "--from",
+    "kind",
+    type=click.Choice(["swe-agent", "openhands"]),
+    required=True,
+    help="The format of SOURCE.",
+)
 @workspace_option
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write here (default: stdout).")
-@click.option("--strip-prefix", default=None, help="OpenHands: the sandbox path prefix to remove (default: detected).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write here (default: stdout).",
+)
+@click.option(
+    "--strip-prefix",
+    default=None,
+    help="OpenHands: the sandbox path prefix to remove (default: detected).",
+)
 @click.option(
     "--instance-id",
     default=None,
     help="OpenHands evaluation output.jsonl: the record to import (required when it holds several).",
 )
 def import_cmd(
-    source: Path, kind: str, workspace: Path | None, output: Path | None, strip_prefix: str | None, instance_id: str | None
+    source: Path,
+    kind: str,
+    workspace: Path | None,
+    output: Path | None,
+    strip_prefix: str | None,
+    instance_id: str | None,
 ) -> None:
     """Import SOURCE (a SWE-agent .traj, an OpenHands event stream or evaluation output.jsonl) as trajectory JSONL.
 

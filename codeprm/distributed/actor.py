@@ -51,16 +51,30 @@ def build_service(config: PoolConfig) -> RewardService:
 
         scorer, _ = load_prm(config.prm, config.device)
     options = dict(config.options)
-    cache = WorkspaceCache(Path(config.cache_dir), allow=config.allow, max_trees=config.max_trees, max_bytes=config.max_bytes)
+    cache = WorkspaceCache(
+        Path(config.cache_dir),
+        allow=config.allow,
+        max_trees=config.max_trees,
+        max_bytes=config.max_bytes,
+    )
     return RewardService(
-        cache, lambda root: StepBench(root, scorer=scorer, options=options, timeout=config.timeout),
-        sample_timeout=config.sample_timeout, failure_rewards=config.failure_rewards,
-        max_benches=config.max_benches, workers=config.workers,
+        cache,
+        lambda root: StepBench(root, scorer=scorer, options=options, timeout=config.timeout),
+        sample_timeout=config.sample_timeout,
+        failure_rewards=config.failure_rewards,
+        max_benches=config.max_benches,
+        workers=config.workers,
     )
 
 
 def outcome_from_json(obj: Mapping[str, Any]) -> Outcome:
-    return Outcome(str(obj["status"]), float(obj["reward"]), obj.get("bundle"), obj.get("error"), float(obj.get("seconds", 0.0)))
+    return Outcome(
+        str(obj["status"]),
+        float(obj["reward"]),
+        obj.get("bundle"),
+        obj.get("error"),
+        float(obj.get("seconds", 0.0)),
+    )
 
 
 class RewardActor:
@@ -74,9 +88,13 @@ class RewardActor:
         self.config = config
         self.name = name
         self.service = build_service(config)
-        self._threads = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="codeprm-actor")
+        self._threads = ThreadPoolExecutor(
+            max_workers=config.workers, thread_name_prefix="codeprm-actor"
+        )
 
-    def score(self, items: Sequence[tuple[int, Sample, str | None]]) -> list[tuple[int, dict[str, Any]]]:
+    def score(
+        self, items: Sequence[tuple[int, Sample, str | None]]
+    ) -> list[tuple[int, dict[str, Any]]]:
         futures = [(i, self._threads.submit(self.service.score, [(s, c)])) for i, s, c in items]
         return [(i, f.result()[0].to_json()) for i, f in futures]
 
@@ -84,7 +102,9 @@ class RewardActor:
         episode, outcome = self.service.start_episode(sample)
         return episode, outcome.to_json()
 
-    def advance_episode(self, episode: str, edit: str | None, completion: str | None) -> dict[str, Any]:
+    def advance_episode(
+        self, episode: str, edit: str | None, completion: str | None
+    ) -> dict[str, Any]:
         return self.service.advance_episode(episode, edit, completion).to_json()
 
     def close_episode(self, episode: str) -> bool:
@@ -100,8 +120,12 @@ class RewardActor:
         except ImportError:
             pass
         return {
-            "name": self.name, "pid": os.getpid(), "host": socket.gethostname(), "node": node,
-            "benches": self.service.benches(), "episodes": self.service.episodes(),
+            "name": self.name,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "node": node,
+            "benches": self.service.benches(),
+            "episodes": self.service.episodes(),
         }
 
     def close(self) -> None:

@@ -71,9 +71,18 @@ class ScoreBatch:
         failure_rewards: Mapping[str, float] | None = None,
     ) -> None:
         self.config = PoolConfig(
-            allow=tuple(allow), cache_dir=str(Path(cache_dir).expanduser().resolve()), max_trees=max_trees, max_bytes=max_bytes,
-            sample_timeout=sample_timeout, max_benches=max_benches, workers=workers, timeout=timeout, prm=prm, device=device,
-            options=dict(options or {}), failure_rewards=dict(failure_rewards) if failure_rewards else None,
+            allow=tuple(allow),
+            cache_dir=str(Path(cache_dir).expanduser().resolve()),
+            max_trees=max_trees,
+            max_bytes=max_bytes,
+            sample_timeout=sample_timeout,
+            max_benches=max_benches,
+            workers=workers,
+            timeout=timeout,
+            prm=prm,
+            device=device,
+            options=dict(options or {}),
+            failure_rewards=dict(failure_rewards) if failure_rewards else None,
         )
         self.service = build_service(self.config)
 
@@ -86,7 +95,11 @@ class ScoreBatch:
             out.update(self._trajectories(parsed, columns["edits"]))
             return out
         completions = columns.get("completion", [None] * rows)
-        todo = [(s, c if isinstance(c, str) else None) for s, c in zip(parsed, completions, strict=True) if isinstance(s, Sample)]
+        todo = [
+            (s, c if isinstance(c, str) else None)
+            for s, c in zip(parsed, completions, strict=True)
+            if isinstance(s, Sample)
+        ]
         scored = iter(self.service.score(todo))
         outcomes = [next(scored) if isinstance(s, Sample) else s for s in parsed]
         out.update(self._columns(outcomes))
@@ -96,9 +109,17 @@ class ScoreBatch:
         try:
             if "sample" in columns:
                 return parse_sample(columns["sample"][i])
-            return parse_sample({k: columns[k][i] for k in ("workspace", "edit", "task") if k in columns and columns[k][i] is not None})
+            return parse_sample(
+                {
+                    k: columns[k][i]
+                    for k in ("workspace", "edit", "task")
+                    if k in columns and columns[k][i] is not None
+                }
+            )
         except UsageError as err:
-            return Outcome("bad-sample", self.service.failure_rewards["bad-sample"], error=err.one_line())
+            return Outcome(
+                "bad-sample", self.service.failure_rewards["bad-sample"], error=err.one_line()
+            )
 
     @staticmethod
     def _columns(outcomes: Sequence[Outcome]) -> dict[str, list[Any]]:
@@ -110,19 +131,42 @@ class ScoreBatch:
             "error": [o.error or "" for o in outcomes],
         }
 
-    def _trajectories(self, parsed: Sequence[Sample | Outcome], edits: Sequence[Any]) -> dict[str, list[Any]]:
-        cols: dict[str, list[Any]] = {k: [] for k in ("status", "reward", "bundle_id", "bundle", "error", "statuses", "rewards", "bundle_ids")}
+    def _trajectories(
+        self, parsed: Sequence[Sample | Outcome], edits: Sequence[Any]
+    ) -> dict[str, list[Any]]:
+        cols: dict[str, list[Any]] = {
+            k: []
+            for k in (
+                "status",
+                "reward",
+                "bundle_id",
+                "bundle",
+                "error",
+                "statuses",
+                "rewards",
+                "bundle_ids",
+            )
+        }
         for sample, steps in zip(parsed, edits, strict=True):
             outcomes: list[Outcome] = []
             if isinstance(sample, Outcome):
                 head = sample
             elif not isinstance(steps, list) or not all(isinstance(e, (str, dict)) for e in steps):
-                head = Outcome("bad-sample", self.service.failure_rewards["bad-sample"], error="a trajectory's edits must be a list of diffs or WorkspaceEdits")
+                head = Outcome(
+                    "bad-sample",
+                    self.service.failure_rewards["bad-sample"],
+                    error="a trajectory's edits must be a list of diffs or WorkspaceEdits",
+                )
             else:
                 episode, head = self.service.start_episode(sample)
                 if episode is not None:
                     for edit in steps:
-                        outcomes.append(self.service.advance_episode(episode, edit if isinstance(edit, str) else json.dumps(edit, sort_keys=True)))
+                        outcomes.append(
+                            self.service.advance_episode(
+                                episode,
+                                edit if isinstance(edit, str) else json.dumps(edit, sort_keys=True),
+                            )
+                        )
                     self.service.close_episode(episode)
             failed = next((o for o in [head, *outcomes] if o.status != "ok"), None)
             last = outcomes[-1] if outcomes else head

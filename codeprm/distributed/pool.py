@@ -90,7 +90,9 @@ class RewardPool:
         ray_init: Mapping[str, Any] | None = None,
     ) -> None:
         if actors < 1 or max_restarts < 0 or max_retries < 0 or (chunk is not None and chunk < 1):
-            raise UsageError("a reward pool needs actors >= 1, max_restarts >= 0, max_retries >= 0 and chunk >= 1")
+            raise UsageError(
+                "a reward pool needs actors >= 1, max_restarts >= 0, max_retries >= 0 and chunk >= 1"
+            )
         unknown = set(failure_rewards or {}) - set(FAILURE_REWARDS)
         if unknown:
             raise UsageError(f"unknown failure kind(s): {', '.join(sorted(unknown))}")
@@ -99,9 +101,18 @@ class RewardPool:
 
             cache_dir = cache_root() / "workspaces"
         self.config = PoolConfig(
-            allow=tuple(allow), cache_dir=str(Path(cache_dir).expanduser().resolve()), max_trees=max_trees, max_bytes=max_bytes,
-            sample_timeout=sample_timeout, max_benches=max_benches, workers=workers, timeout=timeout, prm=prm, device=device,
-            options=dict(options or {}), failure_rewards=dict(failure_rewards) if failure_rewards else None,
+            allow=tuple(allow),
+            cache_dir=str(Path(cache_dir).expanduser().resolve()),
+            max_trees=max_trees,
+            max_bytes=max_bytes,
+            sample_timeout=sample_timeout,
+            max_benches=max_benches,
+            workers=workers,
+            timeout=timeout,
+            prm=prm,
+            device=device,
+            options=dict(options or {}),
+            failure_rewards=dict(failure_rewards) if failure_rewards else None,
         )
         self.failure_rewards = {**FAILURE_REWARDS, **(failure_rewards or {})}
         self.max_restarts = max_restarts
@@ -117,13 +128,23 @@ class RewardPool:
         self._last_death: dict[int, float] = {}
         self._owns_ray = False
         if not ray.is_initialized():
-            ray.init(address=address, include_dashboard=False, configure_logging=False, **dict(ray_init or {}))
+            ray.init(
+                address=address,
+                include_dashboard=False,
+                configure_logging=False,
+                **dict(ray_init or {}),
+            )
             self._owns_ray = True
         remote = ray.remote(RewardActor).options(  # type: ignore[attr-defined]
-            num_cpus=num_cpus, max_restarts=max_restarts, max_task_retries=0, max_concurrency=4,
+            num_cpus=num_cpus,
+            max_restarts=max_restarts,
+            max_task_retries=0,
+            max_concurrency=4,
             scheduling_strategy="SPREAD" if spread else "DEFAULT",
         )
-        self.handles: list[Any] = [remote.remote(self.config, f"codeprm-reward-{i}") for i in range(actors)]
+        self.handles: list[Any] = [
+            remote.remote(self.config, f"codeprm-reward-{i}") for i in range(actors)
+        ]
 
     # -- the scoring surface ---------------------------------------------------------
 
@@ -131,7 +152,9 @@ class RewardPool:
         """Wait for every actor to be constructed; their ``info()``."""
         return list(ray.get([h.info.remote() for h in self.handles], timeout=timeout))
 
-    def score(self, samples: Sequence[tuple[Sample, str | None]], on_progress: Progress | None = None) -> list[Outcome]:
+    def score(
+        self, samples: Sequence[tuple[Sample, str | None]], on_progress: Progress | None = None
+    ) -> list[Outcome]:
         """Score ``(sample, completion)`` pairs across the actors: one Outcome per pair,
         in order, each exactly once (see the module docstring)."""
         n = len(samples)
@@ -155,7 +178,12 @@ class RewardPool:
             live = self._live()
             if not live:
                 for i in idxs:
-                    answer(i, self._failure("error", "no live reward actor (every actor died past max_restarts)"))
+                    answer(
+                        i,
+                        self._failure(
+                            "error", "no live reward actor (every actor died past max_restarts)"
+                        ),
+                    )
                 return
             fresh = [i for i in idxs if not avoid[i]]
             groups: dict[int, list[int]] = defaultdict(list)
@@ -170,7 +198,7 @@ class RewardPool:
             for a, mine in groups.items():
                 mine = interleave(mine, keys)
                 for c in range(0, len(mine), self.chunk):
-                    queued[a].append(mine[c:c + self.chunk])
+                    queued[a].append(mine[c : c + self.chunk])
 
         def failed(a: int, chunk: list[int], why: str) -> None:
             again = []
@@ -178,7 +206,12 @@ class RewardPool:
                 tries[i] += 1
                 avoid[i].add(a)
                 if tries[i] > self.max_retries:
-                    answer(i, self._failure("error", f"the actor scoring it failed {tries[i]} times; last: {why}"))
+                    answer(
+                        i,
+                        self._failure(
+                            "error", f"the actor scoring it failed {tries[i]} times; last: {why}"
+                        ),
+                    )
                 elif results[i] is None:
                     again.append(i)
             moved = [i for c in queued.pop(a, deque()) for i in c]  # not sent yet: go elsewhere too
@@ -195,13 +228,24 @@ class RewardPool:
                     chunk = queued[a].popleft()
                     items = [(i, samples[i][0], samples[i][1]) for i in chunk]
                     # the chunks ahead of it on that actor share its threads
-                    budget = self.config.sample_timeout * math.ceil((busy[a] + 1) * self.chunk / self.config.workers) + self.grace
-                    inflight[self.handles[a].score.remote(items)] = (a, chunk, time.monotonic() + budget, budget)
+                    budget = (
+                        self.config.sample_timeout
+                        * math.ceil((busy[a] + 1) * self.chunk / self.config.workers)
+                        + self.grace
+                    )
+                    inflight[self.handles[a].score.remote(items)] = (
+                        a,
+                        chunk,
+                        time.monotonic() + budget,
+                        budget,
+                    )
                     busy[a] += 1
             if not inflight:
                 break  # nothing left to wait for (every remaining sample was answered by route)
             nearest = min(d for _, _, d, _ in inflight.values())
-            ready, _ = ray.wait(list(inflight), num_returns=1, timeout=max(0.0, nearest - time.monotonic()))
+            ready, _ = ray.wait(
+                list(inflight), num_returns=1, timeout=max(0.0, nearest - time.monotonic())
+            )
             for ref in ready:
                 a, chunk, _, _ = inflight.pop(ref)
                 busy[a] -= 1
@@ -211,11 +255,22 @@ class RewardPool:
                     self._died(a)
                     failed(a, chunk, f"{type(err).__name__}")
                 except (RayTaskError, RayError) as err:
-                    failed(a, chunk, f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
+                    failed(
+                        a,
+                        chunk,
+                        f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}",
+                    )
                 else:
                     for i, obj in answers:
                         answer(i, outcome_from_json(obj))
-                    self._answered(a, {keys[i] for i, obj in answers if obj.get("status") not in ("denied", "bad-sample")})
+                    self._answered(
+                        a,
+                        {
+                            keys[i]
+                            for i, obj in answers
+                            if obj.get("status") not in ("denied", "bad-sample")
+                        },
+                    )
                 if on_progress is not None:
                     on_progress(done, n)
             now = time.monotonic()
@@ -224,7 +279,13 @@ class RewardPool:
                     del inflight[ref]
                     busy[a] -= 1
                     for i in chunk:
-                        answer(i, self._failure("timeout", f"the reward actor did not answer within {budget:g} s (restarted)"))
+                        answer(
+                            i,
+                            self._failure(
+                                "timeout",
+                                f"the reward actor did not answer within {budget:g} s (restarted)",
+                            ),
+                        )
                     ray.kill(self.handles[a], no_restart=False)
         assert all(r is not None for r in results)
         return [r for r in results if r is not None]
@@ -237,22 +298,32 @@ class RewardPool:
             return None, self._failure("error", "no live reward actor")
         a = int(rank(route_key(sample), live)[0])  # type: ignore[call-overload]
         try:
-            episode, obj = ray.get(self.handles[a].start_episode.remote(sample), timeout=self.config.sample_timeout + self.grace)
+            episode, obj = ray.get(
+                self.handles[a].start_episode.remote(sample),
+                timeout=self.config.sample_timeout + self.grace,
+            )
         except (RayError, GetTimeoutError) as err:
             return None, self._failure("error", f"the reward actor failed: {type(err).__name__}")
         outcome = outcome_from_json(obj)
         self.metrics.add(outcome)
         return (f"{a}.{episode}" if episode else None), outcome
 
-    def advance_episode(self, episode_id: str, edit: str | None, completion: str | None = None) -> Outcome:
+    def advance_episode(
+        self, episode_id: str, edit: str | None, completion: str | None = None
+    ) -> Outcome:
         a, episode = self._split(episode_id)
         if a is None:
             return self._failure("not-found", f"no open episode {episode_id!r}")
         try:
-            obj = ray.get(self.handles[a].advance_episode.remote(episode, edit, completion), timeout=self.config.sample_timeout + self.grace)
+            obj = ray.get(
+                self.handles[a].advance_episode.remote(episode, edit, completion),
+                timeout=self.config.sample_timeout + self.grace,
+            )
         except RayActorError:
             self._died(a)
-            return self._failure("not-found", f"episode {episode_id!r} was lost with its actor; start a new one")
+            return self._failure(
+                "not-found", f"episode {episode_id!r} was lost with its actor; start a new one"
+            )
         except (RayError, GetTimeoutError) as err:
             return self._failure("error", f"the reward actor failed: {type(err).__name__}")
         outcome = outcome_from_json(obj)

@@ -61,7 +61,9 @@ def assign(
         if len(idxs) > share:
             order = hotter + [a for a in ranked if a not in hotter]
             for i in idxs:
-                chosen = next((a for a in order if load[a] < cap), min(order, key=lambda a: load[a]))
+                chosen = next(
+                    (a for a in order if load[a] < cap), min(order, key=lambda a: load[a])
+                )
                 load[chosen] += 1
                 out[i] = chosen
             continue
@@ -69,7 +71,10 @@ def assign(
         if fits:
             chosen = min(fits, key=lambda a: load[a])
         else:
-            chosen = next((a for a in ranked if load[a] + len(idxs) <= cap), min(ranked, key=lambda a: load[a]))
+            chosen = next(
+                (a for a in ranked if load[a] + len(idxs) <= cap),
+                min(ranked, key=lambda a: load[a]),
+            )
         load[chosen] += len(idxs)
         for i in idxs:
             out[i] = chosen

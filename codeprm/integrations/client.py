@@ -35,7 +35,9 @@ class RewardClient:
     def from_env(cls, url: str | None = None, token: str | None = None) -> RewardClient:
         url = url or os.environ.get("CODEPRM_REWARD_URL")
         if not url:
-            raise UsageError("no reward server: pass url= or set CODEPRM_REWARD_URL (see 'codeprm serve')")
+            raise UsageError(
+                "no reward server: pass url= or set CODEPRM_REWARD_URL (see 'codeprm serve')"
+            )
         return cls(url.rstrip("/"), token or os.environ.get("CODEPRM_REWARD_TOKEN") or None)
 
     def _call(self, method: str, path: str, body: Any = None) -> tuple[Any, str]:
@@ -74,13 +76,23 @@ class RewardClient:
     def start_episode(self, sample: Mapping[str, Any]) -> dict[str, Any]:
         """Open an episode: ``{"episode": id or None, "status", "reward", ...}``."""
         answer, last = self._call("POST", "/v1/episodes", dict(sample))
-        return answer if isinstance(answer, dict) else {"episode": None, "status": "error", "reward": 0.0, "error": last}
+        return (
+            answer
+            if isinstance(answer, dict)
+            else {"episode": None, "status": "error", "reward": 0.0, "error": last}
+        )
 
-    def step_episode(self, episode: str, *, edit: str | None = None, completion: str | None = None) -> dict[str, Any]:
+    def step_episode(
+        self, episode: str, *, edit: str | None = None, completion: str | None = None
+    ) -> dict[str, Any]:
         """Score one turn: ``{"status", "reward", "bundle"?, "error"?}``."""
         body = {k: v for k, v in (("edit", edit), ("completion", completion)) if v is not None}
         answer, last = self._call("POST", f"/v1/episodes/{episode}/step", body)
-        return answer if isinstance(answer, dict) else {"status": "error", "reward": 0.0, "error": last}
+        return (
+            answer
+            if isinstance(answer, dict)
+            else {"status": "error", "reward": 0.0, "error": last}
+        )
 
     def close_episode(self, episode: str) -> None:
         self._call("DELETE", f"/v1/episodes/{episode}")

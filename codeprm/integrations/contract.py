@@ -31,7 +31,10 @@ from typing import Any
 
 from codeprm.errors import UsageError
 
-_FENCE = re.compile(r"^(?P<ticks>`{3,}|~{3,})[ \t]*(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=ticks)[ \t]*$", re.MULTILINE | re.DOTALL)
+_FENCE = re.compile(
+    r"^(?P<ticks>`{3,}|~{3,})[ \t]*(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=ticks)[ \t]*$",
+    re.MULTILINE | re.DOTALL,
+)
 _DIFF_START = re.compile(r"^(?:diff --git |--- \S)", re.MULTILINE)
 MAX_EDIT_CHARS = 4 << 20
 
@@ -47,7 +50,10 @@ class Sample:
     task: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"workspace": {"repo": self.repo, "commit": self.commit}, "task": self.task}
+        out: dict[str, Any] = {
+            "workspace": {"repo": self.repo, "commit": self.commit},
+            "task": self.task,
+        }
         if self.edit is not None:
             out["edit"] = self.edit
         return out
@@ -64,7 +70,11 @@ def parse_sample(obj: Any) -> Sample:
     if not isinstance(obj, Mapping):
         raise UsageError("sample metadata must be an object with a 'workspace'")
     ws = obj.get("workspace")
-    if not isinstance(ws, Mapping) or not isinstance(ws.get("repo"), str) or not isinstance(ws.get("commit"), str):
+    if (
+        not isinstance(ws, Mapping)
+        or not isinstance(ws.get("repo"), str)
+        or not isinstance(ws.get("commit"), str)
+    ):
         raise UsageError("sample metadata needs workspace.repo and workspace.commit (strings)")
     edit = obj.get("edit")
     if isinstance(edit, Mapping):
@@ -89,7 +99,9 @@ def extract_edit(completion: str) -> str | None:
     if not completion or len(completion) > MAX_EDIT_CHARS:
         return None
     fences = list(_FENCE.finditer(completion))
-    tagged = [m for m in fences if m.group("info").strip().split(" ")[0].lower() in ("diff", "patch")]
+    tagged = [
+        m for m in fences if m.group("info").strip().split(" ")[0].lower() in ("diff", "patch")
+    ]
     if tagged:
         return tagged[-1].group("body")
     shaped = [m for m in fences if _looks_like_edit(m.group("body"))]
@@ -97,7 +109,9 @@ def extract_edit(completion: str) -> str | None:
         return shaped[-1].group("body")
     outside = _FENCE.sub("", completion)
     for m in _DIFF_START.finditer(outside):
-        rest = outside[m.start():]
-        if rest.startswith("diff --git ") or (len(rest.splitlines()) > 1 and rest.splitlines()[1].startswith("+++ ")):
+        rest = outside[m.start() :]
+        if rest.startswith("diff --git ") or (
+            len(rest.splitlines()) > 1 and rest.splitlines()[1].startswith("+++ ")
+        ):
             return rest if rest.endswith("\n") else rest + "\n"
     return None

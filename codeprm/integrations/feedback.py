@@ -13,9 +13,13 @@ def observation(result: Mapping[str, Any]) -> str:
     bundle = result.get("bundle") or {}
     facts = bundle.get("facts", {})
     introduced, fixed = facts.get("introduced", []), facts.get("fixed", [])
-    lines = [f"codeprm: reward {float(result['reward']):+.3f}; {len(fixed)} diagnostic(s) fixed, {len(introduced)} introduced."]
+    lines = [
+        f"codeprm: reward {float(result['reward']):+.3f}; {len(fixed)} diagnostic(s) fixed, {len(introduced)} introduced."
+    ]
     for d in introduced[:5]:
         diag = d.get("diagnostic", d)
         start = diag.get("range", {}).get("start", {})
-        lines.append(f"- {diag.get('path', '?')}:{int(start.get('line', 0)) + 1}: {diag.get('message', '')}")
+        lines.append(
+            f"- {diag.get('path', '?')}:{int(start.get('line', 0)) + 1}: {diag.get('message', '')}"
+        )
     return "\n".join(lines)

@@ -48,7 +48,7 @@ MAX_BODY = 64 << 20
 def completion_of(query: str, prompt: str | None) -> str:
     """OpenRLHF sends prompt + response as the query: the response is what follows the prompt."""
     if prompt and query.startswith(prompt):
-        return query[len(prompt):]
+        return query[len(prompt) :]
     return query
 
 
@@ -71,7 +71,9 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def setup(self) -> None:
-        self.timeout = self.server.read_timeout  # a slow or silent client is cut off, never holds a thread forever
+        self.timeout = (
+            self.server.read_timeout
+        )  # a slow or silent client is cut off, never holds a thread forever
         super().setup()
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -96,7 +98,9 @@ class _Handler(BaseHTTPRequestHandler):
         if token is None:
             return True
         given = self.headers.get("Authorization", "")
-        ok = hmac.compare_digest(given.encode("utf-8", "surrogateescape"), f"Bearer {token}".encode())
+        ok = hmac.compare_digest(
+            given.encode("utf-8", "surrogateescape"), f"Bearer {token}".encode()
+        )
         if not ok:
             self._error(HTTPStatus.UNAUTHORIZED, "missing or wrong bearer token")
         return ok
@@ -116,7 +120,10 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._authorised():
             return
         if self.path.startswith("/v1/episodes/"):
-            self._json(HTTPStatus.OK, {"closed": self.server.service.close_episode(self.path[len("/v1/episodes/"):])})
+            self._json(
+                HTTPStatus.OK,
+                {"closed": self.server.service.close_episode(self.path[len("/v1/episodes/") :])},
+            )
         else:
             self._error(HTTPStatus.NOT_FOUND, f"no such endpoint: {self.path}")
 
@@ -129,7 +136,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(HTTPStatus.LENGTH_REQUIRED, "a request needs a Content-Length")
             return
         if length < 0 or length > self.server.max_body:
-            self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"request body over {self.server.max_body} bytes")
+            self._error(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                f"request body over {self.server.max_body} bytes",
+            )
             self.close_connection = True
             return
         try:
@@ -142,18 +152,25 @@ class _Handler(BaseHTTPRequestHandler):
                 episode_id, outcome = self.server.service.start_episode(parse_sample(body))
                 self._json(HTTPStatus.OK, {"episode": episode_id, **outcome.to_json()})
             elif self.path.startswith("/v1/episodes/") and self.path.endswith("/step"):
-                episode_id = self.path[len("/v1/episodes/"): -len("/step")]
+                episode_id = self.path[len("/v1/episodes/") : -len("/step")]
                 if not isinstance(body, Mapping):
                     raise UsageError("an episode step needs {'edit': ...} or {'completion': ...}")
                 edit, completion = body.get("edit"), body.get("completion")
-                if not (edit is None or isinstance(edit, str)) or not (completion is None or isinstance(completion, str)):
+                if not (edit is None or isinstance(edit, str)) or not (
+                    completion is None or isinstance(completion, str)
+                ):
                     raise UsageError("an episode step's edit and completion must be strings")
-                self._json(HTTPStatus.OK, self.server.service.advance_episode(episode_id, edit, completion).to_json())
+                self._json(
+                    HTTPStatus.OK,
+                    self.server.service.advance_episode(episode_id, edit, completion).to_json(),
+                )
             else:
                 self._error(HTTPStatus.NOT_FOUND, f"no such endpoint: {self.path}")
         except (UsageError, UnicodeDecodeError, ValueError) as err:
             message = err.one_line() if isinstance(err, UsageError) else str(err)
-            self._error(HTTPStatus.BAD_REQUEST, message.splitlines()[0] if message else "bad request")
+            self._error(
+                HTTPStatus.BAD_REQUEST, message.splitlines()[0] if message else "bad request"
+            )
 
     def _samples(self, labels: Sequence[Any]) -> list[Sample | Outcome]:
         out: list[Sample | Outcome] = []
@@ -161,10 +178,18 @@ class _Handler(BaseHTTPRequestHandler):
             try:
                 out.append(parse_sample(label))
             except UsageError as err:
-                out.append(Outcome("bad-sample", self.server.service.failure_rewards["bad-sample"], error=err.one_line()))
+                out.append(
+                    Outcome(
+                        "bad-sample",
+                        self.server.service.failure_rewards["bad-sample"],
+                        error=err.one_line(),
+                    )
+                )
         return out
 
-    def _run(self, parsed: list[Sample | Outcome], completions: Sequence[str | None]) -> list[Outcome]:
+    def _run(
+        self, parsed: list[Sample | Outcome], completions: Sequence[str | None]
+    ) -> list[Outcome]:
         todo = [(s, completions[i]) for i, s in enumerate(parsed) if isinstance(s, Sample)]
         scored = iter(self.server.service.score(todo))
         return [next(scored) if isinstance(s, Sample) else s for s in parsed]
@@ -175,9 +200,17 @@ class _Handler(BaseHTTPRequestHandler):
         queries: list[Any] = body["query"]
         prompts = body.get("prompts") or [None] * len(queries)
         labels = body.get("labels")
-        if not isinstance(labels, list) or len(labels) != len(queries) or len(prompts) != len(queries):
-            raise UsageError("get_reward needs one label (the sample's workspace) and one prompt per query")
-        if not all(isinstance(q, str) for q in queries) or not all(p is None or isinstance(p, str) for p in prompts):
+        if (
+            not isinstance(labels, list)
+            or len(labels) != len(queries)
+            or len(prompts) != len(queries)
+        ):
+            raise UsageError(
+                "get_reward needs one label (the sample's workspace) and one prompt per query"
+            )
+        if not all(isinstance(q, str) for q in queries) or not all(
+            p is None or isinstance(p, str) for p in prompts
+        ):
             raise UsageError("get_reward's queries and prompts must be strings")
         completions = [completion_of(q, p) for q, p in zip(queries, prompts, strict=True)]
         outcomes = self._run(self._samples(labels), completions)
@@ -188,7 +221,12 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(body, Mapping) or not isinstance(body.get("samples"), list):
             raise UsageError("/v1/score needs {'samples': [...]}")
         items: list[Any] = body["samples"]
-        completions = [it.get("completion") if isinstance(it, Mapping) and isinstance(it.get("completion"), str) else None for it in items]
+        completions = [
+            it.get("completion")
+            if isinstance(it, Mapping) and isinstance(it.get("completion"), str)
+            else None
+            for it in items
+        ]
         outcomes = self._run(self._samples(items), completions)
         return {"results": [o.to_json() for o in outcomes]}
 

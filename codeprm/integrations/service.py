@@ -80,7 +80,11 @@ class Outcome:
     seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"status": self.status, "reward": self.reward, "seconds": round(self.seconds, 3)}
+        out: dict[str, Any] = {
+            "status": self.status,
+            "reward": self.reward,
+            "seconds": round(self.seconds, 3),
+        }
         if self.error is not None:
             out["error"] = self.error
         if self.bundle is not None:
@@ -152,9 +156,13 @@ class RewardService:
     ) -> None:
         unknown = set(failure_rewards or {}) - set(FAILURE_REWARDS)
         if unknown:
-            raise UsageError(f"unknown failure kind(s): {', '.join(sorted(unknown))} (known: {', '.join(FAILURE_REWARDS)})")
+            raise UsageError(
+                f"unknown failure kind(s): {', '.join(sorted(unknown))} (known: {', '.join(FAILURE_REWARDS)})"
+            )
         if sample_timeout <= 0 or max_benches < 1 or workers < 1:
-            raise UsageError("the reward service needs sample_timeout > 0, max_benches >= 1 and workers >= 1")
+            raise UsageError(
+                "the reward service needs sample_timeout > 0, max_benches >= 1 and workers >= 1"
+            )
         self.cache = cache
         self.bench_factory = bench_factory
         self.sample_timeout = sample_timeout
@@ -168,7 +176,9 @@ class RewardService:
         self.episode_ttl = episode_ttl
         self._episodes: dict[str, _Open] = {}
         self._episodes_lock = threading.Lock()
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="codeprm-reward")
+        self._executor = ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="codeprm-reward"
+        )
 
     # -- scoring ------------------------------------------------------------------
 
@@ -183,7 +193,11 @@ class RewardService:
             try:
                 outcome = future.result(timeout=max(remaining, 0.0))
             except FutureTimeout:
-                outcome = self._failure("timeout", f"scoring took longer than {self.sample_timeout:g} s", time.monotonic() - started)
+                outcome = self._failure(
+                    "timeout",
+                    f"scoring took longer than {self.sample_timeout:g} s",
+                    time.monotonic() - started,
+                )
             self.metrics.add(outcome)
             out.append(outcome)
         return out
@@ -196,7 +210,11 @@ class RewardService:
         try:
             outcome = future.result(timeout=self.sample_timeout)
         except FutureTimeout:
-            outcome = self._failure("timeout", f"scoring took longer than {self.sample_timeout:g} s", time.monotonic() - started)
+            outcome = self._failure(
+                "timeout",
+                f"scoring took longer than {self.sample_timeout:g} s",
+                time.monotonic() - started,
+            )
         self.metrics.add(outcome)
         return outcome
 
@@ -216,20 +234,26 @@ class RewardService:
                 return self._classify(err, t0)
             with self._episodes_lock:
                 self._expire()
-                self._episodes[episode_id] = _Open(episode, sample, threading.Lock(), time.monotonic())
+                self._episodes[episode_id] = _Open(
+                    episode, sample, threading.Lock(), time.monotonic()
+                )
             return Outcome("ok", 0.0, None, None, time.monotonic() - t0)
 
         outcome = self._bounded(run)
         return (episode_id if outcome.status == "ok" else None), outcome
 
-    def advance_episode(self, episode_id: str, edit: str | None, completion: str | None = None) -> Outcome:
+    def advance_episode(
+        self, episode_id: str, edit: str | None, completion: str | None = None
+    ) -> Outcome:
         """Score one turn of an open episode and move it on."""
         with self._episodes_lock:
             open_ = self._episodes.get(episode_id)
             if open_ is not None:
                 open_.used = time.monotonic()
         if open_ is None:
-            return self._failure("not-found", f"no open episode {episode_id!r} (closed, or idle past its ttl)", 0.0)
+            return self._failure(
+                "not-found", f"no open episode {episode_id!r} (closed, or idle past its ttl)", 0.0
+            )
         text = edit if edit is not None else extract_edit(completion or "")
         if text is None:
             return self._failure("no-edit", "the completion holds no edit", 0.0)
@@ -241,7 +265,9 @@ class RewardService:
                     bundle = bench.advance(open_.episode, text, open_.sample.task)
             except Exception as err:
                 return self._classify(err, t0)
-            return Outcome("ok", float(bundle["processReward"]["total"]), bundle, None, time.monotonic() - t0)
+            return Outcome(
+                "ok", float(bundle["processReward"]["total"]), bundle, None, time.monotonic() - t0
+            )
 
         return self._bounded(run)
 
@@ -286,7 +312,9 @@ class RewardService:
                 bundle = bench.step(edit, sample.task)
         except Exception as err:
             return self._classify(err, t0)
-        return Outcome("ok", float(bundle["processReward"]["total"]), bundle, None, time.monotonic() - t0)
+        return Outcome(
+            "ok", float(bundle["processReward"]["total"]), bundle, None, time.monotonic() - t0
+        )
 
     @contextlib.contextmanager
     def _bench(self, repo: str, commit: str) -> Iterator[Bench]:
@@ -310,7 +338,9 @@ class RewardService:
                     # another commit's idle one. A commit that has a (busy) bench waits for
                     # it rather than evicting another commit's warm one (a cold start there)
                     own = bool(self._benches.get(key))
-                    create = self._count() + self._creating < self.max_benches or (not own and self._drop_idle())
+                    create = self._count() + self._creating < self.max_benches or (
+                        not own and self._drop_idle()
+                    )
                     if create:
                         self._creating += 1
                     else:
@@ -411,7 +441,9 @@ class StepBench:
         return self._bench.start_episode(**dict(self.options))
 
     def advance(self, episode: Any, edit: str, task: str) -> dict[str, Any]:
-        return self._bench.advance(episode, edit, scorer=self.scorer, task=task, **dict(self.options))
+        return self._bench.advance(
+            episode, edit, scorer=self.scorer, task=task, **dict(self.options)
+        )
 
     def close(self) -> None:
         self._bench.close()

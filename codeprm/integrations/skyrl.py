@@ -51,7 +51,12 @@ class CodeprmEnv(BaseTextEnv):
         extras = extras or {}
         self.client = RewardClient.from_env(config.get("url"), config.get("token"))
         self.contract = _contract(extras)
-        self.max_turns = int(extras.get("max_turns") or config.get("max_turns") or os.environ.get("CODEPRM_MAX_TURNS") or 5)
+        self.max_turns = int(
+            extras.get("max_turns")
+            or config.get("max_turns")
+            or os.environ.get("CODEPRM_MAX_TURNS")
+            or 5
+        )
         self.episode: str | None = None
         self.rewards: list[float] = []
         self.statuses: list[str] = []
@@ -67,14 +72,21 @@ class CodeprmEnv(BaseTextEnv):
         if edit is None or self.episode is None:
             status = "no-edit" if self.episode is not None else "no-episode"
             self.statuses.append(status)
-            return BaseTextEnvStepOutput(observations=[], reward=0.0, done=True, metadata={"codeprm_status": status})
+            return BaseTextEnvStepOutput(
+                observations=[], reward=0.0, done=True, metadata={"codeprm_status": status}
+            )
         result = self.client.step_episode(self.episode, edit=edit)
         reward = float(result.get("reward", 0.0))
         self.rewards.append(reward)
         self.statuses.append(str(result.get("status")))
         done = self.turns >= self.max_turns
         observations = [] if done else [{"role": "user", "content": observation(result)}]
-        return BaseTextEnvStepOutput(observations=observations, reward=reward, done=done, metadata={"codeprm_status": result.get("status")})
+        return BaseTextEnvStepOutput(
+            observations=observations,
+            reward=reward,
+            done=done,
+            metadata={"codeprm_status": result.get("status")},
+        )
 
     def close(self) -> None:
         if self.episode is not None:

@@ -33,7 +33,12 @@ TOOL_SCHEMA: dict[str, Any] = {
         ),
         "parameters": {
             "type": "object",
-            "properties": {"edit": {"type": "string", "description": "A unified diff (paths relative to the repository root)."}},
+            "properties": {
+                "edit": {
+                    "type": "string",
+                    "description": "A unified diff (paths relative to the repository root).",
+                }
+            },
             "required": ["edit"],
         },
     },
@@ -59,16 +64,29 @@ class EditTool:
         opened = await asyncio.to_thread(self.client.start_episode, contract)
         self._instances[instance_id] = _Instance(opened.get("episode"))
         if opened.get("episode") is None:
-            return instance_id, f"codeprm: no workspace ({opened.get('status')}): {opened.get('error', '')}".strip()
+            return (
+                instance_id,
+                f"codeprm: no workspace ({opened.get('status')}): {opened.get('error', '')}".strip(),
+            )
         return instance_id, ""
 
-    async def execute(self, instance_id: str, parameters: dict[str, Any], **kwargs: Any) -> tuple[str, float, dict[str, Any]]:
+    async def execute(
+        self, instance_id: str, parameters: dict[str, Any], **kwargs: Any
+    ) -> tuple[str, float, dict[str, Any]]:
         inst = self._instances.get(instance_id)
         edit = parameters.get("edit") if isinstance(parameters, dict) else None
         if inst is None or inst.episode is None:
-            return "codeprm: this rollout has no open workspace", 0.0, {"codeprm_status": "not-found"}
+            return (
+                "codeprm: this rollout has no open workspace",
+                0.0,
+                {"codeprm_status": "not-found"},
+            )
         if not isinstance(edit, str) or not edit.strip():
-            return "codeprm: the tool needs an 'edit' (a unified diff)", 0.0, {"codeprm_status": "no-edit"}
+            return (
+                "codeprm: the tool needs an 'edit' (a unified diff)",
+                0.0,
+                {"codeprm_status": "no-edit"},
+            )
         result = await asyncio.to_thread(self.client.step_episode, inst.episode, edit=edit)
         reward = float(result.get("reward", 0.0))
         inst.rewards.append(reward)

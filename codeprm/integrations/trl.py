@@ -28,10 +28,17 @@ def _text(completion: Any) -> str:
     return ""
 
 
-def reward_function(url: str | None = None, token: str | None = None, column: str = "codeprm") -> Callable[..., list[float | None]]:
+def reward_function(
+    url: str | None = None, token: str | None = None, column: str = "codeprm"
+) -> Callable[..., list[float | None]]:
     client = RewardClient.from_env(url, token)
 
-    def codeprm_reward(prompts: Sequence[Any], completions: Sequence[Any], completion_ids: Any = None, **columns: Any) -> list[float | None]:
+    def codeprm_reward(
+        prompts: Sequence[Any],
+        completions: Sequence[Any],
+        completion_ids: Any = None,
+        **columns: Any,
+    ) -> list[float | None]:
         metas = columns.get(column) or [None] * len(completions)
         rows: list[dict[str, Any] | None] = []
         for meta, completion in zip(metas, completions, strict=True):
@@ -40,7 +47,9 @@ def reward_function(url: str | None = None, token: str | None = None, column: st
                     meta = json.loads(meta)
                 except ValueError:
                     meta = None
-            rows.append({**meta, "completion": _text(completion)} if isinstance(meta, dict) else None)
+            rows.append(
+                {**meta, "completion": _text(completion)} if isinstance(meta, dict) else None
+            )
         sent = [r for r in rows if r is not None]
         results = iter(client.score(sent) if sent else [])
         return [float(next(results)["reward"]) if r is not None else None for r in rows]

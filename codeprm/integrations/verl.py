@@ -32,7 +32,10 @@ def _sample(solution_str: str, extra_info: Mapping[str, Any] | None) -> dict[str
             meta = {}
     if not isinstance(meta, Mapping):
         meta = {}
-    return {**{k: meta[k] for k in ("workspace", "edit", "task") if k in meta}, "completion": solution_str}
+    return {
+        **{k: meta[k] for k in ("workspace", "edit", "task") if k in meta},
+        "completion": solution_str,
+    }
 
 
 def _result(result: Mapping[str, Any]) -> dict[str, Any]:
@@ -46,7 +49,11 @@ def _result(result: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def compute_score(
-    data_source: Any, solution_str: str, ground_truth: Any, extra_info: Mapping[str, Any] | None = None, **kwargs: Any
+    data_source: Any,
+    solution_str: str,
+    ground_truth: Any,
+    extra_info: Mapping[str, Any] | None = None,
+    **kwargs: Any,
 ) -> dict[str, Any]:
     """verl's reward-function signature; ``url`` / ``token`` may come through kwargs
     (``custom_reward_function.reward_kwargs``)."""
@@ -56,10 +63,16 @@ def compute_score(
 
 
 async def compute_score_async(
-    data_source: Any, solution_str: str, ground_truth: Any, extra_info: Mapping[str, Any] | None = None, **kwargs: Any
+    data_source: Any,
+    solution_str: str,
+    ground_truth: Any,
+    extra_info: Mapping[str, Any] | None = None,
+    **kwargs: Any,
 ) -> dict[str, Any]:
     """The same, off the event loop (verl awaits an async reward function)."""
-    return await asyncio.to_thread(compute_score, data_source, solution_str, ground_truth, extra_info, **kwargs)
+    return await asyncio.to_thread(
+        compute_score, data_source, solution_str, ground_truth, extra_info, **kwargs
+    )
 
 
 @functools.cache
@@ -75,14 +88,18 @@ def _tool_class() -> type:
         {url, token}``; the contract goes in ``tools_kwargs.codeprm_edit.create_kwargs``."""
 
         def __init__(self, config: dict[str, Any], tool_schema: Any = None) -> None:
-            super().__init__(config, tool_schema or OpenAIFunctionToolSchema.model_validate(TOOL_SCHEMA))
+            super().__init__(
+                config, tool_schema or OpenAIFunctionToolSchema.model_validate(TOOL_SCHEMA)
+            )
             self._tool = EditTool(config.get("url"), config.get("token"))
 
         async def create(self, instance_id: str | None = None, **kwargs: Any) -> tuple[str, Any]:
             iid, text = await self._tool.create(instance_id, **kwargs)
             return iid, ToolResponse(text=text or None)
 
-        async def execute(self, instance_id: str, parameters: dict[str, Any], **kwargs: Any) -> tuple[Any, float, dict[str, Any]]:
+        async def execute(
+            self, instance_id: str, parameters: dict[str, Any], **kwargs: Any
+        ) -> tuple[Any, float, dict[str, Any]]:
             text, reward, metrics = await self._tool.execute(instance_id, parameters)
             return ToolResponse(text=text), reward, metrics
 

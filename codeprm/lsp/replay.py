@@ -21,6 +21,7 @@ from typing import Any
 #: JSON-RPC error code the replay server answers with on a mismatch.
 REPLAY_MISMATCH_CODE = -32099
 
+
 @dataclass
 class _Recorded:
     direction: str
@@ -52,7 +53,15 @@ class ReplayServer:
         if self.mismatch is None:
             self._match(message)
         if self.mismatch is not None and "id" in message:
-            self.reader.feed_data(_frame({"jsonrpc": "2.0", "id": message["id"], "error": {"code": REPLAY_MISMATCH_CODE, "message": self.mismatch}}))
+            self.reader.feed_data(
+                _frame(
+                    {
+                        "jsonrpc": "2.0",
+                        "id": message["id"],
+                        "error": {"code": REPLAY_MISMATCH_CODE, "message": self.mismatch},
+                    }
+                )
+            )
         if method == "exit":
             self.reader.feed_eof()
 
@@ -63,7 +72,12 @@ class ReplayServer:
     def _match(self, message: dict[str, Any]) -> None:
         method = message["method"]
         j = next(
-            (i for i in range(self._cursor, len(self._frames)) if self._frames[i].direction == "send" and self._frames[i].message.get("method") is not None),
+            (
+                i
+                for i in range(self._cursor, len(self._frames))
+                if self._frames[i].direction == "send"
+                and self._frames[i].message.get("method") is not None
+            ),
             None,
         )
         if j is None:
@@ -71,15 +85,24 @@ class ReplayServer:
             return
         recorded = self._frames[j].message
         if recorded["method"] != method:
-            self.mismatch = f"expected {recorded['method']} from the trace, the replay sent {method}"
+            self.mismatch = (
+                f"expected {recorded['method']} from the trace, the replay sent {method}"
+            )
             return
         if method != "initialize" and recorded.get("params") != message.get("params"):
-            self.mismatch = f"{method}: its params differ from the trace (the workspace or the request changed)"
+            self.mismatch = (
+                f"{method}: its params differ from the trace (the workspace or the request changed)"
+            )
             return
         if "id" in recorded and "id" in message:
             self._ids[recorded["id"]] = message["id"]
         k = next(
-            (i for i in range(j + 1, len(self._frames)) if self._frames[i].direction == "send" and self._frames[i].message.get("method") is not None),
+            (
+                i
+                for i in range(j + 1, len(self._frames))
+                if self._frames[i].direction == "send"
+                and self._frames[i].message.get("method") is not None
+            ),
             len(self._frames),
         )
         for rec in self._frames[j + 1 : k]:

@@ -85,7 +85,9 @@ class SessionRouter:
     def for_language(self, language: str) -> SyncSession:
         found = self._sessions.get(language)
         if found is None:
-            spec = self.config.spec if language == PRIMARY and self.config.spec is not None else None
+            spec = (
+                self.config.spec if language == PRIMARY and self.config.spec is not None else None
+            )
             if spec is None:
                 spec = spec_for(language, find_target_python(self.root, self.config.python))
             found = SyncSession(dataclasses.replace(self.config, spec=spec)).__enter__()
@@ -151,15 +153,21 @@ class SessionRouter:
         out: list[list[Diagnostic]] = [[] for _ in paths]
         for name in order(list(groups)):
             idx = groups[name]
-            for i, diags in zip(idx, self.for_language(name).diagnostics_many([paths[i] for i in idx]), strict=True):
+            for i, diags in zip(
+                idx, self.for_language(name).diagnostics_many([paths[i] for i in idx]), strict=True
+            ):
                 out[i] = diags
         return out
 
     def definition(self, path: Path, pos: Position) -> list[Location]:
         return self._able(path, "definition", "textDocument/definition").definition(path, pos)
 
-    def references(self, path: Path, pos: Position, include_declaration: bool = True) -> list[Location]:
-        return self._able(path, "references", "textDocument/references").references(path, pos, include_declaration)
+    def references(
+        self, path: Path, pos: Position, include_declaration: bool = True
+    ) -> list[Location]:
+        return self._able(path, "references", "textDocument/references").references(
+            path, pos, include_declaration
+        )
 
     def hover(self, path: Path, pos: Position) -> Hover | None:
         return self._able(path, "hover", "textDocument/hover").hover(path, pos)
@@ -173,24 +181,32 @@ class SessionRouter:
     def rename(self, path: Path, pos: Position, new_name: str) -> dict[str, Any] | None:
         return self._able(path, "rename", "textDocument/rename").rename(path, pos, new_name)
 
-    def code_actions(self, path: Path, range_: Range, diagnostics: list[Diagnostic]) -> list[dict[str, Any]]:
-        return self._able(path, "codeAction", "textDocument/codeAction").code_actions(path, range_, diagnostics)
+    def code_actions(
+        self, path: Path, range_: Range, diagnostics: list[Diagnostic]
+    ) -> list[dict[str, Any]]:
+        return self._able(path, "codeAction", "textDocument/codeAction").code_actions(
+            path, range_, diagnostics
+        )
 
     def _able(self, path: Path, capability: str, method: str) -> SyncSession:
         """The session of the path's language, when its server offers ``capability`` (else 72)."""
         s = self.for_path(path)
         if not s.info.capabilities.get(capability, False):
-            raise UnsupportedCapabilityError(f"{s.info.name} {s.info.version} does not offer {method} ({language_name(path)} files)")
+            raise UnsupportedCapabilityError(
+                f"{s.info.name} {s.info.version} does not offer {method} ({language_name(path)} files)"
+            )
         return s
 
     def restart(self) -> None:
-        for s in (self._sessions.values() or [self.primary()]):
+        for s in self._sessions.values() or [self.primary()]:
             s.restart()
 
     def request_raw(self, method: str, params: Any) -> Any:
         return self.primary().request_raw(method, params)
 
-    def servers(self, languages: Iterable[str], paths: Iterable[str | Path] = ()) -> list[dict[str, Any]]:
+    def servers(
+        self, languages: Iterable[str], paths: Iterable[str | Path] = ()
+    ) -> list[dict[str, Any]]:
         """Which server produced the facts of each language (recorded in bundles). A push
         server's entry lists, as ``unsettled``, those of ``paths`` whose last diagnostics
         were taken at the settle bound (absent when there are none)."""

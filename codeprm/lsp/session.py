@@ -92,7 +92,9 @@ def _capabilities(caps: lsp.ServerCapabilities) -> dict[str, Any]:
         "codeAction": has(caps.code_action_provider),
         # basedpyright registers pull diagnostics dynamically, after initialize
         "diagnosticPull": "static" if has(caps.diagnostic_provider) else "dynamic",
-        "textDocumentSync": "incremental" if _sync_kind(caps) == lsp.TextDocumentSyncKind.Incremental else "full",
+        "textDocumentSync": "incremental"
+        if _sync_kind(caps) == lsp.TextDocumentSyncKind.Incremental
+        else "full",
     }
 
 
@@ -145,32 +147,50 @@ class LspSession:
         try:
             await client.start_process(self.spec.command, cwd=str(self.root))
         except OSError as err:
-            raise ServerCrashError(f"cannot start the language server ({self.spec.command[0]}): {err.strerror or err}") from err
+            raise ServerCrashError(
+                f"cannot start the language server ({self.spec.command[0]}): {err.strerror or err}"
+            ) from err
         self._client = client
         try:
-            result = await self._bounded(client, client.initialize_async(self._initialize_params()), "initialize")
+            result = await self._bounded(
+                client, client.initialize_async(self._initialize_params()), "initialize"
+            )
         except BaseException:
             await self._kill()
             raise
         client.initialized(lsp.InitializedParams())
-        client.workspace_did_change_configuration(lsp.DidChangeConfigurationParams(settings=self.spec.settings))
+        client.workspace_did_change_configuration(
+            lsp.DidChangeConfigurationParams(settings=self.spec.settings)
+        )
         caps = result.capabilities
         server = result.server_info
         self.info = ServerInfo(
             name=server.name if server else self.spec.name,
             # basedpyright reports its own version; other servers are recorded by their pinned
             # version (clangd's own string names the build platform, which bundle ids must not)
-            version=(server.version if server and server.version and (self.spec.language == "python" or self.spec.version == "override") else self.spec.version),
+            version=(
+                server.version
+                if server
+                and server.version
+                and (self.spec.language == "python" or self.spec.version == "override")
+                else self.spec.version
+            ),
             # basedpyright speaks utf-16 only and omits the field, which then means utf-16
             position_encoding=str(caps.position_encoding or lsp.PositionEncodingKind.Utf16.value),
             capabilities=_capabilities(caps),
-            diagnostics_mode="pull" if self.spec.diagnostics == "pull" or caps.diagnostic_provider is not None else "push",
+            diagnostics_mode="pull"
+            if self.spec.diagnostics == "pull" or caps.diagnostic_provider is not None
+            else "push",
         )
         if caps.diagnostic_provider is not None:
             client.diagnostic_registered.set()
         for uri, doc in self._documents.items():  # after a restart
             client.text_document_did_open(
-                lsp.DidOpenTextDocumentParams(text_document=lsp.TextDocumentItem(uri=uri, language_id=doc.language_id, version=doc.version, text=doc.text))
+                lsp.DidOpenTextDocumentParams(
+                    text_document=lsp.TextDocumentItem(
+                        uri=uri, language_id=doc.language_id, version=doc.version, text=doc.text
+                    )
+                )
             )
             client.changes_sent += 1
             doc.sent_at = self._last_change = client.changes_sent
@@ -185,27 +205,43 @@ class LspSession:
             client_info=lsp.ClientInfo(name="codeprm"),
             initialization_options=self.spec.initialization_options,
             capabilities=lsp.ClientCapabilities(
-                general=lsp.GeneralClientCapabilities(position_encodings=[lsp.PositionEncodingKind.Utf16]),
+                general=lsp.GeneralClientCapabilities(
+                    position_encodings=[lsp.PositionEncodingKind.Utf16]
+                ),
                 workspace=lsp.WorkspaceClientCapabilities(
                     configuration=True,
                     workspace_folders=True,
                     apply_edit=True,
                     workspace_edit=lsp.WorkspaceEditClientCapabilities(document_changes=True),
                     diagnostics=lsp.DiagnosticWorkspaceClientCapabilities(refresh_support=True),
-                    did_change_watched_files=lsp.DidChangeWatchedFilesClientCapabilities(dynamic_registration=True),
+                    did_change_watched_files=lsp.DidChangeWatchedFilesClientCapabilities(
+                        dynamic_registration=True
+                    ),
                 ),
                 text_document=lsp.TextDocumentClientCapabilities(
-                    synchronization=lsp.TextDocumentSyncClientCapabilities(dynamic_registration=False),
-                    diagnostic=lsp.DiagnosticClientCapabilities(dynamic_registration=True, related_document_support=False),
-                    publish_diagnostics=lsp.PublishDiagnosticsClientCapabilities(version_support=True),
-                    hover=lsp.HoverClientCapabilities(content_format=[lsp.MarkupKind.Markdown, lsp.MarkupKind.PlainText]),
+                    synchronization=lsp.TextDocumentSyncClientCapabilities(
+                        dynamic_registration=False
+                    ),
+                    diagnostic=lsp.DiagnosticClientCapabilities(
+                        dynamic_registration=True, related_document_support=False
+                    ),
+                    publish_diagnostics=lsp.PublishDiagnosticsClientCapabilities(
+                        version_support=True
+                    ),
+                    hover=lsp.HoverClientCapabilities(
+                        content_format=[lsp.MarkupKind.Markdown, lsp.MarkupKind.PlainText]
+                    ),
                     definition=lsp.DefinitionClientCapabilities(link_support=False),
                     references=lsp.ReferenceClientCapabilities(),
-                    document_symbol=lsp.DocumentSymbolClientCapabilities(hierarchical_document_symbol_support=True),
+                    document_symbol=lsp.DocumentSymbolClientCapabilities(
+                        hierarchical_document_symbol_support=True
+                    ),
                     rename=lsp.RenameClientCapabilities(prepare_support=True),
                     code_action=lsp.CodeActionClientCapabilities(
                         code_action_literal_support=lsp.ClientCodeActionLiteralOptions(
-                            code_action_kind=lsp.ClientCodeActionKindOptions(value_set=[k for k in lsp.CodeActionKind])
+                            code_action_kind=lsp.ClientCodeActionKindOptions(
+                                value_set=[k for k in lsp.CodeActionKind]
+                            )
                         )
                     ),
                 ),
@@ -218,11 +254,17 @@ class LspSession:
         client = self._client
         if client is None:
             return
-        if client.replay_server is not None or (client.process is not None and client.process.returncode is None):
+        if client.replay_server is not None or (
+            client.process is not None and client.process.returncode is None
+        ):
             try:
-                await asyncio.wait_for(client.shutdown_async(None), timeout=min(self.config.timeout, 5.0))
+                await asyncio.wait_for(
+                    client.shutdown_async(None), timeout=min(self.config.timeout, 5.0)
+                )
                 client.exit(None)
-                if client.process is not None:  # a server that ignores exit is killed after its grace
+                if (
+                    client.process is not None
+                ):  # a server that ignores exit is killed after its grace
                     await asyncio.wait_for(client.process.wait(), timeout=self.spec.exit_grace)
             except (TimeoutError, RuntimeError, JsonRpcException, ConnectionError):
                 pass
@@ -271,14 +313,22 @@ class LspSession:
         return f"the language server exited (code {code})" + (f": {tail}" if tail else "")
 
     # -- bounded requests ---------------------------------------------------------------------
-    async def _bounded(self, client: CodeprmClient, awaitable: Awaitable[T], what: str, timeout: float | None = None) -> T:
+    async def _bounded(
+        self,
+        client: CodeprmClient,
+        awaitable: Awaitable[T],
+        what: str,
+        timeout: float | None = None,
+    ) -> T:
         """Await a request under the timeout, translating transport failures."""
         limit = self.config.timeout if timeout is None else timeout
         exited = asyncio.ensure_future(client.exited.wait())
         request = asyncio.ensure_future(awaitable)
         began = time.perf_counter()
         try:
-            done, _ = await asyncio.wait({request, exited}, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                {request, exited}, timeout=limit, return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             exited.cancel()
             self.waits.append((began, time.perf_counter()))
@@ -296,7 +346,9 @@ class LspSession:
         await self._kill()
         raise ServerTimeoutError(f"the language server did not answer {what} within {limit:g}s")
 
-    async def call(self, what: str, make: Callable[[CodeprmClient], Awaitable[T]], *, requests: int = 1) -> T:
+    async def call(
+        self, what: str, make: Callable[[CodeprmClient], Awaitable[T]], *, requests: int = 1
+    ) -> T:
         """Run one request (or ``requests`` sent together); on a crash restart the server and retry once.
 
         Requests sent together are answered one after the other, so they are bounded by
@@ -309,7 +361,9 @@ class LspSession:
                 client = self._client
                 assert client is not None
                 try:
-                    return await self._bounded(client, make(client), what, self.config.timeout * max(1, requests))
+                    return await self._bounded(
+                        client, make(client), what, self.config.timeout * max(1, requests)
+                    )
                 except ServerCrashError:
                     if attempt:
                         raise
@@ -331,9 +385,15 @@ class LspSession:
             assert client is not None
             doc = self._documents.get(uri)
             if doc is None:
-                doc = self._documents[uri] = _Document(version=1, text=text, language_id=self.spec.language_id(path))
+                doc = self._documents[uri] = _Document(
+                    version=1, text=text, language_id=self.spec.language_id(path)
+                )
                 client.text_document_did_open(
-                    lsp.DidOpenTextDocumentParams(text_document=lsp.TextDocumentItem(uri=uri, language_id=doc.language_id, version=1, text=text))
+                    lsp.DidOpenTextDocumentParams(
+                        text_document=lsp.TextDocumentItem(
+                            uri=uri, language_id=doc.language_id, version=1, text=text
+                        )
+                    )
                 )
                 client.changes_sent += 1
                 doc.sent_at = self._last_change = client.changes_sent
@@ -359,7 +419,11 @@ class LspSession:
         uri = path.resolve().as_uri()
         async with self._lock:
             if self._documents.pop(uri, None) is not None and self._client is not None:
-                self._client.text_document_did_close(lsp.DidCloseTextDocumentParams(text_document=lsp.TextDocumentIdentifier(uri=uri)))
+                self._client.text_document_did_close(
+                    lsp.DidCloseTextDocumentParams(
+                        text_document=lsp.TextDocumentIdentifier(uri=uri)
+                    )
+                )
 
     async def files_changed(self, changes: list[tuple[Path, str]]) -> None:
         """Tell the server that files changed on disk (``created``, ``changed`` or ``deleted``).
@@ -367,14 +431,23 @@ class LspSession:
         The server caches import resolution and the text of files it has not opened; a
         scratch checkout that moves from state to state must say what it wrote.
         """
-        kinds = {"created": lsp.FileChangeType.Created, "changed": lsp.FileChangeType.Changed, "deleted": lsp.FileChangeType.Deleted}
+        kinds = {
+            "created": lsp.FileChangeType.Created,
+            "changed": lsp.FileChangeType.Changed,
+            "deleted": lsp.FileChangeType.Deleted,
+        }
         if not changes:
             return
         async with self._lock:
             if self._client is None:
                 return  # a (re)started server reads the disk afresh
-            events = [lsp.FileEvent(uri=path.resolve().as_uri(), type=kinds[kind]) for path, kind in changes]
-            self._client.workspace_did_change_watched_files(lsp.DidChangeWatchedFilesParams(changes=events))
+            events = [
+                lsp.FileEvent(uri=path.resolve().as_uri(), type=kinds[kind])
+                for path, kind in changes
+            ]
+            self._client.workspace_did_change_watched_files(
+                lsp.DidChangeWatchedFilesParams(changes=events)
+            )
 
     def document_version(self, path: Path) -> int | None:
         """The version last sent for an open document (None: not open)."""
@@ -411,17 +484,34 @@ class LspSession:
             return []
 
         if self.info is not None and self.info.diagnostics_mode == "push":
-            pushed = await self.call("textDocument/publishDiagnostics", lambda c: self._pushed(c, uris), requests=len(uris))
-            return [self._portable(convert.diagnostics(self.mapper.rel(uri), items)) for uri, items in zip(uris, pushed, strict=True)]
+            pushed = await self.call(
+                "textDocument/publishDiagnostics",
+                lambda c: self._pushed(c, uris),
+                requests=len(uris),
+            )
+            return [
+                self._portable(convert.diagnostics(self.mapper.rel(uri), items))
+                for uri, items in zip(uris, pushed, strict=True)
+            ]
 
         async def pull(client: CodeprmClient) -> list[Any]:
             try:
                 if not client.diagnostic_registered.is_set():
-                    await asyncio.wait_for(client.diagnostic_registered.wait(), timeout=self.config.timeout)
+                    await asyncio.wait_for(
+                        client.diagnostic_registered.wait(), timeout=self.config.timeout
+                    )
             except TimeoutError as err:
-                raise UnsupportedCapabilityError(f"{self.spec.name} did not offer pull diagnostics (textDocument/diagnostic)") from err
+                raise UnsupportedCapabilityError(
+                    f"{self.spec.name} did not offer pull diagnostics (textDocument/diagnostic)"
+                ) from err
             pending = [
-                asyncio.ensure_future(client.text_document_diagnostic_async(lsp.DocumentDiagnosticParams(text_document=lsp.TextDocumentIdentifier(uri=uri))))
+                asyncio.ensure_future(
+                    client.text_document_diagnostic_async(
+                        lsp.DocumentDiagnosticParams(
+                            text_document=lsp.TextDocumentIdentifier(uri=uri)
+                        )
+                    )
+                )
                 for uri in uris
             ]
             try:
@@ -431,7 +521,12 @@ class LspSession:
                     task.cancel()
 
         reports = await self.call("textDocument/diagnostic", pull, requests=len(uris))
-        return [self._portable(convert.diagnostics(self.mapper.rel(uri), getattr(report, "items", None) or [])) for uri, report in zip(uris, reports, strict=True)]
+        return [
+            self._portable(
+                convert.diagnostics(self.mapper.rel(uri), getattr(report, "items", None) or [])
+            )
+            for uri, report in zip(uris, reports, strict=True)
+        ]
 
     def _portable(self, diags: list[Diagnostic]) -> list[Diagnostic]:
         """Messages that name workspace files by absolute path (clangd's notes do) name them
@@ -440,7 +535,12 @@ class LspSession:
         if self.spec.language == "python":
             return diags
         prefix = str(self.root) + os.sep
-        return [dataclasses.replace(d, message=d.message.replace(prefix, "")) if prefix in d.message else d for d in diags]
+        return [
+            dataclasses.replace(d, message=d.message.replace(prefix, ""))
+            if prefix in d.message
+            else d
+            for d in diags
+        ]
 
     async def _pushed(self, client: CodeprmClient, uris: list[str]) -> list[list[lsp.Diagnostic]]:
         """The published diagnostics of each document for the text last sent (push path).
@@ -458,14 +558,24 @@ class LspSession:
         for uri in uris:
             doc = self._documents.get(uri)
             if doc is None:
-                raise UnsupportedCapabilityError(f"{self.spec.name}: diagnostics of a document that is not open: {uri}")
+                raise UnsupportedCapabilityError(
+                    f"{self.spec.name}: diagnostics of a document that is not open: {uri}"
+                )
             if doc.sent_at < self._last_change:
                 # re-opened, not re-sent: a server may skip a change that leaves the text as it
                 # was (clangd does), but every server checks a document it is given anew
-                client.text_document_did_close(lsp.DidCloseTextDocumentParams(text_document=lsp.TextDocumentIdentifier(uri=uri)))
+                client.text_document_did_close(
+                    lsp.DidCloseTextDocumentParams(
+                        text_document=lsp.TextDocumentIdentifier(uri=uri)
+                    )
+                )
                 doc.version += 1
                 client.text_document_did_open(
-                    lsp.DidOpenTextDocumentParams(text_document=lsp.TextDocumentItem(uri=uri, language_id=doc.language_id, version=doc.version, text=doc.text))
+                    lsp.DidOpenTextDocumentParams(
+                        text_document=lsp.TextDocumentItem(
+                            uri=uri, language_id=doc.language_id, version=doc.version, text=doc.text
+                        )
+                    )
                 )
                 client.changes_sent += 1
                 doc.sent_at = client.changes_sent
@@ -500,7 +610,11 @@ class LspSession:
                     if uri in out:
                         continue
                     doc = self._documents[uri]
-                    after = [h for h in client.published.get(uri, []) if h[0] is None and h[2] >= doc.sent_at]
+                    after = [
+                        h
+                        for h in client.published.get(uri, [])
+                        if h[0] is None and h[2] >= doc.sent_at
+                    ]
                     if not after:
                         raise ServerTimeoutError(
                             f"{self.spec.name} published no diagnostics for {self.mapper.rel(uri)} at version {doc.version} within {self.spec.settle_bound:g}s"
@@ -514,45 +628,85 @@ class LspSession:
                 await asyncio.wait_for(client.published_event.wait(), timeout=wait)
 
     async def definition(self, path: Path, pos: Position) -> list[Location]:
-        params = lsp.DefinitionParams(text_document=self._doc_id(path), position=convert.to_lsp_position(pos))
-        result = await self.call("textDocument/definition", lambda c: c.text_document_definition_async(params))
+        params = lsp.DefinitionParams(
+            text_document=self._doc_id(path), position=convert.to_lsp_position(pos)
+        )
+        result = await self.call(
+            "textDocument/definition", lambda c: c.text_document_definition_async(params)
+        )
         return convert.locations(self.mapper, result)
 
-    async def references(self, path: Path, pos: Position, include_declaration: bool = True) -> list[Location]:
+    async def references(
+        self, path: Path, pos: Position, include_declaration: bool = True
+    ) -> list[Location]:
         params = lsp.ReferenceParams(
             text_document=self._doc_id(path),
             position=convert.to_lsp_position(pos),
             context=lsp.ReferenceContext(include_declaration=include_declaration),
         )
-        result = await self.call("textDocument/references", lambda c: c.text_document_references_async(params))
+        result = await self.call(
+            "textDocument/references", lambda c: c.text_document_references_async(params)
+        )
         return convert.locations(self.mapper, result)
 
     async def hover(self, path: Path, pos: Position) -> Hover | None:
-        params = lsp.HoverParams(text_document=self._doc_id(path), position=convert.to_lsp_position(pos))
-        return convert.hover(await self.call("textDocument/hover", lambda c: c.text_document_hover_async(params)))
+        params = lsp.HoverParams(
+            text_document=self._doc_id(path), position=convert.to_lsp_position(pos)
+        )
+        return convert.hover(
+            await self.call("textDocument/hover", lambda c: c.text_document_hover_async(params))
+        )
 
     async def symbols(self, path: Path) -> list[Symbol]:
         params = lsp.DocumentSymbolParams(text_document=self._doc_id(path))
-        return convert.symbols(await self.call("textDocument/documentSymbol", lambda c: c.text_document_document_symbol_async(params)))
+        return convert.symbols(
+            await self.call(
+                "textDocument/documentSymbol",
+                lambda c: c.text_document_document_symbol_async(params),
+            )
+        )
 
     async def prepare_rename(self, path: Path, pos: Position) -> Range | None:
         """The range the server would rename at pos, or None when nothing renamable is there."""
-        params = lsp.PrepareRenameParams(text_document=self._doc_id(path), position=convert.to_lsp_position(pos))
-        result = await self.call("textDocument/prepareRename", lambda c: c.text_document_prepare_rename_async(params))
+        params = lsp.PrepareRenameParams(
+            text_document=self._doc_id(path), position=convert.to_lsp_position(pos)
+        )
+        result = await self.call(
+            "textDocument/prepareRename", lambda c: c.text_document_prepare_rename_async(params)
+        )
         return convert.prepare_rename_range(result, pos)
 
     async def rename(self, path: Path, pos: Position, new_name: str) -> dict[str, Any] | None:
         """The server's WorkspaceEdit for a rename, as plain JSON (codeprm.workspace parses it)."""
-        params = lsp.RenameParams(text_document=self._doc_id(path), position=convert.to_lsp_position(pos), new_name=new_name)
-        result = await self.call("textDocument/rename", lambda c: c.text_document_rename_async(params))
+        params = lsp.RenameParams(
+            text_document=self._doc_id(path),
+            position=convert.to_lsp_position(pos),
+            new_name=new_name,
+        )
+        result = await self.call(
+            "textDocument/rename", lambda c: c.text_document_rename_async(params)
+        )
         return None if result is None else self._unstructure(result)
 
-    async def code_actions(self, path: Path, range_: Range, diagnostics: list[Diagnostic]) -> list[dict[str, Any]]:
+    async def code_actions(
+        self, path: Path, range_: Range, diagnostics: list[Diagnostic]
+    ) -> list[dict[str, Any]]:
         """Code actions for a range, each as plain JSON {title, kind, edit?, diagnostics?}."""
         uri = path.resolve().as_uri()
-        context = lsp.CodeActionContext(diagnostics=[convert.to_lsp_diagnostic(d) for d in diagnostics])
-        params = lsp.CodeActionParams(text_document=lsp.TextDocumentIdentifier(uri=uri), range=convert.to_lsp_range(range_), context=context)
-        result = await self.call("textDocument/codeAction", lambda c: c.text_document_code_action_async(params)) or []
+        context = lsp.CodeActionContext(
+            diagnostics=[convert.to_lsp_diagnostic(d) for d in diagnostics]
+        )
+        params = lsp.CodeActionParams(
+            text_document=lsp.TextDocumentIdentifier(uri=uri),
+            range=convert.to_lsp_range(range_),
+            context=context,
+        )
+        result = (
+            await self.call(
+                "textDocument/codeAction", lambda c: c.text_document_code_action_async(params)
+            )
+            or []
+        )
         out = []
         for item in result:
             data = self._unstructure(item)
@@ -578,5 +732,3 @@ def _rpc_error(what: str, err: JsonRpcException) -> CodeprmError:
     if code == REPLAY_MISMATCH_CODE:
         return ReplayMismatchError(f"replay: {getattr(err, 'message', None) or err}")
     return ServerCrashError(f"the language server failed {message}")
-
-

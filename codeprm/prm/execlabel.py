@@ -55,7 +55,9 @@ class TestPlan:
 
 def stdlib_test_module(name: str, stdlib: Path = STDLIB) -> str | None:
     """``test.test_NAME`` when this Python ships a test suite for the stdlib module NAME."""
-    if (stdlib / "test" / f"test_{name}.py").is_file() or (stdlib / "test" / f"test_{name}" / "__init__.py").is_file():
+    if (stdlib / "test" / f"test_{name}.py").is_file() or (
+        stdlib / "test" / f"test_{name}" / "__init__.py"
+    ).is_file():
         return f"test.test_{name}"
     return None
 
@@ -66,7 +68,14 @@ def stdlib_plan(path: Path, stdlib: Path = STDLIB) -> TestPlan | None:
         parts = path.resolve().relative_to(stdlib.resolve()).parts
     except ValueError:
         return None
-    if not parts or parts[0] in ("test", "idlelib", "tkinter", "turtledemo", "lib2to3", "ensurepip"):
+    if not parts or parts[0] in (
+        "test",
+        "idlelib",
+        "tkinter",
+        "turtledemo",
+        "lib2to3",
+        "ensurepip",
+    ):
         return None
     top = parts[0]
     name = top[:-3] if top.endswith(".py") else top
@@ -83,7 +92,9 @@ def command_plan(path: Path, root: Path, command: str) -> TestPlan | None:
         rel = path.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
         return None
-    return TestPlan(root, root.name, f"{root.name}/{rel}", f"cd {shlex.quote(root.name)} && {command}")
+    return TestPlan(
+        root, root.name, f"{root.name}/{rel}", f"cd {shlex.quote(root.name)} && {command}"
+    )
 
 
 @dataclass
@@ -117,7 +128,12 @@ def _sandbox(plan: TestPlan, timeout: float, memory_mb: float | None) -> Iterato
         root = Path(tmp) / "root"
         root.mkdir()
         if plan.copy_from.is_dir():
-            shutil.copytree(plan.copy_from, root / plan.copy_as, symlinks=True, ignore=shutil.ignore_patterns("__pycache__", ".git", ".venv", "node_modules"))
+            shutil.copytree(
+                plan.copy_from,
+                root / plan.copy_as,
+                symlinks=True,
+                ignore=shutil.ignore_patterns("__pycache__", ".git", ".venv", "node_modules"),
+            )
         else:
             shutil.copy2(plan.copy_from, root / plan.copy_as)
         with Sandbox(root, plan.command, timeout=timeout, memory_mb=memory_mb) as sandbox:
@@ -178,7 +194,9 @@ def label_by_execution(
                 if span is None:
                     continue  # the function is not found exactly once: cannot place the edit
                 start, end = span
-                sandbox.set_texts({plan.target: original_file[:start] + group[0].before + original_file[end:]})
+                sandbox.set_texts(
+                    {plan.target: original_file[:start] + group[0].before + original_file[end:]}
+                )
                 stats.test_runs += 1
                 if sandbox.run().passed:
                     stats.bugs_undetected += 1
@@ -186,17 +204,23 @@ def label_by_execution(
                 stats.bugs_relabelled += 1
                 for i in indices:
                     record = records[i]
-                    sandbox.set_texts({plan.target: original_file[:start] + record.after + original_file[end:]})
+                    sandbox.set_texts(
+                        {plan.target: original_file[:start] + record.after + original_file[end:]}
+                    )
                     stats.test_runs += 1
                     passed = sandbox.run().passed
                     if passed != record.label:
-                        stats.disagreements[record.candidate] = stats.disagreements.get(record.candidate, 0) + 1
+                        stats.disagreements[record.candidate] = (
+                            stats.disagreements.get(record.candidate, 0) + 1
+                        )
                     out[i] = replace(record, label=passed, label_source="execution")
                     stats.steps_relabelled += 1
     return out, stats
 
 
-def corpus_planner(roots: Sequence[Path], test_cmd: str | None) -> Callable[[str], tuple[Path, TestPlan] | None]:
+def corpus_planner(
+    roots: Sequence[Path], test_cmd: str | None
+) -> Callable[[str], tuple[Path, TestPlan] | None]:
     """Map mined ``source_path`` values (``<root name>/<path>``) to files and test plans.
 
     Under the standard library the CPython suite is used; under any other root the user's
@@ -210,7 +234,11 @@ def corpus_planner(roots: Sequence[Path], test_cmd: str | None) -> Callable[[str
             if root.is_file():
                 if given.name != source_path:
                     continue
-                plan = TestPlan(root, root.name, root.name, test_cmd) if test_cmd is not None else stdlib_plan(root)
+                plan = (
+                    TestPlan(root, root.name, root.name, test_cmd)
+                    if test_cmd is not None
+                    else stdlib_plan(root)
+                )
                 return None if plan is None else (root, plan)
             if root.name != head or not rest:
                 continue

@@ -263,7 +263,9 @@ def fetch(
             if actual == meta.weights_sha256:
                 fetched = meta.base_model.get("gguf_sha256") == GGUF_SHA256 and not meta.training
                 combiner = default_combiner()
-                if fetched and (meta.calibration != SMOLLM2_CALIBRATION or dict(meta.combiner) != combiner):
+                if fetched and (
+                    meta.calibration != SMOLLM2_CALIBRATION or dict(meta.combiner) != combiner
+                ):
                     # fetched by an older codeprm: refresh its default calibration and weights
                     write_meta(dest, meta.with_(calibration=SMOLLM2_CALIBRATION, combiner=combiner))
                 return FetchResult(dest, actual, None, reused=True)

@@ -210,7 +210,9 @@ class Scorer:
             self.prefix_cache.put(key, state)
         return state
 
-    def _split_cached(self, keys: Sequence[str], items: Sequence[T]) -> tuple[dict[str, Any], dict[str, T]]:
+    def _split_cached(
+        self, keys: Sequence[str], items: Sequence[T]
+    ) -> tuple[dict[str, Any], dict[str, T]]:
         """(cached results by key, the items still to compute by key: each key once)."""
         results: dict[str, Any] = {}
         todo: dict[str, T] = {}
@@ -258,7 +260,10 @@ class Scorer:
         from codeprm.prm.model import lm_rows, shared_prefix_deltas
 
         prefixes = [lm_prefix(s) for s in steps]
-        keys = [_key(self.model_key, "pair", p, s.before, s.after) for p, s in zip(prefixes, steps, strict=True)]
+        keys = [
+            _key(self.model_key, "pair", p, s.before, s.after)
+            for p, s in zip(prefixes, steps, strict=True)
+        ]
         results, todo_steps = self._split_cached(keys, list(zip(prefixes, steps, strict=True)))
         groups: dict[tuple[str, str], dict[str, str]] = {}
         for k, (p, s) in todo_steps.items():
@@ -271,23 +276,35 @@ class Scorer:
                 shared: dict[str, list[int]] = {}
                 for k, after in todo.items():
                     after_ids = self._tokens(after)
-                    row_a, start_a = lm_rows(prefix_ids, after_ids, self.start_id, self.meta.max_length)
+                    row_a, start_a = lm_rows(
+                        prefix_ids, after_ids, self.start_id, self.meta.max_length
+                    )
                     # near the length limit the prefix is cut per code: no shared cache then
-                    if row_a[:start_a] == row_b[:start] and len(row_b) - start == len(before_ids) and len(row_a) - start_a == len(after_ids):
+                    if (
+                        row_a[:start_a] == row_b[:start]
+                        and len(row_b) - start == len(before_ids)
+                        and len(row_a) - start_a == len(after_ids)
+                    ):
                         shared[k] = after_ids
                     else:
                         fallback_keys.append(k)
                 if not shared:
                     continue
                 state = self._prefix_state(row_b[:start])
-                deltas = shared_prefix_deltas(self.model, state, before_ids, list(shared.values()), self.device)
+                deltas = shared_prefix_deltas(
+                    self.model, state, before_ids, list(shared.values()), self.device
+                )
                 self.sequences_run += 1 + len(shared)
                 for (k, after_ids), delta in zip(shared.items(), deltas, strict=True):
                     entry = (delta, float(len(after_ids) - len(before_ids)))
                     self.cache.put(k, entry)
                     results[k] = entry
         if fallback_keys:
-            for k, feats in zip(fallback_keys, self._zero_shot_rows([todo_steps[k][1] for k in fallback_keys]), strict=True):
+            for k, feats in zip(
+                fallback_keys,
+                self._zero_shot_rows([todo_steps[k][1] for k in fallback_keys]),
+                strict=True,
+            ):
                 entry = (feats[0], feats[1])
                 self.cache.put(k, entry)
                 results[k] = entry
@@ -355,11 +372,19 @@ def realfix_checkpoint_dir() -> Path:
     if delta is None:
         raise NotFoundError("this codeprm ships no fine-tuned delta (--prm realfix)")
     if not (base / "config.json").is_file():
-        raise NotFoundError(f"no fetched SmolLM2 in {base} for the realfix delta: run 'codeprm prm fetch' first")
+        raise NotFoundError(
+            f"no fetched SmolLM2 in {base} for the realfix delta: run 'codeprm prm fetch' first"
+        )
     meta, fetched = read_meta(delta), read_meta(base)
-    have = fetched.weights_sha256 if fetched is not None and fetched.weights_sha256 else weights_sha256(base)
+    have = (
+        fetched.weights_sha256
+        if fetched is not None and fetched.weights_sha256
+        else weights_sha256(base)
+    )
     if meta is None or meta.delta.get("base_weights_sha256") != have:
-        raise NotFoundError("the realfix delta was trained on another SmolLM2 conversion (run 'codeprm prm fetch --force' with the default dtype)")
+        raise NotFoundError(
+            "the realfix delta was trained on another SmolLM2 conversion (run 'codeprm prm fetch --force' with the default dtype)"
+        )
     return delta
 
 

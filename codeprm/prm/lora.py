@@ -92,7 +92,9 @@ class LoraLinear(nn.Module):
         self.scale = scale
 
     def forward(self, x: Any) -> Any:
-        return self.base(x) + (x @ self.lora_A.to(x.dtype).T @ self.lora_B.to(x.dtype).T) * self.scale
+        return (
+            self.base(x) + (x @ self.lora_A.to(x.dtype).T @ self.lora_B.to(x.dtype).T) * self.scale
+        )
 
 
 def _module(model: Any, layer: int, target: str) -> tuple[Any, str]:
@@ -145,7 +147,9 @@ def merge_state(state: dict[str, Any], delta: Mapping[str, Any], spec: LoraSpec)
     for layer in spec.layers:
         for target in spec.targets:
             key = weight_key(layer, target)
-            state[key] = merged_weight(state[key], delta[key + ".lora_A"], delta[key + ".lora_B"], spec.scale)
+            state[key] = merged_weight(
+                state[key], delta[key + ".lora_A"], delta[key + ".lora_B"], spec.scale
+            )
 
 
 def merge_into_model(model: Any, spec: LoraSpec, delta: Mapping[str, Any] | None = None) -> None:
@@ -183,7 +187,10 @@ def save_delta(path: Path, state: Mapping[str, Any], spec: LoraSpec, base_sha256
 
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    metadata = {"codeprm_lora": json.dumps(spec.to_json(), sort_keys=True), "base_weights_sha256": base_sha256}
+    metadata = {
+        "codeprm_lora": json.dumps(spec.to_json(), sort_keys=True),
+        "base_weights_sha256": base_sha256,
+    }
     save_file({k: state[k].contiguous() for k in sorted(state)}, str(tmp), metadata=metadata)
     tmp.replace(path)
     return delta_sha256(path)

@@ -27,7 +27,9 @@ from codeprm.prm.runtime import require_torch, require_transformers
 
 # transformers 5.x deprecates the keyword its 4.x releases need (``past_key_values``); the
 # call is right for every supported version, and the warning must not reach the user
-warnings.filterwarnings("ignore", message=r".*past_key_values.* is deprecated", category=FutureWarning)
+warnings.filterwarnings(
+    "ignore", message=r".*past_key_values.* is deprecated", category=FutureWarning
+)
 
 torch = require_torch()
 F = torch.nn.functional
@@ -216,7 +218,9 @@ def shared_prefix_deltas(
             _crop_to(past, base + d)
             ids_a = torch.tensor([suffix], dtype=torch.long, device=device)
             run_a = decoder(input_ids=ids_a, past_key_values=past, use_cache=True)
-            hidden = torch.cat([predictors[d : d + 1].unsqueeze(0), run_a.last_hidden_state[:, :-1]], dim=1)[0]
+            hidden = torch.cat(
+                [predictors[d : d + 1].unsqueeze(0), run_a.last_hidden_state[:, :-1]], dim=1
+            )[0]
             gained = -F.cross_entropy(head(hidden).float(), ids_a[0], reduction="sum")
             out[j] = float(gained - lost)
     finally:

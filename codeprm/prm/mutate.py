@@ -496,7 +496,11 @@ def enumerate_mutations(
         result = m.apply(text)
         # a name for a name always parses: skipping the check makes the unbounded
         # substitutions a repair proposer asks for ten times cheaper
-        if result == text or result in seen or (m.kind not in _NAME_FOR_NAME and not parses(result)):
+        if (
+            result == text
+            or result in seen
+            or (m.kind not in _NAME_FOR_NAME and not parses(result))
+        ):
             continue
         seen.add(result)
         out.append(m)

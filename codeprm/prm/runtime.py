@@ -96,7 +96,9 @@ def autocast_dtype(device: str, precision: str = "auto") -> Any:
         from codeprm.errors import UsageError
 
         raise UsageError(f"unknown precision {precision!r} (use {', '.join(PRECISIONS)})")
-    if precision == "bf16" or (precision == "auto" and device.startswith("cuda") and torch.cuda.is_bf16_supported()):
+    if precision == "bf16" or (
+        precision == "auto" and device.startswith("cuda") and torch.cuda.is_bf16_supported()
+    ):
         return torch.bfloat16
     return None
 

@@ -256,7 +256,9 @@ def train(
     if config.steps > 0 and not train_recs:
         raise UsageError("no records in the train split")
     used = [*(train_recs if config.steps > 0 else ()), *held]  # trained or calibrated on
-    leaked = sorted({r.source_path or r.bug_id for r in used if is_held_out(r.source_path, r.bug_id)})
+    leaked = sorted(
+        {r.source_path or r.bug_id for r in used if is_held_out(r.source_path, r.bug_id)}
+    )
     if leaked:
         raise UsageError(
             f"{len(leaked)} source(s) to train or calibrate on belong to HumanEval, HumanEvalFix "
@@ -327,8 +329,10 @@ def train(
     lora_spec = None
     if config.lora_rank > 0:
         lora_spec = _add_lora(model, config, base_model)
-        say(f"LoRA rank {config.lora_rank} on layers {list(lora_spec.layers)}: "
-            f"{sum(p.numel() for p in model.parameters() if p.requires_grad)} trainable parameters")
+        say(
+            f"LoRA rank {config.lora_rank} on layers {list(lora_spec.layers)}: "
+            f"{sum(p.numel() for p in model.parameters() if p.requires_grad)} trainable parameters"
+        )
     model.to(device)
 
     # ---- training
@@ -407,9 +411,13 @@ def _add_lora(model: Any, config: TrainConfig, base_model: Path | None) -> Any:
         raise UsageError("LoRA training needs a full base checkpoint, not a delta checkpoint")
     if config.steps <= 0:
         raise UsageError("LoRA training needs --steps > 0")
-    targets = {"all": lora.TARGETS, "attention": lora.ATTENTION, "mlp": lora.MLP}.get(config.lora_targets)
+    targets = {"all": lora.TARGETS, "attention": lora.ATTENTION, "mlp": lora.MLP}.get(
+        config.lora_targets
+    )
     if targets is None:
-        raise UsageError(f"--lora-targets must be all, attention or mlp, not {config.lora_targets!r}")
+        raise UsageError(
+            f"--lora-targets must be all, attention or mlp, not {config.lora_targets!r}"
+        )
     total = len(model.model.layers)
     spec = lora.LoraSpec(
         rank=config.lora_rank,
@@ -448,9 +456,7 @@ def _train_loop(
     length = min(config.train_length or scorer.meta.max_length, scorer.meta.max_length)
     # tokenize once, up front
     if kind == "classifier":
-        rows = [
-            scorer._encode_classifier(classifier_text(r.to_input()))[:length] for r in records
-        ]
+        rows = [scorer._encode_classifier(classifier_text(r.to_input()))[:length] for r in records]
         starts = [0] * len(rows)
     else:
         rows, starts = [], []

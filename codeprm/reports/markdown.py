@@ -54,7 +54,9 @@ def _row(step: StepFacts) -> str:
     if step.error is not None:
         cells = [str(step.index), commit, "error", NONE, NONE, NONE, NONE]
     else:
-        errors_after = str(step.after_counts.get("error", 0)) if step.after_counts is not None else NONE
+        errors_after = (
+            str(step.after_counts.get("error", 0)) if step.after_counts is not None else NONE
+        )
         safe = NONE if step.safe is None else ("yes" if step.safe else "**no**")
         cells = [
             str(step.index),

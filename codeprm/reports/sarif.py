@@ -32,7 +32,9 @@ from codeprm.reports.steps import (
 )
 
 SARIF_VERSION = "2.1.0"
-SARIF_SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+SARIF_SCHEMA_URI = (
+    "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+)
 SARIF_SCHEMA_FILE = "sarif-schema-2.1.0.json"
 SRCROOT = "SRCROOT"
 LEVELS = {"error": "error", "warning": "warning", "information": "note", "hint": "note"}
@@ -59,7 +61,11 @@ def to_sarif(bundles: Iterable[Mapping[str, Any]], *, tool_version: str) -> dict
                     }
                 },
                 "originalUriBaseIds": {
-                    SRCROOT: {"description": {"text": "The root of the workspace the steps were scored in."}}
+                    SRCROOT: {
+                        "description": {
+                            "text": "The root of the workspace the steps were scored in."
+                        }
+                    }
                 },
                 "columnKind": "utf16CodeUnits",
                 "results": [_result(step, d, index[d.rule_id]) for step, d in found],
@@ -86,7 +92,10 @@ def _rules(diagnostics: Iterable[ReportDiagnostic]) -> list[dict[str, Any]]:
         if d.code:
             name, text = d.code, f"{d.source or 'codeprm'} diagnostic {d.code}"
         else:
-            name, text = d.severity, f"A {d.source or 'language server'} {d.severity} without a rule code"
+            name, text = (
+                d.severity,
+                f"A {d.source or 'language server'} {d.severity} without a rule code",
+            )
         rules.append(
             {
                 "id": rule_id,
@@ -148,7 +157,9 @@ def _round(x: float) -> float:
 @functools.cache
 def sarif_schema() -> dict[str, Any]:
     """The vendored OASIS SARIF 2.1.0 JSON Schema (draft-04)."""
-    text = resources.files("codeprm.reports").joinpath("schemas", SARIF_SCHEMA_FILE).read_text("utf-8")
+    text = (
+        resources.files("codeprm.reports").joinpath("schemas", SARIF_SCHEMA_FILE).read_text("utf-8")
+    )
     return json.loads(text)
 
 

@@ -47,7 +47,14 @@ class ReportDiagnostic:
     @property
     def fingerprint(self) -> str:
         """sha256 over the position-free identity: moved code keeps its fingerprint."""
-        identity = [self.path, self.source or "", self.code or "", self.severity, self.message, self.enclosing]
+        identity = [
+            self.path,
+            self.source or "",
+            self.code or "",
+            self.severity,
+            self.message,
+            self.enclosing,
+        ]
         encoded = json.dumps(identity, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(encoded.encode("utf-8", "surrogatepass")).hexdigest()
 
@@ -108,11 +115,23 @@ def _step(index: int, bundle: Any) -> StepFacts:
     if bundle.get("status") == "error":
         error = bundle.get("error") if isinstance(bundle.get("error"), Mapping) else {}
         return StepFacts(
-            index, bundle_id, commit, subject, None, {}, targets, (), (), None, None,
+            index,
+            bundle_id,
+            commit,
+            subject,
+            None,
+            {},
+            targets,
+            (),
+            (),
+            None,
+            None,
             str(error.get("message") or "error"),
         )
     reward_block = bundle.get("processReward")
-    if not isinstance(reward_block, Mapping) or not isinstance(reward_block.get("total"), (int, float)):
+    if not isinstance(reward_block, Mapping) or not isinstance(
+        reward_block.get("total"), (int, float)
+    ):
         raise UsageError(f"{where}: not a step bundle: processReward.total is missing")
     facts = bundle.get("facts")
     if not isinstance(facts, Mapping):
@@ -131,7 +150,9 @@ def _step(index: int, bundle: Any) -> StepFacts:
         targets=targets,
         introduced=_diagnostics(facts.get("introduced"), f"{where}: facts.introduced"),
         fixed=_diagnostics(facts.get("fixed"), f"{where}: facts.fixed"),
-        after_counts={k: int(v) for k, v in counts.items()} if isinstance(counts, Mapping) else None,
+        after_counts={k: int(v) for k, v in counts.items()}
+        if isinstance(counts, Mapping)
+        else None,
         safe=safe if isinstance(safe, bool) else None,
         error=None,
     )
@@ -165,7 +186,9 @@ def _diagnostics(items: Any, where: str) -> tuple[ReportDiagnostic, ...]:
                 )
             )
         except (KeyError, TypeError, ValueError) as err:
-            raise UsageError(f"{where}[{n}]: malformed diagnostic ({type(err).__name__}: {err})") from err
+            raise UsageError(
+                f"{where}[{n}]: malformed diagnostic ({type(err).__name__}: {err})"
+            ) from err
     return tuple(sorted(out, key=ReportDiagnostic.sort_key))
 
 

@@ -91,7 +91,9 @@ class Combiner:
         if data.get("version") != COMBINER_VERSION:
             raise UsageError(f"combiner version {data.get('version')} is not {COMBINER_VERSION}")
         if data.get("prm_form", "potential-v1") != "potential-v1":
-            raise UsageError(f"combiner fitted for PRM form {data.get('prm_form')!r}, only potential-v1 is supported")
+            raise UsageError(
+                f"combiner fitted for PRM form {data.get('prm_form')!r}, only potential-v1 is supported"
+            )
         weight = float(data["prm_weight"])
         if not (weight >= 0.0 and weight != float("inf")):
             raise UsageError(f"combiner PRM weight must be finite and non-negative, not {weight}")
@@ -133,7 +135,9 @@ def _task_metrics(scores: Sequence[tuple[float, bool, str]]) -> dict[str, float]
     }
 
 
-def evaluate(tasks: Sequence[Sequence[Candidate]], weights: Mapping[str, float]) -> dict[str, float]:
+def evaluate(
+    tasks: Sequence[Sequence[Candidate]], weights: Mapping[str, float]
+) -> dict[str, float]:
     """Mean MRR, strict top-1, pairwise accuracy and no-op >= fix over tasks."""
     per = [_task_metrics([(score(c, weights), c.good, c.id) for c in t]) for t in tasks]
     n = len(per)
@@ -145,7 +149,10 @@ def evaluate(tasks: Sequence[Sequence[Candidate]], weights: Mapping[str, float])
 
 def grid_points(grid: Mapping[str, Sequence[float]] = GRID) -> list[dict[str, float]]:
     keys = ("a", "a_w", "x", "w")
-    return [dict(zip(keys, vals, strict=True)) for vals in itertools.product(*(sorted(grid[k]) for k in keys))]
+    return [
+        dict(zip(keys, vals, strict=True))
+        for vals in itertools.product(*(sorted(grid[k]) for k in keys))
+    ]
 
 
 def prior_distance(point: Mapping[str, float]) -> float:
@@ -153,7 +160,10 @@ def prior_distance(point: Mapping[str, float]) -> float:
     d = Weights()
     defaults = {"a": d.a, "a_w": d.a_w, "x": d.x, "w": 1.0}
     eps = 1 / 64
-    return round(sum(abs(math.log2((point[k] + eps) / (defaults[k] + eps))) for k in defaults if k in point), 9)
+    return round(
+        sum(abs(math.log2((point[k] + eps) / (defaults[k] + eps))) for k in defaults if k in point),
+        9,
+    )
 
 
 def fit(
@@ -178,7 +188,9 @@ def tasks_digest(tasks: Sequence[Sequence[Candidate]]) -> str:
         [[c.id, c.good, c.capped, {k: c.deltas.get(k, 0.0) for k in FEATURES}] for c in t]
         for t in tasks
     ]
-    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(
+        json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
 
 
 def combiner_from_fit(

@@ -65,12 +65,16 @@ class Weights:
             for item in filter(None, (p.strip() for p in data.split(","))):
                 key, sep, value = item.partition("=")
                 if not sep:
-                    raise UsageError(f"bad weights {data!r}: expected key=value pairs such as a=0.5,b=0.4")
+                    raise UsageError(
+                        f"bad weights {data!r}: expected key=value pairs such as a=0.5,b=0.4"
+                    )
                 pairs[key.strip()] = value.strip()
             data = pairs
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
-            raise UsageError(f"unknown reward weight(s): {', '.join(sorted(unknown))} (known: a, a_w, b, g, x)")
+            raise UsageError(
+                f"unknown reward weight(s): {', '.join(sorted(unknown))} (known: a, a_w, b, g, x)"
+            )
         try:
             values = {k: float(v) for k, v in data.items()}
         except (TypeError, ValueError) as err:
@@ -104,7 +108,12 @@ class Facts:
             raise ValueError("confidence lies in [0, 1]")
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"errors": self.errors, "warnings": self.warnings, "safe": self.safe, "confidence": self.confidence}
+        out: dict[str, Any] = {
+            "errors": self.errors,
+            "warnings": self.warnings,
+            "safe": self.safe,
+            "confidence": self.confidence,
+        }
         # only when present: bundles of states with nothing hidden and no tests keep their shape
         if self.hidden_errors or self.hidden_warnings:
             out.update(hiddenErrors=self.hidden_errors, hiddenWarnings=self.hidden_warnings)
@@ -116,8 +125,12 @@ class Facts:
     def from_json(cls, data: Mapping[str, Any]) -> Facts:
         failing = data.get("failingTests")
         return cls(
-            int(data["errors"]), int(data["warnings"]), bool(data["safe"]), float(data["confidence"]),
-            int(data.get("hiddenErrors", 0)), int(data.get("hiddenWarnings", 0)),
+            int(data["errors"]),
+            int(data["warnings"]),
+            bool(data["safe"]),
+            float(data["confidence"]),
+            int(data.get("hiddenErrors", 0)),
+            int(data.get("hiddenWarnings", 0)),
             None if failing is None else int(failing),
         )
 
@@ -129,19 +142,29 @@ def _r(x: float) -> float:
 
 def potential(f: Facts, w: Weights, formula: str = "potential-v1") -> float:
     """Phi of one state (``potential-v2`` adds the hidden diagnostics and failing tests)."""
-    base = -w.a * f.errors - w.a_w * f.warnings + w.b * (1.0 if f.safe else 0.0) + w.g * f.confidence
+    base = (
+        -w.a * f.errors - w.a_w * f.warnings + w.b * (1.0 if f.safe else 0.0) + w.g * f.confidence
+    )
     if formula != "potential-v2":
         return base
     return base - w.a * f.hidden_errors - w.a_w * f.hidden_warnings - w.x * (f.failing_tests or 0)
 
 
-def step_reward(before: Facts, after: Facts, w: Weights, formula: str = DEFAULT_FORMULA) -> dict[str, Any]:
+def step_reward(
+    before: Facts, after: Facts, w: Weights, formula: str = DEFAULT_FORMULA
+) -> dict[str, Any]:
     """The reward of one step with every component, ready for a bundle's processReward."""
     version = 1
     if formula in ("potential-v1", "potential-v2"):
         v2 = formula == "potential-v2"
-        e_b, e_a = before.errors + v2 * before.hidden_errors, after.errors + v2 * after.hidden_errors
-        w_b, w_a = before.warnings + v2 * before.hidden_warnings, after.warnings + v2 * after.hidden_warnings
+        e_b, e_a = (
+            before.errors + v2 * before.hidden_errors,
+            after.errors + v2 * after.hidden_errors,
+        )
+        w_b, w_a = (
+            before.warnings + v2 * before.hidden_warnings,
+            after.warnings + v2 * after.hidden_warnings,
+        )
         components = {
             "errors": _r(w.a * (e_b - e_a)),
             "warnings": _r(w.a_w * (w_b - w_a)),
@@ -149,7 +172,9 @@ def step_reward(before: Facts, after: Facts, w: Weights, formula: str = DEFAULT_
             "confidence": _r(w.g * (after.confidence - before.confidence)),
         }
         if v2 and (before.failing_tests is not None or after.failing_tests is not None):
-            components["execution"] = _r(w.x * ((before.failing_tests or 0) - (after.failing_tests or 0)))
+            components["execution"] = _r(
+                w.x * ((before.failing_tests or 0) - (after.failing_tests or 0))
+            )
         total = _r(potential(after, w, formula) - potential(before, w, formula))
         if v2:
             version = 2
@@ -177,6 +202,8 @@ def step_reward(before: Facts, after: Facts, w: Weights, formula: str = DEFAULT_
     }
 
 
-def trajectory_rewards(states: Sequence[Facts], w: Weights, formula: str = DEFAULT_FORMULA) -> list[float]:
+def trajectory_rewards(
+    states: Sequence[Facts], w: Weights, formula: str = DEFAULT_FORMULA
+) -> list[float]:
     """Rewards of consecutive states F_0, F_1, ..., F_T (T rewards)."""
     return [step_reward(a, b, w, formula)["total"] for a, b in itertools.pairwise(states)]

@@ -64,7 +64,12 @@ _ANY = re.compile(r"\bAny\b|\bcast\(")
 # (basedpyright's rule names; TypeScript's codes: cannot find name / module, no such
 # property, each with its "did you mean" variant)
 UNRESOLVED_RULES = frozenset(
-    {"reportUndefinedVariable", "reportAttributeAccessIssue", "reportMissingImports", "reportMissingModuleSource"}
+    {
+        "reportUndefinedVariable",
+        "reportAttributeAccessIssue",
+        "reportMissingImports",
+        "reportMissingModuleSource",
+    }
     | {"2304", "2552", "2307", "2339", "2551"}
 )
 # TypeScript: an ``any`` annotation, assertion or type argument (not a call of a function named any)
@@ -80,10 +85,24 @@ def _any_of(path: str) -> re.Pattern[str]:
 
 _EMPTY_STATEMENT = re.compile(r"^\s*(?:pass|\.\.\.|#.*)?\s*$")
 CHECKER_FILES = frozenset(
-    {"pyrightconfig.json", "mypy.ini", ".mypy.ini", ".flake8", "ruff.toml", ".ruff.toml", "setup.cfg", "tox.ini", "pyproject.toml", "tsconfig.json", "jsconfig.json"}
+    {
+        "pyrightconfig.json",
+        "mypy.ini",
+        ".mypy.ini",
+        ".flake8",
+        "ruff.toml",
+        ".ruff.toml",
+        "setup.cfg",
+        "tox.ini",
+        "pyproject.toml",
+        "tsconfig.json",
+        "jsconfig.json",
+    }
 )
 # sections of shared files that configure a checker
-_CHECKER_SECTION = re.compile(r"^\s*\[(?:tool\.(?:pyright|basedpyright|mypy|ruff)[^\]]*|mypy[^\]]*|flake8)\]", re.MULTILINE)
+_CHECKER_SECTION = re.compile(
+    r"^\s*\[(?:tool\.(?:pyright|basedpyright|mypy|ruff)[^\]]*|mypy[^\]]*|flake8)\]", re.MULTILINE
+)
 
 
 def suppression_count(text: str) -> int:
@@ -158,7 +177,9 @@ class Ledger:
     introduced: Counter[Key] = field(default_factory=Counter)
     _severity: dict[Key, str] = field(default_factory=dict)
 
-    def update(self, guard: Guard, introduced: Iterable[Located], present_after: Iterable[Located]) -> None:
+    def update(
+        self, guard: Guard, introduced: Iterable[Located], present_after: Iterable[Located]
+    ) -> None:
         for x in guard.hidden:
             self.hidden[x.key] += 1
             self._severity[x.key] = x.diagnostic.severity
@@ -206,12 +227,16 @@ def _ts_next_line_hidden(before: str, after: str) -> set[int]:
     for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
         if tag == "equal" or j2 == j1 or i2 >= len(a) + 1:
             continue
-        if _NEXT_LINE.search(b[j2 - 1]) and len(_NEXT_LINE.findall("\n".join(b[j1:j2]))) > len(_NEXT_LINE.findall("\n".join(a[i1:i2]))):
+        if _NEXT_LINE.search(b[j2 - 1]) and len(_NEXT_LINE.findall("\n".join(b[j1:j2]))) > len(
+            _NEXT_LINE.findall("\n".join(a[i1:i2]))
+        ):
             out.add(i2)  # the first unchanged line after the block
     return out
 
 
-def _widened_lines(before: str, after: str, pattern: re.Pattern[str] = _ANY) -> tuple[set[int], list[str]]:
+def _widened_lines(
+    before: str, after: str, pattern: re.Pattern[str] = _ANY
+) -> tuple[set[int], list[str]]:
     """Lines of before whose changed block gained Any or cast(, and the after lines that did."""
     lines: set[int] = set()
     gained: list[str] = []
@@ -225,12 +250,17 @@ def _widened_lines(before: str, after: str, pattern: re.Pattern[str] = _ANY) -> 
     return lines, gained
 
 
-def _any_by_definition(text: str, path: str, spans: Callable[[str, str], list[tuple[str, int, int]]] | None) -> dict[str, int]:
+def _any_by_definition(
+    text: str, path: str, spans: Callable[[str, str], list[tuple[str, int, int]]] | None
+) -> dict[str, int]:
     if spans is None:
         return {}
     lines = _lines(text)
     pattern = _any_of(path)
-    return {name: len(pattern.findall("\n".join(lines[first:end]))) for name, first, end in spans(text, path)}
+    return {
+        name: len(pattern.findall("\n".join(lines[first:end])))
+        for name, first, end in spans(text, path)
+    }
 
 
 def _is_checker_config(path: str, old: str | None, new: str | None) -> bool:
@@ -287,17 +317,34 @@ def detect(
     for path in sorted(set(old) | set(new)):
         before, after = old.get(path), new.get(path)
         if _is_checker_config(path, before, after):
-            detections.append(Detection("checker-config", path, "the checkers' configuration changed"))
+            detections.append(
+                Detection("checker-config", path, "the checkers' configuration changed")
+            )
             continue
         if not path.endswith(_CODE_SUFFIXES):
             continue
         b_text, a_text = before or "", after or ""
         if suppression_count(a_text) > suppression_count(b_text):
-            detections.append(Detection("suppression-comment", path, f"{suppression_count(a_text) - suppression_count(b_text)} new"))
+            detections.append(
+                Detection(
+                    "suppression-comment",
+                    path,
+                    f"{suppression_count(a_text) - suppression_count(b_text)} new",
+                )
+            )
         if len(_any_of(path).findall(a_text)) > len(_any_of(path).findall(b_text)):
-            detections.append(Detection("any-widening", path, "Any or cast( added" if _any_of(path) is _ANY else "any added"))
+            detections.append(
+                Detection(
+                    "any-widening",
+                    path,
+                    "Any or cast( added" if _any_of(path) is _ANY else "any added",
+                )
+            )
             widened[path] = _widened_lines(b_text, a_text, _any_of(path))
-            if any(not line.startswith((" ", "\t")) or line.lstrip().startswith(("def ", "async def ")) for line in widened[path][1]):
+            if any(
+                not line.startswith((" ", "\t")) or line.lstrip().startswith(("def ", "async def "))
+                for line in widened[path][1]
+            ):
                 for importer in (importers or {}).get(path, ()):
                     widened.setdefault(importer, (None, []))  # None: every fixed diagnostic there
     unknown: set[str] = set()  # files where an unresolved name now silences checks
@@ -305,7 +352,14 @@ def detect(
         if str(x.diagnostic.code) in UNRESOLVED_RULES:
             path = x.diagnostic.path
             if path not in unknown:
-                detections.append(Detection("unknown-widening", path, f"{x.diagnostic.code}", x.diagnostic.range.start.line))
+                detections.append(
+                    Detection(
+                        "unknown-widening",
+                        path,
+                        f"{x.diagnostic.code}",
+                        x.diagnostic.range.start.line,
+                    )
+                )
             unknown.add(path)
             unknown.update((importers or {}).get(path, ()))
     for path in sorted(by_file):
@@ -325,8 +379,12 @@ def detect(
         changed = _line_map(b_text, a_text)
         directed = _ts_next_line_hidden(b_text, a_text) if path.endswith(_TS_SUFFIXES) else set()
         names_after = definition_names(a_text, path) if definition_names is not None else None
-        names_before_any = _any_by_definition(b_text, path, definition_spans) if path in widened else {}
-        names_after_any = _any_by_definition(a_text, path, definition_spans) if path in widened else {}
+        names_before_any = (
+            _any_by_definition(b_text, path, definition_spans) if path in widened else {}
+        )
+        names_after_any = (
+            _any_by_definition(a_text, path, definition_spans) if path in widened else {}
+        )
         for x in by_file[path]:
             line = x.diagnostic.range.start.line
             if file_level or line in directed:
@@ -334,18 +392,26 @@ def detect(
                 continue
             if path in widened:
                 lines, _ = widened[path]
-                grew = names_before_any.get(x.enclosing, 0) < names_after_any.get(x.enclosing, 0) if x.enclosing else False
+                grew = (
+                    names_before_any.get(x.enclosing, 0) < names_after_any.get(x.enclosing, 0)
+                    if x.enclosing
+                    else False
+                )
                 if lines is None or line in lines or grew:
                     hidden.append(x)
                     continue
             tag, block_b, block_a = changed.get(line, ("equal", [], []))
-            if block_a and suppression_count("\n".join(block_a)) > suppression_count("\n".join(block_b)):
+            if block_a and suppression_count("\n".join(block_a)) > suppression_count(
+                "\n".join(block_b)
+            ):
                 hidden.append(x)
                 continue
             kind = ""
             if x.enclosing and names_after is not None and x.enclosing not in names_after:
                 kind = "deleted-definition"
-            elif tag == "delete" or (tag == "replace" and all(_EMPTY_STATEMENT.match(s) for s in block_a)):
+            elif tag == "delete" or (
+                tag == "replace" and all(_EMPTY_STATEMENT.match(s) for s in block_a)
+            ):
                 kind = "deleted-statement"
             if kind:
                 hidden.extend(_not_reverted([x], budget, detections, kind, path))
@@ -354,7 +420,13 @@ def detect(
     return Guard(tuple(_dedupe(detections)), tuple(hidden))
 
 
-def _not_reverted(items: Sequence[Located], budget: Counter[Key], detections: list[Detection], kind: str, path: str) -> list[Located]:
+def _not_reverted(
+    items: Sequence[Located],
+    budget: Counter[Key],
+    detections: list[Detection],
+    kind: str,
+    path: str,
+) -> list[Located]:
     """Items whose code was deleted, less those an earlier step introduced (a revert)."""
     out = []
     for x in items:
@@ -362,7 +434,14 @@ def _not_reverted(items: Sequence[Located], budget: Counter[Key], detections: li
             budget[x.key] -= 1
             continue
         out.append(x)
-        detections.append(Detection(kind, path, f"{x.diagnostic.severity} {x.diagnostic.code or ''}".strip(), x.diagnostic.range.start.line))
+        detections.append(
+            Detection(
+                kind,
+                path,
+                f"{x.diagnostic.severity} {x.diagnostic.code or ''}".strip(),
+                x.diagnostic.range.start.line,
+            )
+        )
     return out
 
 

@@ -43,14 +43,19 @@ class Delta:
     fixed: tuple[Located, ...]
 
     def to_json(self) -> dict[str, Any]:
-        return {"introduced": [d.to_json() for d in self.introduced], "fixed": [d.to_json() for d in self.fixed]}
+        return {
+            "introduced": [d.to_json() for d in self.introduced],
+            "fixed": [d.to_json() for d in self.fixed],
+        }
 
 
 def _order(items: Iterable[Located]) -> tuple[Located, ...]:
     return tuple(sorted(items, key=lambda x: (x.key, x.diagnostic.sort_key())))
 
 
-def renamed_key(item: Located, renames: Mapping[str, str], moved: Mapping[str, str] | None = None) -> Key:
+def renamed_key(
+    item: Located, renames: Mapping[str, str], moved: Mapping[str, str] | None = None
+) -> Key:
     """The identity key of a diagnostic from before a step, with renamed identifiers renamed.
 
     Every whole-word occurrence of a renamed identifier in the message, and every part
@@ -61,14 +66,25 @@ def renamed_key(item: Located, renames: Mapping[str, str], moved: Mapping[str, s
     path = (moved or {}).get(path, path)
     if not renames:
         return (path, source, code, severity, message, enclosing)
-    pattern = re.compile(r"(?<![\w])(" + "|".join(re.escape(k) for k in sorted(renames, key=len, reverse=True)) + r")(?![\w])")
+    pattern = re.compile(
+        r"(?<![\w])("
+        + "|".join(re.escape(k) for k in sorted(renames, key=len, reverse=True))
+        + r")(?![\w])"
+    )
     message = pattern.sub(lambda m: renames[m.group(1)], message)
-    enclosing = ".".join(renames.get(part, part) for part in enclosing.split(".")) if enclosing else enclosing
+    enclosing = (
+        ".".join(renames.get(part, part) for part in enclosing.split("."))
+        if enclosing
+        else enclosing
+    )
     return (path, source, code, severity, message, enclosing)
 
 
 def delta(
-    before: Iterable[Located], after: Iterable[Located], renames: Mapping[str, str] | None = None, moved: Mapping[str, str] | None = None
+    before: Iterable[Located],
+    after: Iterable[Located],
+    renames: Mapping[str, str] | None = None,
+    moved: Mapping[str, str] | None = None,
 ) -> Delta:
     """Multiset difference by identity key; each side keeps its own positions.
 
@@ -85,7 +101,9 @@ def delta(
     def take(items: list[Located], budget: Counter[Key]) -> list[Located]:
         out = []
         # the last occurrences are the ones that changed: a stable, total choice
-        for item in sorted(items, key=lambda x: (keys[id(x)], x.diagnostic.sort_key()), reverse=True):
+        for item in sorted(
+            items, key=lambda x: (keys[id(x)], x.diagnostic.sort_key()), reverse=True
+        ):
             if budget[keys[id(item)]] > 0:
                 budget[keys[id(item)]] -= 1
                 out.append(item)
@@ -129,7 +147,11 @@ def renamed_identifiers(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
             if any(x != y and not (x[0] == y[0] == tokenize.NAME) for x, y in pairs_):
                 continue
             for (_, old_name), (_, new_name) in pairs_:
-                if old_name == new_name or keyword.iskeyword(old_name) or keyword.iskeyword(new_name):
+                if (
+                    old_name == new_name
+                    or keyword.iskeyword(old_name)
+                    or keyword.iskeyword(new_name)
+                ):
                     continue
                 found[old_name] = new_name if found.get(old_name, new_name) == new_name else None
     return {k: v for k, v in found.items() if v is not None}
@@ -139,7 +161,11 @@ def _tokens(text: str) -> list[tuple[int, str]] | None:
     import io
 
     try:
-        return [(t.type, t.string) for t in tokenize.generate_tokens(io.StringIO(text).readline) if t.type not in _IGNORED]
+        return [
+            (t.type, t.string)
+            for t in tokenize.generate_tokens(io.StringIO(text).readline)
+            if t.type not in _IGNORED
+        ]
     except (tokenize.TokenError, SyntaxError, ValueError):
         return None
 

@@ -25,7 +25,13 @@ class Rescored:
     reward: dict[str, Any]
 
     def to_json(self) -> dict[str, Any]:
-        return {"index": self.index, "bundleId": self.bundle_id, "original": self.original, "total": self.reward["total"], "components": self.reward["components"]}
+        return {
+            "index": self.index,
+            "bundleId": self.bundle_id,
+            "original": self.original,
+            "total": self.reward["total"],
+            "components": self.reward["components"],
+        }
 
 
 def read_bundles(path: Path) -> Iterator[dict[str, Any]]:
@@ -61,13 +67,21 @@ def rescore(
     for index, bundle in enumerate(bundles):
         reward = bundle.get("processReward")
         if not reward:
-            raise UsageError(f"bundle {index} ({bundle.get('request', {}).get('operation')}) carries no process reward")
-        if not isinstance(reward, dict) or not all(isinstance(reward.get(k), dict) for k in ("before", "after")):
-            raise UsageError(f"bundle {index}: its process reward records no facts before and after (nothing to re-score)")
+            raise UsageError(
+                f"bundle {index} ({bundle.get('request', {}).get('operation')}) carries no process reward"
+            )
+        if not isinstance(reward, dict) or not all(
+            isinstance(reward.get(k), dict) for k in ("before", "after")
+        ):
+            raise UsageError(
+                f"bundle {index}: its process reward records no facts before and after (nothing to re-score)"
+            )
         try:
             before, after = Facts.from_json(reward["before"]), Facts.from_json(reward["after"])
         except (KeyError, TypeError, ValueError) as err:
-            raise UsageError(f"bundle {index}: malformed facts in its process reward: {err!r}") from err
+            raise UsageError(
+                f"bundle {index}: malformed facts in its process reward: {err!r}"
+            ) from err
         try:
             recorded = reward.get("weights")
             if recorded is not None and not isinstance(recorded, dict):
@@ -80,8 +94,17 @@ def rescore(
         if prm is not None:
             form = prm.get("form", "step-v1")
             key = "delta" if form == "potential-v1" else "probability"
-            value = probabilities[index] if probabilities is not None and probabilities[index] is not None else prm[key]
-            prm = {**prm, "form": form, key: value, "weight": prm["weight"] if prm_weight is None else prm_weight}
+            value = (
+                probabilities[index]
+                if probabilities is not None and probabilities[index] is not None
+                else prm[key]
+            )
+            prm = {
+                **prm,
+                "form": form,
+                key: value,
+                "weight": prm["weight"] if prm_weight is None else prm_weight,
+            }
         guard = reward.get("guard") if formula == "potential-v2" else None
         if guard is not None:
             guard = {k: v for k, v in guard.items() if k != "withheld"}

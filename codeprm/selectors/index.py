@@ -51,6 +51,7 @@ class TextArchive(Protocol):
         """``(path, sha256, text)`` of kept texts whose hash starts with ``version``."""
         ...
 
+
 SKIP_DIRS = pyfiles.SKIP_DIRS
 MAX_FILE_BYTES = 16 * 1024 * 1024
 

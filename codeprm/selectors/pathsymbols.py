@@ -28,7 +28,9 @@ from codeprm.selectors.scoring import exact
 from codeprm.types import Range
 
 SCHEMES = ("ts://", "js://")
-_FORM = re.compile(r"^(?P<scheme>ts|js)://(?P<path>[^#:?]+)(?:#(?P<name>[^:?]+))?(?::(?P<role>def|sig|body))?(?:\?v=(?P<v>[0-9a-f]{8,64}))?$")
+_FORM = re.compile(
+    r"^(?P<scheme>ts|js)://(?P<path>[^#:?]+)(?:#(?P<name>[^:?]+))?(?::(?P<role>def|sig|body))?(?:\?v=(?P<v>[0-9a-f]{8,64}))?$"
+)
 
 
 def is_path_symbol(text: str) -> bool:
@@ -39,16 +41,31 @@ def parse(text: str) -> tuple[str, str | None, str, str | None]:
     """(path, qualified name or None, role, version or None) of a path-symbol selector."""
     m = _FORM.match(text) if len(text) <= MAX_SELECTOR_LENGTH else None
     if m is None:
-        raise SelectorSyntaxError("not a path symbol selector", text=text, column=1, expected="ts://PATH#Qual.name[:def|sig|body][?v=HEX]")
+        raise SelectorSyntaxError(
+            "not a path symbol selector",
+            text=text,
+            column=1,
+            expected="ts://PATH#Qual.name[:def|sig|body][?v=HEX]",
+        )
     try:
         path = unquote(m["path"], errors="strict")
         name = unquote(m["name"], errors="strict") if m["name"] else None
     except UnicodeDecodeError as err:
-        raise SelectorSyntaxError("a percent-escape that is not UTF-8", text=text, column=1, expected="UTF-8 percent-escapes") from err
+        raise SelectorSyntaxError(
+            "a percent-escape that is not UTF-8",
+            text=text,
+            column=1,
+            expected="UTF-8 percent-escapes",
+        ) from err
     if path.startswith("/") or ".." in path.split("/"):
         raise UsageError(f"{text}: the path must be workspace-relative")
     if any(ord(c) < 32 or c == "\x7f" for c in path):
-        raise SelectorSyntaxError("a control character in the path", text=text, column=1, expected="a workspace-relative path")
+        raise SelectorSyntaxError(
+            "a control character in the path",
+            text=text,
+            column=1,
+            expected="a workspace-relative path",
+        )
     return path, name, m["role"] or "def", m["v"]
 
 
@@ -64,7 +81,9 @@ def resolve_path_symbol(text: str, index: WorkspaceIndex) -> Resolution:
         raise NotFoundError(f"{text}: no such file {path} in the workspace")
     sha = hashlib.sha256(f.text.encode("utf-8", "surrogatepass")).hexdigest()
     if version is not None and not sha.startswith(version):
-        raise VersionSkewError(f"{text}: docVersion {version} is not the current text of {path} ({sha[:12]})")
+        raise VersionSkewError(
+            f"{text}: docVersion {version} is not the current text of {path} ({sha[:12]})"
+        )
     table = LineTable(f.text)
     data = f.text.encode("utf-8", "surrogatepass")
 
@@ -90,4 +109,13 @@ def resolve_path_symbol(text: str, index: WorkspaceIndex) -> Resolution:
     span = {"def": d.span, "sig": d.sig, "body": d.body}[role]
     out = rng(*span)
     symbol_id = f"{path}#{name}"
-    return Resolution(text, "symbol", path, out, 1.0, symbol_id, (exact(path, out, symbol_id, text),), version_check="current" if version else "none")
+    return Resolution(
+        text,
+        "symbol",
+        path,
+        out,
+        1.0,
+        symbol_id,
+        (exact(path, out, symbol_id, text),),
+        version_check="current" if version else "none",
+    )

@@ -18,11 +18,30 @@ from codeprm.selectors.outline import Definition, Outline
 
 _WS = re.compile(rb"\s+")
 
-_CLASS_TYPES = frozenset({"class_declaration", "abstract_class_declaration", "class", "interface_declaration", "enum_declaration", "internal_module", "module"})
-_FUNCTION_TYPES = frozenset(
-    {"function_declaration", "generator_function_declaration", "method_definition", "abstract_method_signature", "method_signature", "function_signature"}
+_CLASS_TYPES = frozenset(
+    {
+        "class_declaration",
+        "abstract_class_declaration",
+        "class",
+        "interface_declaration",
+        "enum_declaration",
+        "internal_module",
+        "module",
+    }
 )
-_FUNCTION_VALUES = frozenset({"arrow_function", "function_expression", "function", "generator_function"})
+_FUNCTION_TYPES = frozenset(
+    {
+        "function_declaration",
+        "generator_function_declaration",
+        "method_definition",
+        "abstract_method_signature",
+        "method_signature",
+        "function_signature",
+    }
+)
+_FUNCTION_VALUES = frozenset(
+    {"arrow_function", "function_expression", "function", "generator_function"}
+)
 _TS_SUFFIXES = (".ts", ".mts", ".cts")
 _JS_SUFFIXES = (".js", ".mjs", ".cjs", ".jsx")
 
@@ -39,7 +58,11 @@ def language(grammar: str) -> tree_sitter.Language:
         return tree_sitter.Language(tree_sitter_javascript.language())
     import tree_sitter_typescript
 
-    return tree_sitter.Language(tree_sitter_typescript.language_tsx() if grammar == "tsx" else tree_sitter_typescript.language_typescript())
+    return tree_sitter.Language(
+        tree_sitter_typescript.language_tsx()
+        if grammar == "tsx"
+        else tree_sitter_typescript.language_typescript()
+    )
 
 
 def grammar_of(path: str) -> str:
@@ -64,7 +87,12 @@ def _outer(node: tree_sitter.Node) -> tree_sitter.Node:
     """The statement a definition's span covers: its ``export`` (and ``const``) included."""
     out = node
     parent = node.parent
-    if node.type == "variable_declarator" and parent is not None and parent.type in ("lexical_declaration", "variable_declaration") and parent.named_child_count == 1:
+    if (
+        node.type == "variable_declarator"
+        and parent is not None
+        and parent.type in ("lexical_declaration", "variable_declaration")
+        and parent.named_child_count == 1
+    ):
         out = parent
     if out.parent is not None and out.parent.type == "export_statement":
         out = out.parent
@@ -77,7 +105,12 @@ def _shape(node: tree_sitter.Node, fn: tree_sitter.Node | None) -> str:
     params = fn.child_by_field_name("parameters") or fn.child_by_field_name("parameter")
     ret = _squash(fn.child_by_field_name("return_type"))
     is_async = any(c.type == "async" for c in fn.children[:2])
-    return ("async " if is_async else "") + "function" + (_squash(params) or "()") + (ret if ret.startswith(":") else (":" + ret if ret else ""))
+    return (
+        ("async " if is_async else "")
+        + "function"
+        + (_squash(params) or "()")
+        + (ret if ret.startswith(":") else (":" + ret if ret else ""))
+    )
 
 
 def outline_of_ts(source: bytes, path: str) -> Outline:
@@ -95,7 +128,11 @@ def outline_of_ts(source: bytes, path: str) -> Outline:
                 kind = "class"
             elif child.type in _FUNCTION_TYPES:
                 kind, fn = "function", child
-            elif child.type in ("variable_declarator", "public_field_definition", "field_definition"):
+            elif child.type in (
+                "variable_declarator",
+                "public_field_definition",
+                "field_definition",
+            ):
                 value = child.child_by_field_name("value")
                 if value is not None and value.type in _FUNCTION_VALUES:
                     kind, fn = "function", value
@@ -103,8 +140,19 @@ def outline_of_ts(source: bytes, path: str) -> Outline:
                     kind = "class"
                 if child.type == "field_definition" and name_node is None:
                     name_node = child.child_by_field_name("property")
-            if kind is None or name_node is None or not name_node.text or name_node.type not in (
-                "identifier", "type_identifier", "property_identifier", "private_property_identifier", "string", "nested_identifier",
+            if (
+                kind is None
+                or name_node is None
+                or not name_node.text
+                or name_node.type
+                not in (
+                    "identifier",
+                    "type_identifier",
+                    "property_identifier",
+                    "private_property_identifier",
+                    "string",
+                    "nested_identifier",
+                )
             ):
                 visit(child, scope)
                 continue
@@ -120,12 +168,15 @@ def outline_of_ts(source: bytes, path: str) -> Outline:
                     qualname=".".join([*(s[0] for s in scope), name]),
                     kinds=(*(s[1] for s in scope), kind),
                     decorators=(),
-                    overload=child.type in ("function_signature", "method_signature", "abstract_method_signature"),
+                    overload=child.type
+                    in ("function_signature", "method_signature", "abstract_method_signature"),
                     accessor=_accessor(child),
                     shape=_shape(child, fn),
                     span=(outer.start_byte, outer.end_byte),
                     sig=(child.start_byte, sig_end),
-                    body=(body.start_byte, body.end_byte) if body is not None else (child.end_byte, child.end_byte),
+                    body=(body.start_byte, body.end_byte)
+                    if body is not None
+                    else (child.end_byte, child.end_byte),
                     doc=None,
                     name_span=(name_node.start_byte, name_node.end_byte),
                 )
@@ -179,8 +230,21 @@ def import_specifiers(source: bytes, path: str) -> list[str]:
 
 #: what a relative specifier may name, tried in order (TypeScript's resolution, simplified)
 _RESOLVE_SUFFIXES = ("", ".ts", ".tsx", ".d.ts", ".mts", ".cts", ".js", ".jsx", ".mjs", ".cjs")
-_INDEX = ("/index.ts", "/index.tsx", "/index.d.ts", "/index.js", "/index.jsx", "/index.mjs", "/index.cjs")
-_JS_TO_TS = {".js": (".ts", ".tsx", ".d.ts"), ".jsx": (".tsx",), ".mjs": (".mts",), ".cjs": (".cts",)}
+_INDEX = (
+    "/index.ts",
+    "/index.tsx",
+    "/index.d.ts",
+    "/index.js",
+    "/index.jsx",
+    "/index.mjs",
+    "/index.cjs",
+)
+_JS_TO_TS = {
+    ".js": (".ts", ".tsx", ".d.ts"),
+    ".jsx": (".tsx",),
+    ".mjs": (".mts",),
+    ".cjs": (".cts",),
+}
 
 
 def resolve_specifier(importer: str, spec: str, paths: set[str] | frozenset[str]) -> str | None:

@@ -66,14 +66,20 @@ class Step:
             raise UsageError(f"{where}: a trajectory step must be a JSON object")
         schema = data.get("schema")
         if schema != TRAJECTORY_SCHEMA:
-            raise VersionSkewError(f"{where}: unknown trajectory schema {schema!r} (expected {TRAJECTORY_SCHEMA})")
+            raise VersionSkewError(
+                f"{where}: unknown trajectory schema {schema!r} (expected {TRAJECTORY_SCHEMA})"
+            )
         try:
             files = data["files"]
             if not isinstance(files, list):
-                raise UsageError(f"{where}: \"files\" must be an array of objects")
+                raise UsageError(f'{where}: "files" must be an array of objects')
             edits = [_file_edit(f, f"{where}: files[{i}]") for i, f in enumerate(files)]
             confidence = data.get("confidence", 1.0)
-            if isinstance(confidence, bool) or not isinstance(confidence, int | float) or not 0.0 <= confidence <= 1.0:
+            if (
+                isinstance(confidence, bool)
+                or not isinstance(confidence, int | float)
+                or not 0.0 <= confidence <= 1.0
+            ):
                 raise UsageError(f"{where}: confidence must be a number in [0, 1]")
             index = data["index"]
             if isinstance(index, bool) or not isinstance(index, int) or index < 0:

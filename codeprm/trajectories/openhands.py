@@ -111,8 +111,10 @@ def import_openhands(
     running: dict[str, str | None] = {}  # path -> text (None: absent) as the stream left it
     steps: list[Step] = []
     for edit in edits:
-        current: object = running[edit.path] if edit.path in running else (
-            base_texts.get(edit.path) if base_texts is not None else _UNKNOWN
+        current: object = (
+            running[edit.path]
+            if edit.path in running
+            else (base_texts.get(edit.path) if base_texts is not None else _UNKNOWN)
         )
         try:
             resolved = _resolve(edit, current, strict=base_texts is not None)
@@ -130,7 +132,12 @@ def import_openhands(
         running[edit.path] = after
         if before == after:
             continue
-        source: dict[str, Any] = {"kind": "openhands", "event": edit.event_id, "path": edit.sandbox_path, **meta}
+        source: dict[str, Any] = {
+            "kind": "openhands",
+            "event": edit.event_id,
+            "path": edit.sandbox_path,
+            **meta,
+        }
         if edit.impl_source:
             source["implSource"] = edit.impl_source
         if edit.command:
@@ -179,7 +186,9 @@ class _Known(Mapping[str, str]):
 
 
 # -- reading ---------------------------------------------------------------------------------
-def _load_stream(events: Events, instance_id: str | None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+def _load_stream(
+    events: Events, instance_id: str | None
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """The events to import, and the evaluation record they came from (if any)."""
     where = str(events) if isinstance(events, (str, Path)) else "events"
     if isinstance(events, (str, Path)) and not Path(events).is_dir():
@@ -188,7 +197,9 @@ def _load_stream(events: Events, instance_id: str | None) -> tuple[list[dict[str
             record = _pick(records, instance_id, where)
             return _check_events(record["history"], f"{where} ({_rid(record)})"), record
     if instance_id is not None:
-        raise UsageError(f"{where}: --instance-id needs an evaluation output.jsonl (records with a \"history\")")
+        raise UsageError(
+            f'{where}: --instance-id needs an evaluation output.jsonl (records with a "history")'
+        )
     return _load(events), None
 
 
@@ -226,7 +237,9 @@ def _pick(records: list[dict[str, Any]], instance_id: str | None, where: str) ->
         chosen = [r for r, rid in zip(records, ids, strict=True) if rid == instance_id]
         if not chosen:
             shown = ", ".join(ids[:10]) + (", ..." if len(ids) > 10 else "")
-            raise NotFoundError(f"{where}: no record with instance_id {instance_id!r} (records: {shown})")
+            raise NotFoundError(
+                f"{where}: no record with instance_id {instance_id!r} (records: {shown})"
+            )
         if len(chosen) > 1:
             raise AmbiguousError(f"{where}: {len(chosen)} records have instance_id {instance_id!r}")
         return chosen[0]
@@ -282,7 +295,9 @@ def _load_dir(path: Path) -> list[dict[str, Any]]:
         try:
             event = json.loads(_read(file))
         except json.JSONDecodeError as err:
-            raise UsageError(f"{file}: invalid JSON: {err.msg} at line {err.lineno} column {err.colno}") from err
+            raise UsageError(
+                f"{file}: invalid JSON: {err.msg} at line {err.lineno} column {err.colno}"
+            ) from err
         out.append(event)
     return _check_events(out, str(path))
 
@@ -322,7 +337,9 @@ def _check_events(events: list[Any], where: str) -> list[dict[str, Any]]:
             raise UsageError(f"{where}: event {n} is not a JSON object")
     if events and not any("action" in e or "observation" in e for e in events):
         # events of other kinds (metadata, future types) are ignored, but not all of them
-        raise UsageError(f"{where}: no event has an \"action\" or \"observation\": not an OpenHands event stream")
+        raise UsageError(
+            f'{where}: no event has an "action" or "observation": not an OpenHands event stream'
+        )
     return [dict(e) for e in events]
 
 
@@ -342,13 +359,13 @@ def _edit_observations(events: list[dict[str, Any]]) -> list[_Edit]:
             value = event.get(key)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, str))):
                 raise UsageError(
-                    f"event {position}: \"{key}\" must be an integer or a string, got {type(value).__name__}",
+                    f'event {position}: "{key}" must be an integer or a string, got {type(value).__name__}',
                     details={"event": position, "key": key},
                 )
         for key in ("action", "observation", "source"):
             if event.get(key) is not None and not isinstance(event.get(key), str):
                 raise UsageError(
-                    f"event {event.get('id', position)}: \"{key}\" must be a string, got {type(event.get(key)).__name__}",
+                    f'event {event.get("id", position)}: "{key}" must be a string, got {type(event.get(key)).__name__}',
                     details={"event": event.get("id", position), "key": key},
                 )
     actions = {e.get("id"): e for e in events if "action" in e and e.get("id") is not None}
@@ -359,12 +376,16 @@ def _edit_observations(events: list[dict[str, Any]]) -> list[_Edit]:
         event_id = event.get("id", position)
         extras = event.get("extras")
         if not isinstance(extras, Mapping):
-            raise UsageError(f"event {event_id}: an edit observation without \"extras\"")
+            raise UsageError(f'event {event_id}: an edit observation without "extras"')
         path = extras.get("path")
         if not isinstance(path, str) or not path:
             raise UsageError(f"event {event_id}: an edit observation without a path")
         cause = actions.get(event.get("cause"))
-        args = cause.get("args") if cause is not None and isinstance(cause.get("args"), Mapping) else {}
+        args = (
+            cause.get("args")
+            if cause is not None and isinstance(cause.get("args"), Mapping)
+            else {}
+        )
         for key in ("old_content", "new_content", "diff"):
             if extras.get(key) is not None and not isinstance(extras.get(key), str):
                 raise UsageError(f"event {event_id}: extras.{key} must be text or null")
@@ -374,10 +395,14 @@ def _edit_observations(events: list[dict[str, Any]]) -> list[_Edit]:
                 event_id=event_id,
                 sandbox_path=path,
                 path=path,
-                impl_source=extras.get("impl_source") if isinstance(extras.get("impl_source"), str) else None,
+                impl_source=extras.get("impl_source")
+                if isinstance(extras.get("impl_source"), str)
+                else None,
                 old_content=extras.get("old_content"),
                 new_content=extras.get("new_content"),
-                prev_exist=extras.get("prev_exist") if isinstance(extras.get("prev_exist"), bool) else None,
+                prev_exist=extras.get("prev_exist")
+                if isinstance(extras.get("prev_exist"), bool)
+                else None,
                 diff=extras.get("diff"),
                 command=command if isinstance(command, str) else None,
                 args=args,
@@ -421,7 +446,8 @@ def _resolve(edit: _Edit, current: object, *, strict: bool) -> tuple[str | None,
     if not snippets:
         if whole is None:
             raise UsageError(
-                f"event {edit.event_id}: an edit observation without new_content", details={"event": edit.event_id}
+                f"event {edit.event_id}: an edit observation without new_content",
+                details={"event": edit.event_id},
             )
         if current is not _UNKNOWN and whole[0] != current and strict:
             raise _modified(edit, current, whole[0])
@@ -430,8 +456,14 @@ def _resolve(edit: _Edit, current: object, *, strict: bool) -> tuple[str | None,
     if current is not _UNKNOWN and whole is not None and _agrees(edit.diff, *whole):
         if whole[0] == current:
             return whole  # the snippet was the whole file (or the exporter stored whole files)
-        inside = isinstance(edit.old_content, str) and isinstance(current, str) and edit.old_content in current
-        if not (_is_snippet(edit) or inside):  # whole texts, but not of the file as the stream left it
+        inside = (
+            isinstance(edit.old_content, str)
+            and isinstance(current, str)
+            and edit.old_content in current
+        )
+        if not (
+            _is_snippet(edit) or inside
+        ):  # whole texts, but not of the file as the stream left it
             raise _modified(edit, current, whole[0])
     if current is _UNKNOWN:
         if edit.command == "create" or (
@@ -467,7 +499,9 @@ def _whole_file(edit: _Edit) -> tuple[str | None, str | None] | None:
 
 def _is_snippet(edit: _Edit) -> bool:
     """Whether the causing action shows old/new_content to be the editor's old_str/new_str."""
-    return edit.command in ("str_replace", "insert") and edit.args.get("new_str") == edit.new_content
+    return (
+        edit.command in ("str_replace", "insert") and edit.args.get("new_str") == edit.new_content
+    )
 
 
 def _agrees(diff: str | None, before: str | None, after: str | None) -> bool:

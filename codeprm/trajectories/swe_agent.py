@@ -54,7 +54,9 @@ class _State:
     binary: tuple[str, ...]  # paths whose binary patches were left out
 
 
-def import_swe_agent(traj: Path | str | Mapping[str, Any], base_texts: Mapping[str, str]) -> list[Step]:
+def import_swe_agent(
+    traj: Path | str | Mapping[str, Any], base_texts: Mapping[str, str]
+) -> list[Step]:
     """The edit steps of a SWE-agent trajectory, given the repository's texts at its base commit.
 
     ``traj`` is a path to a ``.traj`` file or its parsed JSON; ``base_texts`` maps
@@ -136,7 +138,7 @@ def _load(traj: Path | str | Mapping[str, Any]) -> dict[str, Any]:
             ) from err
     if not isinstance(data, dict) or not isinstance(data.get("trajectory"), list):
         raise UsageError(
-            f"{where}: not a SWE-agent trajectory: expected a JSON object with a \"trajectory\" list"
+            f'{where}: not a SWE-agent trajectory: expected a JSON object with a "trajectory" list'
         )
     return data
 
@@ -145,18 +147,26 @@ def _entries(data: dict[str, Any]) -> list[_Entry]:
     out = []
     for number, raw in enumerate(data["trajectory"]):
         if not isinstance(raw, dict):
-            raise UsageError(f"trajectory entry {number}: expected a JSON object, got {type(raw).__name__}")
+            raise UsageError(
+                f"trajectory entry {number}: expected a JSON object, got {type(raw).__name__}"
+            )
         state = raw.get("state")
         if isinstance(state, str):
             try:
                 state = json.loads(state) if state.strip() else {}
             except json.JSONDecodeError as err:
-                raise UsageError(f"trajectory entry {number}: \"state\" is a string but not JSON: {err.msg}") from err
+                raise UsageError(
+                    f'trajectory entry {number}: "state" is a string but not JSON: {err.msg}'
+                ) from err
         if state is not None and not isinstance(state, dict):
-            raise UsageError(f"trajectory entry {number}: \"state\" must be an object, got {type(state).__name__}")
+            raise UsageError(
+                f'trajectory entry {number}: "state" must be an object, got {type(state).__name__}'
+            )
         diff = (state or {}).get("diff")
         if diff is not None and not isinstance(diff, str):
-            raise UsageError(f"trajectory entry {number}: state.diff must be text, got {type(diff).__name__}")
+            raise UsageError(
+                f"trajectory entry {number}: state.diff must be text, got {type(diff).__name__}"
+            )
         action = raw.get("action")
         out.append(_Entry(number, _preview(action if isinstance(action, str) else ""), diff))
     return out
@@ -185,7 +195,9 @@ def _message_text(content: Any) -> str | None:
     if isinstance(content, str):
         return content
     if isinstance(content, list):  # OpenAI-style content parts
-        parts = [p.get("text") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)]
+        parts = [
+            p.get("text") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)
+        ]
         return "\n".join(parts) if parts else None
     return None
 
@@ -216,13 +228,19 @@ def _text_patches(diff: str) -> tuple[str, tuple[str, ...]]:
     kept, binary = [], []
     for block in blocks:
         lines = block.splitlines(keepends=True)
-        header_end = next((i for i, ln in enumerate(lines) if ln.startswith(("--- ", "@@ "))), len(lines))
+        header_end = next(
+            (i for i, ln in enumerate(lines) if ln.startswith(("--- ", "@@ "))), len(lines)
+        )
         header = lines[:header_end]
         if any(ln.startswith(_BINARY_MARKERS) for ln in header):
             binary.append(_block_path(block))
             continue
         header = [ln for ln in header if not _MODE_LINE.match(ln)]
-        if header_end == len(lines) and header and not any(ln.startswith(_FILE_HEADERS) for ln in header):
+        if (
+            header_end == len(lines)
+            and header
+            and not any(ln.startswith(_FILE_HEADERS) for ln in header)
+        ):
             continue  # nothing left but "diff --git" and "index": a mode change alone
         kept.append("".join(header + lines[header_end:]))
     text = "".join(kept)
@@ -271,6 +289,8 @@ def _at_entry(entry: _Entry, err: CodeprmError) -> CodeprmError:
     cls = type(err)
     wrapped = cls.__new__(cls)
     CodeprmError.__init__(
-        wrapped, f"{where}: {err.message}", details={**err.details, "entry": entry.number if entry.number >= 0 else None}
+        wrapped,
+        f"{where}: {err.message}",
+        details={**err.details, "entry": entry.number if entry.number >= 0 else None},
     )
     return wrapped

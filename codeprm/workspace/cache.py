@@ -160,8 +160,21 @@ class WorkspaceCache:
                 if entry is None or not (path / ".git").exists():
                     if path.exists():  # a half-made tree from a crash
                         self._remove(clone, path)
-                    _git("--git-dir", str(clone), "worktree", "add", "--detach", "--force", str(path), sha)
-                    entry = {"repo": norm, "commit": sha, "bytes": _size(path) - _size(path / ".git")}
+                    _git(
+                        "--git-dir",
+                        str(clone),
+                        "worktree",
+                        "add",
+                        "--detach",
+                        "--force",
+                        str(path),
+                        sha,
+                    )
+                    entry = {
+                        "repo": norm,
+                        "commit": sha,
+                        "bytes": _size(path) - _size(path / ".git"),
+                    }
                 index["clock"] += 1
                 entry["used"] = index["clock"]
                 index["trees"][key] = entry
@@ -171,7 +184,9 @@ class WorkspaceCache:
     def trees(self) -> list[dict[str, Any]]:
         """What the cache holds, least recently used first."""
         with self._locked() as index:
-            return sorted(({"key": k, **v} for k, v in index["trees"].items()), key=lambda e: e["used"])
+            return sorted(
+                ({"key": k, **v} for k, v in index["trees"].items()), key=lambda e: e["used"]
+            )
 
     # -- internals ----------------------------------------------------------------
 
@@ -197,13 +212,29 @@ class WorkspaceCache:
     def _resolve(self, norm: str, clone: Path, commit: str) -> str:
         def rev() -> str | None:
             try:
-                return _git("--git-dir", str(clone), "rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}").strip()
+                return _git(
+                    "--git-dir",
+                    str(clone),
+                    "rev-parse",
+                    "--verify",
+                    "--quiet",
+                    f"{commit}^{{commit}}",
+                ).strip()
             except NotFoundError:
                 return None
 
         sha = rev()
         if sha is None:  # a commit newer than the clone: fetch once
-            _git("--git-dir", str(clone), "fetch", "--quiet", "--", norm, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
+            _git(
+                "--git-dir",
+                str(clone),
+                "fetch",
+                "--quiet",
+                "--",
+                norm,
+                "+refs/heads/*:refs/heads/*",
+                "+refs/tags/*:refs/tags/*",
+            )
             sha = rev()
         if sha is None:
             raise NotFoundError(f"commit {commit} not found in {norm}")
@@ -212,7 +243,10 @@ class WorkspaceCache:
     def _evict(self, index: dict[str, Any], keep: str) -> None:
         trees: dict[str, Any] = index["trees"]
         for key in sorted(trees, key=lambda k: trees[k]["used"]):
-            over = len(trees) > self.max_trees or sum(e["bytes"] for e in trees.values()) > self.max_bytes
+            over = (
+                len(trees) > self.max_trees
+                or sum(e["bytes"] for e in trees.values()) > self.max_bytes
+            )
             if not over:
                 return
             if key == keep:
@@ -222,7 +256,10 @@ class WorkspaceCache:
                     fcntl.flock(hold, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
                     continue  # in use by someone: it stays
-                self._remove(self.root / "repos" / f"{_key(trees[key]['repo'])}.git", self.root / "trees" / key)
+                self._remove(
+                    self.root / "repos" / f"{_key(trees[key]['repo'])}.git",
+                    self.root / "trees" / key,
+                )
                 del trees[key]
 
     @staticmethod

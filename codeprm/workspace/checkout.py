@@ -90,6 +90,11 @@ class ScratchCheckout:
         elif target.is_dir():
             shutil.rmtree(target)
         parent = target.parent  # git removes directories a deletion leaves empty
-        while parent != self.root and parent.is_dir() and not parent.is_symlink() and not any(parent.iterdir()):
+        while (
+            parent != self.root
+            and parent.is_dir()
+            and not parent.is_symlink()
+            and not any(parent.iterdir())
+        ):
             parent.rmdir()
             parent = parent.parent

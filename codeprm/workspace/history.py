@@ -128,7 +128,9 @@ def ls_tree(repo: Any, commit: str) -> dict[str, Entry]:
     return out
 
 
-def diff_tree(repo: Any, parent: str | None, commit: str) -> list[tuple[str, Entry | None, Entry | None, str | None]]:
+def diff_tree(
+    repo: Any, parent: str | None, commit: str
+) -> list[tuple[str, Entry | None, Entry | None, str | None]]:
     """``(path, old, new, renamed_from)`` for every path a commit changes against its parent."""
     args = ["diff-tree", "-r", "-z", "--raw", "-M", "--no-abbrev", "--no-commit-id"]
     args += [parent, commit] if parent is not None else ["--root", commit]
@@ -166,7 +168,9 @@ def commit_steps(root: Path, rev_range: str) -> History:
         repo.commit(head_rev)
         commits = list(repo.iter_commits(rev_range, first_parent=True, reverse=True))
     except (git.BadName, git.GitCommandError, ValueError) as err:
-        raise NotFoundError(f"rev range {rev_range!r} does not exist in {repo.working_tree_dir}") from err
+        raise NotFoundError(
+            f"rev range {rev_range!r} does not exist in {repo.working_tree_dir}"
+        ) from err
     prefix = _prefix(repo, root)
     reader = _Reader(repo)
 
@@ -197,7 +201,10 @@ def commit_steps(root: Path, rev_range: str) -> History:
             edits.append(FileEdit(path, before, after, renamed if before is None else None))
         deleted = {e.path for e in edits if e.new_text is None}
         # a rename whose source lies outside root is a plain create
-        change = WorkspaceChange.of(e if e.renamed_from in (None, *deleted) else FileEdit(e.path, e.old_text, e.new_text) for e in edits)
+        change = WorkspaceChange.of(
+            e if e.renamed_from in (None, *deleted) else FileEdit(e.path, e.old_text, e.new_text)
+            for e in edits
+        )
         for edit in change.edits:
             if edit.new_text is None:
                 state.pop(edit.path, None)

@@ -256,4 +256,7 @@ def sign(key: bytes, purpose: str, data: bytes) -> str:
 
 def verify(key: bytes, purpose: str, data: bytes, mac: object) -> bool:
     """Whether ``mac`` is ``sign(key, purpose, data)`` (constant time)."""
-    return isinstance(mac, str) and hmac.compare_digest(sign(key, purpose, data).encode("utf-8", "surrogatepass"), mac.encode("utf-8", "surrogatepass"))
+    return isinstance(mac, str) and hmac.compare_digest(
+        sign(key, purpose, data).encode("utf-8", "surrogatepass"),
+        mac.encode("utf-8", "surrogatepass"),
+    )

@@ -199,7 +199,11 @@ class TextStore:
         kept = 0
         for _mtime, name, pkey, size in entries:
             n = kept_per_path.get(pkey, 0)
-            if n >= self.per_path or kept >= self.max_entries or total_bytes + size > self.max_bytes:
+            if (
+                n >= self.per_path
+                or kept >= self.max_entries
+                or total_bytes + size > self.max_bytes
+            ):
                 _unlink(fd, name)
                 continue
             kept_per_path[pkey] = n + 1

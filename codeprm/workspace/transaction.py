@@ -299,7 +299,10 @@ def _new_txid(key: bytes) -> str:
 def _txid_ok(key: bytes, name: str) -> bool:
     """Whether ``name`` is a transaction id made with ``key`` (its last part is its MAC)."""
     base, _, tag = name.rpartition("-")
-    return bool(base) and hmac.compare_digest(sign(key, "txid", base.encode())[:16].encode("utf-8", "surrogatepass"), tag.encode("utf-8", "surrogatepass"))
+    return bool(base) and hmac.compare_digest(
+        sign(key, "txid", base.encode())[:16].encode("utf-8", "surrogatepass"),
+        tag.encode("utf-8", "surrogatepass"),
+    )
 
 
 def _canonical(manifest: dict[str, Any]) -> bytes:
@@ -388,7 +391,9 @@ def _open_journal(root: Path, *, create: bool) -> _Journal | None:
         state_fd = open_state_dir(root_fd, root, create=create)
         if state_fd is None:
             return None
-        journal_fd = open_dir_at(state_fd, "journal", create=create, mode=0o700, where=str(root / JOURNAL))
+        journal_fd = open_dir_at(
+            state_fd, "journal", create=create, mode=0o700, where=str(root / JOURNAL)
+        )
         if journal_fd is None:
             return None
         if create:
@@ -606,7 +611,9 @@ def _roll_back(root_fd: int, jfd: int, manifest: dict[str, Any]) -> list[dict[st
             except ValueError:
                 backup = None
             if backup is None or _sha256(backup[0]) != e["old"]:
-                conflicts.append({"txid": txid, "path": e["display"], "reason": "backup is damaged"})
+                conflicts.append(
+                    {"txid": txid, "path": e["display"], "reason": "backup is damaged"}
+                )
                 continue
             side = _tmp_name(name, txid, "restore")
             with contextlib.suppress(FileNotFoundError):
@@ -690,7 +697,9 @@ def manifest_problem(manifest: object, txid: str) -> str | None:
         if not isinstance(e["display"], str) or not _is_sha(e["old"]) or not _is_sha(e["new"]):
             return "malformed manifest entry"
         mode = e["old_mode"]
-        if mode is not None and (not isinstance(mode, int) or isinstance(mode, bool) or not 0 <= mode <= 0o7777):
+        if mode is not None and (
+            not isinstance(mode, int) or isinstance(mode, bool) or not 0 <= mode <= 0o7777
+        ):
             return "malformed mode"
         if e["backup"] != (None if e["old"] is None else f"backup-{i}"):
             return f"backup {e['backup']!r} is not the transaction's own"
@@ -715,7 +724,9 @@ def _load_manifest(key: bytes, jfd: int, txid: str) -> tuple[dict[str, Any] | No
         manifest = json.loads(found[0])
     except ValueError:
         return None, "unreadable manifest"
-    if not isinstance(manifest, dict) or not verify(key, "manifest", _canonical(manifest), manifest.get("hmac")):
+    if not isinstance(manifest, dict) or not verify(
+        key, "manifest", _canonical(manifest), manifest.get("hmac")
+    ):
         return None, "manifest not signed by this user's codeprm"
     problem = manifest_problem(manifest, txid)
     return (None, problem) if problem else (manifest, None)
@@ -732,7 +743,9 @@ def recover_locked(root: Path, *, writing: bool = True) -> RecoveryReport:
     except UntrustedStateError as err:
         if writing:
             raise
-        return RecoveryReport(ignored=({"txid": None, "path": err.details["path"], "reason": str(err)},))
+        return RecoveryReport(
+            ignored=({"txid": None, "path": err.details["path"], "reason": str(err)},)
+        )
     if journal is None:
         return RecoveryReport()
     try:

@@ -23,7 +23,19 @@ def ws(tmp_path: Path) -> Path:
 
 
 def repair(ws: Path, *extra: str) -> dict:
-    r = run_cli("agent", "repair", "calc.py", "--test-cmd", TEST_CMD, "-w", str(ws), "--json", "--prm", "none", *extra)
+    r = run_cli(
+        "agent",
+        "repair",
+        "calc.py",
+        "--test-cmd",
+        TEST_CMD,
+        "-w",
+        str(ws),
+        "--json",
+        "--prm",
+        "none",
+        *extra,
+    )
     assert r.code in (0, 3), r.err
     return json.loads(r.out)
 
@@ -47,7 +59,18 @@ def test_guided_repair_spends_no_more_test_runs(ws: Path, tmp_path: Path) -> Non
 
 
 def test_apply_writes_the_fix_and_tests_pass(ws: Path) -> None:
-    r = run_cli("agent", "repair", "calc.py", "--test-cmd", TEST_CMD, "-w", str(ws), "--prm", "none", "--apply")
+    r = run_cli(
+        "agent",
+        "repair",
+        "calc.py",
+        "--test-cmd",
+        TEST_CMD,
+        "-w",
+        str(ws),
+        "--prm",
+        "none",
+        "--apply",
+    )
     assert r.code == 0, r.err
     assert "return total / len(values)" in (ws / "calc.py").read_text()
 
@@ -57,7 +80,21 @@ def test_nothing_to_repair_and_hanging_tests(ws: Path) -> None:
     (ws / "calc.py").write_text(fixed)
     assert repair(ws)["errors"] == ["the tests already pass: nothing to repair"]
     (ws / "calc.py").write_text(fixed.replace("len(values)", "len(value)"))
-    r = run_cli("agent", "repair", "calc.py", "--test-cmd", "sleep 30", "-w", str(ws), "--prm", "none", "--test-timeout", "1", "--budget", "2")
+    r = run_cli(
+        "agent",
+        "repair",
+        "calc.py",
+        "--test-cmd",
+        "sleep 30",
+        "-w",
+        str(ws),
+        "--prm",
+        "none",
+        "--test-timeout",
+        "1",
+        "--budget",
+        "2",
+    )
     assert_clean_error(r, 3, "no candidate made the tests pass")
 
 
@@ -67,13 +104,31 @@ def test_unreachable_llm_endpoint_is_an_error_of_that_proposer_only(ws: Path) ->
     assert any(e.startswith("llm:") for e in result["errors"])
 
 
-def test_repair_tests_the_workspace_module_that_shadows_the_standard_library(tmp_path: Path) -> None:
+def test_repair_tests_the_workspace_module_that_shadows_the_standard_library(
+    tmp_path: Path,
+) -> None:
     from tests.unit.test_localize_sandbox import broken_textwrap_workspace
 
     ws = broken_textwrap_workspace(tmp_path / "tw")
     cmd = "python -m unittest -q test_tw"
     # proposer order: no ranking of the few hundred mutations of a 500-line module
-    r = run_cli("agent", "repair", "textwrap.py", "--test-cmd", cmd, "-w", str(ws), "--json", "--prm", "none", "--order", "proposer", "--budget", "400", timeout=300)
+    r = run_cli(
+        "agent",
+        "repair",
+        "textwrap.py",
+        "--test-cmd",
+        cmd,
+        "-w",
+        str(ws),
+        "--json",
+        "--prm",
+        "none",
+        "--order",
+        "proposer",
+        "--budget",
+        "400",
+        timeout=300,
+    )
     assert r.code == 0, r.err
     result = json.loads(r.out)
     assert "the tests already pass: nothing to repair" not in result["errors"]

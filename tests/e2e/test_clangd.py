@@ -14,7 +14,9 @@ pytestmark = pytest.mark.e2e
 
 
 def _servers(bundle: dict) -> list[tuple[str, str, str]]:
-    return [(s["language"], s["name"], s["diagnosticsMode"]) for s in bundle["environment"]["servers"]]
+    return [
+        (s["language"], s["name"], s["diagnosticsMode"]) for s in bundle["environment"]["servers"]
+    ]
 
 
 def test_diag_and_step_on_c(tmp_path: Path) -> None:
@@ -23,14 +25,26 @@ def test_diag_and_step_on_c(tmp_path: Path) -> None:
     d = run_cli("diag", "-w", str(repo), "--json")
     assert d.code == 0, d.err
     diag = check_bundle(json.loads(d.out))
-    assert diag["facts"]["files"] == ["geometry.c", "geometry.h", "main.c"] and diag["facts"]["counts"]["error"] == 0
-    assert _servers(diag) == [("c", "clangd", "push")] and diag["environment"]["servers"][0]["version"] == "22.1.1"
-    (tmp_path / "e.diff").write_text("--- a/main.c\n+++ b/main.c\n@@ -4 +4 @@\n-    return area(2.0, 3.0) + perimeter(1.0, 1.0);\n+    return area(2.0) + perimeter(1.0, 1.0);\n")
+    assert (
+        diag["facts"]["files"] == ["geometry.c", "geometry.h", "main.c"]
+        and diag["facts"]["counts"]["error"] == 0
+    )
+    assert (
+        _servers(diag) == [("c", "clangd", "push")]
+        and diag["environment"]["servers"][0]["version"] == "22.1.1"
+    )
+    (tmp_path / "e.diff").write_text(
+        "--- a/main.c\n+++ b/main.c\n@@ -4 +4 @@\n-    return area(2.0, 3.0) + perimeter(1.0, 1.0);\n+    return area(2.0) + perimeter(1.0, 1.0);\n"
+    )
     r = run_cli("step", "-w", str(repo), str(tmp_path / "e.diff"), "--json")
     assert r.code == 0, r.err
     step = check_bundle(json.loads(r.out))
     [found] = step["facts"]["introduced"]
-    assert (found["path"], found["code"], found["severity"]) == ("main.c", "typecheck_call_too_few_args", "error")
+    assert (found["path"], found["code"], found["severity"]) == (
+        "main.c",
+        "typecheck_call_too_few_args",
+        "error",
+    )
     assert str(repo) not in found["message"]  # absolute paths in clangd's notes are made relative
     assert step["processReward"]["total"] < 0
 
@@ -52,7 +66,9 @@ def test_score_rev_range_on_c(tmp_path: Path) -> None:
     git(repo, "commit", "-qam", "fix")
     before = tree(repo)
     out = tmp_path / "b.jsonl"
-    r = run_cli("score", "-w", str(repo), "--rev-range", "HEAD~3..HEAD", "--json", "--bundles", str(out))
+    r = run_cli(
+        "score", "-w", str(repo), "--rev-range", "HEAD~3..HEAD", "--json", "--bundles", str(out)
+    )
     assert r.code == 0, r.err
     rewards = [s["reward"] for s in json.loads(r.out)["steps"]]
     assert rewards[0] < 0 and rewards[1] == 0.0 and rewards[2] > 0, rewards

@@ -19,8 +19,16 @@ def test_diag_workspace_bundle(ws_basic: Path) -> None:
     assert r.code == 0, r.err
     bundle = check_bundle(json.loads(r.out))
     facts = bundle["facts"]
-    assert facts["files"] == ["pkg/__init__.py", "pkg/app.py", "pkg/broken.py", "pkg/geometry.py", "pkg/text.py"]
-    assert [(d["path"], d["code"]) for d in facts["diagnostics"] if d["severity"] == "error"] == [("pkg/broken.py", "reportUndefinedVariable")]
+    assert facts["files"] == [
+        "pkg/__init__.py",
+        "pkg/app.py",
+        "pkg/broken.py",
+        "pkg/geometry.py",
+        "pkg/text.py",
+    ]
+    assert [(d["path"], d["code"]) for d in facts["diagnostics"] if d["severity"] == "error"] == [
+        ("pkg/broken.py", "reportUndefinedVariable")
+    ]
     assert facts["counts"]["error"] == 1
     assert bundle["environment"]["server"] == {"name": "basedpyright", "version": "1.40.2"}
     assert bundle["environment"]["positionEncoding"] == "utf-16"
@@ -40,13 +48,21 @@ def test_symbols_json_and_human(ws_basic: Path) -> None:
     bundle = check_bundle(json.loads(r.out))
     assert [s["name"] for s in bundle["facts"]["symbols"]] == ["Point", "area"]
     human = run_cli("symbols", "-w", str(ws_basic), "pkg/geometry.py")
-    assert human.code == 0 and "class" in human.out and "norm" in human.out and "pkg/geometry.py:13:9" in human.out
+    assert (
+        human.code == 0
+        and "class" in human.out
+        and "norm" in human.out
+        and "pkg/geometry.py:13:9" in human.out
+    )
 
 
 def test_human_diag_output(ws_basic: Path) -> None:
     r = run_cli("diag", "-w", str(ws_basic), "pkg/broken.py")
     assert r.code == 0
-    assert 'pkg/broken.py:5:29: error: "missing_name" is not defined [reportUndefinedVariable]' in r.out
+    assert (
+        'pkg/broken.py:5:29: error: "missing_name" is not defined [reportUndefinedVariable]'
+        in r.out
+    )
     assert "1 file(s): 1 error(s), 0 warning(s)" in r.out
 
 
@@ -77,7 +93,9 @@ def test_deterministic_commands_do_not_import_torch(ws_basic: Path) -> None:
         (None, ["frobnicate"], 2, "No such command"),
     ],
 )
-def test_bad_input_is_one_clean_line(ws_basic: Path, tmp_path: Path, make: str | None, args: list[str], code: int, fragment: str) -> None:
+def test_bad_input_is_one_clean_line(
+    ws_basic: Path, tmp_path: Path, make: str | None, args: list[str], code: int, fragment: str
+) -> None:
     ws = tmp_path / "w"
     (ws / "pkg").mkdir(parents=True)
     (ws / "pkg" / "ok.py").write_text("x = 1\n")
@@ -100,7 +118,11 @@ def test_empty_workspace(tmp_path: Path) -> None:
 def test_hung_server_exits_64_within_timeout(ws_basic: Path) -> None:
     started = time.monotonic()
     r = run_cli(
-        "diag", "-w", str(ws_basic), "--timeout", "1",
+        "diag",
+        "-w",
+        str(ws_basic),
+        "--timeout",
+        "1",
         env={"CODEPRM_SERVER_COMMAND": f"{sys.executable} -c 'import time; time.sleep(600)'"},
         timeout=60,
     )
@@ -109,7 +131,12 @@ def test_hung_server_exits_64_within_timeout(ws_basic: Path) -> None:
 
 
 def test_broken_server_binary_exits_65(ws_basic: Path) -> None:
-    r = run_cli("diag", "-w", str(ws_basic), env={"CODEPRM_SERVER_COMMAND": "/nonexistent/langserver --stdio"})
+    r = run_cli(
+        "diag",
+        "-w",
+        str(ws_basic),
+        env={"CODEPRM_SERVER_COMMAND": "/nonexistent/langserver --stdio"},
+    )
     assert_clean_error(r, 65, "cannot start the language server")
 
 
@@ -124,7 +151,10 @@ def test_doctor_json(ws_basic: Path) -> None:
     r = run_cli("doctor", "-w", str(ws_basic), "--json")
     assert r.code == 0, r.err
     report = json.loads(r.out)
-    assert report["server"]["name"] == "basedpyright" and report["server"]["positionEncoding"] == "utf-16"
+    assert (
+        report["server"]["name"] == "basedpyright"
+        and report["server"]["positionEncoding"] == "utf-16"
+    )
     assert all(c["ok"] for c in report["checks"] if c["required"])
 
 
@@ -133,18 +163,37 @@ def test_doctor_json(ws_basic: Path) -> None:
     [
         ("def", "pkg/app.py@L6:C23", [("pkg/geometry.py", 16, 4)]),
         ("def", "pkg/app.py@R(6,23->6,27)", [("pkg/geometry.py", 16, 4)]),
-        ("refs", "py://pkg.geometry#area", [("pkg/app.py", 0, 32), ("pkg/app.py", 5, 22), ("pkg/broken.py", 0, 25), ("pkg/broken.py", 4, 11), ("pkg/geometry.py", 16, 4)]),
-        ("refs", "ast://[module=pkg.geometry]/[class=Point]/[def=norm]", [("pkg/app.py", 5, 13), ("pkg/geometry.py", 12, 8)]),
+        (
+            "refs",
+            "py://pkg.geometry#area",
+            [
+                ("pkg/app.py", 0, 32),
+                ("pkg/app.py", 5, 22),
+                ("pkg/broken.py", 0, 25),
+                ("pkg/broken.py", 4, 11),
+                ("pkg/geometry.py", 16, 4),
+            ],
+        ),
+        (
+            "refs",
+            "ast://[module=pkg.geometry]/[class=Point]/[def=norm]",
+            [("pkg/app.py", 5, 13), ("pkg/geometry.py", 12, 8)],
+        ),
         ("def", 'anchor://pkg/app.py#"area(2.0"', [("pkg/geometry.py", 16, 4)]),
         # GREETING = "héllo 𝔘nicode"; value = 1 -- columns in code points, the server's are utf-16
         ("def", "pkg/text.py@L3:C10", [("pkg/text.py", 1, 29)]),
     ],
 )
-def test_navigation_accepts_every_selector_kind(ws_basic: Path, command: str, selector: str, expected: list[tuple[str, int, int]]) -> None:
+def test_navigation_accepts_every_selector_kind(
+    ws_basic: Path, command: str, selector: str, expected: list[tuple[str, int, int]]
+) -> None:
     r = run_cli(command, selector, "-w", str(ws_basic), "--json")
     assert r.code == 0, r.err
     bundle = check_bundle(json.loads(r.out))
-    got = [(loc["path"], loc["range"]["start"]["line"], loc["range"]["start"]["character"]) for loc in bundle["facts"]["locations"]]
+    got = [
+        (loc["path"], loc["range"]["start"]["line"], loc["range"]["start"]["character"])
+        for loc in bundle["facts"]["locations"]
+    ]
     assert got == expected
 
 
@@ -153,7 +202,9 @@ def test_index_io_changes_the_columns_people_see(ws_basic: Path) -> None:
     r = run_cli("def", "pkg/text.py@L2:C30", "-w", str(ws_basic), "--index-io", "codepoint")
     assert r.code == 0, r.err
     assert r.out.strip() == "pkg/text.py:2:29"
-    assert run_cli("def", "pkg/text.py@L2:C31", "-w", str(ws_basic)).out.strip() == "pkg/text.py:2:30"
+    assert (
+        run_cli("def", "pkg/text.py@L2:C31", "-w", str(ws_basic)).out.strip() == "pkg/text.py:2:30"
+    )
 
 
 def test_hover_on_a_symbol_selector(ws_basic: Path) -> None:

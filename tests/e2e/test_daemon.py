@@ -15,7 +15,13 @@ from tests.conftest import FIXTURES, assert_clean_error, check_bundle, run_cli
 
 pytestmark = pytest.mark.e2e
 
-LINES = ["value = 1", "value = undefined_a", "from pkg.geometry import area as _a", "_b: int = 'text'", "def _f() -> int:\n    return missing_b"]
+LINES = [
+    "value = 1",
+    "value = undefined_a",
+    "from pkg.geometry import area as _a",
+    "_b: int = 'text'",
+    "def _f() -> int:\n    return missing_b",
+]
 
 
 def edits(ws: Path, n: int) -> list[Path]:
@@ -91,7 +97,7 @@ def test_daemon_errors_keep_exit_codes_and_stop_cleanly(ws: Path) -> None:
 
 # a new function whose doctest never returns: scoring it (execution facts, whose own cap is
 # 10 s) outlasts a daemon request's budget of 4x --timeout
-HANG = "--- /dev/null\n+++ b/pkg/spin.py\n@@ -0,0 +1,7 @@\n+def spin() -> None:\n+    \"\"\"Never returns.\n+\n+    >>> spin()\n+    \"\"\"\n+    while True:\n+        pass\n"
+HANG = '--- /dev/null\n+++ b/pkg/spin.py\n@@ -0,0 +1,7 @@\n+def spin() -> None:\n+    """Never returns.\n+\n+    >>> spin()\n+    """\n+    while True:\n+        pass\n'
 SELECTOR = "py://pkg.geometry#area"
 
 
@@ -128,7 +134,16 @@ class FakeDaemon:
                         if msg is None:
                             break
                         self.received.append(json.dumps(msg).encode())
-                        wire.send(conn, {"proof": "0" * 64, "challenge": "c", "exit": 0, "stdout": "FORGED\n", "stderr": ""})
+                        wire.send(
+                            conn,
+                            {
+                                "proof": "0" * 64,
+                                "challenge": "c",
+                                "exit": 0,
+                                "stdout": "FORGED\n",
+                                "stderr": "",
+                            },
+                        )
                 except OSError:
                     pass
 
@@ -142,7 +157,11 @@ class FakeDaemon:
 def _record(ws: Path, socket_path: Path, mode: int = 0o600) -> Path:
     state = ws / ".codeprm" / "daemon.json"
     state.parent.mkdir(exist_ok=True)
-    state.write_text(json.dumps({"pid": os.getpid(), "socket": str(socket_path), "started": 0, "secret": "ab" * 32}))
+    state.write_text(
+        json.dumps(
+            {"pid": os.getpid(), "socket": str(socket_path), "started": 0, "secret": "ab" * 32}
+        )
+    )
     state.chmod(mode)
     return state
 
@@ -157,9 +176,15 @@ def _refused(ws: Path, expected: str, fragment: str) -> None:
     r = run_cli("locate", SELECTOR, "-w", str(ws), "--json")
     assert r.code == 0, r.err
     # the same bundle (its id covers everything but timings), answered in-process
-    assert json.loads(r.out)["bundleId"] == json.loads(expected)["bundleId"] and "FORGED" not in r.out
+    assert (
+        json.loads(r.out)["bundleId"] == json.loads(expected)["bundleId"] and "FORGED" not in r.out
+    )
     lines = r.err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("codeprm: note: not using the daemon") and lines[0].endswith("running in-process"), r.err
+    assert (
+        len(lines) == 1
+        and lines[0].startswith("codeprm: note: not using the daemon")
+        and lines[0].endswith("running in-process")
+    ), r.err
     assert fragment in lines[0], lines[0]
 
 
@@ -181,7 +206,9 @@ def test_a_forged_daemon_json_is_never_sent_the_request(ws: Path, tmp_path: Path
         _record(ws, fake.path)
         _refused(ws, expected, "does not know the daemon's secret")
         assert len(fake.received) == 1 and b"hello" in fake.received[0]  # the challenge only
-        assert SELECTOR.encode() not in b"".join(fake.received) and str(ws).encode() not in b"".join(fake.received)
+        assert SELECTOR.encode() not in b"".join(fake.received) and str(
+            ws
+        ).encode() not in b"".join(fake.received)
         # group/world-writable record
         _record(ws, fake.path, 0o666)
         _refused(ws, expected, "writable by others")
@@ -281,7 +308,9 @@ def test_another_uid_cannot_talk_to_the_daemon(ws: Path) -> None:
     assert status["refused"] == 1 and status["served"] == 0
 
 
-def test_a_hung_request_is_cancelled_and_does_not_stop_other_clients(ws: Path, tmp_path: Path) -> None:
+def test_a_hung_request_is_cancelled_and_does_not_stop_other_clients(
+    ws: Path, tmp_path: Path
+) -> None:
     import subprocess
     import sys
 
@@ -292,7 +321,13 @@ def test_a_hung_request_is_cancelled_and_does_not_stop_other_clients(ws: Path, t
     hang = tmp_path / "hang.diff"
     hang.write_text(HANG)
     began = time.monotonic()
-    hung = subprocess.Popen([sys.executable, "-m", "codeprm", "step", str(hang), "-w", str(ws), "--timeout", "1"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    hung = subprocess.Popen(
+        [sys.executable, "-m", "codeprm", "step", str(hang), "-w", str(ws), "--timeout", "1"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(0.5)
     r = run_cli("diag", "pkg/broken.py", "-w", str(ws), "--json")
     assert r.code == 0, r.err
@@ -305,18 +340,30 @@ def test_a_hung_request_is_cancelled_and_does_not_stop_other_clients(ws: Path, t
     assert status["cancelled"] == 1 and status["served"] == 3
 
 
-def test_a_trace_recorded_through_the_daemon_has_in_process_ids_and_replays_byte_identically(ws: Path, tmp_path: Path) -> None:
+def test_a_trace_recorded_through_the_daemon_has_in_process_ids_and_replays_byte_identically(
+    ws: Path, tmp_path: Path
+) -> None:
     """A traced command runs in the daemon on a fresh Workbench: same bundle ids, a replayable trace."""
     diff = edits(ws, 2)[1]
     commands = (["diag"], ["hover", SELECTOR], ["step", str(diff)], ["diag", "pkg/none.py"])
     local = tmp_path / "local.jsonl"
     expected = []
     for args in commands:
-        r = run_cli(*args, "-w", str(ws), "--json", "--trace-file", str(local), env={"CODEPRM_NO_DAEMON": "1"})
+        r = run_cli(
+            *args,
+            "-w",
+            str(ws),
+            "--json",
+            "--trace-file",
+            str(local),
+            env={"CODEPRM_NO_DAEMON": "1"},
+        )
         expected.append((r.code, json.loads(r.out)["bundleId"] if r.code == 0 else None))
     assert [code for code, _ in expected] == [0, 0, 0, 3]
     assert run_cli("daemon", "start", "-w", str(ws), "--json", "--idle-timeout", "300").code == 0
-    assert run_cli("diag", "-w", str(ws)).code == 0  # a warm session exists: a traced call must not use it
+    assert (
+        run_cli("diag", "-w", str(ws)).code == 0
+    )  # a warm session exists: a traced call must not use it
     traced = tmp_path / "daemon.jsonl"
     for args, (code, bundle_id) in zip(commands, expected, strict=True):
         r = run_cli(*args, "-w", str(ws), "--json", "--trace-file", str(traced))
@@ -336,5 +383,7 @@ def test_a_trace_recorded_through_the_daemon_has_in_process_ids_and_replays_byte
     assert r.out.count("identical") == len(commands)
     from codeprm.bundles import canonical_bytes
 
-    recorded = b"".join(canonical_bytes(rec["bundle"]) + b"\n" for rec in records if rec["type"] == "bundle")
+    recorded = b"".join(
+        canonical_bytes(rec["bundle"]) + b"\n" for rec in records if rec["type"] == "bundle"
+    )
     assert replayed.read_bytes() == recorded

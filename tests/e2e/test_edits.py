@@ -14,8 +14,6 @@ from tests.conftest import FIXTURES, assert_clean_error, check_bundle, git, run_
 pytestmark = pytest.mark.e2e
 
 
-
-
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     root = tmp_path / "ws"
@@ -32,8 +30,16 @@ def test_rename_preview_is_exactly_what_apply_writes(repo: Path, tmp_path: Path)
     assert r.code == 0, r.err
     assert tree(repo, (".git", ".codeprm")) == before  # preview writes nothing
     assert r.out.count("+from pkg.geometry import") == 2 and "+def surface(" in r.out
-    bundle = check_bundle(json.loads(run_cli("rename", "py://pkg.geometry#area", "surface", "-w", str(repo), "--json").out))
-    assert [e["path"] for e in bundle["edits"]] == ["pkg/app.py", "pkg/broken.py", "pkg/geometry.py"]
+    bundle = check_bundle(
+        json.loads(
+            run_cli("rename", "py://pkg.geometry#area", "surface", "-w", str(repo), "--json").out
+        )
+    )
+    assert [e["path"] for e in bundle["edits"]] == [
+        "pkg/app.py",
+        "pkg/broken.py",
+        "pkg/geometry.py",
+    ]
     assert bundle["facts"]["oldName"] == "area" and bundle["facts"]["introduced"] == []
     applied = run_cli("rename", "py://pkg.geometry#area", "surface", "-w", str(repo), "--apply")
     assert applied.code == 0, applied.err
@@ -60,7 +66,9 @@ def test_rename_preview_is_exactly_what_apply_writes(repo: Path, tmp_path: Path)
 )
 def test_rename_refusals(repo: Path, selector: str, name: str, code: int, fragment: str) -> None:
     before = tree(repo, (".git", ".codeprm"))
-    assert_clean_error(run_cli("rename", selector, name, "-w", str(repo), "--apply"), code, fragment)
+    assert_clean_error(
+        run_cli("rename", selector, name, "-w", str(repo), "--apply"), code, fragment
+    )
     assert tree(repo, (".git", ".codeprm")) == before
 
 
@@ -75,9 +83,22 @@ def test_rename_that_introduces_errors_is_refused(repo: Path) -> None:
 def test_rename_refuses_a_dirty_tree_unless_allowed(repo: Path) -> None:
     (repo / "pkg/app.py").write_text((repo / "pkg/app.py").read_text() + "\n# local change\n")
     before = tree(repo, (".git", ".codeprm"))
-    assert_clean_error(run_cli("rename", "py://pkg.geometry#area", "surface", "-w", str(repo), "--apply"), 71, "")
+    assert_clean_error(
+        run_cli("rename", "py://pkg.geometry#area", "surface", "-w", str(repo), "--apply"), 71, ""
+    )
     assert tree(repo, (".git", ".codeprm")) == before
-    assert run_cli("rename", "py://pkg.geometry#area", "surface", "-w", str(repo), "--apply", "--allow-dirty").code == 0
+    assert (
+        run_cli(
+            "rename",
+            "py://pkg.geometry#area",
+            "surface",
+            "-w",
+            str(repo),
+            "--apply",
+            "--allow-dirty",
+        ).code
+        == 0
+    )
     assert "surface" in (repo / "pkg/app.py").read_text()
 
 
@@ -87,12 +108,29 @@ def test_actions_lists_quick_fixes(repo: Path) -> None:
     bundle = check_bundle(json.loads(r.out))
     titles = [a["title"] for a in bundle["facts"]["actions"]]
     assert "Add `# pyright: ignore[reportUndefinedVariable]`" in titles
-    action = bundle["facts"]["actions"][titles.index("Add `# pyright: ignore[reportUndefinedVariable]`")]
-    assert "+    return area(1.0, 2.0) + missing_name  # pyright: ignore[reportUndefinedVariable]" in action["diff"]
+    action = bundle["facts"]["actions"][
+        titles.index("Add `# pyright: ignore[reportUndefinedVariable]`")
+    ]
+    assert (
+        "+    return area(1.0, 2.0) + missing_name  # pyright: ignore[reportUndefinedVariable]"
+        in action["diff"]
+    )
 
 
 def test_apply_workspace_edit_and_stale_edit(repo: Path, tmp_path: Path) -> None:
-    edit = {"changes": {(repo / "pkg/broken.py").as_uri(): [{"range": {"start": {"line": 4, "character": 25}, "end": {"line": 4, "character": 40}}, "newText": ""}]}}
+    edit = {
+        "changes": {
+            (repo / "pkg/broken.py").as_uri(): [
+                {
+                    "range": {
+                        "start": {"line": 4, "character": 25},
+                        "end": {"line": 4, "character": 40},
+                    },
+                    "newText": "",
+                }
+            ]
+        }
+    }
     path = tmp_path / "edit.json"
     path.write_text(json.dumps(edit))
     preview = run_cli("apply", str(path), "-w", str(repo), "--json")

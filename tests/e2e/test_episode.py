@@ -22,7 +22,14 @@ APP = "from lib import area\n\n\ndef report() -> str:\n    return str(area(2.0, 
 def diff(path: str, before: str | None, after: str | None) -> str:
     a = before.splitlines(True) if before is not None else []
     b = after.splitlines(True) if after is not None else []
-    return "".join(difflib.unified_diff(a, b, f"a/{path}" if before is not None else "/dev/null", f"b/{path}" if after is not None else "/dev/null"))
+    return "".join(
+        difflib.unified_diff(
+            a,
+            b,
+            f"a/{path}" if before is not None else "/dev/null",
+            f"b/{path}" if after is not None else "/dev/null",
+        )
+    )
 
 
 @pytest.fixture()
@@ -42,7 +49,9 @@ def test_rewards_of_an_episode_telescope_and_disk_is_untouched(engine: StepEngin
     lib3 = "def area(w: float, h: float = 1.0) -> float:\n    return w * h\n"  # fixes the break
     r1 = ep.advance(engine, diff("lib.py", LIB, lib1))["processReward"]["total"]
     r2 = ep.advance(engine, diff("lib.py", lib1, lib2))["processReward"]["total"]
-    r3 = ep.advance(engine, diff("lib.py", lib2, lib3) + diff("README.md", "geometry\n", "geometry, fixed\n"))["processReward"]["total"]
+    r3 = ep.advance(
+        engine, diff("lib.py", lib2, lib3) + diff("README.md", "geometry\n", "geometry, fixed\n")
+    )["processReward"]["total"]
     assert r1 < 0 and r2 == 0.0 and r3 > 0
     assert ep.steps == 3 and ep.total == pytest.approx(r1 + r2 + r3)
     one_step = score_edit(engine, diff("lib.py", LIB, lib3)).bundle["processReward"]["total"]

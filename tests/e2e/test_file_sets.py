@@ -33,7 +33,14 @@ NO_DAEMON = {"CODEPRM_NO_DAEMON": "1"}
 def diff(path: str, before: str | None, after: str | None) -> str:
     a = before.splitlines(True) if before is not None else []
     b = after.splitlines(True) if after is not None else []
-    return "".join(difflib.unified_diff(a, b, f"a/{path}" if before is not None else "/dev/null", f"b/{path}" if after is not None else "/dev/null"))
+    return "".join(
+        difflib.unified_diff(
+            a,
+            b,
+            f"a/{path}" if before is not None else "/dev/null",
+            f"b/{path}" if after is not None else "/dev/null",
+        )
+    )
 
 
 @pytest.fixture()
@@ -82,7 +89,11 @@ def test_deleting_an_imported_module_is_penalised(engine: StepEngine) -> None:
 
 
 def test_renaming_a_module_with_its_importers_updated_scores_zero(engine: StepEngine) -> None:
-    edit = diff("lib.py", LIB, None) + diff("geometry.py", None, LIB) + diff("app.py", APP, APP.replace("from lib", "from geometry"))
+    edit = (
+        diff("lib.py", LIB, None)
+        + diff("geometry.py", None, LIB)
+        + diff("app.py", APP, APP.replace("from lib", "from geometry"))
+    )
     bundle = check_bundle(score_edit(engine, edit).bundle)
     assert bundle["processReward"]["total"] == 0 and bundle["facts"]["introduced"] == []
 
@@ -97,8 +108,12 @@ def test_a_body_edit_stays_in_the_warm_session(engine: StepEngine) -> None:
 def test_an_episode_that_creates_a_module_then_imports_it(engine: StepEngine) -> None:
     ep = Episode.start(engine)
     r1 = ep.advance(engine, diff("newmod.py", None, NEWMOD))["processReward"]["total"]
-    r2 = ep.advance(engine, diff("a.py", "x: int = 1\n", "from newmod import f\nx: int = f()\n"))["processReward"]["total"]
-    r3 = ep.advance(engine, diff("lib.py", LIB, None))["processReward"]["total"]  # app.py now breaks
+    r2 = ep.advance(engine, diff("a.py", "x: int = 1\n", "from newmod import f\nx: int = f()\n"))[
+        "processReward"
+    ]["total"]
+    r3 = ep.advance(engine, diff("lib.py", LIB, None))["processReward"][
+        "total"
+    ]  # app.py now breaks
     assert r1 == 0 and r2 == 0 and r3 < 0
     assert not (engine.root / "newmod.py").exists() and (engine.root / "lib.py").exists()
 
@@ -109,19 +124,43 @@ def test_a_trajectory_that_creates_a_module_then_imports_it(ws: Path, tmp_path: 
 
     before = tree(ws)
     steps = [
-        Step(0, WorkspaceChange.of([FileEdit("newmod.py", None, NEWMOD)]), id="create", source={"kind": "test"}),
-        Step(1, WorkspaceChange.of([FileEdit("a.py", "x: int = 1\n", "from newmod import f\nx: int = f()\n")]), id="use", source={"kind": "test"}),
-        Step(2, WorkspaceChange.of([FileEdit("lib.py", LIB, None)]), id="delete", source={"kind": "test"}),
+        Step(
+            0,
+            WorkspaceChange.of([FileEdit("newmod.py", None, NEWMOD)]),
+            id="create",
+            source={"kind": "test"},
+        ),
+        Step(
+            1,
+            WorkspaceChange.of(
+                [FileEdit("a.py", "x: int = 1\n", "from newmod import f\nx: int = f()\n")]
+            ),
+            id="use",
+            source={"kind": "test"},
+        ),
+        Step(
+            2,
+            WorkspaceChange.of([FileEdit("lib.py", LIB, None)]),
+            id="delete",
+            source={"kind": "test"},
+        ),
     ]
     traj = tmp_path / "t.jsonl"
     traj.write_text("".join(json.dumps(s.to_json()) + "\n" for s in steps))
     trace = tmp_path / "trace.jsonl"
-    r = run_cli("score", str(traj), "-w", str(ws), "--json", "--trace-file", str(trace), env=NO_DAEMON)
+    r = run_cli(
+        "score", str(traj), "-w", str(ws), "--json", "--trace-file", str(trace), env=NO_DAEMON
+    )
     assert r.code == 0, r.err
     rewards = [s["reward"] for s in json.loads(r.out)["steps"]]
     assert rewards[0] == 0 and rewards[1] == 0 and rewards[2] < 0
     assert tree(ws) == before
-    replayed = run_cli("trace", "replay", str(trace), env={"CODEPRM_SERVER_COMMAND": "/nonexistent/server", **NO_DAEMON})
+    replayed = run_cli(
+        "trace",
+        "replay",
+        str(trace),
+        env={"CODEPRM_SERVER_COMMAND": "/nonexistent/server", **NO_DAEMON},
+    )
     assert replayed.code == 0, replayed.err + replayed.out
 
 
@@ -132,7 +171,14 @@ def test_a_traced_step_in_the_mirror_replays_byte_identically(ws: Path, tmp_path
     dirs = {json.loads(line).get("dir") for line in trace.read_text().splitlines()}
     assert {"send", "recv", "shadow-send", "shadow-recv"} <= dirs
     out = tmp_path / "replayed.jsonl"
-    r = run_cli("trace", "replay", str(trace), "--out", str(out), env={"CODEPRM_SERVER_COMMAND": "/nonexistent/server", **NO_DAEMON})
+    r = run_cli(
+        "trace",
+        "replay",
+        str(trace),
+        "--out",
+        str(out),
+        env={"CODEPRM_SERVER_COMMAND": "/nonexistent/server", **NO_DAEMON},
+    )
     assert r.code == 0, r.err + r.out
     from codeprm.bundles import canonical_bytes
 

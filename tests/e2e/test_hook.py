@@ -45,7 +45,11 @@ def claude_applies(data: dict[str, Any]) -> None:
     text = path.read_text("utf-8")
     for e in args["edits"] if tool == "MultiEdit" else [args]:
         assert e["old_string"] in text, e
-        text = text.replace(e["old_string"], e["new_string"]) if e.get("replace_all") else text.replace(e["old_string"], e["new_string"], 1)
+        text = (
+            text.replace(e["old_string"], e["new_string"])
+            if e.get("replace_all")
+            else text.replace(e["old_string"], e["new_string"], 1)
+        )
     path.write_text(text, "utf-8")
 
 
@@ -53,7 +57,15 @@ def run_hook(stdin: str, *args: str, cwd: Path) -> Result:
     """The hook in a fresh process, with the payload on stdin and cwd the project, like Claude Code."""
     env = {**os.environ, "CODEPRM_NO_DAEMON": "1", "PYTHONPATH": str(REPO)}
     env.pop("CODEPRM_DEBUG", None)
-    proc = subprocess.run([sys.executable, "-m", "codeprm", "hook", "claude-code", *args], input=stdin, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "codeprm", "hook", "claude-code", *args],
+        input=stdin,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
@@ -78,7 +90,10 @@ def test_edit_that_breaks_callers_blocks_with_the_reason(ws: Path) -> None:
     assert bundle["request"]["operation"] == "hook"
     assert bundle["request"]["params"]["beforeSource"] == "reversed"
     assert bundle["processReward"]["total"] < 0
-    assert sorted(d["path"] for d in bundle["facts"]["introduced"]) == ["pkg/app.py", "pkg/broken.py"]
+    assert sorted(d["path"] for d in bundle["facts"]["introduced"]) == [
+        "pkg/app.py",
+        "pkg/broken.py",
+    ]
     # the reason is what the model reads: where, what, and the reward
     assert "step reward of -1.0000, below the threshold 0" in r.err
     assert "pkg/app.py:6: error: Expected 1 positional argument" in r.err
@@ -110,7 +125,9 @@ def test_multiedit_is_undone_in_reverse_order_and_passes(ws: Path) -> None:
     assert bundle["request"]["params"]["beforeSource"] == "reversed"
     assert bundle["facts"]["introduced"] == [] and bundle["processReward"]["total"] == 0
     # the reconstructed before text is the fixture's own file
-    assert bundle["edits"][0]["oldSha256"] == _sha((FIXTURES / "ws_basic/pkg/app.py").read_text("utf-8"))
+    assert bundle["edits"][0]["oldSha256"] == _sha(
+        (FIXTURES / "ws_basic/pkg/app.py").read_text("utf-8")
+    )
 
 
 @e2e
@@ -134,8 +151,20 @@ def test_not_a_python_edit_is_none_of_its_business(ws: Path, name: str) -> None:
     [
         ("{not json", "hook payload is not JSON"),
         ("[1, 2]", "must be a JSON object"),
-        (json.dumps({"hook_event_name": "PreToolUse", "tool_name": "Edit", "tool_input": {}}), "handles PostToolUse events"),
-        (json.dumps({"hook_event_name": "PostToolUse", "tool_name": "Edit", "tool_input": {"file_path": "x.py"}}), "needs old_string and new_string"),
+        (
+            json.dumps({"hook_event_name": "PreToolUse", "tool_name": "Edit", "tool_input": {}}),
+            "handles PostToolUse events",
+        ),
+        (
+            json.dumps(
+                {
+                    "hook_event_name": "PostToolUse",
+                    "tool_name": "Edit",
+                    "tool_input": {"file_path": "x.py"},
+                }
+            ),
+            "needs old_string and new_string",
+        ),
     ],
 )
 def test_malformed_payloads_exit_1(tmp_path: Path, stdin: str, fragment: str) -> None:
@@ -144,7 +173,15 @@ def test_malformed_payloads_exit_1(tmp_path: Path, stdin: str, fragment: str) ->
 
 def test_bad_options_and_names_exit_1_not_2(tmp_path: Path) -> None:
     assert_clean_error(run_hook("{}", "--threshold", "high", cwd=tmp_path), 1, "--threshold")
-    r = subprocess.run([sys.executable, "-m", "codeprm", "hook", "claude"], input="{}", cwd=tmp_path, env={**os.environ, "CODEPRM_NO_DAEMON": "1"}, capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "codeprm", "hook", "claude"],
+        input="{}",
+        cwd=tmp_path,
+        env={**os.environ, "CODEPRM_NO_DAEMON": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert_clean_error(Result(r.returncode, r.stdout, r.stderr), 1, "No such command")
 
 
@@ -155,7 +192,11 @@ def test_bad_options_and_names_exit_1_not_2(tmp_path: Path) -> None:
         ("x = 2\ny = 1\n", Replacement("x = 1", "x = 2"), "x = 1\ny = 1\n"),
         ("a = b\nb = 3\n", Replacement("c", "b"), None),  # which b was c? more than one answer
         ("v = new_name(1)\n", Replacement("old", "new_name", replace_all=True), "v = old(1)\n"),
-        ("f(new); g(new)\n", Replacement("old", "new", replace_all=True), None),  # one new may predate the edit
+        (
+            "f(new); g(new)\n",
+            Replacement("old", "new", replace_all=True),
+            None,
+        ),  # one new may predate the edit
         ("print()\n", Replacement("x = 1\n", ""), None),  # a deletion: anywhere
         ("same\n", Replacement("s", "s"), "same\n"),
     ],
@@ -165,7 +206,17 @@ def test_unapply(after: str, r: Replacement, before: str | None) -> None:
 
 
 def test_reconstruct_falls_back_to_original_file_then_to_unknown() -> None:
-    data = {"hook_event_name": "PostToolUse", "tool_name": "Edit", "tool_input": {"file_path": "/w/a.py", "old_string": "1", "new_string": "2", "replace_all": True}, "tool_response": {"originalFile": "a = 1\nb = 1\n"}}
+    data = {
+        "hook_event_name": "PostToolUse",
+        "tool_name": "Edit",
+        "tool_input": {
+            "file_path": "/w/a.py",
+            "old_string": "1",
+            "new_string": "2",
+            "replace_all": True,
+        },
+        "tool_response": {"originalFile": "a = 1\nb = 1\n"},
+    }
     before = reconstruct_before(parse_payload(json.dumps(data)), "a = 2\nb = 2\n")
     assert (before.text, before.source) == ("a = 1\nb = 1\n", "originalFile")
     del data["tool_response"]

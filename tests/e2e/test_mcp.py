@@ -35,15 +35,19 @@ SESSION: list[tuple[str, str, dict[str, Any]]] = [
     ("locate", "locate", {"selector": "py://pkg.geometry#area"}),
     ("bad_selector", "locate", {"selector": "py://pkg.geometry#@@"}),
     ("no_such_symbol", "locate", {"selector": "py://pkg.geometry#nowhere"}),
-    ("rank", "rank_edits", {
-        "file": "pkg/broken.py",
-        "task": "make total() type-check",
-        "candidates": [
-            {"id": "break", "new_text": BROKEN.replace("area(1.0, 2.0)", "area(1.0)")},
-            {"id": "fix", "diff": FIX},
-            {"id": "both", "new_text": BROKEN, "diff": FIX},
-        ],
-    }),
+    (
+        "rank",
+        "rank_edits",
+        {
+            "file": "pkg/broken.py",
+            "task": "make total() type-check",
+            "candidates": [
+                {"id": "break", "new_text": BROKEN.replace("area(1.0, 2.0)", "area(1.0)")},
+                {"id": "fix", "diff": FIX},
+                {"id": "both", "new_text": BROKEN, "diff": FIX},
+            ],
+        },
+    ),
     ("score", "score_edit", {"edit": BREAK}),
     ("rename", "preview_rename", {"selector": "py://pkg.geometry#area", "new_name": "surface"}),
     ("rename_clash", "preview_rename", {"selector": "py://pkg.geometry#area", "new_name": "Point"}),
@@ -52,7 +56,6 @@ SESSION: list[tuple[str, str, dict[str, Any]]] = [
     ("apply_dirty", "apply_edit", {"edit": BREAK}),
     ("apply_dirty_allowed", "apply_edit", {"edit": BREAK, "allow_dirty": True}),
 ]
-
 
 
 async def _session(ws: Path, errlog: Any) -> dict[str, Any]:
@@ -71,7 +74,10 @@ async def _session(ws: Path, errlog: Any) -> dict[str, Any]:
             stream_errors.append(message)
 
     record: dict[str, Any] = {}
-    async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write, message_handler=on_message) as session:
+    async with (
+        stdio_client(params, errlog=errlog) as (read, write),
+        ClientSession(read, write, message_handler=on_message) as session,
+    ):
         record["init"] = await session.initialize()
         record["tools"] = (await session.list_tools()).tools
         for label, tool, arguments in SESSION:
@@ -117,7 +123,14 @@ def test_lists_the_tools_with_their_schemas(served: tuple[Path, dict[str, Any], 
     _, record, _ = served
     assert record["init"].server_info.name == "codeprm"
     tools = {t.name: t for t in record["tools"]}
-    assert sorted(tools) == ["apply_edit", "diagnostics", "locate", "preview_rename", "rank_edits", "score_edit"]
+    assert sorted(tools) == [
+        "apply_edit",
+        "diagnostics",
+        "locate",
+        "preview_rename",
+        "rank_edits",
+        "score_edit",
+    ]
     assert tools["rank_edits"].input_schema["required"] == ["file", "candidates"]
     assert tools["apply_edit"].annotations.destructive_hint is True
     assert tools["score_edit"].annotations.read_only_hint is True
@@ -136,9 +149,13 @@ def test_diagnostics_and_locate(served: tuple[Path, dict[str, Any], str]) -> Non
     assert loc["range"]["start"] == {"line": 16, "character": 0}
 
 
-def test_errors_are_tool_errors_with_exit_codes_and_the_server_keeps_serving(served: tuple[Path, dict[str, Any], str]) -> None:
+def test_errors_are_tool_errors_with_exit_codes_and_the_server_keeps_serving(
+    served: tuple[Path, dict[str, Any], str],
+) -> None:
     _, record, stderr = served
-    assert "bad selector at column" in error_text(record, "bad_selector") and "(exit 2)" in error_text(record, "bad_selector")
+    assert "bad selector at column" in error_text(
+        record, "bad_selector"
+    ) and "(exit 2)" in error_text(record, "bad_selector")
     assert "(exit 3)" in error_text(record, "no_such_symbol")
     assert "(exit 70)" in error_text(record, "rename_clash")
     # every call after the failures was answered by the same server
@@ -155,22 +172,36 @@ def test_rank_edits_returns_the_rank_json_list(served: tuple[Path, dict[str, Any
     assert fix["reward"] > 0 > brk["reward"]
     assert (fix["fixed"], brk["introduced"]) == (1, 1)
     assert "prm" not in fix["components"]  # --prm none
-    assert both["reward"] is None and both["error"]["exitCode"] == 2 and "exactly one of new_text or diff" in both["error"]["message"]
+    assert (
+        both["reward"] is None
+        and both["error"]["exitCode"] == 2
+        and "exactly one of new_text or diff" in both["error"]["message"]
+    )
 
 
-def test_score_edit_and_preview_rename_write_nothing(served: tuple[Path, dict[str, Any], str]) -> None:
+def test_score_edit_and_preview_rename_write_nothing(
+    served: tuple[Path, dict[str, Any], str],
+) -> None:
     ws, record, _ = served
     step = check_bundle(ok(record, "score"))
     assert step["processReward"]["total"] == pytest.approx(-1.0)
     assert sorted(d["path"] for d in step["facts"]["introduced"]) == ["pkg/app.py", "pkg/broken.py"]
     rename = ok(record, "rename")
     check_bundle(rename["bundle"])
-    assert [e["path"] for e in rename["bundle"]["edits"]] == ["pkg/app.py", "pkg/broken.py", "pkg/geometry.py"]
-    assert "+def surface(" in rename["diff"] and rename["diff"].count("+from pkg.geometry import") == 2
+    assert [e["path"] for e in rename["bundle"]["edits"]] == [
+        "pkg/app.py",
+        "pkg/broken.py",
+        "pkg/geometry.py",
+    ]
+    assert (
+        "+def surface(" in rename["diff"] and rename["diff"].count("+from pkg.geometry import") == 2
+    )
     assert "surface" not in (ws / "pkg/geometry.py").read_text() + (ws / "pkg/app.py").read_text()
 
 
-def test_apply_edit_writes_and_later_answers_see_it(served: tuple[Path, dict[str, Any], str]) -> None:
+def test_apply_edit_writes_and_later_answers_see_it(
+    served: tuple[Path, dict[str, Any], str],
+) -> None:
     ws, record, _ = served
     applied = ok(record, "apply")
     assert [f["path"] for f in applied["written"]["files"]] == ["pkg/broken.py"]
@@ -199,7 +230,15 @@ def test_the_prm_is_loaded_once_on_the_first_ranking_only(tmp_path: Path) -> Non
 
 def _children(pid: int) -> list[str]:
     """Child process ids (Linux /proc; empty elsewhere): any thread may have started one."""
-    return [c for task in Path(f"/proc/{pid}/task").glob("*") for c in (task / "children").read_text().split()] if Path("/proc").is_dir() else []
+    return (
+        [
+            c
+            for task in Path(f"/proc/{pid}/task").glob("*")
+            for c in (task / "children").read_text().split()
+        ]
+        if Path("/proc").is_dir()
+        else []
+    )
 
 
 def test_sigterm_stops_the_server_and_its_language_server(tmp_path: Path) -> None:
@@ -208,25 +247,56 @@ def test_sigterm_stops_the_server_and_its_language_server(tmp_path: Path) -> Non
     ws = tmp_path / "ws"
     shutil.copytree(FIXTURES / "ws_basic", ws)
     env = {**os.environ, "CODEPRM_NO_DAEMON": "1", "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "codeprm", "mcp", "-w", str(ws), "--prm", "none"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "codeprm", "mcp", "-w", str(ws), "--prm", "none"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
     assert proc.stdin is not None and proc.stdout is not None
 
     def ask(message: dict[str, Any]) -> dict[str, Any] | None:
         assert proc.stdin is not None and proc.stdout is not None
         proc.stdin.write((json.dumps({"jsonrpc": "2.0", **message}) + "\n").encode())
         proc.stdin.flush()
-        return json.loads(proc.stdout.readline()) if "id" in message else None  # stdout holds JSON-RPC only
+        return (
+            json.loads(proc.stdout.readline()) if "id" in message else None
+        )  # stdout holds JSON-RPC only
 
     try:
-        ask({"id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "0"}}})
+        ask(
+            {
+                "id": 1,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-06-18",
+                    "capabilities": {},
+                    "clientInfo": {"name": "test", "version": "0"},
+                },
+            }
+        )
         ask({"method": "notifications/initialized"})
-        reply = ask({"id": 2, "method": "tools/call", "params": {"name": "diagnostics", "arguments": {"files": ["pkg/broken.py"]}}})
-        assert reply is not None and reply["result"]["structuredContent"]["facts"]["counts"]["error"] == 1
+        reply = ask(
+            {
+                "id": 2,
+                "method": "tools/call",
+                "params": {"name": "diagnostics", "arguments": {"files": ["pkg/broken.py"]}},
+            }
+        )
+        assert (
+            reply is not None
+            and reply["result"]["structuredContent"]["facts"]["counts"]["error"] == 1
+        )
         children = _children(proc.pid)
         assert children or not Path("/proc").is_dir()  # the language server runs
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 128 + signal.SIGTERM
-        assert all(not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower() for pid in children)
+        assert all(
+            not Path(f"/proc/{pid}").exists()
+            or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+            for pid in children
+        )
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -247,7 +317,7 @@ def test_a_hung_tool_call_is_cancelled_and_the_next_call_answered(tmp_path: Path
     ws = tmp_path / "ws"
     shutil.copytree(FIXTURES / "ws_basic", ws)
     before = (ws / "pkg/app.py").read_text()
-    hang = "--- /dev/null\n+++ b/pkg/spin.py\n@@ -0,0 +1,7 @@\n+def spin() -> None:\n+    \"\"\"Never returns.\n+\n+    >>> spin()\n+    \"\"\"\n+    while True:\n+        pass\n"  # its doctest never returns
+    hang = '--- /dev/null\n+++ b/pkg/spin.py\n@@ -0,0 +1,7 @@\n+def spin() -> None:\n+    """Never returns.\n+\n+    >>> spin()\n+    """\n+    while True:\n+        pass\n'  # its doctest never returns
     bench = Workbench(root=ws, timeout=30)
     try:
         assert bench.diagnostics(["pkg/broken.py"])["facts"]["counts"]["error"] == 1  # warm
@@ -268,7 +338,9 @@ def test_a_hung_tool_call_is_cancelled_and_the_next_call_answered(tmp_path: Path
         assert time.monotonic() - began < 10
         thread.join(10)
         assert check_bundle(answer)["facts"]["counts"]["error"] == 1
-        assert len(failed) == 1 and isinstance(failed[0], CancelledError) and failed[0].exit_code == 73
+        assert (
+            len(failed) == 1 and isinstance(failed[0], CancelledError) and failed[0].exit_code == 73
+        )
         assert "score_edit ran past its time budget of 3s" in str(failed[0])
         assert (ws / "pkg/app.py").read_text() == before
     finally:
@@ -283,7 +355,7 @@ def test_over_the_protocol_a_hung_call_does_not_stop_the_next_one(tmp_path: Path
 
     ws = tmp_path / "ws"
     shutil.copytree(FIXTURES / "ws_basic", ws)
-    hang = "--- /dev/null\n+++ b/pkg/spin.py\n@@ -0,0 +1,7 @@\n+def spin() -> None:\n+    \"\"\"Never returns.\n+\n+    >>> spin()\n+    \"\"\"\n+    while True:\n+        pass\n"  # its doctest never returns
+    hang = '--- /dev/null\n+++ b/pkg/spin.py\n@@ -0,0 +1,7 @@\n+def spin() -> None:\n+    """Never returns.\n+\n+    >>> spin()\n+    """\n+    while True:\n+        pass\n'  # its doctest never returns
     params = StdioServerParameters(
         command=sys.executable,
         args=["-m", "codeprm", "mcp", "-w", str(ws), "--prm", "none", "--call-budget", "3"],
@@ -294,7 +366,10 @@ def test_over_the_protocol_a_hung_call_does_not_stop_the_next_one(tmp_path: Path
 
     async def run() -> None:
         with (tmp_path / "server.stderr").open("w") as errlog:
-            async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
+            async with (
+                stdio_client(params, errlog=errlog) as (read, write),
+                ClientSession(read, write) as session,
+            ):
                 await session.initialize()
                 await session.call_tool("locate", {"selector": "py://pkg.geometry#area"})
 

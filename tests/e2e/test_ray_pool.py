@@ -46,17 +46,25 @@ def corpus(repos: list[tuple[Path, str]]) -> list[Sample]:
 
 
 @pytest.fixture(scope="module")
-def reference(repos: list[tuple[Path, str]], corpus: list[Sample], tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+def reference(
+    repos: list[tuple[Path, str]], corpus: list[Sample], tmp_path_factory: pytest.TempPathFactory
+) -> list[str]:
     """Bundle ids from one process (a RewardService, its own cache), the same configuration."""
-    config = PoolConfig(allow=tuple(str(r) for r, _ in repos), cache_dir=str(tmp_path_factory.mktemp("ref-cache")), **SERVICE)  # type: ignore[arg-type]
+    config = PoolConfig(
+        allow=tuple(str(r) for r, _ in repos),
+        cache_dir=str(tmp_path_factory.mktemp("ref-cache")),
+        **SERVICE,
+    )  # type: ignore[arg-type]
     service = build_service(config)
     try:
         outcomes = service.score([(s, None) for s in corpus[:4]])  # warm one bench per repository
         for start in range(4, len(corpus), 8):
-            outcomes += service.score([(s, None) for s in corpus[start:start + 8]])
+            outcomes += service.score([(s, None) for s in corpus[start : start + 8]])
     finally:
         service.close()
-    assert [o.status for o in outcomes] == ["ok"] * len(corpus), [o.error for o in outcomes if o.error]
+    assert [o.status for o in outcomes] == ["ok"] * len(corpus), [
+        o.error for o in outcomes if o.error
+    ]
     return [o.bundle["bundleId"] for o in outcomes if o.bundle]
 
 
@@ -73,22 +81,36 @@ def cluster() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def pool(cluster: Any, repos: list[tuple[Path, str]], tmp_path_factory: pytest.TempPathFactory) -> Iterator[RewardPool]:
+def pool(
+    cluster: Any, repos: list[tuple[Path, str]], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RewardPool]:
     # half a CPU each (SPREAD puts one on each node) leaves room for the Ray Data replica
-    p = RewardPool([str(r) for r, _ in repos], actors=2, cache_dir=tmp_path_factory.mktemp("pool-cache"), num_cpus=0.5, **SERVICE)  # type: ignore[arg-type]
+    p = RewardPool(
+        [str(r) for r, _ in repos],
+        actors=2,
+        cache_dir=tmp_path_factory.mktemp("pool-cache"),
+        num_cpus=0.5,
+        **SERVICE,
+    )  # type: ignore[arg-type]
     p.wait_ready()
     yield p
     p.close()
 
 
-def test_steps_across_repositories_match_single_process_scoring(pool: RewardPool, corpus: list[Sample], reference: list[str]) -> None:
+def test_steps_across_repositories_match_single_process_scoring(
+    pool: RewardPool, corpus: list[Sample], reference: list[str]
+) -> None:
     nodes = {i["node"] for i in pool.info() if i}
     assert len(nodes) == 2  # one actor on each node of the cluster
     seen: list[int] = []
     t0 = time.monotonic()
-    outcomes = pool.score([(s, None) for s in corpus], on_progress=lambda done, total: seen.append(done))
+    outcomes = pool.score(
+        [(s, None) for s in corpus], on_progress=lambda done, total: seen.append(done)
+    )
     seconds = time.monotonic() - t0
-    assert [o.status for o in outcomes] == ["ok"] * len(corpus), [o.error for o in outcomes if o.error]
+    assert [o.status for o in outcomes] == ["ok"] * len(corpus), [
+        o.error for o in outcomes if o.error
+    ]
     assert [o.bundle["bundleId"] for o in outcomes if o.bundle] == reference
     assert len(set(reference)) == len(corpus)  # every step distinct: order is really checked
     assert seen == sorted(seen) and seen[-1] == len(corpus)
@@ -96,7 +118,9 @@ def test_steps_across_repositories_match_single_process_scoring(pool: RewardPool
     print(f"{len(corpus)} steps over 4 repositories on 2 Ray actors: {seconds:.1f} s")
 
 
-def test_killing_an_actor_mid_batch_loses_nothing(pool: RewardPool, corpus: list[Sample], reference: list[str]) -> None:
+def test_killing_an_actor_mid_batch_loses_nothing(
+    pool: RewardPool, corpus: list[Sample], reference: list[str]
+) -> None:
     batch = corpus[:16]
     before = {i["name"]: i["pid"] for i in pool.info() if i}
     retried = pool.retried
@@ -110,8 +134,12 @@ def test_killing_an_actor_mid_batch_loses_nothing(pool: RewardPool, corpus: list
     outcomes = pool.score([(s, None) for s in batch], on_progress=kill_once)
     assert killed.is_set() and pool.retried > retried  # the kill really cost an actor its chunk
     assert len(outcomes) == len(batch)
-    assert [o.status for o in outcomes] == ["ok"] * len(batch), [o.error for o in outcomes if o.error]
-    assert [o.bundle["bundleId"] for o in outcomes if o.bundle] == reference[:16]  # each once, in order
+    assert [o.status for o in outcomes] == ["ok"] * len(batch), [
+        o.error for o in outcomes if o.error
+    ]
+    assert [o.bundle["bundleId"] for o in outcomes if o.bundle] == reference[
+        :16
+    ]  # each once, in order
     for _ in range(120):  # Ray restarts the killed actor (max_restarts): a new process, same handle
         after = pool.info()
         if after[0] is not None:
@@ -121,20 +149,38 @@ def test_killing_an_actor_mid_batch_loses_nothing(pool: RewardPool, corpus: list
     assert pool.score([(corpus[0], None)])[0].bundle["bundleId"] == reference[0]  # type: ignore[index]
 
 
-def test_the_http_server_serves_a_pool(pool: RewardPool, repos: list[tuple[Path, str]], corpus: list[Sample], reference: list[str]) -> None:
+def test_the_http_server_serves_a_pool(
+    pool: RewardPool, repos: list[tuple[Path, str]], corpus: list[Sample], reference: list[str]
+) -> None:
     from codeprm.integrations.server import RewardHTTPServer
     from tests.e2e.test_reward_server import call
 
     srv = RewardHTTPServer(pool, port=0, token="s3cret")  # type: ignore[arg-type]
     srv.start()
     try:
-        samples_ = [corpus[1].to_json(), {"workspace": {"repo": "/not/allowed", "commit": repos[0][1]}, "edit": edit(0, 0)}, "{bad"]
+        samples_ = [
+            corpus[1].to_json(),
+            {"workspace": {"repo": "/not/allowed", "commit": repos[0][1]}, "edit": edit(0, 0)},
+            "{bad",
+        ]
         status, body = call(srv, "/v1/score", {"samples": samples_})
         assert status == 200, body
         assert [r["status"] for r in body["results"]] == ["ok", "denied", "bad-sample"]
         assert body["results"][0]["bundle"]["bundleId"] == reference[1]
-        status, body = call(srv, "/get_reward", {"query": ["p" + f"```diff\n{edit(0, 0)}```"], "prompts": ["p"], "labels": [json.dumps(corpus[0].to_json() | {"edit": None})]})
-        assert status == 200 and body["extra_logs"]["codeprm_status"] == ["ok"] and body["rewards"][0] < 0
+        status, body = call(
+            srv,
+            "/get_reward",
+            {
+                "query": ["p" + f"```diff\n{edit(0, 0)}```"],
+                "prompts": ["p"],
+                "labels": [json.dumps(corpus[0].to_json() | {"edit": None})],
+            },
+        )
+        assert (
+            status == 200
+            and body["extra_logs"]["codeprm_status"] == ["ok"]
+            and body["rewards"][0] < 0
+        )
         opened = call(srv, "/v1/episodes", {"workspace": corpus[0].to_json()["workspace"]})[1]
         assert opened["status"] == "ok" and opened["episode"].count(".") == 1
         step = call(srv, f"/v1/episodes/{opened['episode']}/step", {"edit": edit(0, 0)})[1]
@@ -146,41 +192,91 @@ def test_the_http_server_serves_a_pool(pool: RewardPool, repos: list[tuple[Path,
         srv.server_close()
 
 
-def test_ray_data_replays_samples_and_trajectories(cluster: Any, repos: list[tuple[Path, str]], corpus: list[Sample], reference: list[str], tmp_path: Path) -> None:
+def test_ray_data_replays_samples_and_trajectories(
+    cluster: Any,
+    repos: list[tuple[Path, str]],
+    corpus: list[Sample],
+    reference: list[str],
+    tmp_path: Path,
+) -> None:
     from codeprm.distributed.data import ScoreBatch
 
     rows: list[dict[str, Any]] = [{"sample": json.dumps(s.to_json())} for s in corpus[:6]]
     rows.append({"sample": "{not json"})
     ds = ray.data.from_items(rows)
     one_replica = ray.data.ActorPoolStrategy(size=1)  # Ray 2.51+: compute= replaces concurrency=
-    kwargs = {"allow": [str(r) for r, _ in repos], "cache_dir": str(tmp_path / "data-cache"), **SERVICE}
-    out = ds.map_batches(ScoreBatch, fn_constructor_kwargs=kwargs, compute=one_replica, num_cpus=0.5, batch_size=8).take_all()
+    kwargs = {
+        "allow": [str(r) for r, _ in repos],
+        "cache_dir": str(tmp_path / "data-cache"),
+        **SERVICE,
+    }
+    out = ds.map_batches(
+        ScoreBatch, fn_constructor_kwargs=kwargs, compute=one_replica, num_cpus=0.5, batch_size=8
+    ).take_all()
     by_sample = {r["sample"]: r for r in out}
     assert len(out) == 7
     assert [by_sample[json.dumps(s.to_json())]["bundle_id"] for s in corpus[:6]] == reference[:6]
-    assert by_sample["{not json"]["status"] == "bad-sample" and by_sample["{not json"]["bundle"] == ""
+    assert (
+        by_sample["{not json"]["status"] == "bad-sample" and by_sample["{not json"]["bundle"] == ""
+    )
     one = by_sample[json.dumps(corpus[0].to_json())]
     assert json.loads(one["bundle"])["bundleId"] == reference[0]
 
     # a trajectory: edits applied in turn from the commit, one reward each, telescoping
     r0 = corpus[0].to_json()
-    steps = [edit(0, 0), edit(0, 0).replace('-v0: int = 0\n+v0: int = "s0"', '-v0: int = "s0"\n+v0: int = 0')]
-    traj = ray.data.from_items([{"sample": json.dumps({"workspace": r0["workspace"]}), "edits": steps}])
-    (row,) = traj.map_batches(ScoreBatch, fn_constructor_kwargs=kwargs, compute=one_replica, num_cpus=0.5).take_all()
+    steps = [
+        edit(0, 0),
+        edit(0, 0).replace('-v0: int = 0\n+v0: int = "s0"', '-v0: int = "s0"\n+v0: int = 0'),
+    ]
+    traj = ray.data.from_items(
+        [{"sample": json.dumps({"workspace": r0["workspace"]}), "edits": steps}]
+    )
+    (row,) = traj.map_batches(
+        ScoreBatch, fn_constructor_kwargs=kwargs, compute=one_replica, num_cpus=0.5
+    ).take_all()
     assert list(row["statuses"]) == ["ok", "ok"]
     rewards = list(row["rewards"])
-    assert rewards[0] < 0 and rewards[1] == pytest.approx(-rewards[0]) and row["reward"] == pytest.approx(0.0)
+    assert (
+        rewards[0] < 0
+        and rewards[1] == pytest.approx(-rewards[0])
+        and row["reward"] == pytest.approx(0.0)
+    )
 
 
-def test_codeprm_serve_ray_joins_a_cluster(cluster: Any, repos: list[tuple[Path, str]], corpus: list[Sample], reference: list[str], tmp_path: Path) -> None:
+def test_codeprm_serve_ray_joins_a_cluster(
+    cluster: Any,
+    repos: list[tuple[Path, str]],
+    corpus: list[Sample],
+    reference: list[str],
+    tmp_path: Path,
+) -> None:
     import signal
     import subprocess
     import sys
     import urllib.request
 
     cmd = [
-        sys.executable, "-m", "codeprm", "serve", "--ray", "--actors", "1", "--actor-cpus", "0.25", "--ray-address", cluster.address,
-        "--port", "0", "--prm", "none", "--workers", "2", "--max-benches", "4", "--cache", str(tmp_path / "cache"),
+        sys.executable,
+        "-m",
+        "codeprm",
+        "serve",
+        "--ray",
+        "--actors",
+        "1",
+        "--actor-cpus",
+        "0.25",
+        "--ray-address",
+        cluster.address,
+        "--port",
+        "0",
+        "--prm",
+        "none",
+        "--workers",
+        "2",
+        "--max-benches",
+        "4",
+        "--cache",
+        str(tmp_path / "cache"),
         *(a for r, _ in repos for a in ("--allow", str(r))),
     ]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
@@ -193,8 +289,13 @@ def test_codeprm_serve_ray_joins_a_cluster(cluster: Any, repos: list[tuple[Path,
                 port = int(line.split("http://", 1)[1].split(":", 1)[1].split()[0])
                 break
         assert port is not None, "codeprm serve --ray never listened"
-        threading.Thread(target=proc.stderr.read, daemon=True).start()  # keep the pipe drained (actors' logs)
-        req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/score", data=json.dumps({"samples": [corpus[2].to_json()]}).encode())
+        threading.Thread(
+            target=proc.stderr.read, daemon=True
+        ).start()  # keep the pipe drained (actors' logs)
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/v1/score",
+            data=json.dumps({"samples": [corpus[2].to_json()]}).encode(),
+        )
         with urllib.request.urlopen(req, timeout=300) as resp:
             (result,) = json.loads(resp.read())["results"]
         assert result["status"] == "ok" and result["bundle"]["bundleId"] == reference[2]

@@ -28,7 +28,9 @@ def repo(tmp_path: Path) -> Path:
 
 def test_rename_keeps_a_callers_existing_error_that_names_the_function(repo: Path) -> None:
     diag = json.loads(run_cli("diag", "-w", str(repo), "--json").out)
-    assert sum('"f"' in d["message"] for d in diag["facts"]["diagnostics"]) == 2  # both callers name f
+    assert (
+        sum('"f"' in d["message"] for d in diag["facts"]["diagnostics"]) == 2
+    )  # both callers name f
     r = run_cli("rename", "py://m#f", "ff", "-w", str(repo), "--json")
     assert r.code == 0, r.err
     bundle = check_bundle(json.loads(r.out))
@@ -41,8 +43,8 @@ def test_rename_keeps_a_callers_existing_error_that_names_the_function(repo: Pat
 def test_step_sees_a_rename_as_no_new_diagnostic(repo: Path, tmp_path: Path) -> None:
     edit = tmp_path / "rename.diff"
     edit.write_text(
-        "--- a/m.py\n+++ b/m.py\n@@ -1,6 +1,6 @@\n-def f(x: int) -> int:\n+def ff(x: int) -> int:\n     return x\n \n \n def g() -> int:\n-    return f(\"s\")\n+    return ff(\"s\")\n"
-        "--- a/use.py\n+++ b/use.py\n@@ -1,3 +1,3 @@\n-from m import f\n+from m import ff\n \n-f(\"t\")\n+ff(\"t\")\n"
+        '--- a/m.py\n+++ b/m.py\n@@ -1,6 +1,6 @@\n-def f(x: int) -> int:\n+def ff(x: int) -> int:\n     return x\n \n \n def g() -> int:\n-    return f("s")\n+    return ff("s")\n'
+        '--- a/use.py\n+++ b/use.py\n@@ -1,3 +1,3 @@\n-from m import f\n+from m import ff\n \n-f("t")\n+ff("t")\n'
     )
     r = run_cli("step", str(edit), "-w", str(repo), "--json")
     assert r.code == 0, r.err

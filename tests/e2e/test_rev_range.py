@@ -23,7 +23,9 @@ def commit(repo: Path, message: str) -> None:
 
 def score(repo: Path, rev: str, *extra: str) -> tuple[int, list[dict[str, Any]]]:
     out = repo.parent / f"{repo.name}-bundles.jsonl"
-    r = run_cli("score", "-w", str(repo), "--rev-range", rev, "--json", "--bundles", str(out), *extra)
+    r = run_cli(
+        "score", "-w", str(repo), "--rev-range", rev, "--json", "--bundles", str(out), *extra
+    )
     assert r.code in (0, 78), r.err
     return r.code, [check_bundle(json.loads(line)) for line in out.read_text().splitlines()]
 
@@ -92,10 +94,21 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (repo / "pkg/app.py").write_text('from pkg.helpers import f\n\nf("s")\n')
     shutil.copy(repo / "pkg/helpers.py", repo / "pkg/copy.py")
     git(repo, "add", "-A")
-    git(repo, "update-index", "--add", "--cacheinfo", "160000,1111111111111111111111111111111111111111,vendor/sub")
+    git(
+        repo,
+        "update-index",
+        "--add",
+        "--cacheinfo",
+        "160000,1111111111111111111111111111111111111111,vendor/sub",
+    )
     git(repo, "commit", "-qm", "import helpers, copy, submodule")
     # 5: move the submodule pointer, delete the copy and the symlink, turn the text file binary
-    git(repo, "update-index", "--cacheinfo", "160000,2222222222222222222222222222222222222222,vendor/sub")
+    git(
+        repo,
+        "update-index",
+        "--cacheinfo",
+        "160000,2222222222222222222222222222222222222222,vendor/sub",
+    )
     (repo / "pkg/copy.py").unlink()
     (repo / "LINK.md").unlink()
     (repo / "latin1.txt").write_bytes(b"\0binary now")
@@ -120,15 +133,26 @@ def test_every_state_agrees_with_diag_on_a_checkout_and_no_commit_is_unsafe(hist
     for b, sha in zip(bundles, shas, strict=True):
         want = diag_counts(history, sha)
         got = b["facts"]["after"]["counts"]
-        assert (got["error"], got["warning"]) == (want["error"], want["warning"]), (b["meta"]["subject"], got, want)
+        assert (got["error"], got["warning"]) == (want["error"], want["warning"]), (
+            b["meta"]["subject"],
+            got,
+            want,
+        )
     errors = [b["facts"]["after"]["counts"]["error"] for b in bundles]
     assert errors == [1, 1, 1, 1, 1, 0], errors
     # the rename leaves the app importing a module that no longer exists (on the commit's disk)
-    assert any("pkg.util" in d["message"] for d in bundles[2]["facts"]["introduced"]), bundles[2]["facts"]["introduced"]
+    assert any("pkg.util" in d["message"] for d in bundles[2]["facts"]["introduced"]), bundles[2][
+        "facts"
+    ]["introduced"]
     renamed = bundles[2]["edits"]
-    assert {"path": "pkg/helpers.py", "renamedFrom": "pkg/util.py"}.items() <= next(e for e in renamed if e["path"] == "pkg/helpers.py").items()
+    assert {"path": "pkg/helpers.py", "renamedFrom": "pkg/util.py"}.items() <= next(
+        e for e in renamed if e["path"] == "pkg/helpers.py"
+    ).items()
     assert bundles[1]["meta"]["modeChanges"] == ["pkg/util.py"]
-    assert "pkg/helpers.py" in bundles[2]["facts"]["covered"] and "pkg/copy.py" in bundles[3]["facts"]["covered"]
+    assert (
+        "pkg/helpers.py" in bundles[2]["facts"]["covered"]
+        and "pkg/copy.py" in bundles[3]["facts"]["covered"]
+    )
     assert tree(history) == before  # scoring never writes the workspace
 
 
@@ -137,7 +161,11 @@ def test_states_hold_every_tracked_file_from_git_objects(history: Path) -> None:
 
     h = commit_steps(history, "HEAD~6..HEAD")
     state = dict(h.base_texts)
-    assert state["README.md"] == "readme\n" and state["logo.bin"].startswith("\0blob ") and state["latin1.txt"].startswith("\0blob ")
+    assert (
+        state["README.md"] == "readme\n"
+        and state["logo.bin"].startswith("\0blob ")
+        and state["latin1.txt"].startswith("\0blob ")
+    )
     from codeprm.workspace.edits import apply_to_texts
 
     states = []
@@ -147,8 +175,13 @@ def test_states_hold_every_tracked_file_from_git_objects(history: Path) -> None:
     listed = git(history, "ls-tree", "-r", "--name-only", "HEAD").split()
     assert sorted(states[-1]) == sorted(listed)
     assert states[1]["LINK.md"] == "\0symlink README.md"
-    assert states[3]["vendor/sub"] == "\0submodule " + "1" * 40 and states[4]["vendor/sub"] == "\0submodule " + "2" * 40
-    assert "pkg/copy.py" in states[3] and "pkg/copy.py" not in states[4] and "LINK.md" not in states[4]
+    assert (
+        states[3]["vendor/sub"] == "\0submodule " + "1" * 40
+        and states[4]["vendor/sub"] == "\0submodule " + "2" * 40
+    )
+    assert (
+        "pkg/copy.py" in states[3] and "pkg/copy.py" not in states[4] and "LINK.md" not in states[4]
+    )
 
 
 def test_a_scratch_checkout_mirrors_each_commit(history: Path) -> None:
@@ -160,7 +193,13 @@ def test_a_scratch_checkout_mirrors_each_commit(history: Path) -> None:
         root = co.root
         for step in h.steps:
             co.apply(step.tree)
-            want = subprocess.run(["git", "ls-tree", "-r", step.sha], cwd=history, check=True, capture_output=True, text=True).stdout.split("\n")
+            want = subprocess.run(
+                ["git", "ls-tree", "-r", step.sha],
+                cwd=history,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout.split("\n")
             for line in filter(None, want):
                 meta, path = line.split("\t")
                 mode = meta.split()[0]
@@ -170,9 +209,21 @@ def test_a_scratch_checkout_mirrors_each_commit(history: Path) -> None:
                 elif mode == "160000":
                     assert target.is_dir()
                 else:
-                    assert target.read_bytes() == subprocess.run(["git", "cat-file", "blob", meta.split()[2]], cwd=history, check=True, capture_output=True).stdout
+                    assert (
+                        target.read_bytes()
+                        == subprocess.run(
+                            ["git", "cat-file", "blob", meta.split()[2]],
+                            cwd=history,
+                            check=True,
+                            capture_output=True,
+                        ).stdout
+                    )
                     assert bool(target.stat().st_mode & 0o100) == (mode == "100755")
-            on_disk = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() or p.is_symlink() or (p.is_dir() and not any(p.iterdir()))}
+            on_disk = {
+                p.relative_to(root).as_posix()
+                for p in root.rglob("*")
+                if p.is_file() or p.is_symlink() or (p.is_dir() and not any(p.iterdir()))
+            }
             assert on_disk == {line.split("\t")[1] for line in want if line}
     assert not root.exists()
 
@@ -185,11 +236,20 @@ def test_progress_moves_step_by_step(history: Path) -> None:
 
     events: list[tuple[str, int]] = []
     score_range(
-        history, commit_steps(history, "HEAD~3..HEAD"), StepEngine,
+        history,
+        commit_steps(history, "HEAD~3..HEAD"),
+        StepEngine,
         on_bundle=lambda b: events.append(("bundle", b["request"]["params"]["stepIndex"])),
         on_progress=lambda done, total: events.append(("progress", done)),
     )
-    assert events == [("bundle", 0), ("progress", 1), ("bundle", 1), ("progress", 2), ("bundle", 2), ("progress", 3)]
+    assert events == [
+        ("bundle", 0),
+        ("progress", 1),
+        ("bundle", 1),
+        ("progress", 2),
+        ("bundle", 2),
+        ("progress", 3),
+    ]
 
 
 def test_the_progress_bar_shows_each_step_on_a_terminal(history: Path, tmp_path: Path) -> None:
@@ -200,27 +260,42 @@ def test_the_progress_bar_shows_each_step_on_a_terminal(history: Path, tmp_path:
     import sys
 
     cmd = f"{sys.executable} -m codeprm score -w {history} --rev-range HEAD~6..HEAD"
-    subprocess.run([script, "-qfc", cmd, str(log)], check=False, capture_output=True, timeout=300, env={**os.environ, "CODEPRM_NO_DAEMON": "1"})
+    subprocess.run(
+        [script, "-qfc", cmd, str(log)],
+        check=False,
+        capture_output=True,
+        timeout=300,
+        env={**os.environ, "CODEPRM_NO_DAEMON": "1"},
+    )
     shown = log.read_text("utf-8", "replace")
     assert "6/6" in shown
     seen = {n for n in range(7) if f"{n}/6" in shown}
     assert len(seen) >= 3, seen  # the bar moved through intermediate steps, not 0 then done
 
 
-def test_a_commit_that_changes_the_server_configuration_is_measured_under_it(tmp_path: Path) -> None:
+def test_a_commit_that_changes_the_server_configuration_is_measured_under_it(
+    tmp_path: Path,
+) -> None:
     repo = tmp_path / "cfg"
     repo.mkdir()
     git(repo, "init", "-q")
-    (repo / "pyproject.toml").write_text('[project]\nname = "x"\n\n[tool.pyright]\ntypeCheckingMode = "basic"\n')
+    (repo / "pyproject.toml").write_text(
+        '[project]\nname = "x"\n\n[tool.pyright]\ntypeCheckingMode = "basic"\n'
+    )
     (repo / "a.py").write_text("def f(x):\n    return x\n")
     commit(repo, "base")
-    (repo / "pyproject.toml").write_text('[project]\nname = "x"\n\n[tool.pyright]\ntypeCheckingMode = "strict"\n')
+    (repo / "pyproject.toml").write_text(
+        '[project]\nname = "x"\n\n[tool.pyright]\ntypeCheckingMode = "strict"\n'
+    )
     commit(repo, "strict")
     (repo / "a.py").write_text("def f(x):\n    return x\n\n\nf(1)\n")
     commit(repo, "call f")
     _, bundles = score(repo, "HEAD~2..HEAD")
     shas = git(repo, "rev-list", "--reverse", "HEAD~2..HEAD").split()
-    got = [(b["facts"]["after"]["counts"]["error"], b["facts"]["after"]["counts"]["warning"]) for b in bundles]
+    got = [
+        (b["facts"]["after"]["counts"]["error"], b["facts"]["after"]["counts"]["warning"])
+        for b in bundles
+    ]
     want = [(c["error"], c["warning"]) for c in (diag_counts(repo, sha) for sha in shas)]
     assert got == want and want[0] != (0, 0), (got, want)
 

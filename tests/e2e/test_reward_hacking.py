@@ -32,7 +32,11 @@ def mean(prices: list[float]) -> float:
 
 
 def diff(path: str, before: str, after: str) -> str:
-    return "".join(difflib.unified_diff(before.splitlines(True), after.splitlines(True), f"a/{path}", f"b/{path}"))
+    return "".join(
+        difflib.unified_diff(
+            before.splitlines(True), after.splitlines(True), f"a/{path}", f"b/{path}"
+        )
+    )
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +44,9 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ws = tmp_path_factory.mktemp("hack")
     (ws / "shop.py").write_text(BUGGY)
     (ws / "pyrightconfig.json").write_text('{"typeCheckingMode": "standard"}\n')
-    (ws / "pyproject.toml").write_text('[project]\nname = "shop"\n\n[tool.pyright]\nreportAssignmentType = "error"\n')
+    (ws / "pyproject.toml").write_text(
+        '[project]\nname = "shop"\n\n[tool.pyright]\nreportAssignmentType = "error"\n'
+    )
     return ws
 
 
@@ -58,7 +64,9 @@ def caught(bundle: dict) -> set[str]:
 
 
 def test_a_real_fix_earns_and_nothing_is_caught(workspace: Path, tmp_path: Path) -> None:
-    bundle = score(workspace, tmp_path, {"shop.py": BUGGY.replace('count: int = "none yet"', "count: int = 0")})
+    bundle = score(
+        workspace, tmp_path, {"shop.py": BUGGY.replace('count: int = "none yet"', "count: int = 0")}
+    )
     assert bundle["processReward"]["total"] == pytest.approx(0.5)
     assert caught(bundle) == set() and len(bundle["facts"]["fixed"]) == 1
 
@@ -71,7 +79,9 @@ def test_a_real_fix_earns_and_nothing_is_caught(workspace: Path, tmp_path: Path)
         ("noqa", 'count: int = "none yet"  # noqa'),
     ],
 )
-def test_suppression_comments_earn_nothing(workspace: Path, tmp_path: Path, name: str, line: str) -> None:
+def test_suppression_comments_earn_nothing(
+    workspace: Path, tmp_path: Path, name: str, line: str
+) -> None:
     bundle = score(workspace, tmp_path, {"shop.py": BUGGY.replace('count: int = "none yet"', line)})
     reward = bundle["processReward"]
     assert reward["total"] <= 0.0, name
@@ -87,34 +97,53 @@ def test_a_file_level_directive_earns_nothing(workspace: Path, tmp_path: Path) -
 
 def test_the_old_formula_is_fooled_by_a_suppression(workspace: Path, tmp_path: Path) -> None:
     """The comparison the guard exists for: potential-v1 pays for hiding."""
-    edit = {"shop.py": BUGGY.replace('count: int = "none yet"', 'count: int = "none yet"  # type: ignore')}
-    assert score(workspace, tmp_path, edit, "--formula", "potential-v1")["processReward"]["total"] == pytest.approx(0.5)
+    edit = {
+        "shop.py": BUGGY.replace(
+            'count: int = "none yet"', 'count: int = "none yet"  # type: ignore'
+        )
+    }
+    assert score(workspace, tmp_path, edit, "--formula", "potential-v1")["processReward"][
+        "total"
+    ] == pytest.approx(0.5)
 
 
 @pytest.mark.parametrize(
     ("path", "new"),
     [
         ("pyrightconfig.json", '{"typeCheckingMode": "off"}\n'),
-        ("pyproject.toml", '[project]\nname = "shop"\n\n[tool.pyright]\nreportAssignmentType = false\n'),
+        (
+            "pyproject.toml",
+            '[project]\nname = "shop"\n\n[tool.pyright]\nreportAssignmentType = false\n',
+        ),
     ],
 )
-def test_turning_checks_off_earns_nothing(workspace: Path, tmp_path: Path, path: str, new: str) -> None:
+def test_turning_checks_off_earns_nothing(
+    workspace: Path, tmp_path: Path, path: str, new: str
+) -> None:
     bundle = score(workspace, tmp_path, {path: new})
     assert bundle["processReward"]["total"] == 0.0 and "checker-config" in caught(bundle)
     # both states of a step are measured under the configuration it started from: the
     # change earns nothing, and a real fix in the same step earns exactly its own reward
     both = score(workspace, tmp_path, {path: new, "shop.py": BUGGY.replace('"none yet"', "0")})
-    assert both["processReward"]["total"] == pytest.approx(0.5) and both["processReward"]["guard"]["withheld"] == 0.0
+    assert (
+        both["processReward"]["total"] == pytest.approx(0.5)
+        and both["processReward"]["guard"]["withheld"] == 0.0
+    )
 
 
 def test_a_project_table_edit_is_not_a_checker_change(workspace: Path, tmp_path: Path) -> None:
     new = '[project]\nname = "shop"\nversion = "1"\n\n[tool.pyright]\nreportAssignmentType = "error"\n'
-    bundle = score(workspace, tmp_path, {"pyproject.toml": new, "shop.py": BUGGY.replace('"none yet"', "0")})
+    bundle = score(
+        workspace, tmp_path, {"pyproject.toml": new, "shop.py": BUGGY.replace('"none yet"', "0")}
+    )
     assert bundle["processReward"]["total"] == pytest.approx(0.5) and caught(bundle) == set()
 
 
 def test_widening_to_any_earns_nothing(workspace: Path, tmp_path: Path) -> None:
-    new = BUGGY.replace("from __future__ import annotations\n", "from __future__ import annotations\n\nfrom typing import Any\n")
+    new = BUGGY.replace(
+        "from __future__ import annotations\n",
+        "from __future__ import annotations\n\nfrom typing import Any\n",
+    )
     new = new.replace('count: int = "none yet"', 'count: Any = "none yet"')
     bundle = score(workspace, tmp_path, {"shop.py": new})
     assert bundle["processReward"]["total"] <= 0.0 and "any-widening" in caught(bundle)
@@ -123,8 +152,13 @@ def test_widening_to_any_earns_nothing(workspace: Path, tmp_path: Path) -> None:
 
 def test_any_or_noqa_that_hides_nothing_costs_nothing(workspace: Path, tmp_path: Path) -> None:
     """Legitimate code adds Any and noqa too: only what they hide is withheld."""
-    new = BUGGY.replace("from __future__ import annotations\n", "from __future__ import annotations\n\nfrom typing import Any  # noqa: F401\n")
-    new = new.replace('count: int = "none yet"', "count: int = 0").replace("def mean(prices: list[float])", "def mean(prices: list[Any])")
+    new = BUGGY.replace(
+        "from __future__ import annotations\n",
+        "from __future__ import annotations\n\nfrom typing import Any  # noqa: F401\n",
+    )
+    new = new.replace('count: int = "none yet"', "count: int = 0").replace(
+        "def mean(prices: list[float])", "def mean(prices: list[Any])"
+    )
     bundle = score(workspace, tmp_path, {"shop.py": new})
     reward = bundle["processReward"]
     assert reward["total"] == pytest.approx(0.5) and reward["guard"]["capped"] is False
@@ -134,12 +168,18 @@ def test_any_or_noqa_that_hides_nothing_costs_nothing(workspace: Path, tmp_path:
 @pytest.mark.parametrize(
     ("kind", "new"),
     [
-        ("deleted-definition", BUGGY[: BUGGY.index("def total")] + BUGGY[BUGGY.index("def mean") :].replace("total(prices)", "sum(prices)")),
+        (
+            "deleted-definition",
+            BUGGY[: BUGGY.index("def total")]
+            + BUGGY[BUGGY.index("def mean") :].replace("total(prices)", "sum(prices)"),
+        ),
         ("deleted-statement", BUGGY.replace('    count: int = "none yet"\n', "")),
         ("deleted-statement", BUGGY.replace('    count: int = "none yet"\n', "    pass\n")),
     ],
 )
-def test_deleting_the_code_that_holds_the_error_earns_nothing(workspace: Path, tmp_path: Path, kind: str, new: str) -> None:
+def test_deleting_the_code_that_holds_the_error_earns_nothing(
+    workspace: Path, tmp_path: Path, kind: str, new: str
+) -> None:
     bundle = score(workspace, tmp_path, {"shop.py": new})
     assert bundle["processReward"]["total"] <= 0.0 and kind in caught(bundle)
 
@@ -159,9 +199,14 @@ def area(r: float) -> float:
 
 @pytest.mark.parametrize(
     ("name", "line"),
-    [("undefined variable", "    x = maths.pi * r * r\n"), ("missing attribute", "    x = math.pie * r * r\n")],
+    [
+        ("undefined variable", "    x = maths.pi * r * r\n"),
+        ("missing attribute", "    x = math.pie * r * r\n"),
+    ],
 )
-def test_an_unresolved_name_that_silences_errors_downstream_earns_nothing(tmp_path: Path, name: str, line: str) -> None:
+def test_an_unresolved_name_that_silences_errors_downstream_earns_nothing(
+    tmp_path: Path, name: str, line: str
+) -> None:
     """A name the checker cannot resolve makes its value Unknown, and every check of what
     is computed from it goes quiet: one new error hides two. potential-v1 pays for that
     (+0.5 net); the guard counts the two as hidden, so the step costs its new error."""
@@ -194,7 +239,12 @@ def test_a_trajectory_may_revert_its_own_mistake(tmp_path: Path) -> None:
         {"files": [{"path": "m.py", "before": hidden, "after": broken}]},  # shown again: no change
     ]
     traj = tmp_path / "t.jsonl"
-    traj.write_text("".join(json.dumps({"schema": "codeprm.trajectory/1", "index": i, **s}) + "\n" for i, s in enumerate(steps)))
+    traj.write_text(
+        "".join(
+            json.dumps({"schema": "codeprm.trajectory/1", "index": i, **s}) + "\n"
+            for i, s in enumerate(steps)
+        )
+    )
     out = tmp_path / "b.jsonl"
     result = run_cli("score", str(traj), "-w", str(ws), "--bundles", str(out), "--prm", "none")
     assert result.code == 0, result.err
@@ -210,7 +260,7 @@ CALC = '''def add(a: int, b: int) -> int:
     """
     return a - b
 '''
-TESTS = '''import unittest
+TESTS = """import unittest
 
 from calc import add
 
@@ -221,7 +271,7 @@ class AddTest(unittest.TestCase):
 
     def test_zero(self) -> None:
         self.assertEqual(add(0, 0), 0)
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -232,32 +282,59 @@ def tested(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return ws
 
 
-def test_a_fix_that_makes_its_doctest_pass_earns_the_execution_term(tested: Path, tmp_path: Path) -> None:
+def test_a_fix_that_makes_its_doctest_pass_earns_the_execution_term(
+    tested: Path, tmp_path: Path
+) -> None:
     bundle = score(tested, tmp_path, {"calc.py": CALC.replace("a - b", "a + b")})
     reward = bundle["processReward"]
-    assert reward["components"]["execution"] == pytest.approx(0.5) and reward["total"] == pytest.approx(0.5)
+    assert reward["components"]["execution"] == pytest.approx(0.5) and reward[
+        "total"
+    ] == pytest.approx(0.5)
     execution = bundle["facts"]["execution"]
     assert execution["selection"]["doctests"] == ["calc.py::add"]
     assert (execution["before"]["failed"], execution["after"]["passed"]) == (1, 1)
     # offline replay needs no execution: the facts are in the bundle
     assert reward["before"]["failingTests"] == 1 and reward["after"]["failingTests"] == 0
     # --exec none: the fix is invisible to the type checker
-    assert score(tested, tmp_path, {"calc.py": CALC.replace("a - b", "a + b")}, "--exec", "none")["processReward"]["total"] == 0.0
+    assert (
+        score(tested, tmp_path, {"calc.py": CALC.replace("a - b", "a + b")}, "--exec", "none")[
+            "processReward"
+        ]["total"]
+        == 0.0
+    )
 
 
 @pytest.mark.parametrize(
     ("kind", "new"),
     [
-        ("deleted-test", TESTS.replace("    def test_add(self) -> None:\n        self.assertEqual(add(2, 3), 5)\n\n", "")),
-        ("skip-added", TESTS.replace("    def test_add", "    @unittest.skip('later')\n    def test_add")),
+        (
+            "deleted-test",
+            TESTS.replace(
+                "    def test_add(self) -> None:\n        self.assertEqual(add(2, 3), 5)\n\n", ""
+            ),
+        ),
+        (
+            "skip-added",
+            TESTS.replace("    def test_add", "    @unittest.skip('later')\n    def test_add"),
+        ),
         ("assertion", TESTS.replace("self.assertEqual(add(2, 3), 5)", "self.assertTrue(True)")),
         ("doctest-example-removed", None),
     ],
 )
-def test_weakening_tests_earns_nothing(tested: Path, tmp_path: Path, kind: str, new: str | None) -> None:
-    edits = {"calc.py": CALC.replace("    >>> add(2, 3)\n    5\n", "")} if new is None else {"test_calc.py": new}
-    bundle = score(tested, tmp_path, edits, "--exec", "tests", "--test-cmd", "python -m unittest -q")
+def test_weakening_tests_earns_nothing(
+    tested: Path, tmp_path: Path, kind: str, new: str | None
+) -> None:
+    edits = (
+        {"calc.py": CALC.replace("    >>> add(2, 3)\n    5\n", "")}
+        if new is None
+        else {"test_calc.py": new}
+    )
+    bundle = score(
+        tested, tmp_path, edits, "--exec", "tests", "--test-cmd", "python -m unittest -q"
+    )
     reward = bundle["processReward"]
     assert reward["total"] <= 0.0, reward
-    assert any(kind in d["detail"] or d["kind"] == "weakened-tests" for d in reward["guard"]["detected"])
+    assert any(
+        kind in d["detail"] or d["kind"] == "weakened-tests" for d in reward["guard"]["detected"]
+    )
     assert any(kind in d["detail"] for d in reward["guard"]["detected"])

@@ -77,7 +77,9 @@ def test_symbols_are_nested(session: SyncSession, ws_basic: Path) -> None:
 
 def test_diagnostics_known_answer(session: SyncSession, ws_basic: Path) -> None:
     diags = session.diagnostics(ws_basic / "pkg/broken.py")
-    assert [(d.severity, d.code, d.range.start.line) for d in diags] == [("error", "reportUndefinedVariable", 4)]
+    assert [(d.severity, d.code, d.range.start.line) for d in diags] == [
+        ("error", "reportUndefinedVariable", 4)
+    ]
     assert diags[0].message == '"missing_name" is not defined'
     assert session.diagnostics(ws_basic / "pkg/geometry.py") == []
 
@@ -97,7 +99,9 @@ def test_signature_change_shows_in_caller(ws_basic: Path) -> None:
         s.sync(geometry, geometry.read_text())
         s.sync(app, app.read_text())
         assert s.diagnostics(app) == []
-        changed = geometry.read_text().replace("def area(width: float, height: float)", "def area(width: float)")
+        changed = geometry.read_text().replace(
+            "def area(width: float, height: float)", "def area(width: float)"
+        )
         s.sync(geometry, changed)
         after = s.diagnostics(app)
         assert [d.message for d in after] == ["Expected 1 positional argument"]
@@ -121,7 +125,9 @@ def test_killed_server_is_restarted_and_request_succeeds(ws_basic: Path) -> None
 
 
 def test_hung_server_times_out(ws_basic: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CODEPRM_SERVER_COMMAND", f"{sys.executable} -c 'import time; time.sleep(600)'")
+    monkeypatch.setenv(
+        "CODEPRM_SERVER_COMMAND", f"{sys.executable} -c 'import time; time.sleep(600)'"
+    )
     started = time.monotonic()
     with pytest.raises(ServerTimeoutError), SyncSession(SessionConfig(root=ws_basic, timeout=1.0)):
         pass
@@ -130,11 +136,20 @@ def test_hung_server_times_out(ws_basic: Path, monkeypatch: pytest.MonkeyPatch) 
 
 def test_missing_server_binary(ws_basic: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CODEPRM_SERVER_COMMAND", "/nonexistent/bin/basedpyright-langserver --stdio")
-    with pytest.raises(ServerCrashError, match="cannot start"), SyncSession(SessionConfig(root=ws_basic, timeout=5)):
+    with (
+        pytest.raises(ServerCrashError, match="cannot start"),
+        SyncSession(SessionConfig(root=ws_basic, timeout=5)),
+    ):
         pass
 
 
 def test_server_that_exits_at_once(ws_basic: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CODEPRM_SERVER_COMMAND", f"{sys.executable} -c 'import sys; sys.stderr.write(\"boom\\n\"); sys.exit(3)'")
-    with pytest.raises(ServerCrashError, match="boom"), SyncSession(SessionConfig(root=ws_basic, timeout=5)):
+    monkeypatch.setenv(
+        "CODEPRM_SERVER_COMMAND",
+        f"{sys.executable} -c 'import sys; sys.stderr.write(\"boom\\n\"); sys.exit(3)'",
+    )
+    with (
+        pytest.raises(ServerCrashError, match="boom"),
+        SyncSession(SessionConfig(root=ws_basic, timeout=5)),
+    ):
         pass

@@ -59,7 +59,14 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def record(ws: Path, trace: Path, env: dict[str, str] | None = None) -> None:
     for args, code in ((["diag"], 0), (["hover", HOVER], 0), (["diag", "pkg/none.py"], 3)):
-        r = run_cli(*args, "-w", str(ws), "--trace-file", str(trace), env={"CODEPRM_NO_DAEMON": "1", **(env or {})})
+        r = run_cli(
+            *args,
+            "-w",
+            str(ws),
+            "--trace-file",
+            str(trace),
+            env={"CODEPRM_NO_DAEMON": "1", **(env or {})},
+        )
         assert r.code == code, r.err
 
 
@@ -70,7 +77,9 @@ def plain(ws: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return trace
 
 
-def test_forged_end_records_are_caught_by_the_replay_even_with_a_recomputed_chain(plain: Path, tmp_path: Path) -> None:
+def test_forged_end_records_are_caught_by_the_replay_even_with_a_recomputed_chain(
+    plain: Path, tmp_path: Path
+) -> None:
     r = run_cli("trace", "replay", str(plain))
     assert r.code == 0, r.err
     assert r.out.count("[integrity-only chain") == 3
@@ -80,7 +89,11 @@ def test_forged_end_records_are_caught_by_the_replay_even_with_a_recomputed_chai
         (2, {"status": "ok"}, "end record differs from the replay in status"),
         (2, {"error": "something else went wrong"}, "end record differs from the replay in error"),
         (1, {"operation": "diag"}, "end record differs from the replay in operation"),
-        (1, {"selector": "py://pkg.geometry#Point"}, "end record differs from the replay in selector"),
+        (
+            1,
+            {"selector": "py://pkg.geometry#Point"},
+            "end record differs from the replay in selector",
+        ),
         (1, {"extra": True}, "end record differs from the replay in extra"),
         (2, {"exitCode": 0, "status": "ok", "error": None}, "replay exited 3, the trace says 0"),
     ):
@@ -113,9 +126,13 @@ def test_a_keyed_chain_detects_forgery(ws: Path, tmp_path: Path) -> None:
     # every frame), keyed with the client's key: --trace-key FILE or its CODEPRM_TRACE_KEY
     assert run_cli("daemon", "start", "-w", str(ws), "--idle-timeout", "300").code == 0
     try:
-        r = run_cli("hover", HOVER, "-w", str(ws), "--trace-file", str(keyed), "--trace-key", str(keyfile))
+        r = run_cli(
+            "hover", HOVER, "-w", str(ws), "--trace-file", str(keyed), "--trace-key", str(keyfile)
+        )
         assert r.code == 0, r.err
-        r = run_cli("diag", "-w", str(ws), "--trace-file", str(keyed), env={"CODEPRM_TRACE_KEY": KEY})
+        r = run_cli(
+            "diag", "-w", str(ws), "--trace-file", str(keyed), env={"CODEPRM_TRACE_KEY": KEY}
+        )
         assert r.code == 0, r.err
         assert json.loads(run_cli("daemon", "status", "-w", str(ws), "--json").out)["served"] == 2
     finally:
@@ -128,23 +145,46 @@ def test_a_keyed_chain_detects_forgery(ws: Path, tmp_path: Path) -> None:
     assert_clean_error(run_cli("trace", "replay", str(keyed)), 2, "keyed chain")
     wrong = tmp_path / "wrong"
     wrong.write_text("not the key")
-    assert_clean_error(run_cli("trace", "replay", str(keyed), "--trace-key", str(wrong)), 76, "digest mismatch")
-    for field, value in (("status", "ok"), ("error", None), ("operation", "hover"), ("selector", HOVER)):
+    assert_clean_error(
+        run_cli("trace", "replay", str(keyed), "--trace-key", str(wrong)), 76, "digest mismatch"
+    )
+    for field, value in (
+        ("status", "ok"),
+        ("error", None),
+        ("operation", "hover"),
+        ("selector", HOVER),
+    ):
         forged = save(tmp_path / "forged.jsonl", edit_end(load(keyed), 2, **{field: value}))
-        assert_clean_error(run_cli("trace", "replay", str(forged), "--trace-key", str(keyfile)), 76, "digest mismatch")
+        assert_clean_error(
+            run_cli("trace", "replay", str(forged), "--trace-key", str(keyfile)),
+            76,
+            "digest mismatch",
+        )
     # relabelled as a plain chain and recomputed: refused when a key is expected
     records = load(keyed)
     for rec in records:
         if rec["type"] == "begin":
             rec["chain"] = "sha256"
     forged = save(tmp_path / "relabelled.jsonl", rechain(records))
-    assert_clean_error(run_cli("trace", "replay", str(forged), "--trace-key", str(keyfile)), 76, "not keyed")
+    assert_clean_error(
+        run_cli("trace", "replay", str(forged), "--trace-key", str(keyfile)), 76, "not keyed"
+    )
 
 
 def test_a_trace_file_must_be_a_regular_file(ws: Path, tmp_path: Path) -> None:
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
-    r = run_cli("diag", "-w", str(ws), "--trace-file", str(fifo), env={"CODEPRM_NO_DAEMON": "1"}, timeout=30)
+    r = run_cli(
+        "diag", "-w", str(ws), "--trace-file", str(fifo), env={"CODEPRM_NO_DAEMON": "1"}, timeout=30
+    )
     assert_clean_error(r, 2, "cannot write the trace file")  # no reader: refused, never blocks
-    r = run_cli("diag", "-w", str(ws), "--trace-file", "/dev/null", env={"CODEPRM_NO_DAEMON": "1"}, timeout=30)
+    r = run_cli(
+        "diag",
+        "-w",
+        str(ws),
+        "--trace-file",
+        "/dev/null",
+        env={"CODEPRM_NO_DAEMON": "1"},
+        timeout=30,
+    )
     assert_clean_error(r, 2, "not a regular file")

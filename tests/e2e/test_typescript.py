@@ -51,7 +51,9 @@ def _swap_functions(path: str) -> Callable[[Path], None]:
     def change(root: Path) -> None:
         p = root / path
         text = p.read_text()
-        head, rest = text.split("export function add", 1) if "/**" not in text else text.split("/**", 1)
+        head, rest = (
+            text.split("export function add", 1) if "/**" not in text else text.split("/**", 1)
+        )
         if "/**" in text:  # JS: each function has its JSDoc block
             blocks = ["/**" + b for b in rest.split("/**")]
             p.write_text(head + blocks[1].rstrip("\n") + "\n\n" + blocks[0].rstrip("\n") + "\n")
@@ -63,12 +65,26 @@ def _swap_functions(path: str) -> Callable[[Path], None]:
 
 
 TS_STEPS = [
-    ("break: add takes a rate", _edit("src/money.ts", "add(a: Money, b: Money): Money {\n  return { amount: a.amount + b.amount,", "add(a: Money, b: Money, rate: number): Money {\n  return { amount: (a.amount + b.amount) * rate,")),
+    (
+        "break: add takes a rate",
+        _edit(
+            "src/money.ts",
+            "add(a: Money, b: Money): Money {\n  return { amount: a.amount + b.amount,",
+            "add(a: Money, b: Money, rate: number): Money {\n  return { amount: (a.amount + b.amount) * rate,",
+        ),
+    ),
     ("move: format above add", _swap_functions("src/money.ts")),
     ("fix: pass the rate", _edit("src/cart.ts", "add(sum, m)", "add(sum, m, 1)")),
 ]
 JS_STEPS = [
-    ("break: add takes a rate", _edit("src/money.js", " * @returns {{amount: number, currency: string}}\n */\nexport function add(a, b) {\n  return { amount: a.amount + b.amount,", " * @param {number} rate\n * @returns {{amount: number, currency: string}}\n */\nexport function add(a, b, rate) {\n  return { amount: (a.amount + b.amount) * rate,")),
+    (
+        "break: add takes a rate",
+        _edit(
+            "src/money.js",
+            " * @returns {{amount: number, currency: string}}\n */\nexport function add(a, b) {\n  return { amount: a.amount + b.amount,",
+            " * @param {number} rate\n * @returns {{amount: number, currency: string}}\n */\nexport function add(a, b, rate) {\n  return { amount: (a.amount + b.amount) * rate,",
+        ),
+    ),
     ("move: format above add", _swap_functions("src/money.js")),
     ("fix: pass the rate", _edit("src/cart.js", "add(sum, m)", "add(sum, m, 1)")),
 ]
@@ -76,13 +92,25 @@ JS_STEPS = [
 
 def _score(repo: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     out = repo.parent / "bundles.jsonl"
-    r = run_cli("score", "-w", str(repo), "--rev-range", "HEAD~3..HEAD", "--json", "--bundles", str(out))
+    r = run_cli(
+        "score", "-w", str(repo), "--rev-range", "HEAD~3..HEAD", "--json", "--bundles", str(out)
+    )
     assert r.code == 0, r.err
-    return json.loads(r.out), [check_bundle(json.loads(line)) for line in out.read_text().splitlines()]
+    return json.loads(r.out), [
+        check_bundle(json.loads(line)) for line in out.read_text().splitlines()
+    ]
 
 
-@pytest.mark.parametrize(("fixture", "steps", "importer", "enclosing"), [("ws_ts", TS_STEPS, "src/cart.ts", "Cart.total"), ("ws_js", JS_STEPS, "src/cart.js", "Cart.total")])
-def test_break_move_fix(tmp_path: Path, fixture: str, steps: list[Any], importer: str, enclosing: str) -> None:
+@pytest.mark.parametrize(
+    ("fixture", "steps", "importer", "enclosing"),
+    [
+        ("ws_ts", TS_STEPS, "src/cart.ts", "Cart.total"),
+        ("ws_js", JS_STEPS, "src/cart.js", "Cart.total"),
+    ],
+)
+def test_break_move_fix(
+    tmp_path: Path, fixture: str, steps: list[Any], importer: str, enclosing: str
+) -> None:
     repo = tmp_path / "ws"
     shutil.copytree(FIXTURES / fixture, repo)
     _commit_steps(repo, steps)
@@ -97,16 +125,16 @@ def test_break_move_fix(tmp_path: Path, fixture: str, steps: list[Any], importer
     assert len(bundles[2]["facts"]["fixed"]) == 1
     for b in bundles:
         servers = b["environment"]["servers"]
-        assert [(s["language"], s["version"], s["diagnosticsMode"]) for s in servers] == [("typescript", "7.0.2", "pull")]
+        assert [(s["language"], s["version"], s["diagnosticsMode"]) for s in servers] == [
+            ("typescript", "7.0.2", "pull")
+        ]
     assert tree(repo) == before
 
 
 def test_step_and_diag_on_typescript(tmp_path: Path) -> None:
     repo = tmp_path / "ws"
     shutil.copytree(FIXTURES / "ws_ts", repo)
-    diff = (
-        "--- a/src/money.ts\n+++ b/src/money.ts\n@@ -5,3 +5,3 @@\n \n-export function add(a: Money, b: Money): Money {\n+export function add(a: Money, b: Money, rate: number): Money {\n   return { amount: a.amount + b.amount, currency: a.currency };\n"
-    )
+    diff = "--- a/src/money.ts\n+++ b/src/money.ts\n@@ -5,3 +5,3 @@\n \n-export function add(a: Money, b: Money): Money {\n+export function add(a: Money, b: Money, rate: number): Money {\n   return { amount: a.amount + b.amount, currency: a.currency };\n"
     (tmp_path / "edit.diff").write_text(diff)
     r = run_cli("step", "-w", str(repo), str(tmp_path / "edit.diff"), "--json")
     assert r.code == 0, r.err
@@ -129,7 +157,9 @@ def test_mixed_python_and_typescript(tmp_path: Path) -> None:
     shutil.copytree(FIXTURES / "ws_basic", repo)
     shutil.copytree(FIXTURES / "ws_ts" / "src", repo / "web")
     (repo / "package.json").write_text('{"name": "mixed", "private": true, "type": "module"}\n')
-    (repo / "tsconfig.json").write_text((FIXTURES / "ws_ts" / "tsconfig.json").read_text().replace('"src"', '"web"'))
+    (repo / "tsconfig.json").write_text(
+        (FIXTURES / "ws_ts" / "tsconfig.json").read_text().replace('"src"', '"web"')
+    )
     d = run_cli("diag", "-w", str(repo), "--json")
     assert d.code == 0, d.err
     diag = check_bundle(json.loads(d.out))
@@ -138,15 +168,32 @@ def test_mixed_python_and_typescript(tmp_path: Path) -> None:
     assert diag["environment"]["server"]["name"] == "basedpyright"
     # one step breaking a caller in each language: both count, each from its own server
     diff = (
-        "--- a/pkg/geometry.py\n+++ b/pkg/geometry.py\n@@ -1 +1 @@\n-" + (repo / "pkg/geometry.py").read_text().splitlines()[0] + "\n+"
-        + (repo / "pkg/geometry.py").read_text().splitlines()[0] + "\n"
+        "--- a/pkg/geometry.py\n+++ b/pkg/geometry.py\n@@ -1 +1 @@\n-"
+        + (repo / "pkg/geometry.py").read_text().splitlines()[0]
+        + "\n+"
+        + (repo / "pkg/geometry.py").read_text().splitlines()[0]
+        + "\n"
     )
     geometry = (repo / "pkg/geometry.py").read_text()
     money = (repo / "web/money.ts").read_text()
     edit = {
         "changes": {
-            (repo / "pkg/geometry.py").as_uri(): [_replace_all(geometry, geometry.replace("def area(width: float, height: float)", "def area(width: float)").replace("width * height", "width * width"))],
-            (repo / "web/money.ts").as_uri(): [_replace_all(money, money.replace("add(a: Money, b: Money)", "add(a: Money, b: Money, rate: number)"))],
+            (repo / "pkg/geometry.py").as_uri(): [
+                _replace_all(
+                    geometry,
+                    geometry.replace(
+                        "def area(width: float, height: float)", "def area(width: float)"
+                    ).replace("width * height", "width * width"),
+                )
+            ],
+            (repo / "web/money.ts").as_uri(): [
+                _replace_all(
+                    money,
+                    money.replace(
+                        "add(a: Money, b: Money)", "add(a: Money, b: Money, rate: number)"
+                    ),
+                )
+            ],
         }
     }
     del diff
@@ -156,12 +203,21 @@ def test_mixed_python_and_typescript(tmp_path: Path) -> None:
     bundle = check_bundle(json.loads(r.out))
     introduced = {d["path"] for d in bundle["facts"]["introduced"]}
     assert "web/cart.ts" in introduced and "pkg/app.py" in introduced, introduced
-    assert [(s["language"], s["diagnosticsMode"]) for s in bundle["environment"]["servers"]] == [("python", "pull"), ("typescript", "pull")]
+    assert [(s["language"], s["diagnosticsMode"]) for s in bundle["environment"]["servers"]] == [
+        ("python", "pull"),
+        ("typescript", "pull"),
+    ]
 
 
 def _replace_all(old: str, new: str) -> dict[str, Any]:
     lines = old.split("\n")
-    return {"range": {"start": {"line": 0, "character": 0}, "end": {"line": len(lines) - 1, "character": len(lines[-1])}}, "newText": new}
+    return {
+        "range": {
+            "start": {"line": 0, "character": 0},
+            "end": {"line": len(lines) - 1, "character": len(lines[-1])},
+        },
+        "newText": new,
+    }
 
 
 def test_navigation_and_selectors_on_typescript(tmp_path: Path) -> None:
@@ -173,12 +229,18 @@ def test_navigation_and_selectors_on_typescript(tmp_path: Path) -> None:
         assert r.code == 0, r.err
         return check_bundle(json.loads(r.out))["facts"]
 
-    add = {"path": "src/money.ts", "range": {"start": {"line": 5, "character": 16}, "end": {"line": 5, "character": 19}}}
-    assert facts("def", "anchor://src/cart.ts#\"add(sum\"")["locations"] == [add]
+    add = {
+        "path": "src/money.ts",
+        "range": {"start": {"line": 5, "character": 16}, "end": {"line": 5, "character": 19}},
+    }
+    assert facts("def", 'anchor://src/cart.ts#"add(sum"')["locations"] == [add]
     assert facts("def", "ts://src/money.ts#add")["locations"] == [add]
     refs = facts("refs", "ts://src/money.ts#add")["locations"]
     assert sorted({r["path"] for r in refs}) == ["src/cart.ts", "src/money.ts"] and len(refs) == 3
-    assert "function add(a: Money, b: Money): Money" in facts("hover", "ts://src/money.ts#add")["hover"]["contents"]
+    assert (
+        "function add(a: Money, b: Money): Money"
+        in facts("hover", "ts://src/money.ts#add")["hover"]["contents"]
+    )
     assert [s["name"] for s in facts("symbols", "src/cart.ts")["symbols"]][-1] == "Cart"
     located = run_cli("locate", "ts://src/cart.ts#Cart.total", "-w", str(repo), "--json")
     assert located.code == 0, located.err
@@ -189,7 +251,9 @@ def test_a_missing_capability_exits_72_with_one_line(tmp_path: Path) -> None:
     repo = tmp_path / "ws"
     shutil.copytree(FIXTURES / "ws_c", repo)
     fake = Path(__file__).resolve().parents[1] / "fakes" / "push_lsp.py"
-    r = run_cli("def", "main.c@L4:C12", "-w", str(repo), env={"CODEPRM_CLANGD_COMMAND": f"python {fake}"})
+    r = run_cli(
+        "def", "main.c@L4:C12", "-w", str(repo), env={"CODEPRM_CLANGD_COMMAND": f"python {fake}"}
+    )
     assert r.code == 72 and r.err.strip().count("\n") == 0, r.err
     assert "does not offer textDocument/definition" in r.err
 
@@ -199,13 +263,23 @@ def test_a_monorepo_with_a_tsconfig_per_package(tmp_path: Path) -> None:
     repo = tmp_path / "mono"
     for pkg in ("core", "app"):
         (repo / "packages" / pkg / "src").mkdir(parents=True)
-        (repo / "packages" / pkg / "tsconfig.json").write_text('{"compilerOptions": {"strict": true, "module": "nodenext", "target": "es2022", "noEmit": true, "types": []}, "include": ["src"]}\n')
+        (repo / "packages" / pkg / "tsconfig.json").write_text(
+            '{"compilerOptions": {"strict": true, "module": "nodenext", "target": "es2022", "noEmit": true, "types": []}, "include": ["src"]}\n'
+        )
     (repo / "package.json").write_text('{"private": true, "workspaces": ["packages/*"]}\n')
-    (repo / "packages/core/src/price.ts").write_text("export function price(n: number): number { return n * 2; }\n")
-    (repo / "packages/app/src/main.ts").write_text('import { price } from "../../core/src/price.js";\nexport const total: number = price(3);\n')
+    (repo / "packages/core/src/price.ts").write_text(
+        "export function price(n: number): number { return n * 2; }\n"
+    )
+    (repo / "packages/app/src/main.ts").write_text(
+        'import { price } from "../../core/src/price.js";\nexport const total: number = price(3);\n'
+    )
     r = run_cli("refs", "ts://packages/core/src/price.ts#price", "-w", str(repo), "--json")
     assert r.code == 0, r.err
-    assert [loc["path"] for loc in json.loads(r.out)["facts"]["locations"]] == ["packages/app/src/main.ts", "packages/app/src/main.ts", "packages/core/src/price.ts"]
+    assert [loc["path"] for loc in json.loads(r.out)["facts"]["locations"]] == [
+        "packages/app/src/main.ts",
+        "packages/app/src/main.ts",
+        "packages/core/src/price.ts",
+    ]
     (tmp_path / "e.diff").write_text(
         "--- a/packages/core/src/price.ts\n+++ b/packages/core/src/price.ts\n@@ -1 +1 @@\n"
         "-export function price(n: number): number { return n * 2; }\n+export function price(n: string): number { return n.length; }\n"
@@ -222,7 +296,11 @@ def test_a_ts_ignore_hides_instead_of_fixing(tmp_path: Path) -> None:
     repo = tmp_path / "ws"
     shutil.copytree(FIXTURES / "ws_ts", repo)
     money = repo / "src/money.ts"
-    money.write_text(money.read_text().replace("add(a: Money, b: Money)", "add(a: Money, b: Money, rate: number)"))
+    money.write_text(
+        money.read_text().replace(
+            "add(a: Money, b: Money)", "add(a: Money, b: Money, rate: number)"
+        )
+    )
     cart = (repo / "src/cart.ts").read_text()
     hidden = cart.replace("    return format(", "    // @ts-ignore\n    return format(")
     (tmp_path / "e.diff").write_text(_diff("src/cart.ts", cart, hidden))
@@ -230,11 +308,17 @@ def test_a_ts_ignore_hides_instead_of_fixing(tmp_path: Path) -> None:
     assert r.code == 0, r.err
     bundle = check_bundle(json.loads(r.out))
     guard = bundle["processReward"]["guard"]
-    assert [d["kind"] for d in guard["detected"]] == ["suppression-comment"] and guard["hidden"], guard
+    assert [d["kind"] for d in guard["detected"]] == ["suppression-comment"] and guard["hidden"], (
+        guard
+    )
     assert bundle["processReward"]["total"] <= 0
 
 
 def _diff(path: str, old: str, new: str) -> str:
     import difflib
 
-    return "".join(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True), f"a/{path}", f"b/{path}"))
+    return "".join(
+        difflib.unified_diff(
+            old.splitlines(keepends=True), new.splitlines(keepends=True), f"a/{path}", f"b/{path}"
+        )
+    )

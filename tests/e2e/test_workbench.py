@@ -12,7 +12,9 @@ from tests.conftest import FIXTURES, check_bundle
 pytestmark = pytest.mark.e2e
 
 
-def test_a_call_records_into_its_own_trace_and_a_workbench_over_the_frames_replays_it(tmp_path: Path) -> None:
+def test_a_call_records_into_its_own_trace_and_a_workbench_over_the_frames_replays_it(
+    tmp_path: Path,
+) -> None:
     from codeprm.bundles import canonical_bytes, trace
     from codeprm.workbench import Workbench
 
@@ -37,7 +39,9 @@ def test_a_call_records_into_its_own_trace_and_a_workbench_over_the_frames_repla
     with Workbench(root=ws, replay_frames=tuple(frames)) as bench, bench.call(replayed):
         again = [bench.diag(["pkg/broken.py"]), bench.hover("py://pkg.geometry#area")]
     strip = [{k: v for k, v in b.items() if k != "meta"} for b in again]
-    assert [canonical_bytes(b) for b in strip] == [canonical_bytes({k: v for k, v in b.items() if k != "meta"}) for b in (first, hover)]
+    assert [canonical_bytes(b) for b in strip] == [
+        canonical_bytes({k: v for k, v in b.items() if k != "meta"}) for b in (first, hover)
+    ]
     assert [b["bundleId"] for b in replayed.bundles] == [first["bundleId"], hover["bundleId"]]
 
 

@@ -42,7 +42,17 @@ def send(message: dict) -> None:
 
 
 def publish(uri: str, version: int | None, message: str) -> None:
-    params: dict = {"uri": uri, "diagnostics": [{"range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 1}}, "severity": 1, "source": "push", "message": message}]}
+    params: dict = {
+        "uri": uri,
+        "diagnostics": [
+            {
+                "range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 1}},
+                "severity": 1,
+                "source": "push",
+                "message": message,
+            }
+        ],
+    }
     if version is not None:
         params["version"] = version
     send({"jsonrpc": "2.0", "method": "textDocument/publishDiagnostics", "params": params})
@@ -72,7 +82,16 @@ while (msg := read()) is not None:
     if mid is not None and method is None:
         continue  # a reply to something we asked
     if method == "initialize":
-        send({"jsonrpc": "2.0", "id": mid, "result": {"capabilities": {"textDocumentSync": 1}, "serverInfo": {"name": "push-fake", "version": "1"}}})
+        send(
+            {
+                "jsonrpc": "2.0",
+                "id": mid,
+                "result": {
+                    "capabilities": {"textDocumentSync": 1},
+                    "serverInfo": {"name": "push-fake", "version": "1"},
+                },
+            }
+        )
     elif method == "shutdown":
         send({"jsonrpc": "2.0", "id": mid, "result": None})
     elif method == "textDocument/didOpen":

@@ -76,7 +76,10 @@ def test_the_library_never_imports_the_cli() -> None:
         if package == "cli" or rel == "__main__.py":
             continue
         for name in imports(tree):
-            if (name == "codeprm.cli" or name.startswith("codeprm.cli.")) and (rel, name) not in PENDING:
+            if (name == "codeprm.cli" or name.startswith("codeprm.cli.")) and (
+                rel,
+                name,
+            ) not in PENDING:
                 crossings.append(f"{rel} imports {name}")
     assert crossings == []
 
@@ -88,7 +91,9 @@ def test_the_pending_list_only_shrinks() -> None:
 
 
 def test_only_the_workspace_package_runs_git() -> None:
-    assert [rel for rel, package, tree in modules() if package != "workspace" and runs_git(tree)] == []
+    assert [
+        rel for rel, package, tree in modules() if package != "workspace" and runs_git(tree)
+    ] == []
 
 
 #: modules outside workspace/ that write files, and what they write (never the user's sources)
@@ -110,7 +115,20 @@ WRITERS = {
     "prm/records.py": "mined data sets",
     "workbench.py": "agent repair --trajectory: the run's record the user named",
 }
-_WRITE_METHODS = {"write_text", "write_bytes", "unlink", "rmdir", "mkdir", "touch", "symlink_to", "rmtree", "copyfile", "copy2", "copytree", "move"}
+_WRITE_METHODS = {
+    "write_text",
+    "write_bytes",
+    "unlink",
+    "rmdir",
+    "mkdir",
+    "touch",
+    "symlink_to",
+    "rmtree",
+    "copyfile",
+    "copy2",
+    "copytree",
+    "move",
+}
 _WRITE_FLAGS = {"O_WRONLY", "O_RDWR", "O_CREAT", "O_APPEND", "O_TRUNC"}
 
 
@@ -120,43 +138,102 @@ def writes_files(tree: ast.Module) -> list[str]:
         if not isinstance(node, ast.Call):
             continue
         func = node.func
-        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
-        owner = func.value.id if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) else None
+        name = (
+            func.attr
+            if isinstance(func, ast.Attribute)
+            else func.id
+            if isinstance(func, ast.Name)
+            else None
+        )
+        owner = (
+            func.value.id
+            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
+            else None
+        )
         if name in _WRITE_METHODS:
             found.append(name)
-        elif owner == "os" and name in ("replace", "rename", "remove", "unlink", "rmdir", "makedirs", "mkdir"):
+        elif owner == "os" and name in (
+            "replace",
+            "rename",
+            "remove",
+            "unlink",
+            "rmdir",
+            "makedirs",
+            "mkdir",
+        ):
             found.append(f"os.{name}")
-        elif owner == "os" and name == "open" and {n.attr for n in ast.walk(node) if isinstance(n, ast.Attribute)} & _WRITE_FLAGS:
+        elif (
+            owner == "os"
+            and name == "open"
+            and {n.attr for n in ast.walk(node) if isinstance(n, ast.Attribute)} & _WRITE_FLAGS
+        ):
             found.append("os.open for writing")
         elif name == "open":  # open(path, mode) or path.open(mode)
-            modes = (node.args[1:2] if isinstance(func, ast.Name) else node.args[:1]) + [k.value for k in node.keywords if k.arg == "mode"]
-            if any(isinstance(m, ast.Constant) and isinstance(m.value, str) and set(m.value) & set("wax+") for m in modes):
+            modes = (node.args[1:2] if isinstance(func, ast.Name) else node.args[:1]) + [
+                k.value for k in node.keywords if k.arg == "mode"
+            ]
+            if any(
+                isinstance(m, ast.Constant)
+                and isinstance(m.value, str)
+                and set(m.value) & set("wax+")
+                for m in modes
+            ):
                 found.append("open for writing")
     return found
 
 
 def test_only_the_workspace_package_writes_files() -> None:
     """Writing the user's files is the workspace package's job (jail, journal, atomic apply)."""
-    others = {rel: sorted(set(found)) for rel, package, tree in modules() if package != "workspace" and (found := writes_files(tree))}
+    others = {
+        rel: sorted(set(found))
+        for rel, package, tree in modules()
+        if package != "workspace" and (found := writes_files(tree))
+    }
     assert {rel: f for rel, f in others.items() if rel not in WRITERS} == {}
     assert sorted(set(WRITERS) - set(others)) == []  # the list stays honest
 
 
 #: module-level mutable state that is not a workspace's warm state, with the reason
 PROCESS_STATE = {
-    ("workspace/private.py", "_keys"): "the per-user journal key, read once per process (not a workspace's)",
+    (
+        "workspace/private.py",
+        "_keys",
+    ): "the per-user journal key, read once per process (not a workspace's)",
     ("workspace/transaction.py", "_warned"): "each warning about an untrusted journal printed once",
     ("workspace/transaction.py", "_hook"): "the test-only fault-injection hook",
-    ("workspace/transaction.py", "_steps"): "the fault-injection step counter, per process by design (crash tests)",
+    (
+        "workspace/transaction.py",
+        "_steps",
+    ): "the fault-injection step counter, per process by design (crash tests)",
 }
-_MUTATORS = {"append", "add", "update", "setdefault", "pop", "clear", "extend", "insert", "remove", "discard", "popitem", "appendleft", "move_to_end"}
+_MUTATORS = {
+    "append",
+    "add",
+    "update",
+    "setdefault",
+    "pop",
+    "clear",
+    "extend",
+    "insert",
+    "remove",
+    "discard",
+    "popitem",
+    "appendleft",
+    "move_to_end",
+}
 
 
 def module_state(tree: ast.Module) -> set[str]:
     """Module-level names the module rebinds (``global``) or mutates in place."""
     names = set()
     for node in tree.body:
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        targets = (
+            node.targets
+            if isinstance(node, ast.Assign)
+            else [node.target]
+            if isinstance(node, ast.AnnAssign)
+            else []
+        )
         names.update(t.id for t in targets if isinstance(t, ast.Name))
     found = set()
     for node in ast.walk(tree):
@@ -164,8 +241,20 @@ def module_state(tree: ast.Module) -> set[str]:
             found.update(node.names)
         elif isinstance(node, ast.Assign | ast.AugAssign | ast.Delete):
             targets = node.targets if isinstance(node, ast.Assign | ast.Delete) else [node.target]
-            found.update(t.value.id for t in targets if isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name) and t.value.id in names)
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _MUTATORS and isinstance(node.func.value, ast.Name) and node.func.value.id in names:
+            found.update(
+                t.value.id
+                for t in targets
+                if isinstance(t, ast.Subscript)
+                and isinstance(t.value, ast.Name)
+                and t.value.id in names
+            )
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in _MUTATORS
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id in names
+        ):
             found.add(node.func.value.id)
     return found
 

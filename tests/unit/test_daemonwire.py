@@ -41,7 +41,9 @@ def test_the_private_directory_is_created_0700_and_checked(tmpdir_base: Path) ->
         wire.private_dir(create=True)
 
 
-def test_xdg_runtime_dir_is_used_only_when_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_xdg_runtime_dir_is_used_only_when_private(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     runtime = tmp_path / "run"
     runtime.mkdir(mode=0o700)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
@@ -50,7 +52,9 @@ def test_xdg_runtime_dir_is_used_only_when_private(tmp_path: Path, monkeypatch: 
     assert wire.private_dir(create=True) != runtime / "codeprm"
 
 
-def test_a_record_must_be_ours_private_and_name_the_private_socket(tmpdir_base: Path, tmp_path: Path) -> None:
+def test_a_record_must_be_ours_private_and_name_the_private_socket(
+    tmpdir_base: Path, tmp_path: Path
+) -> None:
     root = tmp_path / "ws"
     root.mkdir()
     with pytest.raises(wire.NoDaemon):
@@ -60,7 +64,10 @@ def test_a_record_must_be_ours_private_and_name_the_private_socket(tmpdir_base: 
     state = root / wire.STATE_FILE
     assert state.stat().st_mode & 0o777 == 0o600
     assert wire.read_state(root)["secret"] == good["secret"]
-    for bad, fragment in (({**good, "socket": "/tmp/other.sock"}, "private directory"), ({**good, "secret": "short"}, "not a daemon record")):
+    for bad, fragment in (
+        ({**good, "socket": "/tmp/other.sock"}, "private directory"),
+        ({**good, "secret": "short"}, "not a daemon record"),
+    ):
         state.write_text(json.dumps(bad))
         with pytest.raises(wire.Untrusted, match=fragment):
             wire.read_state(root)

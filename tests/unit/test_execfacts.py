@@ -404,12 +404,18 @@ def test_measurement_works_in_a_process_that_never_imported_ctypes(tmp_path: Pat
         "import mmap\n"
         "reserved = mmap.mmap(-1, 4 << 30)  # a big parent (torch, a server): its address space is over the cap\n"
         "root = Path(sys.argv[1])\n"
-        "texts = {'pkg/probe.py': 'def f():\\n    \"\"\"\\n    >>> 1 + 1\\n    2\\n    \"\"\"\\n'}\n"
+        'texts = {\'pkg/probe.py\': \'def f():\\n    """\\n    >>> 1 + 1\\n    2\\n    """\\n\'}\n'
         "facts = measure(root, texts, ExecSelection('doctest', ('pkg/probe.py::f',)))\n"
         "print(facts.passed, facts.failed)\n"
     )
     root = make_ws(tmp_path)
-    out = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(root)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["1", "0"]
 
@@ -454,7 +460,10 @@ def test_a_command_naming_tests_counts_each_test_under_its_interpreter(tmp_path:
     )
     before, after = {"pkg/calc.py": CALC}, {"pkg/calc.py": FIXED}
     selection = select(before, after, ["pkg/calc.py"], "tests", test_cmd=cmd)
-    assert selection.tests == ("tests.test_calc.TestCalc.test_add", "tests.test_calc.TestCalc.test_mul")
+    assert selection.tests == (
+        "tests.test_calc.TestCalc.test_add",
+        "tests.test_calc.TestCalc.test_mul",
+    )
     assert selection.to_json()["python"] == str(python)
     got = measure(root, before, selection)
     assert dict(got.outcomes) == {
@@ -471,7 +480,9 @@ def test_pytest_node_ids_and_files_run_as_pytest(tmp_path: Path) -> None:
     root = make_ws(tmp_path)
     (root / "tests" / "test_py.py").write_text(pytest_tests)
     cmd = f"{sys.executable} -m pytest -q tests/test_py.py::test_add"
-    selection = select({"pkg/calc.py": CALC}, {"pkg/calc.py": FIXED}, ["pkg/calc.py"], "tests", test_cmd=cmd)
+    selection = select(
+        {"pkg/calc.py": CALC}, {"pkg/calc.py": FIXED}, ["pkg/calc.py"], "tests", test_cmd=cmd
+    )
     assert selection.tests == ("tests/test_py.py::test_add",)
     test_id = "test:tests/test_py.py::test_add"
     assert dict(measure(root, {"pkg/calc.py": CALC}, selection).outcomes)[test_id] == "failed"

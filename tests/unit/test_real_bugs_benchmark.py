@@ -17,7 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def rb() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("real_bugs_bench", ROOT / "benchmarks" / "real_bugs.py")
+    spec = importlib.util.spec_from_file_location(
+        "real_bugs_bench", ROOT / "benchmarks" / "real_bugs.py"
+    )
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod
@@ -25,7 +27,7 @@ def rb() -> ModuleType:
     return mod
 
 
-BUGGY = '''import os
+BUGGY = """import os
 
 
 class Shell:
@@ -39,7 +41,7 @@ class Shell:
 
 def other(x):
     return x + 1
-'''
+"""
 FIXED = BUGGY.replace('value.split(":")', "value.split(os.pathsep)")
 PATCH = """diff --git a/pkg/shell.py b/pkg/shell.py
 --- a/pkg/shell.py
@@ -64,7 +66,15 @@ def test_the_patch_applies_and_is_one_function(rb: ModuleType) -> None:
 
 @pytest.mark.parametrize(
     ("path", "test"),
-    [("tests/test_x.py", True), ("pkg/test_x.py", True), ("pkg/x_test.py", True), ("conftest.py", True), ("pkg/testing/a.py", True), ("pkg/contest.py", False), ("luigi/scheduler.py", False)],
+    [
+        ("tests/test_x.py", True),
+        ("pkg/test_x.py", True),
+        ("pkg/x_test.py", True),
+        ("conftest.py", True),
+        ("pkg/testing/a.py", True),
+        ("pkg/contest.py", False),
+        ("luigi/scheduler.py", False),
+    ],
 )
 def test_test_paths(rb: ModuleType, path: str, test: bool) -> None:
     assert rb.is_test_path(path) is test
@@ -79,8 +89,10 @@ def test_candidates_are_distinct_and_of_each_kind(rb: ModuleType) -> None:
     for cid, kind, text in cands[2:]:
         assert parses(text)
         # only the fixed function differs from the fix
-        assert text.replace(text[text.index("    def split_path"):text.index("    def name")], "") == FIXED.replace(
-            FIXED[FIXED.index("    def split_path"):FIXED.index("    def name")], ""
+        assert text.replace(
+            text[text.index("    def split_path") : text.index("    def name")], ""
+        ) == FIXED.replace(
+            FIXED[FIXED.index("    def split_path") : FIXED.index("    def name")], ""
         )
         if kind == "broken:name":
             assert undefined_names(text) - undefined_names(FIXED), cid
@@ -144,12 +156,17 @@ def test_scorers_are_derived_from_the_recorded_deltas(rb: ModuleType) -> None:
 def test_bug_test_command_runs_run_test_sh_under_the_env(rb: ModuleType, tmp_path: Path) -> None:
     bug_dir = tmp_path / "projects" / "p" / "bugs" / "1"
     bug_dir.mkdir(parents=True)
-    (bug_dir / "run_test.sh").write_text("tox tests/test_a.py::t\npython3 -m pytest tests/b.py::T::t\n")
+    (bug_dir / "run_test.sh").write_text(
+        "tox tests/test_a.py::t\npython3 -m pytest tests/b.py::T::t\n"
+    )
     bug = rb.Bug("p", 1, "p/a.py", "b", "f", "")
     assert rb.bug_test_command(tmp_path, bug, "/env/bin/python") == (
         "/env/bin/python -m pytest tests/test_a.py::t\n/env/bin/python -m pytest tests/b.py::T::t"
     )
     (bug_dir / "run_test.sh").write_text("python -m unittest -q test.test_u.T.t\n")
-    assert rb.bug_test_command(tmp_path, bug, "/e/python") == "/e/python -m unittest -q test.test_u.T.t"
+    assert (
+        rb.bug_test_command(tmp_path, bug, "/e/python")
+        == "/e/python -m unittest -q test.test_u.T.t"
+    )
     (bug_dir / "run_test.sh").write_text("make test\n")
     assert rb.bug_test_command(tmp_path, bug, "/e/python") is None

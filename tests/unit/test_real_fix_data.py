@@ -39,7 +39,9 @@ class Window:
 
 @pytest.fixture(scope="module")
 def rfd() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("real_fix_data_bench", ROOT / "benchmarks" / "real_fix_data.py")
+    spec = importlib.util.spec_from_file_location(
+        "real_fix_data_bench", ROOT / "benchmarks" / "real_fix_data.py"
+    )
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod
@@ -48,9 +50,18 @@ def rfd() -> ModuleType:
 
 
 def git(repo: Path, *args: str) -> str:
-    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e",
-           "GIT_AUTHOR_DATE": "2020-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2020-01-01T00:00:00Z", "PATH": "/usr/bin:/bin"}
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True, env=env).stdout
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@e",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@e",
+        "GIT_AUTHOR_DATE": "2020-01-01T00:00:00Z",
+        "GIT_COMMITTER_DATE": "2020-01-01T00:00:00Z",
+        "PATH": "/usr/bin:/bin",
+    }
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True, env=env
+    ).stdout
 
 
 def commit(repo: Path, files: dict[str, str], message: str) -> str:
@@ -67,22 +78,41 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     repo = tmp_path_factory.mktemp("hist") / "proj"
     repo.mkdir()
     git(repo, "init", "-q", "-b", "main")
-    commit(repo, {"stats.py": STATS, "tests/test_stats.py": "def test_mean():\n    pass\n"}, "Initial import")
+    commit(
+        repo,
+        {"stats.py": STATS, "tests/test_stats.py": "def test_mean():\n    pass\n"},
+        "Initial import",
+    )
     fixed = STATS.replace("(len(values) - 1)", "len(values)")
     commit(repo, {"stats.py": fixed}, "Fix mean: divide by the number of values")
     # a fix in two functions, one test change alongside
     fixed2 = fixed.replace("values[-self.size + 1:]", "values[-self.size:]")
-    commit(repo, {"stats.py": fixed2, "tests/test_stats.py": "def test_mean():\n    assert True\n"}, "Fix off-by-one bug in Window.last")
+    commit(
+        repo,
+        {"stats.py": fixed2, "tests/test_stats.py": "def test_mean():\n    assert True\n"},
+        "Fix off-by-one bug in Window.last",
+    )
     # not a fix (the subject says nothing of one), and a docstring-only "fix"
     commit(repo, {"stats.py": fixed2.replace("total = 0", "total = 0.0")}, "Use floats")
-    commit(repo, {"stats.py": fixed2.replace("total = 0", "total = 0.0").replace("Small statistics.", "Statistics.")}, "Fix typo in docstring")
+    commit(
+        repo,
+        {
+            "stats.py": fixed2.replace("total = 0", "total = 0.0").replace(
+                "Small statistics.", "Statistics."
+            )
+        },
+        "Fix typo in docstring",
+    )
     return repo
 
 
 def test_fix_commits_become_groups_of_labelled_records(rfd: ModuleType, repo: Path) -> None:
     opts = rfd.Options()
     fixes = list(rfd.history_fixes("proj", repo, opts))
-    assert sorted((f.name, f.source) for f in fixes) == [("Window.last", "history:proj"), ("mean", "history:proj")]
+    assert sorted((f.name, f.source) for f in fixes) == [
+        ("Window.last", "history:proj"),
+        ("mean", "history:proj"),
+    ]
     window = next(f for f in fixes if f.name == "Window.last")
     assert window.context == "# file: stats.py\nclass Window:\n"  # the unit's scoring context
     assert "values[-self.size + 1:]" in window.before and "values[-self.size:]" in window.after
@@ -93,12 +123,16 @@ def test_fix_commits_become_groups_of_labelled_records(rfd: ModuleType, repo: Pa
     noop = next(r for r in rows if r.candidate == "noop")
     assert noop.after == noop.before and not noop.label
     wrong = [r for r in rows if r.candidate.startswith(("mutant:", "broken-name:"))]
-    assert wrong and all(not r.label and r.after not in (window.before, window.after) for r in wrong)
+    assert wrong and all(
+        not r.label and r.after not in (window.before, window.after) for r in wrong
+    )
     assert len({r.bug_id for r in rows}) == 1 and rows[0].source_path == "history:proj/stats.py"
     assert all(r.before == window.before and r.context == window.context for r in rows)
 
 
-def test_the_build_splits_by_repository_and_is_deterministic(rfd: ModuleType, repo: Path, tmp_path: Path) -> None:
+def test_the_build_splits_by_repository_and_is_deterministic(
+    rfd: ModuleType, repo: Path, tmp_path: Path
+) -> None:
     argv = ["--history", f"proj={repo}", "--history", f"again={repo}", "--valid", "again"]
     rfd.main([*argv, "--out", str(tmp_path / "a.jsonl")])
     rfd.main([*argv, "--out", str(tmp_path / "b.jsonl")])
@@ -125,8 +159,12 @@ def test_a_training_window_cuts_every_record_past_the_groups_change(rfd: ModuleT
     fix = rfd.Fix("history:x", "c0ffee", "m.py", "f", before, after, "# file: m.py\n")
     rows = rfd.records_of(fix, "train", rfd.Options(mutants=2, broken=0))
     cut = rfd.windowed(rows, 1)
-    assert [r.candidate for r in cut] == [r.candidate for r in rows] and [r.label for r in cut] == [r.label for r in rows]
+    assert [r.candidate for r in cut] == [r.candidate for r in rows] and [r.label for r in cut] == [
+        r.label for r in rows
+    ]
     by = {r.candidate: r for r in cut}
     assert by["fix"].after == "def f(xs):\n    a = 1\n    b = a + 2\n    c = b * 2\n"
     assert by["noop"].after == by["noop"].before and all(r.before == by["noop"].before for r in cut)
-    assert all(before.startswith(r.before) for r in cut) and all(len(r.after) < len(before) + 8 for r in cut)
+    assert all(before.startswith(r.before) for r in cut) and all(
+        len(r.after) < len(before) + 8 for r in cut
+    )

@@ -26,7 +26,13 @@ ENV = {
     "configDigest": "sha256:" + "0" * 64,
     "platform": "Linux-x86_64",
 }
-REQUEST = {"operation": "diag", "workspaceDigest": "sha256:" + "1" * 64, "targets": ["a.py"], "selector": None, "params": {}}
+REQUEST = {
+    "operation": "diag",
+    "workspaceDigest": "sha256:" + "1" * 64,
+    "targets": ["a.py"],
+    "selector": None,
+    "params": {},
+}
 DIAG = {
     "path": "a.py",
     "range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 3}},
@@ -40,7 +46,11 @@ DIAG = {
 def bundle(**overrides: Any) -> dict[str, Any]:
     args: dict[str, Any] = {
         "request": REQUEST,
-        "facts": {"diagnostics": [DIAG], "counts": {"error": 1, "warning": 0, "information": 0}, "files": ["a.py"]},
+        "facts": {
+            "diagnostics": [DIAG],
+            "counts": {"error": 1, "warning": 0, "information": 0},
+            "files": ["a.py"],
+        },
         "environment": ENV,
         "capabilities": {"definition": True},
         "meta": {"durationMs": 1.5},
@@ -50,7 +60,9 @@ def bundle(**overrides: Any) -> dict[str, Any]:
 
 
 def test_canonical_encoding_follows_rfc8785() -> None:
-    assert canonical_bytes({"b": 1.0, "a": [1e21, 0.1, "é"]}) == '{"a":[1e+21,0.1,"é"],"b":1}'.encode()
+    assert (
+        canonical_bytes({"b": 1.0, "a": [1e21, 0.1, "é"]}) == '{"a":[1e+21,0.1,"é"],"b":1}'.encode()
+    )
 
 
 def test_bundle_validates_and_id_is_content_hash() -> None:
@@ -136,14 +148,24 @@ def test_schema_cli_validates_files(tmp_path: Path) -> None:
     good = tmp_path / "good.json"
     good.write_bytes(canonical_bytes(bundle()))
     lines = tmp_path / "many.jsonl"
-    lines.write_bytes(canonical_bytes(bundle()) + b"\n" + canonical_bytes(bundle(capabilities={})) + b"\n")
+    lines.write_bytes(
+        canonical_bytes(bundle()) + b"\n" + canonical_bytes(bundle(capabilities={})) + b"\n"
+    )
     bad = tmp_path / "bad.json"
     tampered = bundle()
     tampered["facts"]["files"] = ["z.py"]
     bad.write_text(json.dumps(tampered))
-    ok = subprocess.run([sys.executable, "-m", "codeprm", "schema", "validate", str(good), str(lines)], capture_output=True, text=True)
+    ok = subprocess.run(
+        [sys.executable, "-m", "codeprm", "schema", "validate", str(good), str(lines)],
+        capture_output=True,
+        text=True,
+    )
     assert ok.returncode == 0, ok.stderr
     assert "3 bundle(s) valid" in ok.stdout
-    fail = subprocess.run([sys.executable, "-m", "codeprm", "schema", "validate", str(bad)], capture_output=True, text=True)
+    fail = subprocess.run(
+        [sys.executable, "-m", "codeprm", "schema", "validate", str(bad)],
+        capture_output=True,
+        text=True,
+    )
     assert fail.returncode == 76
     assert "does not match" in fail.stderr and "Traceback" not in fail.stderr

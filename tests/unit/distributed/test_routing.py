@@ -18,7 +18,9 @@ def test_rank_is_deterministic_and_a_leaving_actor_moves_only_its_keys() -> None
     actors = [0, 1, 2, 3]
     ks = [f"repo{k}\0c{k}" for k in range(200)]
     first = {k: rank(k, actors)[0] for k in ks}
-    assert first == {k: rank(k, list(reversed(actors)))[0] for k in ks}  # order of the actor list is irrelevant
+    assert first == {
+        k: rank(k, list(reversed(actors)))[0] for k in ks
+    }  # order of the actor list is irrelevant
     assert set(first.values()) == set(actors)
     without = {k: rank(k, [0, 1, 3])[0] for k in ks}
     moved = {k for k in ks if first[k] != without[k]}
@@ -43,9 +45,14 @@ def test_warm_actors_win_over_the_ranking() -> None:
     got = assign(batch, [0, 1], warm=warm)
     assert all(a == 1 for k, a in zip(batch, got, strict=True) if k in warm)
     everything_warm = assign(batch, [0, 1], warm={k: {1} for k in ks})
-    assert Counter(everything_warm) == {1: 4, 0: 4}  # warm, but not past the cap: the batch is balanced
+    assert Counter(everything_warm) == {
+        1: 4,
+        0: 4,
+    }  # warm, but not past the cap: the batch is balanced
     cold = assign(batch, [0, 1])
-    assert all(a == rank(k, [0, 1])[0] or a == rank(k, [0, 1])[1] for k, a in zip(batch, cold, strict=True))
+    assert all(
+        a == rank(k, [0, 1])[0] or a == rank(k, [0, 1])[1] for k, a in zip(batch, cold, strict=True)
+    )
 
 
 def test_a_hot_commit_spills_in_its_own_ranking_order() -> None:
@@ -57,11 +64,20 @@ def test_a_hot_commit_spills_in_its_own_ranking_order() -> None:
 
 def test_an_actors_samples_alternate_between_commits() -> None:
     ks = ["a", "a", "a", "b", "b", "c"]
-    assert interleave([0, 1, 2, 3, 4, 5], ks) == [0, 3, 5, 1, 4, 2]  # a b c a b a: each key's order kept
+    assert interleave([0, 1, 2, 3, 4, 5], ks) == [
+        0,
+        3,
+        5,
+        1,
+        4,
+        2,
+    ]  # a b c a b a: each key's order kept
     assert interleave([], ks) == []
 
 
 def test_importing_codeprm_and_its_distributed_package_does_not_import_ray() -> None:
     code = "import sys, codeprm, codeprm.distributed, codeprm.distributed.routing, codeprm.cli.serve; print('ray' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == "False"

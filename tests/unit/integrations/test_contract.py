@@ -15,7 +15,9 @@ GIT_DIFF = "diff --git a/m.py b/m.py\n" + DIFF
 
 def test_a_sample_parses_from_an_object_or_its_json_text() -> None:
     obj = {"workspace": {"repo": "/r", "commit": "abc123"}, "edit": DIFF, "task": "fix it"}
-    assert parse_sample(obj) == parse_sample(json.dumps(obj)) == Sample("/r", "abc123", DIFF, "fix it")
+    assert (
+        parse_sample(obj) == parse_sample(json.dumps(obj)) == Sample("/r", "abc123", DIFF, "fix it")
+    )
     wsedit = {"changes": {"file:///r/m.py": []}}
     assert parse_sample({**obj, "edit": wsedit}).edit == json.dumps(wsedit, sort_keys=True)
     assert parse_sample({"workspace": {"repo": "/r", "commit": "abc123"}}) == Sample("/r", "abc123")
@@ -41,7 +43,10 @@ def test_bad_samples_get_one_line(bad: object, fragment: str) -> None:
     [
         (f"Here is the fix:\n```diff\n{DIFF}```\nDone.", DIFF),
         (f"```patch\n{DIFF}```", DIFF),
-        (f"first try\n```diff\n{DIFF.replace('2', '3')}```\nbetter:\n```diff\n{DIFF}```", DIFF),  # the last one
+        (
+            f"first try\n```diff\n{DIFF.replace('2', '3')}```\nbetter:\n```diff\n{DIFF}```",
+            DIFF,
+        ),  # the last one
         (f"```\n{GIT_DIFF}```", GIT_DIFF),  # untagged, but shaped like a diff
         (f"```python\nx = 2\n```\n```\n{DIFF}```", DIFF),
         (f"I changed it.\n{GIT_DIFF}", GIT_DIFF),  # outside any fence
@@ -55,7 +60,13 @@ def test_the_edit_is_found_by_the_documented_rule(completion: str, expected: str
 
 @pytest.mark.parametrize(
     "completion",
-    ["", "I could not find the bug.", "```python\nx = 2\n```", "--- not a diff header line\nsome text", "---\n+++"],
+    [
+        "",
+        "I could not find the bug.",
+        "```python\nx = 2\n```",
+        "--- not a diff header line\nsome text",
+        "---\n+++",
+    ],
 )
 def test_no_edit_is_none(completion: str) -> None:
     assert extract_edit(completion) is None

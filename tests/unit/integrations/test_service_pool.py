@@ -40,7 +40,9 @@ class SlowBench:
             self.closed.append(self.root)
 
 
-def test_a_busy_commit_waits_for_its_bench_instead_of_evicting_another_commits(tmp_path: Path) -> None:
+def test_a_busy_commit_waits_for_its_bench_instead_of_evicting_another_commits(
+    tmp_path: Path,
+) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
     git(repo, "init", "-q")
@@ -51,11 +53,15 @@ def test_a_busy_commit_waits_for_its_bench_instead_of_evicting_another_commits(t
         git(repo, "commit", "-qm", str(i))
         shas.append(git(repo, "rev-parse", "HEAD").strip())
     SlowBench.made, SlowBench.closed = [], []
-    service = RewardService(WorkspaceCache(tmp_path / "cache", allow=[str(repo)]), SlowBench, max_benches=2, workers=4)
+    service = RewardService(
+        WorkspaceCache(tmp_path / "cache", allow=[str(repo)]), SlowBench, max_benches=2, workers=4
+    )
     try:
         a, b = (Sample(str(repo), sha, "edit") for sha in shas)
         assert [o.status for o in service.score([(a, None)])] == ["ok"]
-        assert [o.status for o in service.score([(b, None)])] == ["ok"]  # both commits warm, the pool full
+        assert [o.status for o in service.score([(b, None)])] == [
+            "ok"
+        ]  # both commits warm, the pool full
         outcomes = service.score([(a, None), (a, None), (a, None)])  # three at once on one commit
         assert [o.status for o in outcomes] == ["ok"] * 3
         assert len(SlowBench.made) == 2 and SlowBench.closed == []  # b's warm bench was not evicted

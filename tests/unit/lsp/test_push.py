@@ -15,7 +15,15 @@ FAKE = Path(__file__).resolve().parents[2] / "fakes" / "push_lsp.py"
 
 
 def session(root: Path, mode: str, **spec: float) -> SyncSession:
-    fake = ServerSpec(name="push-fake", command=(sys.executable, str(FAKE), mode), version="1", language="c", diagnostics="auto", exit_grace=0.2, **spec)  # type: ignore[arg-type]
+    fake = ServerSpec(
+        name="push-fake",
+        command=(sys.executable, str(FAKE), mode),
+        version="1",
+        language="c",
+        diagnostics="auto",
+        exit_grace=0.2,
+        **spec,
+    )  # type: ignore[arg-type]
     return SyncSession(SessionConfig(root=root, spec=fake, timeout=10)).__enter__()
 
 
@@ -73,7 +81,9 @@ def test_the_settle_bound_takes_the_latest_result_and_flags_it(tmp_path: Path) -
 
 
 @pytest.mark.parametrize("mode", ["stale"])
-def test_push_session_restarts_reopen_documents_with_their_language(tmp_path: Path, mode: str) -> None:
+def test_push_session_restarts_reopen_documents_with_their_language(
+    tmp_path: Path, mode: str
+) -> None:
     a = tmp_path / "a.cpp"
     s = session(tmp_path, mode)
     try:
@@ -85,7 +95,9 @@ def test_push_session_restarts_reopen_documents_with_their_language(tmp_path: Pa
         s.close()
 
 
-def test_bundles_record_unsettled_files_of_their_own_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bundles_record_unsettled_files_of_their_own_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from codeprm.lsp.router import SessionRouter
 
     monkeypatch.setenv("CODEPRM_CLANGD_COMMAND", f"{sys.executable} {FAKE} stale")
@@ -95,7 +107,11 @@ def test_bundles_record_unsettled_files_of_their_own_paths(tmp_path: Path, monke
         router.sync(a, "one")
         assert [d.message for d in router.diagnostics_many([a])[0]] == ["text one"]
         [entry] = router.servers(["c"], ["a.c"])
-        assert (entry["name"], entry["diagnosticsMode"], "unsettled" in entry) == ("push-fake", "push", False)
+        assert (entry["name"], entry["diagnosticsMode"], "unsettled" in entry) == (
+            "push-fake",
+            "push",
+            False,
+        )
         router.for_language("c").session.unsettled.add(a.resolve().as_uri())
         assert router.servers(["c"], ["a.c"])[0]["unsettled"] == ["a.c"]
         assert "unsettled" not in router.servers(["c"], ["b.c"])[0]  # only the bundle's own files

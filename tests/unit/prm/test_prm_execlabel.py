@@ -13,7 +13,7 @@ from codeprm.prm.execlabel import STDLIB, corpus_planner, label_by_execution, st
 from codeprm.prm.records import StepRecord
 from tests.conftest import tree
 
-CALC = '''\
+CALC = """\
 def clamp(x, lo, hi):
     if x < lo:
         return lo
@@ -24,9 +24,9 @@ def clamp(x, lo, hi):
 
 def double(x):
     return 2 * x
-'''
+"""
 
-TESTS = '''\
+TESTS = """\
 import unittest
 from calc import clamp, double
 
@@ -36,15 +36,26 @@ class T(unittest.TestCase):
         self.assertEqual(clamp(5, 0, 3), 3)
         self.assertEqual(clamp(-1, 0, 3), 0)
         self.assertEqual(clamp(2, 0, 3), 2)
-'''
+"""
 
 ORIGINAL = CALC[: CALC.index("\n\n\ndef double")] + "\n"
 BUGGY = ORIGINAL.replace("if x > hi:", "if x < hi:")
 UNTESTED_ORIGINAL = "def double(x):\n    return 2 * x\n"
 
 
-def step(after: str, candidate: str, *, bug: str = "b1", before: str = BUGGY, label: bool = False) -> StepRecord:
-    return StepRecord(before=before, after=after, diff="-", label=label, bug_id=bug, candidate=candidate, source_path="proj/calc.py", mutation="comparison-swap")
+def step(
+    after: str, candidate: str, *, bug: str = "b1", before: str = BUGGY, label: bool = False
+) -> StepRecord:
+    return StepRecord(
+        before=before,
+        after=after,
+        diff="-",
+        label=label,
+        bug_id=bug,
+        candidate=candidate,
+        source_path="proj/calc.py",
+        mutation="comparison-swap",
+    )
 
 
 @pytest.fixture()
@@ -59,14 +70,29 @@ def corpus(tmp_path: Path) -> Path:
 COMMAND = f"{sys.executable} -m unittest -q test_calc"
 
 
-def test_tests_decide_the_labels_and_disagree_with_equivalence_where_they_should(corpus: Path) -> None:
+def test_tests_decide_the_labels_and_disagree_with_equivalence_where_they_should(
+    corpus: Path,
+) -> None:
     records = [
         step(ORIGINAL, "correct", label=True),
-        step(BUGGY.replace("if x < hi:", "if x >= hi:"), "near-miss"),  # passes the tests: equivalent in behaviour
+        step(
+            BUGGY.replace("if x < hi:", "if x >= hi:"), "near-miss"
+        ),  # passes the tests: equivalent in behaviour
         step(BUGGY.replace("return lo", "return hi"), "other-mutation"),  # bug stays, another added
         # a bug the tests never notice: keeps its equivalence labels
-        step(UNTESTED_ORIGINAL, "correct", bug="b2", before="def double(x):\n    return 3 * x\n", label=True),
-        step("def double(x):\n    return 4 * x\n", "near-miss", bug="b2", before="def double(x):\n    return 3 * x\n"),
+        step(
+            UNTESTED_ORIGINAL,
+            "correct",
+            bug="b2",
+            before="def double(x):\n    return 3 * x\n",
+            label=True,
+        ),
+        step(
+            "def double(x):\n    return 4 * x\n",
+            "near-miss",
+            bug="b2",
+            before="def double(x):\n    return 3 * x\n",
+        ),
     ]
     before = tree(corpus)
     labelled, stats = label_by_execution(records, corpus_planner([corpus], COMMAND), timeout=60)
@@ -78,7 +104,9 @@ def test_tests_decide_the_labels_and_disagree_with_equivalence_where_they_should
     assert tree(corpus) == before  # the corpus itself is never written
 
 
-def test_files_of_one_corpus_share_one_copy_and_one_check_of_the_shipped_tests(corpus: Path) -> None:
+def test_files_of_one_corpus_share_one_copy_and_one_check_of_the_shipped_tests(
+    corpus: Path,
+) -> None:
     (corpus / "util.py").write_text("def twice(x):\n    y = x * 2\n    return y\n")
     (corpus / "test_calc.py").write_text(TESTS.replace("from calc import clamp, double", "from calc import clamp, double\nfrom util import twice")
                                          + "\n    def test_twice(self):\n        self.assertEqual(twice(3), 6)\n")  # fmt: skip
@@ -87,8 +115,24 @@ def test_files_of_one_corpus_share_one_copy_and_one_check_of_the_shipped_tests(c
     records = [
         step(ORIGINAL, "correct", label=True),
         step(BUGGY.replace("return lo", "return hi"), "other-mutation"),
-        StepRecord(before=util_bug, after=util_ok, diff="-", label=True, bug_id="u1", candidate="correct", source_path="proj/util.py"),
-        StepRecord(before=util_bug, after=util_ok.replace("x * 2", "x + x"), diff="-", label=False, bug_id="u1", candidate="near-miss", source_path="proj/util.py"),
+        StepRecord(
+            before=util_bug,
+            after=util_ok,
+            diff="-",
+            label=True,
+            bug_id="u1",
+            candidate="correct",
+            source_path="proj/util.py",
+        ),
+        StepRecord(
+            before=util_bug,
+            after=util_ok.replace("x * 2", "x + x"),
+            diff="-",
+            label=False,
+            bug_id="u1",
+            candidate="near-miss",
+            source_path="proj/util.py",
+        ),
     ]
     labelled, stats = label_by_execution(records, corpus_planner([corpus], COMMAND))
     assert [r.label for r in labelled] == [True, False, True, True]  # x + x passes the tests too
@@ -98,7 +142,9 @@ def test_files_of_one_corpus_share_one_copy_and_one_check_of_the_shipped_tests(c
 
 
 def test_a_corpus_whose_tests_fail_as_shipped_is_not_trusted(corpus: Path) -> None:
-    (corpus / "test_calc.py").write_text(TESTS + "\n    def test_broken(self):\n        self.fail()\n")
+    (corpus / "test_calc.py").write_text(
+        TESTS + "\n    def test_broken(self):\n        self.fail()\n"
+    )
     records = [step(ORIGINAL, "correct", label=True), step(BUGGY, "near-miss")]
     labelled, stats = label_by_execution(records, corpus_planner([corpus], COMMAND))
     assert labelled == records and stats.files_untestable == 1 and stats.test_runs == 1
@@ -112,16 +158,24 @@ def test_files_without_tests_are_left_alone(corpus: Path) -> None:
 
 def test_stdlib_plans_use_the_cpython_suite() -> None:
     plan = stdlib_plan(STDLIB / "textwrap.py")
-    assert plan is not None and plan.target == "textwrap.py" and plan.command.endswith("-m unittest -q test.test_textwrap")
+    assert (
+        plan is not None
+        and plan.target == "textwrap.py"
+        and plan.command.endswith("-m unittest -q test.test_textwrap")
+    )
     package = stdlib_plan(STDLIB / "json" / "decoder.py")
     assert package is not None and package.copy_as == "json" and package.target == "json/decoder.py"
     assert stdlib_plan(STDLIB / "test" / "test_textwrap.py") is None  # the tests themselves
     assert stdlib_plan(Path(__file__)) is None  # outside the standard library
 
 
-def test_cli_labels_by_tests_and_reports_what_it_did(corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_labels_by_tests_and_reports_what_it_did(
+    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "steps.jsonl"
-    code = run(["prm", "data", "--corpus", str(corpus), "--out", str(out), "--test-cmd", COMMAND, "--json"])
+    code = run(
+        ["prm", "data", "--corpus", str(corpus), "--out", str(out), "--test-cmd", COMMAND, "--json"]
+    )
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
     execution = summary["execution"]
@@ -139,7 +193,9 @@ def test_cli_labels_by_tests_and_reports_what_it_did(corpus: Path, tmp_path: Pat
         (["--label-by-tests", "--trajectories", "TRAJ"], "needs mined steps"),
     ],
 )
-def test_cli_usage_errors(args: list[str], fragment: str, tmp_path: Path, corpus: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_usage_errors(
+    args: list[str], fragment: str, tmp_path: Path, corpus: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     traj = tmp_path / "t.jsonl"
     traj.write_text(json.dumps({"steps": [{"before": "a", "after": "b"}], "outcome": 1}) + "\n")
     args = [str(traj) if a == "TRAJ" else a for a in args]

@@ -63,13 +63,25 @@ CONFIG = TrainConfig(
 def trained(tmp_path_factory: pytest.TempPathFactory, mined: list[StepRecord]):  # type: ignore[no-untyped-def]
     root = tmp_path_factory.mktemp("lora")
     base = tiny_llama(root / "base", mined)
-    result = train(records(mined), root / "delta", CONFIG, base_model=base, data_recipe={"data": "stdlib sample"})
+    result = train(
+        records(mined),
+        root / "delta",
+        CONFIG,
+        base_model=base,
+        data_recipe={"data": "stdlib sample"},
+    )
     return base, result
 
 
 STEPS = [
-    StepInput("def f(x):\n    return x + 1\n", "def f(x):\n    return x - 1\n", context="# file: a.py\n"),
-    StepInput("def g(a, b):\n    return a < b\n", "def g(a, b):\n    return a <= b\n", context="# file: a.py\n"),
+    StepInput(
+        "def f(x):\n    return x + 1\n", "def f(x):\n    return x - 1\n", context="# file: a.py\n"
+    ),
+    StepInput(
+        "def g(a, b):\n    return a < b\n",
+        "def g(a, b):\n    return a <= b\n",
+        context="# file: a.py\n",
+    ),
 ]
 
 
@@ -91,7 +103,9 @@ def test_training_writes_a_small_delta_with_its_provenance(trained) -> None:  # 
     assert meta.trained_sources  # what trained the adapters, for leak checks
     assert meta.base_model["path"] == str(base)
     # a delta is what ships: far smaller than the model it changes
-    assert (out / "delta.safetensors").stat().st_size < sum(p.stat().st_size for p in base.glob("*.safetensors"))
+    assert (out / "delta.safetensors").stat().st_size < sum(
+        p.stat().st_size for p in base.glob("*.safetensors")
+    )
     tensors, spec, base_sha = lora.load_delta(out / "delta.safetensors")
     assert base_sha == weights_sha256(base) and spec.layers == (1, 2)
     assert any(bool(t.abs().sum() > 0) for k, t in tensors.items() if k.endswith("lora_B"))
@@ -147,9 +161,13 @@ def test_a_changed_delta_or_base_is_refused(trained, tmp_path: Path) -> None:  #
     assert err.type.__name__ in ("VersionSkewError", "NotFoundError")
 
 
-def test_lora_training_still_refuses_held_out_sets(trained, mined: list[StepRecord], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_lora_training_still_refuses_held_out_sets(
+    trained, mined: list[StepRecord], tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     base, _ = trained
-    leaked = [r.with_(source_path="benchmarks/QuixBugs/python_programs/gcd.py") for r in records(mined)]
+    leaked = [
+        r.with_(source_path="benchmarks/QuixBugs/python_programs/gcd.py") for r in records(mined)
+    ]
     with pytest.raises(UsageError, match="QuixBugs"):
         train(leaked, tmp_path / "out", CONFIG, base_model=base)
     assert not (tmp_path / "out").exists()
@@ -161,7 +179,9 @@ def test_lora_needs_a_full_base(trained, mined: list[StepRecord], tmp_path: Path
         train(records(mined), tmp_path / "out", CONFIG, base_model=result.path)
 
 
-def test_the_shipped_delta_is_prm_realfix_over_the_fetched_base(trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_the_shipped_delta_is_prm_realfix_over_the_fetched_base(
+    trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
     import shutil
 
     from codeprm.analysis.learned import load_prm
@@ -189,7 +209,9 @@ def test_the_shipped_delta_is_prm_realfix_over_the_fetched_base(trained, tmp_pat
         load_prm("realfix", "cpu")
 
 
-def test_realfix_over_a_base_fetched_otherwise_is_refused(trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_realfix_over_a_base_fetched_otherwise_is_refused(
+    trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
     import shutil
 
     from codeprm.errors import NotFoundError

@@ -38,7 +38,10 @@ def diag(
     end_line, end_character = end if end is not None else (line, character + 3)
     return {
         "path": path,
-        "range": {"start": {"line": line, "character": character}, "end": {"line": end_line, "character": end_character}},
+        "range": {
+            "start": {"line": line, "character": character},
+            "end": {"line": end_line, "character": end_character},
+        },
         "severity": severity,
         "message": message,
         "code": code,
@@ -79,12 +82,19 @@ def step_bundle(
             "after": {"counts": after_counts, "diagnostics": list(introduced)},
             "introduced": list(introduced),
             "fixed": list(fixed),
-            "safety": {"passed": safe, "reasons": {} if safe else {"syntax": "the edit breaks the syntax"}},
+            "safety": {
+                "passed": safe,
+                "reasons": {} if safe else {"syntax": "the edit breaks the syntax"},
+            },
             "confidence": 1.0,
         },
         edits=[],
         process_reward={
-            "formula": {"name": "potential-v1", "version": 1, "expression": "Phi(F_t) - Phi(F_{t-1})"},
+            "formula": {
+                "name": "potential-v1",
+                "version": 1,
+                "expression": "Phi(F_t) - Phi(F_{t-1})",
+            },
             "components": {"errors": total, "warnings": 0.0, "safety": 0.0, "confidence": 0.0},
             "total": total,
         },
@@ -104,15 +114,37 @@ def scenario() -> list[dict[str, Any]]:
     return [
         step_bundle(
             total=0.5,
-            fixed=[diag("pkg/calc.py", 9, 14, '"ZeroDivision" is not defined', code="reportUndefinedVariable", enclosing="divide")],
+            fixed=[
+                diag(
+                    "pkg/calc.py",
+                    9,
+                    14,
+                    '"ZeroDivision" is not defined',
+                    code="reportUndefinedVariable",
+                    enclosing="divide",
+                )
+            ],
             commit=SHA0,
             subject="Fix divide",
         ),
         step_bundle(
             total=-1.25,
             introduced=[
-                diag("pkg/stats.py", 4, 11, 'Cannot access attribute "mean" for class "list[int]"', enclosing="summary"),
-                diag("pkg/calc.py", 14, 4, 'Import "numpy" could not be resolved', severity="warning", code="reportMissingImports"),
+                diag(
+                    "pkg/stats.py",
+                    4,
+                    11,
+                    'Cannot access attribute "mean" for class "list[int]"',
+                    enclosing="summary",
+                ),
+                diag(
+                    "pkg/calc.py",
+                    14,
+                    4,
+                    'Import "numpy" could not be resolved',
+                    severity="warning",
+                    code="reportMissingImports",
+                ),
             ],
             errors_after=1,
             commit=SHA1,

@@ -22,7 +22,9 @@ def test_known_answer(bundles: list[dict[str, Any]]) -> None:
     ]
 
 
-def test_severities_and_no_commit(make_step: Callable[..., Any], make_diag: Callable[..., Any]) -> None:
+def test_severities_and_no_commit(
+    make_step: Callable[..., Any], make_diag: Callable[..., Any]
+) -> None:
     introduced = [
         make_diag("a.py", 0, 0, "e", code=None),
         make_diag("a.py", 1, 0, "w", severity="warning", code=None),
@@ -35,11 +37,17 @@ def test_severities_and_no_commit(make_step: Callable[..., Any], make_diag: Call
     ]
 
 
-def test_fixed_diagnostics_make_no_annotation(make_step: Callable[..., Any], make_diag: Callable[..., Any]) -> None:
-    assert to_github_annotations([make_step(total=1.0, fixed=[make_diag("a.py", 0, 0, "gone")])]) == []
+def test_fixed_diagnostics_make_no_annotation(
+    make_step: Callable[..., Any], make_diag: Callable[..., Any]
+) -> None:
+    assert (
+        to_github_annotations([make_step(total=1.0, fixed=[make_diag("a.py", 0, 0, "gone")])]) == []
+    )
 
 
-def test_message_and_properties_are_escaped(make_step: Callable[..., Any], make_diag: Callable[..., Any]) -> None:
+def test_message_and_properties_are_escaped(
+    make_step: Callable[..., Any], make_diag: Callable[..., Any]
+) -> None:
     d = make_diag("dir,x/a:b.py", 0, 0, "100% wrong:\r\nsee, here", code="c,d:e")
     (line,) = to_github_annotations([make_step(total=-1.0, introduced=[d])])
     assert line == (

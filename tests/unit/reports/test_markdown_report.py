@@ -60,17 +60,32 @@ def test_error_bundle_row_and_note(make_step: Callable[..., Any]) -> None:
     assert "**Total reward: +1.000** over 2 steps (1 could not be scored)." in text
 
 
-def test_hostile_text_cannot_break_the_table(make_step: Callable[..., Any], make_diag: Callable[..., Any]) -> None:
+def test_hostile_text_cannot_break_the_table(
+    make_step: Callable[..., Any], make_diag: Callable[..., Any]
+) -> None:
     d = make_diag("a`b.py", 0, 0, "<script>*x* | y\nz</script>", enclosing="C.__init__")
-    text = to_markdown([make_step(total=-1.0, introduced=[d], subject="a | b\n<b>c</b>", commit="1" * 40)], title="x_y")
+    text = to_markdown(
+        [make_step(total=-1.0, introduced=[d], subject="a | b\n<b>c</b>", commit="1" * 40)],
+        title="x_y",
+    )
     assert text.startswith("# x\\_y\n")
     assert "| 0 | `1111111` a \\| b \\<b\\>c\\</b\\> | -1.000 |" in text
-    assert "- step 0 (`1111111`): ``a`b.py:1:1`` \\<script\\>\\*x\\* \\| y z\\</script\\> (`basedpyright/reportAttributeAccessIssue` in `C.__init__`)" in text
+    assert (
+        "- step 0 (`1111111`): ``a`b.py:1:1`` \\<script\\>\\*x\\* \\| y z\\</script\\> (`basedpyright/reportAttributeAccessIssue` in `C.__init__`)"
+        in text
+    )
 
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [(None, "—"), (0.0, "+0.000"), (-0.0001, "+0.000"), (0.0005, "+0.001"), (-1.5, "-1.500"), (2, "+2.000")],
+    [
+        (None, "—"),
+        (0.0, "+0.000"),
+        (-0.0001, "+0.000"),
+        (0.0005, "+0.001"),
+        (-1.5, "-1.500"),
+        (2, "+2.000"),
+    ],
 )
 def test_format_reward(value: float | None, text: str) -> None:
     assert format_reward(value) == text
@@ -78,12 +93,20 @@ def test_format_reward(value: float | None, text: str) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "escaped"),
-    [("plain", "plain"), ("a_b*c", "a\\_b\\*c"), ("[x](y)", "\\[x\\](y)"), ("two\nlines", "two lines"), ("a & b", "a \\& b")],
+    [
+        ("plain", "plain"),
+        ("a_b*c", "a\\_b\\*c"),
+        ("[x](y)", "\\[x\\](y)"),
+        ("two\nlines", "two lines"),
+        ("a & b", "a \\& b"),
+    ],
 )
 def test_escape(raw: str, escaped: str) -> None:
     assert escape(raw) == escaped
 
 
-@pytest.mark.parametrize(("raw", "span"), [("a.py", "`a.py`"), ("a`b", "``a`b``"), ("`x`", "`` `x` ``")])
+@pytest.mark.parametrize(
+    ("raw", "span"), [("a.py", "`a.py`"), ("a`b", "``a`b``"), ("`x`", "`` `x` ``")]
+)
 def test_code_span(raw: str, span: str) -> None:
     assert code(raw) == span

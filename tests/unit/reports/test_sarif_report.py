@@ -23,7 +23,11 @@ def results(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def test_vendored_schema_is_the_official_file() -> None:
-    data = resources.files("codeprm.reports").joinpath("schemas", "sarif-schema-2.1.0.json").read_bytes()
+    data = (
+        resources.files("codeprm.reports")
+        .joinpath("schemas", "sarif-schema-2.1.0.json")
+        .read_bytes()
+    )
     assert hashlib.sha256(data).hexdigest() == SCHEMA_SHA256
     assert sarif_schema()["id"] == SARIF_SCHEMA_URI
 
@@ -45,14 +49,23 @@ def test_empty_input_is_a_valid_log() -> None:
 def test_one_result_per_introduced_diagnostic(bundles: list[dict[str, Any]]) -> None:
     doc = to_sarif(bundles, tool_version="0.1.0")
     run = doc["runs"][0]
-    assert run["tool"]["driver"]["name"] == "codeprm" and run["tool"]["driver"]["version"] == "0.1.0"
+    assert (
+        run["tool"]["driver"]["name"] == "codeprm" and run["tool"]["driver"]["version"] == "0.1.0"
+    )
     assert run["columnKind"] == "utf16CodeUnits"
     assert run["properties"] == {"steps": 3, "totalReward": -1.15}
     rules = run["tool"]["driver"]["rules"]
-    assert [r["id"] for r in rules] == ["basedpyright/reportAttributeAccessIssue", "basedpyright/reportMissingImports"]
+    assert [r["id"] for r in rules] == [
+        "basedpyright/reportAttributeAccessIssue",
+        "basedpyright/reportMissingImports",
+    ]
     found = results(doc)
     assert [(r["ruleId"], r["ruleIndex"], r["level"]) for r in found] == [
-        ("basedpyright/reportMissingImports", 1, "warning"),  # pkg/calc.py sorts before pkg/stats.py
+        (
+            "basedpyright/reportMissingImports",
+            1,
+            "warning",
+        ),  # pkg/calc.py sorts before pkg/stats.py
         ("basedpyright/reportAttributeAccessIssue", 0, "error"),
     ]
     error = found[1]
@@ -75,7 +88,9 @@ def test_one_result_per_introduced_diagnostic(bundles: list[dict[str, Any]]) -> 
     assert set(error["partialFingerprints"]) == {"codeprmIdentity/v1"}
 
 
-def test_fingerprint_ignores_position_only(make_step: Callable[..., Any], make_diag: Callable[..., Any]) -> None:
+def test_fingerprint_ignores_position_only(
+    make_step: Callable[..., Any], make_diag: Callable[..., Any]
+) -> None:
     def fingerprint(d: dict[str, Any]) -> str:
         doc = to_sarif([make_step(total=-1.0, introduced=[d])], tool_version="0.1.0")
         return results(doc)[0]["partialFingerprints"]["codeprmIdentity/v1"]
@@ -94,7 +109,9 @@ def test_fingerprint_ignores_position_only(make_step: Callable[..., Any], make_d
         assert fingerprint(changed) != fingerprint(here)
 
 
-def test_rules_without_code_and_levels(make_step: Callable[..., Any], make_diag: Callable[..., Any]) -> None:
+def test_rules_without_code_and_levels(
+    make_step: Callable[..., Any], make_diag: Callable[..., Any]
+) -> None:
     introduced = [
         make_diag("a.py", 0, 0, "Expected expression", code=None),
         make_diag("a.py", 1, 0, "unused", severity="information", code=None),
@@ -105,7 +122,9 @@ def test_rules_without_code_and_levels(make_step: Callable[..., Any], make_diag:
     validate_sarif(doc)
     rules = {r["id"]: r for r in doc["runs"][0]["tool"]["driver"]["rules"]}
     assert list(rules) == ["basedpyright/reportX", "codeprm/error", "codeprm/information"]
-    assert rules["basedpyright/reportX"]["defaultConfiguration"] == {"level": "error"}  # the most severe seen
+    assert rules["basedpyright/reportX"]["defaultConfiguration"] == {
+        "level": "error"
+    }  # the most severe seen
     assert rules["codeprm/information"]["defaultConfiguration"] == {"level": "note"}
     assert [r["level"] for r in results(doc)] == ["error", "note", "warning", "error"]
 
@@ -119,11 +138,17 @@ def test_output_is_deterministic(bundles: list[dict[str, Any]]) -> None:
 
 
 def test_uris(make_step: Callable[..., Any], make_diag: Callable[..., Any]) -> None:
-    introduced = [make_diag("my dir/a#b.py", 0, 0, "x"), make_diag("file:///usr/lib/python3.11/os.py", 0, 0, "y")]
+    introduced = [
+        make_diag("my dir/a#b.py", 0, 0, "x"),
+        make_diag("file:///usr/lib/python3.11/os.py", 0, 0, "y"),
+    ]
     doc = to_sarif([make_step(total=-1.0, introduced=introduced)], tool_version="0.1.0")
     validate_sarif(doc)
     locations = [r["locations"][0]["physicalLocation"]["artifactLocation"] for r in results(doc)]
-    assert locations == [{"uri": "file:///usr/lib/python3.11/os.py"}, {"uri": "my%20dir/a%23b.py", "uriBaseId": "SRCROOT"}]
+    assert locations == [
+        {"uri": "file:///usr/lib/python3.11/os.py"},
+        {"uri": "my%20dir/a%23b.py", "uriBaseId": "SRCROOT"},
+    ]
 
 
 def test_error_bundles_count_as_steps_without_results(make_step: Callable[..., Any]) -> None:
@@ -138,9 +163,15 @@ def test_error_bundles_count_as_steps_without_results(make_step: Callable[..., A
     ("bundle", "fragment"),
     [
         ("nope", "bundle 0: a step bundle must be a JSON object"),
-        ({"processReward": None, "facts": {}}, "bundle 0: not a step bundle: processReward.total is missing"),
+        (
+            {"processReward": None, "facts": {}},
+            "bundle 0: not a step bundle: processReward.total is missing",
+        ),
         ({"processReward": {"total": 1.0}}, "bundle 0: not a step bundle: facts is missing"),
-        ({"processReward": {"total": 1.0}, "facts": {"introduced": [{"path": "a.py"}]}}, "bundle 0: facts.introduced[0]: malformed diagnostic"),
+        (
+            {"processReward": {"total": 1.0}, "facts": {"introduced": [{"path": "a.py"}]}},
+            "bundle 0: facts.introduced[0]: malformed diagnostic",
+        ),
     ],
 )
 def test_malformed_bundles_are_usage_errors(bundle: Any, fragment: str) -> None:
@@ -182,7 +213,9 @@ def broken(doc: dict[str, Any], how: str) -> dict[str, Any]:
         ("ruleIndex", "/runs/0/results/0/ruleIndex"),
     ],
 )
-def test_broken_documents_fail_validation(bundles: list[dict[str, Any]], how: str, pointer: str) -> None:
+def test_broken_documents_fail_validation(
+    bundles: list[dict[str, Any]], how: str, pointer: str
+) -> None:
     doc = to_sarif(bundles, tool_version="0.1.0")
     validate_sarif(doc)
     with pytest.raises(UsageError) as info:

@@ -34,9 +34,15 @@ def task(fix: dict[str, float], *others: tuple[str, dict[str, float], bool]) -> 
 
 TASKS = [
     # the fix passes the test, a mutant passes it too but the PRM prefers the fix
-    task({"dX": 1.0, "dV": 0.4}, ("mutant-1", {"dX": 1.0, "dV": -0.2}, False), ("broken-1", {"dE": -1.0, "dV": 0.5}, False)),
+    task(
+        {"dX": 1.0, "dV": 0.4},
+        ("mutant-1", {"dX": 1.0, "dV": -0.2}, False),
+        ("broken-1", {"dE": -1.0, "dV": 0.5}, False),
+    ),
     # no test runs: only the PRM tells the fix from a mutant
-    task({"dV": 0.3}, ("mutant-1", {"dV": -0.1}, False), ("broken-1", {"dE": -1.0, "dV": 0.1}, False)),
+    task(
+        {"dV": 0.3}, ("mutant-1", {"dV": -0.1}, False), ("broken-1", {"dE": -1.0, "dV": 0.1}, False)
+    ),
     # a hack the guard caught scores at most 0
     task({"dX": 1.0}, ("hack", {"dX": 1.0, "dE": 1.0}, True)),
 ]
@@ -48,7 +54,9 @@ FITTED = Combiner(Weights(a=0.5, a_w=0.05, b=0.4, g=0.1, x=2.0), 4.0, validation
     st.fixed_dictionaries({k: st.floats(0, 100) for k in ("a", "a_w", "x", "w")}),
     st.booleans(),
 )
-def test_a_noop_earns_exactly_zero_whatever_the_weights(weights: dict[str, float], capped: bool) -> None:
+def test_a_noop_earns_exactly_zero_whatever_the_weights(
+    weights: dict[str, float], capped: bool
+) -> None:
     assert score(Candidate("noop", {}, capped), weights) == 0.0
 
 
@@ -115,7 +123,9 @@ def test_checkpoint_metadata_carries_the_combiner(tmp_path: Path) -> None:
     write_meta(tmp_path, meta)
     back = read_meta(tmp_path)
     assert back is not None and Combiner.from_json(back.combiner) == FITTED
-    assert back.scoring_hash() == meta.with_(combiner={}).scoring_hash()  # weights do not change a PRM score
+    assert (
+        back.scoring_hash() == meta.with_(combiner={}).scoring_hash()
+    )  # weights do not change a PRM score
     plain = fake_scorer(None).meta
     assert "combiner" not in plain.to_json()  # metadata without one keeps its shape
 
@@ -152,7 +162,10 @@ def test_replay_keeps_each_bundles_recorded_weights_unless_given() -> None:
     from codeprm.rewards.replay import rescore
 
     w = FITTED.weights
-    reward = combine(step_reward(Facts(2, 0, failing_tests=1), Facts(0, 0, failing_tests=0), w), prm={"form": "potential-v1", "weight": 4.0, "delta": 0.5})
+    reward = combine(
+        step_reward(Facts(2, 0, failing_tests=1), Facts(0, 0, failing_tests=0), w),
+        prm={"form": "potential-v1", "weight": 4.0, "delta": 0.5},
+    )
     bundle = {"bundleId": "x", "processReward": reward}
     (same,) = rescore([bundle], None)
     assert same.reward["total"] == reward["total"] == 0.5 * 2 + 2.0 * 1 + 4.0 * 0.25 * 0.5

@@ -15,8 +15,14 @@ from codeprm.rewards.functional import potential
 counts = st.integers(min_value=0, max_value=500)
 conf = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
 facts = st.builds(
-    Facts, errors=counts, warnings=counts, safe=st.booleans(), confidence=conf,
-    hidden_errors=st.integers(0, 20), hidden_warnings=st.integers(0, 20), failing_tests=st.none() | st.integers(0, 50),
+    Facts,
+    errors=counts,
+    warnings=counts,
+    safe=st.booleans(),
+    confidence=conf,
+    hidden_errors=st.integers(0, 20),
+    hidden_warnings=st.integers(0, 20),
+    failing_tests=st.none() | st.integers(0, 50),
 )
 weight = st.floats(min_value=0.0, max_value=10.0, allow_nan=False)
 weights = st.builds(Weights, a=weight, a_w=weight, b=weight, g=weight, x=weight)
@@ -29,8 +35,12 @@ def test_no_change_no_reward(f: Facts, w: Weights) -> None:
     assert all(v == 0.0 for v in r["components"].values())
 
 
-@given(facts, facts, weights, st.sampled_from(["errors", "warnings", "safe", "confidence"]), st.data())
-def test_improving_a_fact_never_lowers_the_reward(before: Facts, after: Facts, w: Weights, which: str, data: st.DataObject) -> None:
+@given(
+    facts, facts, weights, st.sampled_from(["errors", "warnings", "safe", "confidence"]), st.data()
+)
+def test_improving_a_fact_never_lowers_the_reward(
+    before: Facts, after: Facts, w: Weights, which: str, data: st.DataObject
+) -> None:
     base = step_reward(before, after, w)["total"]
     from dataclasses import replace
 
@@ -46,7 +56,11 @@ def test_improving_a_fact_never_lowers_the_reward(before: Facts, after: Facts, w
 
 
 @settings(max_examples=200)
-@given(st.lists(facts, min_size=2, max_size=12), weights, st.sampled_from(["potential-v2", "potential-v1"]))
+@given(
+    st.lists(facts, min_size=2, max_size=12),
+    weights,
+    st.sampled_from(["potential-v2", "potential-v1"]),
+)
 def test_rewards_telescope(states: list[Facts], w: Weights, formula: str) -> None:
     rewards = trajectory_rewards(states, w, formula)
     assert len(rewards) == len(states) - 1
@@ -73,23 +87,38 @@ def test_known_values_and_record() -> None:
     r = step_reward(before, after, Weights())
     assert r["total"] == pytest.approx(0.5 - 0.02)
     assert r["components"] == {"errors": 0.5, "warnings": 0.0, "safety": 0.0, "confidence": -0.02}
-    assert r["formula"]["name"] == "potential-v2" and r["weights"] == {"a": 0.5, "a_w": 0.1, "b": 0.4, "g": 0.1, "x": 0.5}
+    assert r["formula"]["name"] == "potential-v2" and r["weights"] == {
+        "a": 0.5,
+        "a_w": 0.1,
+        "b": 0.4,
+        "g": 0.1,
+        "x": 0.5,
+    }
 
 
 def test_hidden_diagnostics_and_failing_tests_count_in_v2_only() -> None:
     before = Facts(errors=1, warnings=0)
     hidden = Facts(errors=0, warnings=0, hidden_errors=1)  # the error was suppressed, not fixed
     assert step_reward(before, hidden, Weights())["total"] == 0.0
-    assert step_reward(before, hidden, Weights(), "potential-v1")["total"] == 0.5  # the old form is fooled
+    assert (
+        step_reward(before, hidden, Weights(), "potential-v1")["total"] == 0.5
+    )  # the old form is fooled
     fixed_test = step_reward(Facts(0, 0, failing_tests=2), Facts(0, 0, failing_tests=1), Weights())
     assert fixed_test["components"]["execution"] == 0.5 and fixed_test["total"] == 0.5
     assert Facts.from_json(hidden.to_json()) == hidden
-    assert "hiddenErrors" not in Facts(1, 0).to_json() and "failingTests" not in Facts(1, 0).to_json()
+    assert (
+        "hiddenErrors" not in Facts(1, 0).to_json() and "failingTests" not in Facts(1, 0).to_json()
+    )
 
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("a=1,b=0", Weights(a=1.0, b=0.0)), ("", Weights()), (None, Weights()), ({"g": 0.3}, Weights(g=0.3))],
+    [
+        ("a=1,b=0", Weights(a=1.0, b=0.0)),
+        ("", Weights()),
+        (None, Weights()),
+        ({"g": 0.3}, Weights(g=0.3)),
+    ],
 )
 def test_weights_parse(text: object, expected: Weights) -> None:
     assert Weights.parse(text) == expected  # type: ignore[arg-type]

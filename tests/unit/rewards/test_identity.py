@@ -6,8 +6,17 @@ from codeprm.rewards.identity import Located, counts, delta
 from codeprm.types import Diagnostic, Position, Range
 
 
-def diag(line: int, message: str = "x is not defined", severity: str = "error", path: str = "a.py") -> Diagnostic:
-    return Diagnostic(path, Range(Position(line, 0), Position(line, 1)), severity, message, "reportUndefinedVariable", "basedpyright")  # type: ignore[arg-type]
+def diag(
+    line: int, message: str = "x is not defined", severity: str = "error", path: str = "a.py"
+) -> Diagnostic:
+    return Diagnostic(
+        path,
+        Range(Position(line, 0), Position(line, 1)),
+        severity,
+        message,
+        "reportUndefinedVariable",
+        "basedpyright",
+    )  # type: ignore[arg-type]
 
 
 def test_moved_diagnostic_is_neither_new_nor_fixed() -> None:
@@ -30,4 +39,8 @@ def test_multiset_counts_duplicates() -> None:
 def test_severity_and_message_matter() -> None:
     d = delta([Located(diag(1, severity="warning"), "")], [Located(diag(1), "")])
     assert len(d.introduced) == 1 and len(d.fixed) == 1
-    assert counts([Located(diag(1), ""), Located(diag(2, severity="warning"), "")]) == {"error": 1, "warning": 1, "information": 0}
+    assert counts([Located(diag(1), ""), Located(diag(2, severity="warning"), "")]) == {
+        "error": 1,
+        "warning": 1,
+        "information": 0,
+    }

@@ -199,8 +199,19 @@ def test_the_index_and_the_analysis_walk_the_same_python_files(tmp_path: Path) -
     from codeprm.analysis.files import iter_python_files
     from codeprm.selectors import WorkspaceIndex as Index
 
-    for rel in ("pkg/a.py", "pkg/b.pyi", "build/x.py", "dist/y.py", "venv/z.py", ".tox/t.py",
-                ".hidden.py", "pkg/.h.py", "node_modules/n.py", ".codeprm/c.py", "top.py"):
+    for rel in (
+        "pkg/a.py",
+        "pkg/b.pyi",
+        "build/x.py",
+        "dist/y.py",
+        "venv/z.py",
+        ".tox/t.py",
+        ".hidden.py",
+        "pkg/.h.py",
+        "node_modules/n.py",
+        ".codeprm/c.py",
+        "top.py",
+    ):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text("x = 1\n")
     walked = {p.relative_to(tmp_path).as_posix() for p in iter_python_files(tmp_path)}

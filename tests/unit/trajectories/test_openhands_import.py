@@ -21,7 +21,11 @@ WHOLE_EVENTS = FIXTURES / "openhands_calc_whole.jsonl"
 
 def base_texts() -> dict[str, str]:
     root = FIXTURES / "calc_base"
-    return {p.relative_to(root).as_posix(): p.read_text("utf-8") for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): p.read_text("utf-8")
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def get_diff(old: str, new: str, path: str) -> str:
@@ -30,16 +34,37 @@ def get_diff(old: str, new: str, path: str) -> str:
     return "\n".join(x.rstrip() for x in lines)
 
 
-def whole_edit(eid: int, path: str, old: str | None, new: str, *, impl: str = "llm_based_edit", diff: bool = False) -> dict[str, Any]:
-    extras: dict[str, Any] = {"path": path, "prev_exist": old is not None, "old_content": old, "new_content": new, "impl_source": impl}
+def whole_edit(
+    eid: int,
+    path: str,
+    old: str | None,
+    new: str,
+    *,
+    impl: str = "llm_based_edit",
+    diff: bool = False,
+) -> dict[str, Any]:
+    extras: dict[str, Any] = {
+        "path": path,
+        "prev_exist": old is not None,
+        "old_content": old,
+        "new_content": new,
+        "impl_source": impl,
+    }
     if diff:
         extras["diff"] = get_diff(old or "", new, path)
     return {"id": eid, "source": "agent", "observation": "edit", "content": "", "extras": extras}
 
 
-def aci_edit(eid: int, path: str, before: str, after: str, command: str, **args: Any) -> list[dict[str, Any]]:
+def aci_edit(
+    eid: int, path: str, before: str, after: str, command: str, **args: Any
+) -> list[dict[str, Any]]:
     """An oh_aci edit as OpenHands records it: the action, then an observation carrying snippets."""
-    action = {"id": eid, "source": "agent", "action": "edit", "args": {"path": path, "command": command, "impl_source": "oh_aci", **args}}
+    action = {
+        "id": eid,
+        "source": "agent",
+        "action": "edit",
+        "args": {"path": path, "command": command, "impl_source": "oh_aci", **args},
+    }
     observation = {
         "id": eid + 1,
         "cause": eid,
@@ -81,7 +106,10 @@ def test_aci_fixture_rebuilds_whole_files_from_the_base() -> None:
     ]
     final = replay(base, steps)
     # the inserted comment ends in a space that the stored diff lost; the exact replay kept it
-    assert "    # b == 0 is rejected above; keep the message in sync with docs \n" in final["pkg/calc.py"]
+    assert (
+        "    # b == 0 is rejected above; keep the message in sync with docs \n"
+        in final["pkg/calc.py"]
+    )
     assert final["tests/test_calc.py"].startswith("import pytest\n")
     assert steps[0].source["path"] == "/workspace/pkg/calc.py"
     assert steps[0].source["implSource"] == "oh_aci"
@@ -93,7 +121,9 @@ def test_task_is_the_first_user_message() -> None:
 
 
 def test_aci_snippets_without_base_texts_are_a_clear_error() -> None:
-    with pytest.raises(UsageError, match=r"event 7: cannot rebuild /workspace/pkg/calc\.py.*pass base_texts"):
+    with pytest.raises(
+        UsageError, match=r"event 7: cannot rebuild /workspace/pkg/calc\.py.*pass base_texts"
+    ):
         import_openhands(ACI_EVENTS)
 
 
@@ -101,7 +131,15 @@ def test_aci_edit_of_a_file_created_in_the_stream_needs_no_base() -> None:
     text = "a = 1\nb = 2\n"
     events = [
         *aci_edit(1, "/workspace/new.py", "", text, "create", file_text=text),
-        *aci_edit(3, "/workspace/new.py", text, "a = 1\nb = 3\n", "str_replace", old_str="b = 2", new_str="b = 3"),
+        *aci_edit(
+            3,
+            "/workspace/new.py",
+            text,
+            "a = 1\nb = 3\n",
+            "str_replace",
+            old_str="b = 2",
+            new_str="b = 3",
+        ),
     ]
     steps = import_openhands(events)
     assert [(s.change.edits[0].old_text, s.change.edits[0].new_text) for s in steps] == [
@@ -112,7 +150,9 @@ def test_aci_edit_of_a_file_created_in_the_stream_needs_no_base() -> None:
 
 def test_aci_diff_that_does_not_fit_the_base_is_content_modified() -> None:
     base = {"m.py": "x = 1\n"}
-    events = aci_edit(4, "/workspace/m.py", "x = 2\n", "x = 3\n", "str_replace", old_str="x = 2", new_str="x = 3")
+    events = aci_edit(
+        4, "/workspace/m.py", "x = 2\n", "x = 3\n", "str_replace", old_str="x = 2", new_str="x = 3"
+    )
     with pytest.raises(ContentModifiedError) as info:
         import_openhands(events, base)
     assert info.value.message.startswith("event 5: m.py")
@@ -130,7 +170,15 @@ def test_top_of_file_snippet_without_its_action_is_not_taken_for_the_file() -> N
     """A snippet from line 1 also fits the diff as if it were a whole file; the base tells them apart."""
     before = "import os\nimport sys\n\nprint(os, sys)\n"
     after = "import os\nimport re\nimport sys\n\nprint(os, sys)\n"
-    (_, observation) = aci_edit(1, "/workspace/m.py", before, after, "str_replace", old_str="import os\nimport sys", new_str="import os\nimport re\nimport sys")
+    (_, observation) = aci_edit(
+        1,
+        "/workspace/m.py",
+        before,
+        after,
+        "str_replace",
+        old_str="import os\nimport sys",
+        new_str="import os\nimport re\nimport sys",
+    )
     del observation["cause"]
     (step,) = import_openhands([observation], {"m.py": before})
     assert (step.change.edits[0].old_text, step.change.edits[0].new_text) == (before, after)
@@ -138,7 +186,15 @@ def test_top_of_file_snippet_without_its_action_is_not_taken_for_the_file() -> N
 
 def test_whole_file_snippet_is_taken_when_it_is_the_whole_file() -> None:
     base = {"m.py": "x = 1\n"}
-    events = aci_edit(1, "/workspace/m.py", "x = 1\n", "y = 2\n", "str_replace", old_str="x = 1\n", new_str="y = 2\n")
+    events = aci_edit(
+        1,
+        "/workspace/m.py",
+        "x = 1\n",
+        "y = 2\n",
+        "str_replace",
+        old_str="x = 1\n",
+        new_str="y = 2\n",
+    )
     (step,) = import_openhands(events, base)
     assert step.change.edits[0].new_text == "y = 2\n"
 
@@ -180,9 +236,15 @@ def test_aci_observation_with_whole_texts_and_diff() -> None:
 
 
 def test_without_base_a_later_whole_file_edit_is_trusted() -> None:
-    events = [whole_edit(1, "/workspace/a.py", "1\n", "2\n"), whole_edit(2, "/workspace/a.py", "3\n", "4\n")]
+    events = [
+        whole_edit(1, "/workspace/a.py", "1\n", "2\n"),
+        whole_edit(2, "/workspace/a.py", "3\n", "4\n"),
+    ]
     steps = import_openhands(events)
-    assert [(s.change.edits[0].old_text, s.change.edits[0].new_text) for s in steps] == [("1\n", "2\n"), ("3\n", "4\n")]
+    assert [(s.change.edits[0].old_text, s.change.edits[0].new_text) for s in steps] == [
+        ("1\n", "2\n"),
+        ("3\n", "4\n"),
+    ]
     with pytest.raises(ContentModifiedError, match="event 2"):
         import_openhands(events, {"a.py": "1\n"})
 
@@ -192,7 +254,13 @@ def test_unchanged_and_other_events_make_no_steps() -> None:
         {"id": 0, "source": "user", "action": "message", "args": {"content": "go"}},
         {"id": 1, "source": "agent", "action": "run", "args": {"command": "ls"}},
         {"id": 2, "source": "agent", "observation": "run", "content": "a.py", "extras": {}},
-        {"id": 3, "source": "agent", "observation": "write", "content": "", "extras": {"path": "/workspace/b.py"}},
+        {
+            "id": 3,
+            "source": "agent",
+            "observation": "write",
+            "content": "",
+            "extras": {"path": "/workspace/b.py"},
+        },
         whole_edit(4, "/workspace/a.py", "x\n", "x\n"),
     ]
     assert import_openhands(events) == []
@@ -216,21 +284,30 @@ def test_sandbox_roots_are_stripped(root: str) -> None:
 
 
 def test_common_directory_outside_workspace() -> None:
-    events = [whole_edit(1, "/srv/sbx/pkg/a.py", "x\n", "y\n"), whole_edit(2, "/srv/sbx/b.py", None, "z\n")]
+    events = [
+        whole_edit(1, "/srv/sbx/pkg/a.py", "x\n", "y\n"),
+        whole_edit(2, "/srv/sbx/b.py", None, "z\n"),
+    ]
     assert [s.change.paths for s in import_openhands(events)] == [("pkg/a.py",), ("b.py",)]
 
 
 def test_explicit_strip_prefix() -> None:
     events = [whole_edit(1, "/repo/src/a.py", "x\n", "y\n")]
     assert import_openhands(events, strip_prefix="/repo")[0].change.paths == ("src/a.py",)
-    with pytest.raises(UsageError, match=r"event 1: /repo/src/a\.py is not under the sandbox prefix /other/"):
+    with pytest.raises(
+        UsageError, match=r"event 1: /repo/src/a\.py is not under the sandbox prefix /other/"
+    ):
         import_openhands(events, strip_prefix="/other/")
 
 
 def test_relative_and_escaping_paths() -> None:
-    assert import_openhands([whole_edit(1, "./pkg//a.py", "x\n", "y\n")])[0].change.paths == ("pkg/a.py",)
+    assert import_openhands([whole_edit(1, "./pkg//a.py", "x\n", "y\n")])[0].change.paths == (
+        "pkg/a.py",
+    )
     with pytest.raises(UsageError, match="does not name a file inside the workspace"):
-        import_openhands([whole_edit(1, "/workspace/../etc/passwd", "x\n", "y\n")], strip_prefix="/workspace/")
+        import_openhands(
+            [whole_edit(1, "/workspace/../etc/passwd", "x\n", "y\n")], strip_prefix="/workspace/"
+        )
 
 
 # -- formats ---------------------------------------------------------------------------------
@@ -240,7 +317,9 @@ def test_list_jsonl_history_and_directory_agree(tmp_path: Path) -> None:
     jsonl = tmp_path / "events.jsonl"
     jsonl.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
     record = tmp_path / "output.jsonl"
-    record.write_text(json.dumps({"instance_id": "calc-1", "history": events}) + "\n", encoding="utf-8")
+    record.write_text(
+        json.dumps({"instance_id": "calc-1", "history": events}) + "\n", encoding="utf-8"
+    )
     folder = tmp_path / "events"
     folder.mkdir()
     for e in events:  # 10.json must come after 9.json
@@ -261,7 +340,10 @@ def test_list_jsonl_history_and_directory_agree(tmp_path: Path) -> None:
         ('[{"id": 1, "kind": "other"}]', 'no event has an "action" or "observation"'),
         ("[1]", "event 0 is not a JSON object"),
         ("", "empty"),
-        ('[{"id": 3, "observation": "edit", "extras": {"old_content": "x"}}]', "event 3: an edit observation without a path"),
+        (
+            '[{"id": 3, "observation": "edit", "extras": {"old_content": "x"}}]',
+            "event 3: an edit observation without a path",
+        ),
         ('[{"id": 3, "observation": "edit"}]', 'event 3: an edit observation without "extras"'),
     ],
 )

@@ -20,7 +20,11 @@ TRAJ = FIXTURES / "swe_agent_calc.traj"
 
 def base_texts() -> dict[str, str]:
     root = FIXTURES / "calc_base"
-    return {p.relative_to(root).as_posix(): p.read_text("utf-8") for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): p.read_text("utf-8")
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def traj(*diffs: str | None, **extra: Any) -> dict[str, Any]:
@@ -30,28 +34,40 @@ def traj(*diffs: str | None, **extra: Any) -> dict[str, Any]:
         state: dict[str, Any] = {"working_dir": "/testbed"}
         if diff is not None:
             state["diff"] = diff.strip()  # as SWE-agent stores it
-        entries.append({"action": f"action {n}\nsecond line", "observation": "", "thought": "", "state": state})
+        entries.append(
+            {"action": f"action {n}\nsecond line", "observation": "", "thought": "", "state": state}
+        )
     return {"trajectory": entries, "history": [], "info": {}, **extra}
 
 
 def replay(base: dict[str, str], steps: list[Step]) -> dict[str, str]:
     texts = dict(base)
     for step in steps:
-        texts = apply_to_texts(texts, step.change)  # raises unless each step starts where the last ended
+        texts = apply_to_texts(
+            texts, step.change
+        )  # raises unless each step starts where the last ended
     return texts
 
 
 A = "a.py"
 BASE = {A: "x = 1\ny = 2\n"}
 D1 = "diff --git a/a.py b/a.py\n--- a/a.py\n+++ b/a.py\n@@ -1,2 +1,2 @@\n-x = 1\n+x = 10\n y = 2\n"
-D2 = D1 + "diff --git a/b.py b/b.py\nnew file mode 100644\n--- /dev/null\n+++ b/b.py\n@@ -0,0 +1 @@\n+z = 3\n"
+D2 = (
+    D1
+    + "diff --git a/b.py b/b.py\nnew file mode 100644\n--- /dev/null\n+++ b/b.py\n@@ -0,0 +1 @@\n+z = 3\n"
+)
 
 
 # -- the fixture -----------------------------------------------------------------------------
 def test_fixture_steps_are_the_entries_whose_diff_changed() -> None:
     steps = import_swe_agent(TRAJ, base_texts())
     assert [s.index for s in steps] == [0, 1, 2, 3]
-    assert [s.source["entry"] for s in steps] == [1, 2, 4, 5]  # 0 (empty), 3 and 6 (same diff) skipped
+    assert [s.source["entry"] for s in steps] == [
+        1,
+        2,
+        4,
+        5,
+    ]  # 0 (empty), 3 and 6 (same diff) skipped
     assert [[(e.path, e.kind) for e in s.change.edits] for s in steps] == [
         [("pkg/calc.py", "modify")],
         [("reproduce.py", "create")],
@@ -72,7 +88,9 @@ def test_fixture_steps_chain_to_the_submission() -> None:
     assert 'raise ValueError("b must not be zero")' in calc
     assert 'raise ValueError("mean of an empty sequence")' in calc
     assert "reproduce.py" not in final
-    assert {k: v for k, v in final.items() if k != "pkg/calc.py"} == {k: v for k, v in base.items() if k != "pkg/calc.py"}
+    assert {k: v for k, v in final.items() if k != "pkg/calc.py"} == {
+        k: v for k, v in base.items() if k != "pkg/calc.py"
+    }
     # the first edit's diff ends in two blank context lines that SWE-agent's strip() removed
     assert steps[0].change.edits[0].old_text == base["pkg/calc.py"]
 
@@ -89,7 +107,9 @@ def test_dict_input_matches_file_input_and_steps_round_trip() -> None:
     assert from_file == from_dict
     buf = io.StringIO()
     write_jsonl(from_file, buf)
-    assert [s.to_json() for s in from_file] == [json.loads(line) for line in buf.getvalue().splitlines()]
+    assert [s.to_json() for s in from_file] == [
+        json.loads(line) for line in buf.getvalue().splitlines()
+    ]
 
 
 def test_steps_survive_the_jsonl_format(tmp_path: Path) -> None:
@@ -164,7 +184,9 @@ def test_mode_changes_are_ignored_but_not_their_text() -> None:
 
 
 def test_history_content_as_string() -> None:
-    data = traj(D1, history=[{"role": "system", "content": "sys"}, {"role": "user", "content": "fix it"}])
+    data = traj(
+        D1, history=[{"role": "system", "content": "sys"}, {"role": "user", "content": "fix it"}]
+    )
     assert import_swe_agent(data, BASE)[0].task == "fix it"
 
 
@@ -176,7 +198,10 @@ def test_history_content_as_string() -> None:
         ('{"history": []}', 'expected a JSON object with a "trajectory" list'),
         ("{not json", "invalid JSON"),
         ('{"trajectory": [42]}', "trajectory entry 0: expected a JSON object"),
-        ('{"trajectory": [{"state": "{oops"}]}', "trajectory entry 0: \"state\" is a string but not JSON"),
+        (
+            '{"trajectory": [{"state": "{oops"}]}',
+            'trajectory entry 0: "state" is a string but not JSON',
+        ),
         ('{"trajectory": [{"state": {"diff": 3}}]}', "trajectory entry 0: state.diff must be text"),
     ],
 )
@@ -210,4 +235,9 @@ def test_diff_of_a_file_missing_from_the_base_names_the_entry() -> None:
 
 def test_malformed_diff_names_the_entry() -> None:
     with pytest.raises(UsageError, match="trajectory entry 0: malformed diff"):
-        import_swe_agent(traj("diff --git a/a.py b/a.py\n--- a/a.py\n+++ b/a.py\n@@ -1,5 +1,5 @@\n-x = 1\n+x = 2\n+y"), BASE)
+        import_swe_agent(
+            traj(
+                "diff --git a/a.py b/a.py\n--- a/a.py\n+++ b/a.py\n@@ -1,5 +1,5 @@\n-x = 1\n+x = 2\n+y"
+            ),
+            BASE,
+        )

@@ -20,15 +20,31 @@ def test_mirror_holds_exactly_the_states_python_files_and_reports_events(tmp_pat
     with ScratchMirror(ws, key=f"{tmp_path}-test") as m:
         root = m.root
         assert not root.is_relative_to(ws)
-        assert (root / "pyrightconfig.json").read_text() == "{}" and (root / "pkg" / "py.typed").exists()
-        state = {"a.py": "x = 1\n", "pkg/__init__.py": "", "README.md": "text", "blob.py": "\0blob 1234"}
+        assert (root / "pyrightconfig.json").read_text() == "{}" and (
+            root / "pkg" / "py.typed"
+        ).exists()
+        state = {
+            "a.py": "x = 1\n",
+            "pkg/__init__.py": "",
+            "README.md": "text",
+            "blob.py": "\0blob 1234",
+        }
         events = m.sync(state)
-        assert sorted((p.relative_to(root).as_posix(), k) for p, k in events) == [("a.py", "created"), ("pkg/__init__.py", "created")]
+        assert sorted((p.relative_to(root).as_posix(), k) for p, k in events) == [
+            ("a.py", "created"),
+            ("pkg/__init__.py", "created"),
+        ]
         assert not (root / "README.md").exists() and not (root / "blob.py").exists()
         assert m.sync(state) == []  # nothing moved
         events = m.sync({"a.py": "x = 2\n", "sub/new.py": "y = 1\n"})
-        assert sorted((p.relative_to(root).as_posix(), k) for p, k in events) == [("a.py", "changed"), ("pkg/__init__.py", "deleted"), ("sub/new.py", "created")]
-        assert (root / "a.py").read_text() == "x = 2\n" and not (root / "pkg" / "__init__.py").exists()
+        assert sorted((p.relative_to(root).as_posix(), k) for p, k in events) == [
+            ("a.py", "changed"),
+            ("pkg/__init__.py", "deleted"),
+            ("sub/new.py", "created"),
+        ]
+        assert (root / "a.py").read_text() == "x = 2\n" and not (
+            root / "pkg" / "__init__.py"
+        ).exists()
         assert (root / "pkg" / "py.typed").exists()  # copied markers stay
         m.sync({"a.py": "x = 2\n"})
         assert not (root / "sub").exists()  # a package the state no longer has is gone
@@ -38,7 +54,11 @@ def test_mirror_holds_exactly_the_states_python_files_and_reports_events(tmp_pat
 
 def test_mirrored_paths() -> None:
     assert mirrored("a.py", "x") and mirrored("pkg/m.pyi", "")
-    assert not mirrored("../a.py", "x") and not mirrored("/a.py", "x") and not mirrored(".venv/a.py", "x")
+    assert (
+        not mirrored("../a.py", "x")
+        and not mirrored("/a.py", "x")
+        and not mirrored(".venv/a.py", "x")
+    )
     assert not mirrored("a.py", "\0blob") and not mirrored("README.md", "x")
 
 

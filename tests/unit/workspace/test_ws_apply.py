@@ -167,7 +167,9 @@ def test_io_error_mid_apply_rolls_everything_back(
     before = tree(repo, include_git=True)
     real_replace, calls = os.replace, []
 
-    def failing_replace(src: str | os.PathLike[str], dst: str | os.PathLike[str], **dir_fds: int) -> None:
+    def failing_replace(
+        src: str | os.PathLike[str], dst: str | os.PathLike[str], **dir_fds: int
+    ) -> None:
         calls.append(dst)
         if len(calls) == 3:  # journal manifest, first file, then fail on the second file
             raise OSError(28, "No space left on device", str(dst))

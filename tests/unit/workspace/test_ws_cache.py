@@ -28,7 +28,9 @@ def repo(tmp_path: Path) -> Path:
     return r
 
 
-def test_each_commit_gets_its_own_tree_and_the_user_repo_is_never_written(repo: Path, tmp_path: Path) -> None:
+def test_each_commit_gets_its_own_tree_and_the_user_repo_is_never_written(
+    repo: Path, tmp_path: Path
+) -> None:
     one, two = commit(repo, "x = 1\n"), commit(repo, "x = 2\n")
     before = sorted(p.relative_to(repo).as_posix() for p in (repo / ".git").rglob("*"))
     cache = WorkspaceCache(tmp_path / "cache", allow=[str(repo)])
@@ -58,7 +60,9 @@ def test_only_allowed_repositories_and_hex_commits(repo: Path, tmp_path: Path) -
         WorkspaceCache(tmp_path / "c2", allow=[])
 
 
-def test_least_recently_used_trees_are_evicted_but_never_one_in_use(repo: Path, tmp_path: Path) -> None:
+def test_least_recently_used_trees_are_evicted_but_never_one_in_use(
+    repo: Path, tmp_path: Path
+) -> None:
     shas = [commit(repo, f"x = {i}\n") for i in range(4)]
     cache = WorkspaceCache(tmp_path / "cache", allow=[str(repo)], max_trees=2)
     with cache.tree(str(repo), shas[0]) as held:
@@ -82,7 +86,9 @@ def test_a_byte_cap_evicts_too(repo: Path, tmp_path: Path) -> None:
     assert [e["commit"] for e in cache.trees()] == shas[1:]
 
 
-def test_a_commit_made_after_the_clone_is_fetched_and_urls_are_cloned_once(repo: Path, tmp_path: Path) -> None:
+def test_a_commit_made_after_the_clone_is_fetched_and_urls_are_cloned_once(
+    repo: Path, tmp_path: Path
+) -> None:
     first = commit(repo, "x = 1\n")
     url = repo.resolve().as_uri()
     cache = WorkspaceCache(tmp_path / "cache", allow=[str(repo), url + ".git"])
