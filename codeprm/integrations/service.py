@@ -55,6 +55,8 @@ FAILURE_REWARDS: dict[str, float] = {
     "error": 0.0,
 }
 STATUSES = ("ok", *FAILURE_REWARDS)
+#: seconds a fresh bench's first use waits for another's to finish (see ``_bench``)
+FIRST_USE_WAIT = 5.0
 
 
 class Bench(Protocol):
@@ -92,12 +94,24 @@ class Outcome:
         return out
 
 
+def _where(err: BaseException) -> str:
+    """Where an unexpected exception was raised (its innermost frame), for the report."""
+    import traceback
+
+    frames = traceback.extract_tb(err.__traceback__)
+    if not frames:
+        return ""
+    last = frames[-1]
+    return f" (at {Path(last.filename).name}:{last.lineno} in {last.name})"
+
+
 @dataclass
 class _Held:
     bench: Bench
     lock: threading.Lock
     stack: contextlib.ExitStack
     closed: bool = False
+    warm: bool = False  # a step has completed on it
 
 
 @dataclass
@@ -172,6 +186,7 @@ class RewardService:
         self._benches: OrderedDict[tuple[str, str], list[_Held]] = OrderedDict()
         self._pool_lock = threading.Lock()
         self._creating = 0
+        self._first_use = threading.Lock()
         self.max_episodes = max_episodes
         self.episode_ttl = episode_ttl
         self._episodes: dict[str, _Open] = {}
@@ -297,7 +312,9 @@ class RewardService:
             return self._failure("invalid", err.one_line(), seconds)
         if isinstance(err, CodeprmError):
             return self._failure("error", err.one_line(), seconds)
-        return self._failure("error", f"internal error: {type(err).__name__}: {err}", seconds)
+        return self._failure(
+            "error", f"internal error: {type(err).__name__}: {err}{_where(err)}", seconds
+        )
 
     def _failure(self, status: str, error: str, seconds: float) -> Outcome:
         return Outcome(status, self.failure_rewards[status], None, error, seconds)
@@ -364,7 +381,22 @@ class RewardService:
             else:  # every bench is busy with other commits: wait for one to come free
                 time.sleep(0.05)
         try:
-            yield held.bench
+            if held.warm:
+                yield held.bench
+            else:
+                # A fresh bench's first use initialises process-wide lazy state (imports,
+                # parsers, protocol converters) that is not safe to race: twice seen as
+                # "dictionary changed size during iteration" when benches started at once
+                # (cause not found yet; the report now names the frame). First uses go one
+                # at a time, but a sample waits at most FIRST_USE_WAIT seconds for another's,
+                # so a hung first step never stalls the batch.
+                first = self._first_use.acquire(timeout=FIRST_USE_WAIT)
+                try:
+                    yield held.bench
+                finally:
+                    if first:
+                        self._first_use.release()
+                held.warm = True
         finally:
             held.lock.release()
             with self._pool_lock:
