@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +38,26 @@ class PoolConfig:
     device: str = "cpu"
     options: Mapping[str, Any] = field(default_factory=dict)
     failure_rewards: Mapping[str, float] | None = None
+
+    @classmethod
+    def of(
+        cls,
+        allow: Iterable[str],
+        cache_dir: str | Path,
+        *,
+        options: Mapping[str, Any] | None = None,
+        failure_rewards: Mapping[str, float] | None = None,
+        **limits: Any,
+    ) -> PoolConfig:
+        """From constructor-style arguments: the cache directory resolved, the mappings
+        copied into plain values (the config travels to every actor)."""
+        return cls(
+            allow=tuple(allow),
+            cache_dir=str(Path(cache_dir).expanduser().resolve()),
+            options=dict(options or {}),
+            failure_rewards=dict(failure_rewards) if failure_rewards else None,
+            **limits,
+        )
 
 
 def build_service(config: PoolConfig) -> RewardService:

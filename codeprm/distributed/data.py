@@ -70,9 +70,9 @@ class ScoreBatch:
         options: Mapping[str, Any] | None = None,
         failure_rewards: Mapping[str, float] | None = None,
     ) -> None:
-        self.config = PoolConfig(
-            allow=tuple(allow),
-            cache_dir=str(Path(cache_dir).expanduser().resolve()),
+        self.config = PoolConfig.of(
+            allow,
+            cache_dir,
             max_trees=max_trees,
             max_bytes=max_bytes,
             sample_timeout=sample_timeout,
@@ -81,8 +81,8 @@ class ScoreBatch:
             timeout=timeout,
             prm=prm,
             device=device,
-            options=dict(options or {}),
-            failure_rewards=dict(failure_rewards) if failure_rewards else None,
+            options=options,
+            failure_rewards=failure_rewards,
         )
         self.service = build_service(self.config)
 

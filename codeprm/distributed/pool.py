@@ -100,9 +100,9 @@ class RewardPool:
             from codeprm.prm.fetch import cache_root
 
             cache_dir = cache_root() / "workspaces"
-        self.config = PoolConfig(
-            allow=tuple(allow),
-            cache_dir=str(Path(cache_dir).expanduser().resolve()),
+        self.config = PoolConfig.of(
+            allow,
+            cache_dir,
             max_trees=max_trees,
             max_bytes=max_bytes,
             sample_timeout=sample_timeout,
@@ -111,8 +111,8 @@ class RewardPool:
             timeout=timeout,
             prm=prm,
             device=device,
-            options=dict(options or {}),
-            failure_rewards=dict(failure_rewards) if failure_rewards else None,
+            options=options,
+            failure_rewards=failure_rewards,
         )
         self.failure_rewards = {**FAILURE_REWARDS, **(failure_rewards or {})}
         self.max_restarts = max_restarts
