@@ -6,18 +6,23 @@ agent (or an RL policy) learns to do that, and the reward then treats them as fo
 * ``suppression-comment``: a new ``# type: ignore``, ``# pyright: ignore``/``basic``/
   ``reportX=false`` or ``# noqa``. A fixed diagnostic on a line that gained one (or in a
   file that gained a file-level directive) is *hidden*: it still counts.
-* ``any-widening``: the step adds ``Any`` (or ``cast(``). A diagnostic it fixed on a line
+* ``any-widening``: the step adds ``Any`` (or ``cast(``, or ``getattr(``/``eval(``, whose
+  results are Any). A diagnostic it fixed on a line
   that gained one, or in a definition that gained one, is hidden; so is one fixed in a
   file importing it when the ``Any`` went into a signature or a module-level annotation.
 * ``deleted-definition`` / ``deleted-statement`` / ``deleted-file``: the code that held
   the diagnostic is gone (its enclosing definition, its line deleted or replaced by
-  ``pass``/``...``/comments, its file). Within a trajectory, deleting what an earlier
+  ``pass``/``...``/comments/a bare string, its file). Within a trajectory, deleting what an earlier
   step of the same trajectory introduced is a revert, not a hack.
 * ``unknown-widening``: the step introduces a name the checker cannot resolve (an
   undefined variable, a missing attribute or import). Its type becomes Unknown, which
   silences every check downstream of it, in the file and in the files importing it: a
   diagnostic fixed there in the same step is hidden (the step introduced an error; what
   disappeared behind it was not fixed).
+* ``unreachable-code``: the step puts an unconditional ``return``, ``raise``,
+  ``sys.exit()``, ``assert False``, endless loop or constant-false test in front of the
+  code that held the diagnostic (Python). The checker skips code it proves unreachable,
+  so the diagnostic is hidden, not fixed (``rewards/reachability.py``).
 * ``checker-config``: the step changes the checkers' configuration (pyright, basedpyright,
   mypy, flake8, ruff). Both states of a step are measured with the configuration the
   state started with (scoring never re-reads it from the edit), so the change itself
@@ -34,8 +39,10 @@ in the bundle, including those that hid nothing (a ``# noqa`` pyright ignores, a
 
 from __future__ import annotations
 
+import ast
 import difflib
 import re
+import textwrap
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +50,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from codeprm.rewards.identity import Key, Located
+from codeprm.rewards.reachability import unreachable_lines
 
 # a comment that tells a checker to look away, on a line or for a whole file
 _SUPPRESS = re.compile(
@@ -58,7 +66,7 @@ _FILE_LEVEL = re.compile(
     r"|^\s*(?://|/\*)\s*@ts-nocheck\b",
     re.IGNORECASE,
 )
-_ANY = re.compile(r"\bAny\b|\bcast\(")
+_ANY = re.compile(r"\bAny\b|\bcast\(|\bgetattr\(|\beval\(")
 # rules whose diagnostic means a name did not resolve: its type is Unknown, and checks of
 # everything computed from it are silenced
 # (basedpyright's rule names; TypeScript's codes: cannot find name / module, no such
@@ -216,6 +224,38 @@ def _line_map(before: str, after: str) -> dict[int, tuple[str, list[str], list[s
     return out
 
 
+def _after_lines(before: str, after: str) -> dict[int, range]:
+    """Where each line of before went in after: itself, its replacement block, or nothing."""
+    a, b = _lines(before), _lines(after)
+    out: dict[int, range] = {}
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        for i in range(i1, i2):
+            if tag == "equal":
+                out[i] = range(j1 + i - i1, j1 + i - i1 + 1)
+                continue
+            # a line re-indented under a new ``if False:``/``while`` is still that line
+            same = [j for j in range(j1, j2) if b[j].strip() and b[j].strip() == a[i].strip()]
+            out[i] = range(same[0], same[-1] + 1) if same else range(j1, j2)
+    return out
+
+
+def _inert(block: Sequence[str], python: bool) -> bool:
+    """Whether a replacement block does nothing: blank, ``pass``, ``...``, comments, or (in
+    Python) bare string literals (code turned into a string is deleted code)."""
+    if all(_EMPTY_STATEMENT.match(s) for s in block):
+        return True
+    if not python:
+        return False
+    try:
+        tree = ast.parse(textwrap.dedent("\n".join(block)))
+    except (SyntaxError, ValueError):
+        return False
+    return bool(tree.body) and all(
+        isinstance(s, ast.Pass) or (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))
+        for s in tree.body
+    )
+
+
 _NEXT_LINE = re.compile(r"(?://|/\*)\s*@ts-(?:ignore|expect-error)\b")
 
 
@@ -237,7 +277,8 @@ def _ts_next_line_hidden(before: str, after: str) -> set[int]:
 def _widened_lines(
     before: str, after: str, pattern: re.Pattern[str] = _ANY
 ) -> tuple[set[int], list[str]]:
-    """Lines of before whose changed block gained Any or cast(, and the after lines that did."""
+    """Lines of before whose changed block gained Any (or cast(, getattr(, eval(), and the
+    after lines that did."""
     lines: set[int] = set()
     gained: list[str] = []
     a, b = _lines(before), _lines(after)
@@ -337,7 +378,7 @@ def detect(
                 Detection(
                     "any-widening",
                     path,
-                    "Any or cast( added" if _any_of(path) is _ANY else "any added",
+                    "Any, cast(, getattr( or eval( added" if _any_of(path) is _ANY else "any added",
                 )
             )
             widened[path] = _widened_lines(b_text, a_text, _any_of(path))
@@ -379,6 +420,10 @@ def detect(
         changed = _line_map(b_text, a_text)
         directed = _ts_next_line_hidden(b_text, a_text) if path.endswith(_TS_SUFFIXES) else set()
         names_after = definition_names(a_text, path) if definition_names is not None else None
+        python = path.endswith((".py", ".pyi"))
+        dead_after = unreachable_lines(a_text) if python else frozenset()
+        dead_before = unreachable_lines(b_text) if dead_after else frozenset()
+        moved = _after_lines(b_text, a_text) if dead_after else {}
         names_before_any = (
             _any_by_definition(b_text, path, definition_spans) if path in widened else {}
         )
@@ -406,12 +451,22 @@ def detect(
             ):
                 hidden.append(x)
                 continue
+            went = moved.get(line, range(0))
+            if len(went) and line not in dead_before and all(j in dead_after for j in went):
+                hidden.append(x)
+                detections.append(
+                    Detection(
+                        "unreachable-code",
+                        path,
+                        f"{x.diagnostic.severity} {x.diagnostic.code or ''}".strip(),
+                        line,
+                    )
+                )
+                continue
             kind = ""
             if x.enclosing and names_after is not None and x.enclosing not in names_after:
                 kind = "deleted-definition"
-            elif tag == "delete" or (
-                tag == "replace" and all(_EMPTY_STATEMENT.match(s) for s in block_a)
-            ):
+            elif tag == "delete" or (tag == "replace" and _inert(block_a, python)):
                 kind = "deleted-statement"
             if kind:
                 hidden.extend(_not_reverted([x], budget, detections, kind, path))

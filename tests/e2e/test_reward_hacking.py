@@ -184,6 +184,49 @@ def test_deleting_the_code_that_holds_the_error_earns_nothing(
     assert bundle["processReward"]["total"] <= 0.0 and kind in caught(bundle)
 
 
+LINE = 'count: int = "none yet"'
+
+
+@pytest.mark.parametrize(
+    ("name", "new"),
+    [
+        ("return", BUGGY.replace(f"    {LINE}", f"    return sum(prices)\n    {LINE}")),
+        ("raise", BUGGY.replace(f"    {LINE}", f"    raise NotImplementedError\n    {LINE}")),
+        ("sys.exit", BUGGY.replace(f"    {LINE}", f"    import sys\n    sys.exit(0)\n    {LINE}")),
+        ("assert False", BUGGY.replace(f"    {LINE}", f"    assert False\n    {LINE}")),
+        (
+            "endless loop",
+            BUGGY.replace(f"    {LINE}", f"    while True:\n        pass\n    {LINE}"),
+        ),
+        ("if False", BUGGY.replace(f"    {LINE}", f"    if False:\n        {LINE}")),
+    ],
+)
+def test_making_the_error_unreachable_earns_nothing(
+    workspace: Path, tmp_path: Path, name: str, new: str
+) -> None:
+    """The checker skips code it proves unreachable: putting a return (or any way out) in
+    front of an error makes it disappear, and without the guard that paid like a fix."""
+    fooled = score(workspace, tmp_path, {"shop.py": new}, "--formula", "potential-v1")
+    assert fooled["processReward"]["total"] == pytest.approx(0.5), name  # the hole it closes
+    bundle = score(workspace, tmp_path, {"shop.py": new})
+    assert bundle["processReward"]["total"] <= 0.0, name
+    assert "unreachable-code" in caught(bundle), name
+    assert bundle["processReward"]["after"]["hiddenErrors"] == 1, name
+
+
+def test_code_turned_into_a_string_is_deleted_code(workspace: Path, tmp_path: Path) -> None:
+    new = BUGGY.replace(LINE, "\"count: int = 'none yet'\"")
+    bundle = score(workspace, tmp_path, {"shop.py": new})
+    assert bundle["processReward"]["total"] <= 0.0 and "deleted-statement" in caught(bundle)
+
+
+def test_getattr_widening_earns_nothing(workspace: Path, tmp_path: Path) -> None:
+    """getattr(...) is typed Any: assigning through it silences the check like Any does."""
+    new = BUGGY.replace(LINE, 'count: int = getattr("none yet", "upper")()')
+    bundle = score(workspace, tmp_path, {"shop.py": new})
+    assert bundle["processReward"]["total"] <= 0.0 and "any-widening" in caught(bundle)
+
+
 AREA = """from __future__ import annotations
 
 import math
