@@ -10,7 +10,9 @@ change so the reward can refuse the credit. Kinds:
   (``skip``, ``skipIf``, ``skipUnless``, ``xfail``, ``expectedFailure``), or its body a
   ``self.skipTest``/``pytest.skip``/``pytest.xfail`` call;
 - ``assertion-removed``: a test has fewer assertions (``assert``, ``self.assert*``,
-  ``assert_*`` helpers, ``pytest.raises``; an assertion of a constant counts as none);
+  ``assert_*`` helpers, ``pytest.raises``; an assertion of a constant counts as none, and
+  so does one made unreachable (an early ``return``, ``if False:``) or wrapped in a
+  ``try`` whose handler swallows its failure);
 - ``assertion-weakened``: as many assertions but weaker ones (a comparison or an
   equality-style ``assert*`` replaced by a truth test, or by a constant);
 - ``doctest-example-removed``: a definition's docstring (any changed Python file) has
@@ -29,6 +31,8 @@ import doctest
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import PurePosixPath
+
+from codeprm.rewards.reachability import unreachable_lines
 
 _SKIP_NAMES = frozenset({"skip", "skipIf", "skipUnless", "xfail", "expectedFailure"})
 _SKIP_CALLS = frozenset({"skipTest", "skip", "xfail"})
@@ -121,9 +125,43 @@ def _strength(node: ast.AST) -> int | None:
     return None
 
 
-def _assertions(fn: ast.AST) -> tuple[int, int]:
-    """(non-trivial assertions, total strength) in a test."""
-    strengths = [s for s in (_strength(n) for n in ast.walk(fn)) if s is not None]
+_SWALLOWS = frozenset({"AssertionError", "Exception", "BaseException"})
+
+
+def _swallowed(fn: ast.AST) -> set[int]:
+    """ids of nodes inside a ``try`` whose handler catches assertion failures (a bare
+    ``except``, ``AssertionError``, ``Exception`` or ``BaseException``) and does not re-raise
+    them: an assertion there can no longer fail the test."""
+    out: set[int] = set()
+    for node in ast.walk(fn):
+        if not isinstance(node, (ast.Try, ast.TryStar)):
+            continue
+        for h in node.handlers:
+            names = (
+                {_tail(e) for e in h.type.elts}
+                if isinstance(h.type, ast.Tuple)
+                else {_tail(h.type) if h.type is not None else "BaseException"}
+            )
+            reraises = any(isinstance(n, ast.Raise) for st in h.body for n in ast.walk(st))
+            if names & _SWALLOWS and not reraises:
+                out.update(id(n) for st in node.body for n in ast.walk(st))
+                break
+    return out
+
+
+def _assertions(fn: ast.AST, dead: frozenset[int] = frozenset()) -> tuple[int, int]:
+    """(non-trivial assertions, total strength) in a test; assertions on lines no execution
+    reaches (``dead``) or whose failure a handler swallows count as none."""
+    swallowed = _swallowed(fn)
+    strengths = [
+        s
+        for s in (
+            _strength(n)
+            for n in ast.walk(fn)
+            if id(n) not in swallowed and getattr(n, "lineno", 0) - 1 not in dead
+        )
+        if s is not None
+    ]
     return sum(1 for s in strengths if s > 0), sum(strengths)
 
 
@@ -179,6 +217,8 @@ def weakened_tests(
             continue
         if is_test_path(path):
             tb, ta = _tests(b), _tests(a)
+            dead_b = unreachable_lines(before.get(path) or "")
+            dead_a = unreachable_lines(after.get(path) or "")
             for name, (fn, cls) in tb.items():
                 if name not in ta:
                     if name.rsplit(".", 1)[-1] not in gained:
@@ -189,7 +229,7 @@ def weakened_tests(
                     found.add(("skip-added", path, name))
                 if cls is not None and cls2 is not None and _skips_class(cls2) > _skips_class(cls):
                     found.add(("skip-added", path, cls.name))
-                (nb, sb), (na, sa) = _assertions(fn), _assertions(fn2)
+                (nb, sb), (na, sa) = _assertions(fn, dead_b), _assertions(fn2, dead_a)
                 if na < nb:
                     found.add(("assertion-removed", path, name))
                 elif sa < sb:

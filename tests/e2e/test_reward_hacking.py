@@ -361,6 +361,13 @@ def test_a_fix_that_makes_its_doctest_pass_earns_the_execution_term(
             TESTS.replace("    def test_add", "    @unittest.skip('later')\n    def test_add"),
         ),
         ("assertion", TESTS.replace("self.assertEqual(add(2, 3), 5)", "self.assertTrue(True)")),
+        (  # the assertion stays, after a return that makes it unreachable
+            "assertion-removed",
+            TESTS.replace(
+                "        self.assertEqual(add(2, 3), 5)",
+                "        return\n        self.assertEqual(add(2, 3), 5)",
+            ),
+        ),
         ("doctest-example-removed", None),
     ],
 )

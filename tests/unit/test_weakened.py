@@ -209,3 +209,48 @@ def test_test_paths() -> None:
             "pkg/testing.py",
         ]
     ] == [True, True, True, True, False, False, False]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "name"),
+    [
+        (  # an early return: the assertions are still there, and can never fail
+            "def test_pytest_style():\n    assert",
+            "def test_pytest_style():\n    return\n    assert",
+            "test_pytest_style",
+        ),
+        (
+            "    def test_negative(self):\n        assert add(-1, -1) == -2",
+            "    def test_negative(self):\n        if False:\n            assert add(-1, -1) == -2",
+            "TestAdd.test_negative",
+        ),
+        (  # the failure is caught and dropped
+            "    def test_negative(self):\n        assert add(-1, -1) == -2",
+            "    def test_negative(self):\n        try:\n            assert add(-1, -1) == -2\n"
+            "        except AssertionError:\n            pass",
+            "TestAdd.test_negative",
+        ),
+        (
+            "    def test_negative(self):\n        assert add(-1, -1) == -2",
+            "    def test_negative(self):\n        try:\n            assert add(-1, -1) == -2\n"
+            "        except:\n            pass",
+            "TestAdd.test_negative",
+        ),
+    ],
+)
+def test_assertions_that_can_no_longer_fail_are_removed(old: str, new: str, name: str) -> None:
+    assert old in TESTS
+    assert check(TESTS.replace(old, new)) == [("assertion-removed", "tests/test_calc.py", name)]
+
+
+def test_a_handler_that_reraises_or_catches_something_else_is_not_weakening() -> None:
+    old = "    def test_negative(self):\n        assert add(-1, -1) == -2"
+    for handler in (
+        "        except AssertionError:\n            log()\n            raise",
+        "        except KeyError:\n            pass",
+    ):
+        new = (
+            "    def test_negative(self):\n        try:\n            assert add(-1, -1) == -2\n"
+            + handler
+        )
+        assert check(TESTS.replace(old, new)) == [], handler
