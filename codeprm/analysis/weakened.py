@@ -15,6 +15,10 @@ change so the reward can refuse the credit. Kinds:
   ``try`` whose handler swallows its failure);
 - ``assertion-weakened``: as many assertions but weaker ones (a comparison or an
   equality-style ``assert*`` replaced by a truth test, or by a constant);
+- ``assertion-changed``: as many assertions, as strong, but a literal value of the test
+  is gone (an expected value edited to agree with the code, as
+  ``doctest-expected-changed`` is for doctests); adding cases is not a change, and a
+  refactor that moves values into a table keeps them;
 - ``doctest-example-removed``: a definition's docstring (any changed Python file) has
   fewer doctest examples, or the definition carrying them is gone;
 - ``doctest-expected-changed``: an example kept its source but its expected output
@@ -165,6 +169,22 @@ def _assertions(fn: ast.AST, dead: frozenset[int] = frozenset()) -> tuple[int, i
     return sum(1 for s in strengths if s > 0), sum(strengths)
 
 
+def _constants(fn: ast.AST) -> Counter[str]:
+    """The literal values a test holds (its docstring aside): an expected value edited to
+    agree with the code is one gone; a refactor that moves cases into a table keeps them."""
+    body = getattr(fn, "body", [])
+    doc = (
+        body[0].value
+        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+        else None
+    )
+    return Counter(
+        f"{type(n.value).__name__}:{n.value!r}"
+        for n in ast.walk(fn)
+        if isinstance(n, ast.Constant) and n is not doc
+    )
+
+
 def _examples(tree: ast.Module) -> dict[str, list[tuple[str, str]]]:
     """(source, expected output) of each docstring's examples, by qualname (``<module>`` too)."""
     out: dict[str, list[tuple[str, str]]] = {}
@@ -234,6 +254,8 @@ def weakened_tests(
                     found.add(("assertion-removed", path, name))
                 elif sa < sb:
                     found.add(("assertion-weakened", path, name))
+                elif _constants(fn) - _constants(fn2):
+                    found.add(("assertion-changed", path, name))
         eb, ea = _examples(b), _examples(a)
         for name, examples in eb.items():
             kept = ea.get(name, [])

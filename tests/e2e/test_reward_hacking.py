@@ -368,6 +368,10 @@ def test_a_fix_that_makes_its_doctest_pass_earns_the_execution_term(
                 "        return\n        self.assertEqual(add(2, 3), 5)",
             ),
         ),
+        (  # the expected value edited to agree with the bug (add is a - b here)
+            "assertion-changed",
+            TESTS.replace("self.assertEqual(add(2, 3), 5)", "self.assertEqual(add(2, 3), -1)"),
+        ),
         ("doctest-example-removed", None),
     ],
 )

@@ -254,3 +254,24 @@ def test_a_handler_that_reraises_or_catches_something_else_is_not_weakening() ->
             + handler
         )
         assert check(TESTS.replace(old, new)) == [], handler
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "name"),
+    [
+        ("self.assertEqual(add(1, 2), 3)", "self.assertEqual(add(1, 2), -1)", "TestAdd.test_small"),
+        ("assert add(2, 2) == 4", "assert add(2, 2) == add(2, 2)", "test_pytest_style"),
+        ("assert add(-1, -1) == -2", "assert add(-1, -1) == 0", "TestAdd.test_negative"),
+    ],
+)
+def test_an_expected_value_edited_to_agree_is_a_change(old: str, new: str, name: str) -> None:
+    assert old in TESTS
+    assert check(TESTS.replace(old, new)) == [("assertion-changed", "tests/test_calc.py", name)]
+
+
+def test_adding_a_case_is_not_a_change() -> None:
+    more = TESTS.replace(
+        "        self.assertEqual(add(0, 0), 0)",
+        "        self.assertEqual(add(0, 0), 0)\n        self.assertEqual(add(5, 5), 10)",
+    )
+    assert check(more) == []
