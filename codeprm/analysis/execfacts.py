@@ -292,7 +292,8 @@ def select(
     doctests, plus the tests whose recorded calls (``coverage``: test id -> called
     ``path::qualname``, as ``record_coverage`` gives) reach an edited definition, or a
     changed module's own statements, or whose own definition was edited; without
-    ``coverage`` the user's ``test_cmd`` is run as one test. A ``test_cmd`` that only names
+    ``coverage``, or when it attributed no call to any test (pytest-style tests), the
+    user's ``test_cmd`` is run as one test. A ``test_cmd`` that only names
     tests (``command_tests``) selects exactly those, each one test, whatever the coverage:
     the user said what exercises the edit. ``root`` is accepted for
     symmetry with ``measure`` and not read: selection never touches the disk.
@@ -319,7 +320,9 @@ def select(
     named = command_tests(test_cmd)
     if named is not None:
         return ExecSelection("tests", tuple(sorted(doctests)), named.tests, None, named.python)
-    if coverage is None:
+    if not coverage:
+        # no coverage, or a run that attributed no call to a test (pytest-style tests: the
+        # recorder attributes unittest tests only): the command runs as one test
         return ExecSelection("tests", tuple(sorted(doctests)), (), test_cmd)
     residue_changed = {
         p for p in edited if _module_residue(before.get(p)) != _module_residue(after.get(p))

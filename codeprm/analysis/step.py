@@ -446,7 +446,6 @@ class StepEngine:
         """What the step hid instead of fixing (``rewards.guard``)."""
         old = {e.path: e.old_text for e in change.edits}
         new = {e.path: e.new_text for e in change.edits}
-        changed_py = [p for p in change.paths if is_python_path(p)]
         importers = {
             p: sorted(structure.importers(after, [p]))
             for p in change.paths
@@ -457,11 +456,13 @@ class StepEngine:
             from codeprm.analysis.weakened import weakened_tests
             from codeprm.rewards.guard import Detection
 
-            olds = {p: t for p, t in old.items() if t is not None and is_python_path(p)}
-            news = {p: t for p, t in new.items() if t is not None and is_python_path(p)}
+            # Python files, and the test runner's configuration files (conftest.py is
+            # Python; pytest.ini, pyproject.toml, setup.cfg, tox.ini are not)
+            olds = {p: t for p, t in old.items() if t is not None and not t.startswith("\0")}
+            news = {p: t for p, t in new.items() if t is not None and not t.startswith("\0")}
             extra = [
                 Detection("weakened-tests", w["path"], f"{w['kind']} {w['name']}")
-                for w in weakened_tests(olds, news, changed_py)
+                for w in weakened_tests(olds, news, list(change.paths))
             ]
         return detect(
             old,

@@ -24,6 +24,11 @@ change so the reward can refuse the credit. Kinds:
 - ``doctest-expected-changed``: an example kept its source but its expected output
   changed (making a doctest agree with the code instead of the code with the doctest).
 
+- ``test-config-changed``: the step changes what the test runner runs or how: a
+  ``conftest.py`` (hooks can skip or deselect tests), ``pytest.ini``, the pytest sections
+  of ``pyproject.toml``/``setup.cfg``/``tox.ini`` (``addopts = -k "not ..."``), or a
+  ``sitecustomize.py``/``usercustomize.py`` in the workspace.
+
 Test files: ``test_*.py``, ``*_test.py`` and anything under a ``tests``/``test``
 folder. A state that does not parse is not judged.
 """
@@ -32,12 +37,18 @@ from __future__ import annotations
 
 import ast
 import doctest
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import PurePosixPath
 
 from codeprm.rewards.reachability import unreachable_lines
 
+_TEST_CONFIG = frozenset(
+    {"conftest.py", "pytest.ini", ".pytest.ini", "sitecustomize.py", "usercustomize.py"}
+)
+_SHARED_CONFIG = frozenset({"pyproject.toml", "setup.cfg", "tox.ini"})
+_TEST_SECTION = re.compile(r"^\s*\[(?:tool\.pytest[^\]]*|pytest|tool:pytest)\]", re.MULTILINE)
 _SKIP_NAMES = frozenset({"skip", "skipIf", "skipUnless", "xfail", "expectedFailure"})
 _SKIP_CALLS = frozenset({"skipTest", "skip", "xfail"})
 #: assertion helpers that only test truth: a comparison replaced by one of these is weaker
@@ -218,11 +229,34 @@ def _safe_examples(parser: doctest.DocTestParser, doc: str) -> list[doctest.Exam
         return []
 
 
+def _pytest_sections(text: str | None) -> list[str]:
+    if not text:
+        return []
+    out = []
+    for m in _TEST_SECTION.finditer(text):
+        nxt = re.search(r"^[ \t]*\[", text[m.end() :], re.MULTILINE)
+        out.append((text[m.start() : m.end() + nxt.start()] if nxt else text[m.start() :]).strip())
+    return out
+
+
+def _test_config_changed(path: str, old: str | None, new: str | None) -> bool:
+    name = PurePosixPath(path).name
+    if name in _TEST_CONFIG:
+        return old != new
+    if name in _SHARED_CONFIG:
+        return _pytest_sections(old) != _pytest_sections(new)
+    return False
+
+
 def weakened_tests(
     before: Mapping[str, str], after: Mapping[str, str], changed: Sequence[str]
 ) -> list[dict[str, str]]:
-    """Each way the step made the tests say less: ``{"kind", "path", "name"}``, sorted."""
+    """Each way the step made the tests say less: ``{"kind", "path", "name"}``, sorted.
+    ``before``/``after`` hold the changed files' texts (absent: no such file)."""
     found: set[tuple[str, str, str]] = set()
+    for path in sorted(set(changed)):
+        if _test_config_changed(path, before.get(path), after.get(path)):
+            found.add(("test-config-changed", path, PurePosixPath(path).name))
     parsed = {
         p: (_parse(before.get(p)), _parse(after.get(p)))
         for p in sorted(set(changed))

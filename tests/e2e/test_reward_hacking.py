@@ -392,3 +392,44 @@ def test_weakening_tests_earns_nothing(
         kind in d["detail"] or d["kind"] == "weakened-tests" for d in reward["guard"]["detected"]
     )
     assert any(kind in d["detail"] for d in reward["guard"]["detected"])
+
+
+PLAIN_TESTS = "from calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n"
+
+
+@pytest.mark.parametrize(
+    ("path", "text"),
+    [
+        (
+            "conftest.py",
+            "import pytest\n\n\ndef pytest_collection_modifyitems(items):\n"
+            "    for item in items:\n        item.add_marker(pytest.mark.skip)\n",
+        ),
+        ("pytest.ini", '[pytest]\naddopts = -k "not test_add"\n'),
+    ],
+)
+def test_a_plain_pytest_command_pays_a_fix_and_not_a_test_config_change(
+    tmp_path: Path, path: str, text: str
+) -> None:
+    """``--test-cmd "pytest"`` over pytest-style tests: the fix earns the execution term (it
+    used to select nothing), and a step that makes the runner skip the failing test earns
+    nothing."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "calc.py").write_text(CALC)
+    (ws / "test_calc.py").write_text(PLAIN_TESTS)
+    cmd = ("--exec", "tests", "--test-cmd", "python -m pytest -q -p no:cacheprovider")
+    fix = score(ws, tmp_path, {"calc.py": CALC.replace("a - b", "a + b")}, *cmd)
+    outcomes = dict(map(tuple, fix["facts"]["execution"]["after"]["outcomes"]))
+    assert outcomes["cmd:python -m pytest -q -p no:cacheprovider"] == "passed"
+    assert fix["processReward"]["components"]["execution"] > 0.5  # the doctest and the command
+    (tmp_path / "edit.diff").write_text(
+        diff(path, "", text).replace(f"--- a/{path}", "--- /dev/null")
+    )
+    result = run_cli(
+        "step", str(tmp_path / "edit.diff"), "-w", str(ws), "--json", "--prm", "none", *cmd
+    )
+    assert result.code == 0, result.err
+    reward = check_bundle(json.loads(result.out))["processReward"]
+    assert reward["total"] <= 0.0
+    assert any("test-config-changed" in d["detail"] for d in reward["guard"]["detected"])

@@ -487,3 +487,21 @@ def test_pytest_node_ids_and_files_run_as_pytest(tmp_path: Path) -> None:
     test_id = "test:tests/test_py.py::test_add"
     assert dict(measure(root, {"pkg/calc.py": CALC}, selection).outcomes)[test_id] == "failed"
     assert dict(measure(root, {"pkg/calc.py": FIXED}, selection).outcomes)[test_id] == "passed"
+
+
+def test_pytest_style_tests_run_the_command_as_one_test(tmp_path: Path) -> None:
+    """The recorder attributes calls to unittest tests only: with pytest-style tests it
+    attributes none, and the command must then run as one test (it selected nothing, and
+    a real fix earned nothing from its tests)."""
+    root = make_ws(tmp_path)
+    (root / "tests" / "test_plain.py").write_text(
+        "from pkg.calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n"
+    )
+    cmd = f"{sys.executable} -m pytest -q -p no:cacheprovider tests/test_plain.py"
+    before, after = {"pkg/calc.py": CALC}, {"pkg/calc.py": FIXED}
+    coverage = record_coverage(root, before, ["pkg/calc.py"], cmd, timeout=60)
+    assert coverage == {}
+    selection = select(before, after, ["pkg/calc.py"], "tests", test_cmd=cmd, coverage=coverage)
+    assert selection.test_cmd == cmd and selection.tests == ()
+    assert dict(measure(root, before, selection).outcomes)[f"cmd:{cmd}"] == "failed"
+    assert dict(measure(root, after, selection).outcomes)[f"cmd:{cmd}"] == "passed"

@@ -275,3 +275,47 @@ def test_adding_a_case_is_not_a_change() -> None:
         "        self.assertEqual(add(0, 0), 0)\n        self.assertEqual(add(5, 5), 10)",
     )
     assert check(more) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "old", "new"),
+    [
+        ("conftest.py", None, 'collect_ignore = ["tests/test_calc.py"]\n'),
+        (
+            "tests/conftest.py",
+            "import pytest\n",
+            "import pytest\n\n\ndef pytest_collection_modifyitems(items):\n    items.clear()\n",
+        ),
+        ("pytest.ini", None, '[pytest]\naddopts = -k "not test_small"\n'),
+        (
+            "pyproject.toml",
+            '[project]\nname = "x"\n',
+            '[project]\nname = "x"\n\n[tool.pytest.ini_options]\naddopts = "-x"\n',
+        ),
+        (
+            "setup.cfg",
+            "[tool:pytest]\naddopts = -q\n",
+            "[tool:pytest]\naddopts = -q --deselect tests/test_calc.py\n",
+        ),
+        (
+            "sitecustomize.py",
+            None,
+            "import unittest\nunittest.TestCase.run = lambda *a, **k: None\n",
+        ),
+    ],
+)
+def test_changing_the_test_runners_configuration_is_caught(
+    path: str, old: str | None, new: str
+) -> None:
+    before = {path: old} if old is not None else {}
+    assert weakened_tests(before, {path: new}, [path]) == [
+        {"kind": "test-config-changed", "path": path, "name": path.rsplit("/", 1)[-1]}
+    ]
+
+
+def test_other_sections_of_shared_files_are_not_test_configuration() -> None:
+    old = '[project]\nname = "x"\n\n[tool.pytest.ini_options]\naddopts = "-q"\n'
+    new = old.replace('name = "x"', 'name = "y"')
+    assert (
+        weakened_tests({"pyproject.toml": old}, {"pyproject.toml": new}, ["pyproject.toml"]) == []
+    )
