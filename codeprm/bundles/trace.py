@@ -5,7 +5,9 @@ and ``seq``:
 
     begin      schema, chain, argv, cwd, codeprm version
     workspace  root and workspace digest, when a session starts
-    frame      one JSON-RPC body as it crossed the pipe: dir "send" | "recv"
+    frame      one JSON-RPC body as it crossed the pipe: dir "send" | "recv" (Python's
+               server), "<language>-send" | "<language>-recv" (another language's, e.g.
+               "typescript-send"), each prefixed "shadow-" for the scratch mirror's server
     bundle     every bundle the invocation produced
     end        exit code, status, error line, operation, selector, and ``digest``
 

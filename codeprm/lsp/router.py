@@ -17,6 +17,7 @@ from typing import Any
 
 from codeprm.errors import UnsupportedCapabilityError
 from codeprm.languages import language_of, order
+from codeprm.lsp.client import Frame
 from codeprm.lsp.facade import SyncSession
 from codeprm.lsp.servers import find_target_python, spec_for
 from codeprm.lsp.session import LspSession, ServerInfo, SessionConfig
@@ -90,9 +91,31 @@ class SessionRouter:
             )
             if spec is None:
                 spec = spec_for(language, find_target_python(self.root, self.config.python))
-            found = SyncSession(dataclasses.replace(self.config, spec=spec)).__enter__()
+            found = SyncSession(
+                dataclasses.replace(self.config, spec=spec, **self._frames(language))
+            ).__enter__()
             self._sessions[language] = found
         return found
+
+    def _frames(self, language: str) -> dict[str, Any]:
+        """A language's own trace frames. Python's are recorded as they were (``send`` /
+        ``recv``); another language's are marked with its name (``typescript-send``), so a
+        trace of a mixed workspace replays each session from its own frames."""
+        frames = self.config.replay_frames
+        if language == PRIMARY:
+            if frames is not None:
+                frames = tuple(f for f in frames if f[0] in ("send", "recv"))
+            return {"replay_frames": frames}
+        mark = f"{language}-"
+        sink = self.config.frame_sink
+        if frames is not None:
+            frames = tuple((d.removeprefix(mark), b) for d, b in frames if d.startswith(mark))
+
+        def marked(frame: Frame) -> None:
+            assert sink is not None
+            sink(Frame(mark + frame.direction, frame.body))
+
+        return {"replay_frames": frames, "frame_sink": marked if sink is not None else None}
 
     def for_path(self, path: Path | str) -> SyncSession:
         return self.for_language(language_name(path))

@@ -6,6 +6,7 @@ typescript``, run once per session by the fixture; a no-op when it is cached).
 
 from __future__ import annotations
 
+import difflib
 import json
 import shutil
 from collections.abc import Callable
@@ -152,7 +153,8 @@ def test_step_and_diag_on_typescript(tmp_path: Path) -> None:
     assert diag["facts"]["counts"]["error"] == 0
 
 
-def test_mixed_python_and_typescript(tmp_path: Path) -> None:
+def _mixed_workspace(tmp_path: Path) -> Path:
+    """Python (ws_basic) with a TypeScript project under web/."""
     repo = tmp_path / "ws"
     shutil.copytree(FIXTURES / "ws_basic", repo)
     shutil.copytree(FIXTURES / "ws_ts" / "src", repo / "web")
@@ -160,6 +162,48 @@ def test_mixed_python_and_typescript(tmp_path: Path) -> None:
     (repo / "tsconfig.json").write_text(
         (FIXTURES / "ws_ts" / "tsconfig.json").read_text().replace('"src"', '"web"')
     )
+    return repo
+
+
+def test_a_mixed_workspace_trace_replays_each_server_from_its_own_frames(
+    tmp_path: Path,
+) -> None:
+    """Each language's session records its frames under its own mark (Python's unmarked,
+    TypeScript's ``typescript-send``/``-recv``), so replay feeds each its own: one
+    interleaved stream used to make the replayed Python session read TypeScript's answers
+    (exit 72 where the trace said 0)."""
+    repo = _mixed_workspace(tmp_path)
+    money = (repo / "web/money.ts").read_text()
+    geometry = (repo / "pkg/geometry.py").read_text()
+    diff = "".join(
+        line
+        for path, old, new in [
+            ("pkg/geometry.py", geometry, geometry.replace("width * height", "width * 2")),
+            ("web/money.ts", money, money.replace("add(a: Money, b: Money)", "add(a: Money)")),
+        ]
+        for line in difflib.unified_diff(
+            old.splitlines(True), new.splitlines(True), f"a/{path}", f"b/{path}"
+        )
+    )
+    (tmp_path / "edit.diff").write_text(diff)
+    trace = tmp_path / "t.jsonl"
+    r = run_cli(
+        "step", str(tmp_path / "edit.diff"), "-w", str(repo), "--json", "--trace-file", str(trace)
+    )
+    assert r.code == 0, r.err
+    bundle = check_bundle(json.loads(r.out))
+    dirs = {json.loads(line).get("dir") for line in trace.read_text().splitlines()}
+    assert {"send", "recv", "typescript-send", "typescript-recv"} <= dirs
+    out = tmp_path / "replayed.jsonl"
+    replayed = run_cli("trace", "replay", str(trace), "--out", str(out))
+    assert replayed.code == 0, replayed.err
+    assert [json.loads(line)["bundleId"] for line in out.read_text().splitlines()] == [
+        bundle["bundleId"]
+    ]
+
+
+def test_mixed_python_and_typescript(tmp_path: Path) -> None:
+    repo = _mixed_workspace(tmp_path)
     d = run_cli("diag", "-w", str(repo), "--json")
     assert d.code == 0, d.err
     diag = check_bundle(json.loads(d.out))
