@@ -146,12 +146,43 @@ def _children_alive() -> bool:
             return True
 
 
+def _stay_init(out: str) -> None:
+    """In a fresh PID namespace this process is its init (PID 1); run the test in a child.
+
+    A test must not run as PID 1: it has no parent (``os.getppid()`` is 0, so code that asks
+    for its parent process, such as thefuck's shell detection, fails), and the kernel drops
+    the signals it has no handler for (``os.kill(os.getpid(), SIGTERM)`` does nothing). So
+    PID 1 forks, the child returns to run the test, and PID 1 waits for it and reaps. A
+    process the test left behind is re-parented to PID 1, not to the test's process: PID 1
+    then marks the result ``forked``, as the test's process would have (the namespace's
+    processes all die when PID 1 exits).
+    """
+    child = os.fork()
+    if child == 0:
+        return
+    while True:
+        try:
+            os.waitpid(child, 0)
+            break
+        except InterruptedError:
+            continue
+    if _children_alive():
+        with contextlib.suppress(OSError, ValueError):
+            with open(out, encoding="utf-8") as f:
+                json.load(f)  # a result exists (none: the caller counts a crash)
+            with open(out, "w", encoding="utf-8") as f:
+                json.dump({"status": "forked"}, f)
+    os._exit(0)
+
+
 def main(argv: list[str]) -> None:
     out, kind, target = argv
     sys.path[:] = [
         p for p in sys.path if p and Path(p).resolve() != Path(__file__).parent.resolve()
     ]
     _loopback_up()
+    if os.getpid() == 1:
+        _stay_init(out)
     run = {"doctest": run_doctest, "unittest": run_unittest, "pytest": run_pytest, "cmd": run_cmd}[
         kind
     ]
