@@ -13,9 +13,11 @@ to RESULT_FILE: ``passed``, ``failed``, ``error``, ``missing``, ``skipped`` or
 ``forked`` (a child process was still alive when the test ended). A process that dies
 without writing one is counted ``crashed`` by the caller, one that outlives its time
 ``timeout``.
-"""
 
-from __future__ import annotations
+It runs under the project's own interpreter, which may be old: the syntax stays that of
+Python 3.6 (no ``from __future__ import annotations``; annotations the interpreter cannot
+evaluate are quoted).
+"""
 
 import contextlib
 import importlib
@@ -42,7 +44,7 @@ def _loopback_up() -> None:
         pass
 
 
-def _import_root(rel: str) -> tuple[Path, str]:
+def _import_root(rel: str) -> "tuple[Path, str]":
     """The sys.path entry and dotted module name of a workspace file (pytest's rootdir rule)."""
     path = Path(rel)
     parts = [path.stem] if path.name != "__init__.py" else []
@@ -108,7 +110,7 @@ def run_unittest(test_id: str) -> str:
     return "passed"
 
 
-def _flatten(suite: Any) -> list[Any]:
+def _flatten(suite: Any) -> "list[Any]":
     out = []
     for t in suite:
         out.extend(_flatten(t) if hasattr(t, "__iter__") else [t])
@@ -175,7 +177,7 @@ def _stay_init(out: str) -> None:
     os._exit(0)
 
 
-def main(argv: list[str]) -> None:
+def main(argv: "list[str]") -> None:
     out, kind, target = argv
     sys.path[:] = [
         p for p in sys.path if p and Path(p).resolve() != Path(__file__).parent.resolve()
