@@ -65,7 +65,10 @@ BugsInPy's pinned requirements when they install, else a loosened list):
     # drop "-e git+..." and "pkg-resources==0.0.0" lines, decode utf-16, then:
     $E/$n/bin/pip install -r $E/$n.req || $E/$n/bin/pip install pytest mock six ...  # loosened list
   done
-  (the loosened lists are in the run's report: benchmarks/results/real_bugs.md)
+  # per-bug envs DIR/<project>-<n> where one bug needs other pins (thefuck-3.., cookiecutter-1/3,
+  # luigi-3: Python 3.6 + the buggy commit's own install_requires, psutil...); cookiecutter-1's
+  # python is a wrapper that runs python3.6 under LC_ALL=C (its bug needs a non-UTF-8 locale)
+  (the loosened lists and the per-bug envs are in the run's report: benchmarks/results/real_bugs.md)
 
 Usage (mirrors or clones of BugsInPy and of each project's git repository; no network):
   python benchmarks/real_bugs.py --bugsinpy /work/.mirror/soarsmu+BugsInPy/repo \\

@@ -13,9 +13,11 @@ to RESULT_FILE: ``passed``, ``failed``, ``error``, ``missing``, ``skipped`` or
 ``forked`` (a child process was still alive when the test ended). A process that dies
 without writing one is counted ``crashed`` by the caller, one that outlives its time
 ``timeout``.
-"""
 
-from __future__ import annotations
+It runs under the project's own interpreter, which may be old: the syntax stays that of
+Python 3.6 (no ``from __future__ import annotations``; annotations the interpreter cannot
+evaluate are quoted).
+"""
 
 import contextlib
 import importlib
@@ -42,7 +44,7 @@ def _loopback_up() -> None:
         pass
 
 
-def _import_root(rel: str) -> tuple[Path, str]:
+def _import_root(rel: str) -> "tuple[Path, str]":
     """The sys.path entry and dotted module name of a workspace file (pytest's rootdir rule)."""
     path = Path(rel)
     parts = [path.stem] if path.name != "__init__.py" else []
@@ -108,7 +110,7 @@ def run_unittest(test_id: str) -> str:
     return "passed"
 
 
-def _flatten(suite: Any) -> list[Any]:
+def _flatten(suite: Any) -> "list[Any]":
     out = []
     for t in suite:
         out.extend(_flatten(t) if hasattr(t, "__iter__") else [t])
@@ -146,12 +148,43 @@ def _children_alive() -> bool:
             return True
 
 
-def main(argv: list[str]) -> None:
+def _stay_init(out: str) -> None:
+    """In a fresh PID namespace this process is its init (PID 1); run the test in a child.
+
+    A test must not run as PID 1: it has no parent (``os.getppid()`` is 0, so code that asks
+    for its parent process, such as thefuck's shell detection, fails), and the kernel drops
+    the signals it has no handler for (``os.kill(os.getpid(), SIGTERM)`` does nothing). So
+    PID 1 forks, the child returns to run the test, and PID 1 waits for it and reaps. A
+    process the test left behind is re-parented to PID 1, not to the test's process: PID 1
+    then marks the result ``forked``, as the test's process would have (the namespace's
+    processes all die when PID 1 exits).
+    """
+    child = os.fork()
+    if child == 0:
+        return
+    while True:
+        try:
+            os.waitpid(child, 0)
+            break
+        except InterruptedError:
+            continue
+    if _children_alive():
+        with contextlib.suppress(OSError, ValueError):
+            with open(out, encoding="utf-8") as f:
+                json.load(f)  # a result exists (none: the caller counts a crash)
+            with open(out, "w", encoding="utf-8") as f:
+                json.dump({"status": "forked"}, f)
+    os._exit(0)
+
+
+def main(argv: "list[str]") -> None:
     out, kind, target = argv
     sys.path[:] = [
         p for p in sys.path if p and Path(p).resolve() != Path(__file__).parent.resolve()
     ]
     _loopback_up()
+    if os.getpid() == 1:
+        _stay_init(out)
     run = {"doctest": run_doctest, "unittest": run_unittest, "pytest": run_pytest, "cmd": run_cmd}[
         kind
     ]

@@ -6,7 +6,8 @@ facts of the two states are comparable). ``measure`` is IO: it materialises a sn
 in a scratch copy of the workspace (``agents.verify.Sandbox``; the user's files are
 never written) and runs each selected item in its own process, bounded in time, memory
 and processes, with no network where the kernel lets an unprivileged user create
-namespaces (``unshare -rn --pid``; then every process a test starts dies with it).
+namespaces (``unshare -rn --pid --mount-proc``; then every process a test starts dies with it;
+the test runs as PID 2 under a waiting PID 1, so it has a parent, as under a shell).
 
 Counting: each selected definition's doctest is one test (passed when all its examples
 pass), each selected test id one test, the user's ``--test-cmd`` one test (exit status
@@ -412,7 +413,10 @@ def snapshot_key(
 def isolation_prefix() -> tuple[str, ...]:
     """``unshare`` arguments that give a test no network and a PID namespace, or () if refused.
 
-    ``CODEPRM_EXEC_ISOLATION=none`` turns it off. The probe runs once per process.
+    The namespace gets its own ``/proc`` (``--mount-proc``) where the kernel allows it:
+    without it ``/proc`` still shows the host's processes, so a test that looks itself or
+    its parent up there (psutil) reads another process. ``CODEPRM_EXEC_ISOLATION=none``
+    turns it off. The probe runs once per process.
     """
     if os.environ.get("CODEPRM_EXEC_ISOLATION", "auto") == "none" or not sys.platform.startswith(
         "linux"
@@ -421,17 +425,20 @@ def isolation_prefix() -> tuple[str, ...]:
     unshare = shutil.which("unshare")
     if unshare is None:
         return ()
-    prefix = (unshare, "--user", "--map-root-user", "--net", "--pid", "--fork", "--kill-child")
-    try:
-        ok = (
-            subprocess.run(
-                [*prefix, "true"], capture_output=True, timeout=10, check=False
-            ).returncode
-            == 0
-        )
-    except (OSError, subprocess.SubprocessError):
-        ok = False
-    return prefix if ok else ()
+    base = (unshare, "--user", "--map-root-user", "--net", "--pid", "--fork", "--kill-child")
+    for prefix in ((*base, "--mount-proc"), base):
+        try:
+            ok = (
+                subprocess.run(
+                    [*prefix, "true"], capture_output=True, timeout=10, check=False
+                ).returncode
+                == 0
+            )
+        except (OSError, subprocess.SubprocessError):
+            ok = False
+        if ok:
+            return prefix
+    return ()
 
 
 def _user_processes() -> int | None:

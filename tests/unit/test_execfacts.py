@@ -291,6 +291,45 @@ def test_a_doctest_that_leaves_a_process_behind_is_killed_and_counted_failed(
     assert processes_with(f"sleep {marker}") == []
 
 
+def _old_python() -> str | None:
+    """An interpreter older than 3.7 (pyenv's, or on PATH), or None."""
+    import shutil
+
+    found = sorted(Path.home().glob(".pyenv/versions/3.6*/bin/python3.6"))
+    return str(found[0]) if found else shutil.which("python3.6")
+
+
+@pytest.mark.skipif(_old_python() is None, reason="no Python 3.6 here")
+def test_the_runner_runs_under_the_projects_old_python(tmp_path: Path) -> None:
+    # a project's own environment may be old (BugsInPy pins Python 3.6 for cookiecutter): the
+    # runner once used ``from __future__ import annotations`` and every test there 'crashed'
+    root = make_ws(tmp_path)
+    selection = ExecSelection(
+        "tests", ("pkg/calc.py::mul",), ("tests.test_calc.TestCalc.test_add",)
+    )
+    facts = measure(root, {"pkg/calc.py": CALC}, selection, python=_old_python())
+    assert facts.outcomes == (
+        ("doctest:pkg/calc.py::mul", "passed"),
+        ("test:tests.test_calc.TestCalc.test_add", "failed"),
+    )
+
+
+@pytest.mark.parametrize("isolate", [True, False])
+def test_a_test_has_a_parent_and_sees_its_own_proc(tmp_path: Path, isolate: bool) -> None:
+    # thefuck's rules find the user's shell as the test process's parent through psutil
+    # (/proc): in the PID namespace the test ran as PID 1 (no parent) under the host's /proc
+    if isolate and not isolation_prefix():
+        pytest.skip("the kernel refuses unprivileged namespaces here")
+    body = "assert os.getpid() != 1 and os.getppid() != 0, (os.getpid(), os.getppid())"
+    if not isolate or "--mount-proc" in isolation_prefix():  # else /proc is the host's
+        body += (
+            "\nassert os.readlink('/proc/self') == str(os.getpid())"
+            "\nassert os.path.exists(f'/proc/{os.getppid()}/comm')"
+        )
+    facts, _ = run_one(tmp_path, body, isolate=isolate)
+    assert facts.outcomes == (("doctest:pkg/probe.py::f", "passed"),)
+
+
 def test_a_small_fork_bomb_is_killed(tmp_path: Path) -> None:
     marker = f"10013.{os.getpid()}"
     body = f'for _ in range(40):\n    if os.fork() == 0:\n        os.execvp("sleep", ["sleep", "{marker}"])\n'
