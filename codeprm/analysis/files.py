@@ -11,9 +11,13 @@ import hashlib
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from codeprm import pyfiles, safeio
 from codeprm.errors import CodeprmError, NotFoundError, UsageError
+
+if TYPE_CHECKING:
+    from codeprm.languages import Language
 
 #: Directory names never walked (the one definition: ``codeprm.pyfiles``).
 SKIP_DIRS = pyfiles.SKIP_DIRS
@@ -146,8 +150,9 @@ def workspace_digest(root: Path) -> str:
     return digest(root, files)
 
 
-class PythonFileSet:
-    """The workspace's Python files as ``iter_python_files`` finds them, kept between calls.
+class SourceFileSet:
+    """The workspace's sources of ``languages`` (default: Python) as the walk finds them
+    (``iter_python_files`` for Python alone), kept between calls.
 
     ``current()`` walks again only when a walked directory's modification time moved (a
     file created, deleted or renamed in it) or a directory came or went: a stat per
@@ -155,8 +160,9 @@ class PythonFileSet:
     the disk's costs next to nothing in a warm daemon.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, languages: tuple[Language, ...] = ()) -> None:
         self.root = root
+        self.suffixes = tuple(s for lang in languages for s in lang.suffixes) or pyfiles.SUFFIXES
         self._files: frozenset[str] | None = None
         self._stamps: dict[str, int] = {}
         self._recent = False
@@ -184,7 +190,19 @@ class PythonFileSet:
                     stamps[dirpath] = os.stat(dirpath).st_mtime_ns
                 except OSError:
                     continue
-            self._files = frozenset(relative(self.root, p) for p in iter_python_files(self.root))
+            self._files = frozenset(relative(self.root, p) for p in self._walk())
             self._stamps = stamps
             self._recent = any(stamp > walked - 2_000_000_000 for stamp in stamps.values())
         return self._files
+
+    def _walk(self) -> Iterator[Path]:
+        if self.suffixes == pyfiles.SUFFIXES:
+            yield from iter_python_files(self.root)
+            return
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            dirnames[:] = sorted(d for d in dirnames if pyfiles.walks_dir(d))
+            for name in sorted(filenames):
+                if name.endswith(self.suffixes) and not name.startswith("."):
+                    path = Path(dirpath) / name
+                    if safeio.problem(path) is None:
+                        yield path

@@ -78,7 +78,8 @@ class Analyzer:
     _session: SessionRouter | None = None
     _shadow: Analyzer | None = None
     _mirror: Any = None
-    _disk_files: files.PythonFileSet | None = None
+    _disk_files: files.SourceFileSet | None = None
+    _mirror_languages: tuple[Any, ...] | None = None
 
     def __post_init__(self) -> None:
         self.root = self.root.resolve()
@@ -123,17 +124,27 @@ class Analyzer:
             mirror.close()
 
     # -- the server's view of the disk -------------------------------------------------------
-    def python_files_on_disk(self) -> frozenset[str]:
-        """The workspace's Python files as the walk finds them now (``files.PythonFileSet``)."""
+    def mirror_languages(self) -> tuple[Any, ...]:
+        """The languages whose file sets states are compared on (``workspace.mirror``)."""
+        if self._mirror_languages is None:
+            from codeprm.workspace.mirror import mirror_languages
+
+            self._mirror_languages = mirror_languages(self.root)
+        return self._mirror_languages
+
+    def source_files_on_disk(self) -> frozenset[str]:
+        """The workspace's sources of the mirrored languages as the walk finds them now
+        (``files.SourceFileSet``)."""
         if self._disk_files is None:
-            self._disk_files = files.PythonFileSet(self.root)
+            self._disk_files = files.SourceFileSet(self.root, self.mirror_languages())
         return self._disk_files.current()
 
     def for_state(self, texts: Mapping[str, str]) -> Analyzer:
         """The analyzer whose server sees the disk as the state ``texts`` has it.
 
-        The server resolves imports against the file system. When the state's Python files
-        (``workspace.mirror.mirrored``) are the disk's, that is this analyzer (the warm
+        The servers resolve imports against the file system. When the state's sources of
+        the mirrored languages (``workspace.mirror.mirrored``: Python, and TypeScript/
+        JavaScript where the workspace uses it) are the disk's, that is this analyzer (the warm
         session, the common case of a body edit); otherwise it is the shadow: an analyzer
         rooted in a scratch mirror (``workspace.mirror.ScratchMirror``) moved to the state's
         file set, the server told what changed. Its diagnostics have the same
@@ -144,8 +155,9 @@ class Analyzer:
 
         if not self.mirror_states:
             return self
-        state = frozenset(p for p, t in texts.items() if mirrored(p, t))
-        disk = self.python_files_on_disk()
+        languages = self.mirror_languages()
+        state = frozenset(p for p, t in texts.items() if mirrored(p, t, languages))
+        disk = self.source_files_on_disk()
         if state == disk or (state <= disk and not any(self._readable(p) for p in disk - state)):
             return self  # a file no state can hold (not UTF-8 text) is the disk's in every state
         shadow = self.shadow()
@@ -170,7 +182,9 @@ class Analyzer:
             from codeprm.workspace.mirror import ScratchMirror
 
             python = find_target_python(self.root, self.python)
-            self._mirror = ScratchMirror(self.root, key=f"{self.root}\0{python}")
+            self._mirror = ScratchMirror(
+                self.root, key=f"{self.root}\0{python}", languages=self.mirror_languages()
+            )
             main = self
 
             def sink(frame: Frame) -> None:

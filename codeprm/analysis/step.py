@@ -198,25 +198,26 @@ class StepEngine:
     ) -> dict[str, list[Located]]:
         """Pull the paths' diagnostics from a server whose disk view is the snapshot's.
 
-        A snapshot whose Python files are not the disk's (a step created, deleted or renamed
+        A snapshot whose sources of the mirrored languages (Python; TypeScript/JavaScript
+        where the workspace uses it) are not the disk's (a step created, deleted or renamed
         a module) is measured by the analyzer's shadow, rooted in a scratch mirror of the
-        state (``Analyzer.for_state``); other languages' files stay with the warm session.
+        state (``Analyzer.for_state``); other languages' files (C) stay with the warm session.
         """
         target = self.analyzer.for_state(texts)
         if target is self.analyzer:
             return self._pull_in(self.analyzer, texts, present, paths)
+        languages = self.analyzer.mirror_languages()
+
+        def held(path: str) -> bool:
+            return language_of(path) in languages or is_python_path(path)
+
         out = self._pull_in(
-            target,
-            texts,
-            [p for p in present if is_python_path(p)],
-            [p for p in paths if is_python_path(p)],
+            target, texts, [p for p in present if held(p)], [p for p in paths if held(p)]
         )
-        rest = [p for p in paths if not is_python_path(p)]
+        rest = [p for p in paths if not held(p)]
         if rest:
             out.update(
-                self._pull_in(
-                    self.analyzer, texts, [p for p in present if not is_python_path(p)], rest
-                )
+                self._pull_in(self.analyzer, texts, [p for p in present if not held(p)], rest)
             )
         return out
 

@@ -1,14 +1,17 @@
-"""A scratch mirror of a workspace's Python sources, outside it, holding one in-memory state.
+"""A scratch mirror of a workspace's sources, outside it, holding one in-memory state.
 
-The language server resolves imports against the file system, but scored states live in
-memory: a module a state creates would not resolve, and one it deletes still would. A
-state whose set of Python files differs from the disk's is therefore measured by a
-server rooted in this mirror: a temporary directory holding exactly the state's Python
-sources (``.py`` / ``.pyi``, the walk's rules) at their workspace-relative paths, plus
-copies of the workspace's checker configuration (``pyrightconfig.json``,
-``pyproject.toml``) and its ``py.typed`` markers. ``sync`` moves it to another state and
-returns the ``(path, created|changed|deleted)`` events the server must be told. The
-user's workspace is only read, never written.
+The language servers resolve imports against the file system, but scored states live in
+memory: a module a state creates would not resolve, and one it deletes still would (a
+server that closes a document reads the disk's copy again). A state whose set of source
+files differs from the disk's is therefore measured by servers rooted in this mirror: a
+temporary directory holding exactly the state's sources of the mirrored languages
+(Python always, ``.py`` / ``.pyi``; TypeScript/JavaScript when the workspace uses it; the
+walk's rules) at their workspace-relative paths, plus copies of the workspace's checker
+configuration (``pyrightconfig.json``, ``pyproject.toml``; ``tsconfig*.json``,
+``jsconfig.json`` and ``package.json`` wherever the walk finds them), its ``py.typed``
+markers, and links to its ``node_modules`` folders (read only, for packages' types).
+``sync`` moves it to another state and returns the ``(path, created|changed|deleted)``
+events the servers must be told. The user's workspace is only read, never written.
 """
 
 from __future__ import annotations
@@ -22,9 +25,20 @@ from pathlib import Path
 from typing import Any
 
 from codeprm import pyfiles
+from codeprm.languages import PYTHON, TYPESCRIPT, Language, detected, is_walked
 
 #: the workspace's files the Python server reads at start (copied once, as on disk)
 CONFIG_FILES = ("pyrightconfig.json", "pyproject.toml")
+#: TypeScript's project files, copied from every walked folder (a monorepo has several)
+TS_CONFIG_FILES = ("package.json", "jsconfig.json")
+#: the languages whose file sets the mirror follows (C's server reads a compilation
+#: database with absolute paths: not mirrored)
+MIRRORED = (PYTHON, TYPESCRIPT)
+
+
+def mirror_languages(root: Path) -> tuple[Language, ...]:
+    """The mirrored languages a workspace uses (Python always)."""
+    return tuple(lang for lang in detected(root) if lang in MIRRORED)
 
 
 def claim_scratch(key: str, prefix: str) -> tuple[Path, Any]:
@@ -54,12 +68,12 @@ def claim_scratch(key: str, prefix: str) -> tuple[Path, Any]:
     return Path(os.path.realpath(tempfile.mkdtemp(prefix=prefix))), None
 
 
-def mirrored(path: str, text: str) -> bool:
+def mirrored(path: str, text: str, languages: tuple[Language, ...] = (PYTHON,)) -> bool:
     """Whether a state's file is one the mirror holds (and the file sets are compared on):
-    a walked Python source held as text (a commit range's opaque tokens are not)."""
+    a walked source of ``languages`` held as text (a commit range's opaque tokens are not)."""
     parts = path.split("/")
     return (
-        pyfiles.is_source_path(path)
+        is_walked(path, languages)
         and not path.startswith("/")
         and all(p not in ("", ".", "..") for p in parts)
         and not text.startswith("\0")
@@ -76,8 +90,11 @@ def _encode(text: str) -> bytes:
 class ScratchMirror:
     """A temporary directory mirroring one state's Python files (see the module docstring)."""
 
-    def __init__(self, workspace: Path, key: str = "") -> None:
+    def __init__(
+        self, workspace: Path, key: str = "", languages: tuple[Language, ...] = (PYTHON,)
+    ) -> None:
         self.workspace = Path(workspace).resolve()
+        self.languages = languages
         self.root, self._lock = claim_scratch(key, "codeprm-mirror-")
         self._held: dict[str, str] = {}  # path -> sha256 of the bytes written
         self._copy_config()
@@ -91,10 +108,31 @@ class ScratchMirror:
     def _copy_config(self) -> None:
         for name in CONFIG_FILES:
             self._copy(name)
+        typescript = TYPESCRIPT in self.languages
         for dirpath, dirnames, filenames in os.walk(self.workspace):
+            rel = Path(dirpath).relative_to(self.workspace)
+            if typescript and "node_modules" in dirnames:
+                self._link((rel / "node_modules").as_posix())
             dirnames[:] = sorted(d for d in dirnames if pyfiles.walks_dir(d))
-            if "py.typed" in filenames:
-                self._copy(Path(dirpath, "py.typed").relative_to(self.workspace).as_posix())
+            names = ["py.typed"]
+            if typescript:
+                names += [
+                    n
+                    for n in sorted(filenames)
+                    if n in TS_CONFIG_FILES or (n.startswith("tsconfig") and n.endswith(".json"))
+                ]
+            for name in names:
+                if name in filenames:
+                    self._copy((rel / name).as_posix())
+
+    def _link(self, rel: str) -> None:
+        """A link to one of the workspace's folders (installed packages: never written)."""
+        target = self.root / rel
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to(self.workspace / rel, target_is_directory=True)
+        except OSError:  # no links here: packages' types are then missing in the mirror
+            return
 
     def _copy(self, rel: str) -> None:
         from codeprm import safeio
@@ -119,8 +157,8 @@ class ScratchMirror:
             self._lock = None
 
     def sync(self, texts: Mapping[str, str]) -> list[tuple[Path, str]]:
-        """Make the mirror hold exactly the state's Python files; the events, in path order."""
-        want = {p: _encode(t) for p, t in texts.items() if mirrored(p, t)}
+        """Make the mirror hold exactly the state's sources; the events, in path order."""
+        want = {p: _encode(t) for p, t in texts.items() if mirrored(p, t, self.languages)}
         events: list[tuple[Path, str]] = []
         for path in sorted(set(self._held) - set(want)):
             self._remove(path)

@@ -366,3 +366,57 @@ def _diff(path: str, old: str, new: str) -> str:
             old.splitlines(keepends=True), new.splitlines(keepends=True), f"a/{path}", f"b/{path}"
         )
     )
+
+
+def test_typescript_file_sets_are_measured_as_the_state_has_them(tmp_path: Path) -> None:
+    """The TypeScript server reads a closed document's disk copy: a step deleting a module
+    its importers use earned nothing (a gaming vector), as it did in Python before the
+    scratch mirror. The mirror now holds TS/JS too: deleting costs the importer's new
+    error, creating a module and importing it costs nothing, and a trace replays."""
+    repo = tmp_path / "ws"
+    shutil.copytree(FIXTURES / "ws_ts", repo)
+    before = tree(repo)
+    money = (repo / "src/money.ts").read_text()
+    deleted = "".join(
+        difflib.unified_diff(money.splitlines(True), [], "a/src/money.ts", "b/src/money.ts")
+    )
+    deleted = deleted.replace("+++ b/src/money.ts", "+++ /dev/null")
+    (tmp_path / "del.diff").write_text(deleted)
+    r = run_cli("step", str(tmp_path / "del.diff"), "-w", str(repo), "--json")
+    assert r.code == 0, r.err
+    bundle = check_bundle(json.loads(r.out))
+    assert bundle["processReward"]["total"] == pytest.approx(-0.5)
+    assert [d["path"] for d in bundle["facts"]["introduced"]] == ["src/cart.ts"]
+    rates = 'export function rate(currency: string): number {\n  return currency === "EUR" ? 1.1 : 1.0;\n}\n'
+    created = "".join(
+        difflib.unified_diff([], rates.splitlines(True), "a/src/rates.ts", "b/src/rates.ts")
+    )
+    created = created.replace("--- a/src/rates.ts", "--- /dev/null")
+    uses = (
+        money.replace(
+            "export interface Money", 'import { rate } from "./rates.js";\n\nexport interface Money'
+        )
+        + "\nexport function inDollars(m: Money): number {\n  return m.amount * rate(m.currency);\n}\n"
+    )
+    created += "".join(
+        difflib.unified_diff(
+            money.splitlines(True), uses.splitlines(True), "a/src/money.ts", "b/src/money.ts"
+        )
+    )
+    (tmp_path / "new.diff").write_text(created)
+    trace = tmp_path / "t.jsonl"
+    r = run_cli(
+        "step", str(tmp_path / "new.diff"), "-w", str(repo), "--json", "--trace-file", str(trace)
+    )
+    assert r.code == 0, r.err
+    bundle = check_bundle(json.loads(r.out))
+    assert bundle["processReward"]["total"] == 0.0 and bundle["facts"]["introduced"] == []
+    dirs = {json.loads(line).get("dir") for line in trace.read_text().splitlines()}
+    assert "shadow-typescript-send" in dirs  # measured by the mirror's TypeScript server
+    out = tmp_path / "replayed.jsonl"
+    replayed = run_cli("trace", "replay", str(trace), "--out", str(out))
+    assert replayed.code == 0, replayed.err
+    assert [json.loads(line)["bundleId"] for line in out.read_text().splitlines()] == [
+        bundle["bundleId"]
+    ]
+    assert tree(repo) == before  # the workspace was only read

@@ -1,11 +1,12 @@
-"""The scratch mirror of a state's Python files, and the disk's Python file set (no server)."""
+"""The scratch mirror of a state's sources, and the disk's source file set (no server)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from codeprm.analysis.files import PythonFileSet
-from codeprm.workspace.mirror import ScratchMirror, mirrored
+from codeprm.analysis.files import SourceFileSet
+from codeprm.languages import PYTHON
+from codeprm.workspace.mirror import ScratchMirror, mirror_languages, mirrored
 from tests.conftest import tree
 
 
@@ -65,9 +66,40 @@ def test_mirrored_paths() -> None:
 def test_python_file_set_follows_the_disk(tmp_path: Path) -> None:
     (tmp_path / "pkg").mkdir()
     (tmp_path / "a.py").write_text("")
-    s = PythonFileSet(tmp_path)
+    s = SourceFileSet(tmp_path)
     assert s.current() == {"a.py"}
     (tmp_path / "pkg" / "b.py").write_text("")
     assert s.current() == {"a.py", "pkg/b.py"}
     (tmp_path / "a.py").unlink()
     assert s.current() == {"pkg/b.py"}
+
+
+def test_a_typescript_workspace_is_mirrored_with_its_project_files(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    (ws / "src").mkdir(parents=True)
+    (ws / "node_modules" / "lib").mkdir(parents=True)
+    (ws / "packages" / "a").mkdir(parents=True)
+    (ws / "tsconfig.json").write_text("{}")
+    (ws / "package.json").write_text("{}")
+    (ws / "packages" / "a" / "tsconfig.build.json").write_text("{}")
+    (ws / "src" / "m.ts").write_text("export const x = 1;\n")
+    (ws / "tool.py").write_text("")
+    languages = mirror_languages(ws)
+    assert [lang.name for lang in languages] == ["python", "typescript"]
+    assert mirror_languages(tmp_path) == (PYTHON,)  # no marker: Python only
+    assert SourceFileSet(ws, languages).current() == {"src/m.ts", "tool.py"}
+    assert SourceFileSet(ws).current() == {"tool.py"}
+    assert mirrored("src/m.ts", "x", languages) and not mirrored("src/m.ts", "x")
+    assert not mirrored("node_modules/lib/i.ts", "x", languages)
+    before = tree(ws)
+    with ScratchMirror(ws, languages=languages) as m:
+        events = m.sync({"src/n.ts": "export const y = 2;\n", "tool.py": "", "README.md": "x"})
+        assert [(p.relative_to(m.root).as_posix(), e) for p, e in events] == [
+            ("src/n.ts", "created"),
+            ("tool.py", "created"),
+        ]
+        for name in ("tsconfig.json", "package.json", "packages/a/tsconfig.build.json"):
+            assert (m.root / name).read_text() == "{}"
+        assert (m.root / "node_modules").is_symlink()
+        assert (m.root / "node_modules").resolve() == (ws / "node_modules").resolve()
+    assert tree(ws) == before
