@@ -37,7 +37,11 @@ class Outcome(Generic[T]):
     stuck: bool = False  # still running after the cancellation and the grace period
 
 
-def run(func: Callable[[], T], budget: float, what: str, grace: float = 5.0) -> Outcome[T]:
+#: seconds a cancelled call may take to unwind (a subprocess it waits on is killed first)
+GRACE = 5.0
+
+
+def run(func: Callable[[], T], budget: float, what: str, grace: float = GRACE) -> Outcome[T]:
     """``func()`` on a worker thread, waited for ``budget`` seconds, then cancelled."""
     outcome: Outcome[T] = Outcome()
     done = threading.Event()

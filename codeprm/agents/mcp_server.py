@@ -83,7 +83,8 @@ class Workbench(workbench.Workbench):
             self.budget = 4.0 * self.timeout
 
     def _call(self, tool: str, func: Callable[[], T], *, server: bool = True) -> T:
-        """One tool call: it waits at most ``budget`` seconds for the one before, then runs at most ``budget``.
+        """One tool call: it waits for the one before at most ``budget`` seconds plus the
+        grace a cancelled call has to unwind, then runs at most ``budget``.
 
         Before it runs, the documents the session holds are re-synced with the disk. A
         tool that asks no server (``server=False``: locate) takes the index's own lock, so
@@ -97,9 +98,12 @@ class Workbench(workbench.Workbench):
 
         allowed = float(self.budget or 4.0 * self.timeout)
         lock = self._lock if server else self._index_lock
-        if not lock.acquire(timeout=allowed):
+        # the call before holds the lock for its budget, then for as long as its
+        # cancellation takes to unwind (at most the grace period): wait for both
+        waited = allowed + budgets.GRACE
+        if not lock.acquire(timeout=waited):
             raise CancelledError(
-                f"{tool}: the workspace stayed busy with another tool call for {allowed:g}s"
+                f"{tool}: the workspace stayed busy with another tool call for {waited:g}s"
             )
         try:
             outcome = budgets.run(
