@@ -262,20 +262,35 @@ def reconstruct_before(event: HookEvent, after: str | None) -> Before:
 
 
 # -- scoring ------------------------------------------------------------------------------------
-def workspace_for(event: HookEvent, explicit: Path | None = None) -> Path:
-    """The workspace: explicit, else the git top level (or the session's cwd) holding the file."""
+def workspace_for(event: HookEvent, explicit: Path | None = None, cwd: Path | None = None) -> Path:
+    """The workspace: explicit, else the git top level (or the session's cwd) holding the file.
+
+    ``cwd``: the directory of the hook's own call (relative paths the payload does not
+    place; None: the process's).
+    """
     from codeprm.analysis.files import find_root
 
     assert event.file_path is not None
-    path = (
-        event.file_path
-        if event.file_path.is_absolute()
-        else (event.cwd or Path.cwd()) / event.file_path
-    )
+    path = _edited_path(event, cwd)
     start = path.parent
-    if event.cwd is not None and event.cwd.is_dir() and _inside(path, event.cwd):
-        start = event.cwd
-    return find_root(start, explicit)
+    session = _session_dir(event, cwd)
+    if session is not None and session.is_dir() and _inside(path, session):
+        start = session
+    return find_root(start, explicit, cwd)
+
+
+def _session_dir(event: HookEvent, cwd: Path | None) -> Path | None:
+    """The payload's cwd (the agent's session), relative to the call's directory if relative."""
+    if event.cwd is None or cwd is None:
+        return event.cwd
+    return cwd / event.cwd
+
+
+def _edited_path(event: HookEvent, cwd: Path | None) -> Path:
+    assert event.file_path is not None
+    if event.file_path.is_absolute():
+        return event.file_path
+    return (_session_dir(event, cwd) or cwd or Path.cwd()) / event.file_path
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -286,18 +301,14 @@ def _inside(path: Path, root: Path) -> bool:
     return True
 
 
-def file_of(event: HookEvent, root: Path) -> tuple[Path, str] | None:
+def file_of(event: HookEvent, root: Path, cwd: Path | None = None) -> tuple[Path, str] | None:
     """The edited file and its workspace-relative path; None when it is not a source file
     (of a language with a server: ``codeprm.languages``) of the workspace."""
     from codeprm.languages import language_of
 
     if not event.is_edit or event.file_path is None:
         return None
-    path = (
-        event.file_path
-        if event.file_path.is_absolute()
-        else (event.cwd or Path.cwd()) / event.file_path
-    )
+    path = _edited_path(event, cwd)
     if language_of(path.name) is None or not _inside(path, root):
         return None
     return path, path.resolve().relative_to(root.resolve()).as_posix()

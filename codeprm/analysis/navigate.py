@@ -63,6 +63,9 @@ class Analyzer:
     trace: TraceSink | None = None
     #: recorded frames to answer from instead of starting a server (``codeprm trace replay``)
     replay_frames: tuple[tuple[str, str], ...] | None = None
+    #: the current call's directory, where a relative file name not in the workspace is
+    #: looked up (``file``); None: the process's
+    cwd: Path | None = None
     #: measured snapshots (texts digest, covered files) -> diagnostics; see StepEngine.measure
     measure_cache: dict[Any, Any] = field(default_factory=dict)
     #: (path, text sha256, surfaces digest of the snapshot) -> that file's diagnostics; see StepEngine.measure
@@ -219,9 +222,11 @@ class Analyzer:
 
     # -- targets -----------------------------------------------------------------------------
     def file(self, given: str | Path) -> Path:
-        """A file named on the command line: workspace-relative first, then cwd-relative."""
+        """A file named on the command line: workspace-relative first, then relative to the
+        call's directory (``cwd``)."""
         p = Path(given)
-        candidates = [p] if p.is_absolute() else [self.root / p, Path.cwd() / p]
+        here = self.cwd if self.cwd is not None else Path.cwd()
+        candidates = [p] if p.is_absolute() else [self.root / p, here / p]
         for c in candidates:
             found = safeio.problem(c)  # names a FIFO, a loop, a long name, a huge file
             if isinstance(found, NotFoundError):

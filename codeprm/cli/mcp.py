@@ -55,10 +55,10 @@ def mcp_cmd(
     if importlib.util.find_spec("mcp") is None:
         raise UsageError("codeprm mcp needs the MCP Python SDK: pip install 'mcp>=2.3,<3'")
     from codeprm.agents.mcp_server import Workbench, serve
-    from codeprm.analysis.files import find_root
     from codeprm.analysis.learned import load_prm
+    from codeprm.cli.call import workspace_root
 
-    root = find_root(Path.cwd(), workspace)
+    root = workspace_root(workspace)
     serve(
         Workbench(
             root=root,

@@ -8,13 +8,15 @@ from typing import Any, TypeVar
 
 import click
 
+from codeprm.cli.call import CallPath
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 workspace_option = click.option(
     "-w",
     "--workspace",
     "workspace",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=CallPath(file_okay=False, path_type=Path),
     default=None,
     help="Workspace root (default: the git top level containing the target, else the current directory).",
 )
@@ -38,7 +40,7 @@ index_io_option = click.option(
 python_option = click.option(
     "--python",
     "python_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=CallPath(dir_okay=False, path_type=Path),
     default=None,
     help="Python interpreter of the target environment (default: the workspace's .venv if any, else this one).",
 )
@@ -107,7 +109,7 @@ device_option = click.option(
 model_option = click.option(
     "--model",
     "model_path",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=CallPath(file_okay=False, path_type=Path),
     default=None,
     help="PRM checkpoint directory (default: the fetched SmolLM2-135M checkpoint).",
 )

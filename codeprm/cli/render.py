@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import Any
 
 from codeprm.bundles import encode
+from codeprm.cli import call
 
 Convert = Callable[[str, dict[str, int]], tuple[int, int]]
 
 
 def emit_json(bundle: dict[str, Any]) -> None:
-    sys.stdout.buffer.write(encode(bundle) + b"\n")
-    sys.stdout.flush()
+    """The bundle as canonical JSON, one line on the invocation's stdout."""
+    call.emit_bytes(encode(bundle) + b"\n")
 
 
 def console() -> Any:
-    from rich.console import Console
-
-    return Console(highlight=False, soft_wrap=True)
+    """A rich Console on the invocation's stdout."""
+    return call.console(highlight=False, soft_wrap=True)
 
 
 def _utf16(path: str, pos: dict[str, int]) -> tuple[int, int]:

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import click
 
+from codeprm.cli.call import CallPath, echo
 from codeprm.cli.options import json_option
 
 
 @click.command(name="replay")
-@click.argument("bundles", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("bundles", type=CallPath(dir_okay=False, path_type=Path))
 @click.option(
     "--weights",
     default=None,
@@ -72,7 +73,7 @@ def replay_cmd(
     rows = rescore(recorded, given, formula, prm_weight=prm_weight, probabilities=probabilities)
     total = round(sum(r.reward["total"] for r in rows), 12)
     if as_json:
-        click.echo(
+        echo(
             json.dumps(
                 {
                     "formula": formula,
@@ -85,5 +86,5 @@ def replay_cmd(
         )
         return
     for r in rows:
-        click.echo(f"step {r.index}: {r.original:+g} -> {r.reward['total']:+g}")
-    click.echo(f"total {total:+g} over {len(rows)} step(s)")
+        echo(f"step {r.index}: {r.original:+g} -> {r.reward['total']:+g}")
+    echo(f"total {total:+g} over {len(rows)} step(s)")

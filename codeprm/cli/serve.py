@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from codeprm.cli.call import CallPath, echo
 from codeprm.cli.options import reward_options
 from codeprm.errors import UsageError
 
@@ -36,14 +37,14 @@ from codeprm.errors import UsageError
 )
 @click.option(
     "--token-file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=CallPath(exists=True, dir_okay=False, path_type=Path),
     default=None,
     help="A file holding the bearer token every request must carry.",
 )
 @click.option(
     "--cache",
     "cache_dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=CallPath(file_okay=False, path_type=Path),
     default=None,
     help="Where worktrees are materialised (default: <codeprm cache>/workspaces).",
 )
@@ -244,7 +245,7 @@ def serve_cmd(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     server.start()
-    click.echo(
+    echo(
         f"codeprm serve: listening on http://{host}:{server.server_address[1]}"
         + (f" ({actors} Ray actors)" if use_ray else ""),
         err=True,
