@@ -267,6 +267,12 @@ def test_no_module_level_warm_state() -> None:
 
 
 _REDIRECTS = ("redirect_stdout", "redirect_stderr")
+#: the known exceptions, each with the reason it is not a call's business
+PROCESS_CONTEXT = {
+    # `prm fetch --gguf` (never run by the daemon, run once per machine) silences the
+    # progress bars transformers' GGUF loader draws on stderr whatever its settings
+    "prm/fetch.py": ["redirect"],
+}
 
 
 def process_context_changes(tree: ast.Module) -> list[str]:
@@ -305,4 +311,4 @@ def test_no_call_changes_the_process_directory_or_streams() -> None:
     rebinds ``sys.stdin`` / ``sys.stdout`` / ``sys.stderr`` (``tests/unit/test_call_context.py``
     checks the same at run time)."""
     found = {rel: f for rel, _, tree in modules() if (f := process_context_changes(tree))}
-    assert found == {}
+    assert found == PROCESS_CONTEXT
