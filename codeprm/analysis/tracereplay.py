@@ -1,7 +1,7 @@
 """Replaying a recorded invocation: its workspace unchanged, its bundles and end record the same.
 
 ``codeprm trace replay`` re-runs an invocation's command line over a Workbench whose
-session answers from the recorded frames (a ``ReplayServer``) and collects what it
+session answers from the recorded frames (frame playback: ``lsp.playback.PlaybackServer``) and collects what it
 records; this module checks everything around that run: the chain, the workspace
 digests, the exit code, the end record and every bundle (``meta`` aside: wall-clock
 facts no replay can re-measure). Any difference is a replay mismatch (76).

@@ -33,7 +33,7 @@ COMMANDS: dict[str, str] = {
     "prm": "codeprm.cli.prm:prm_group",
     "step": "codeprm.cli.step:step_cmd",
     "score": "codeprm.cli.score:score_cmd",
-    "replay": "codeprm.cli.replay:replay_cmd",
+    "replay": "codeprm.cli.rescore:rescore_cmd",
     "trace": "codeprm.cli.trace:trace_group",
     "batch": "codeprm.cli.batch:batch_cmd",
     "rename": "codeprm.cli.edit:rename_cmd",

@@ -1,5 +1,8 @@
 """Counterfactual re-scoring: recompute step rewards from recorded bundles, no server.
 
+What ``codeprm replay`` runs (not to be confused with ``codeprm trace replay``, which
+re-runs recorded invocations over frame playback: ``lsp.playback``).
+
 Each step bundle records the facts of the states before and after it
 (``processReward.before`` / ``after``); any other weights or formula is a pure function
 of those. Bundles are checked first: a bundle whose id does not match its content is a

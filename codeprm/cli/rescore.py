@@ -1,4 +1,8 @@
-"""``codeprm replay``: recompute a scored trajectory's rewards under other settings, offline."""
+"""``codeprm replay``: recompute a scored trajectory's rewards under other settings, offline.
+
+(The command keeps its name; the module and the library's ``rewards.rescore`` say what it
+does, apart from ``codeprm trace replay``'s frame playback.)
+"""
 
 from __future__ import annotations
 
@@ -37,7 +41,7 @@ from codeprm.cli.options import json_option
     help="Re-score the recorded PRM inputs with this checkpoint (PATH or 'default').",
 )
 @json_option
-def replay_cmd(
+def rescore_cmd(
     bundles: Path,
     weights: str | None,
     formula: str,
@@ -52,7 +56,7 @@ def replay_cmd(
     re-score their recorded inputs with.
     """
     from codeprm.rewards import Weights
-    from codeprm.rewards.replay import read_bundles, rescore
+    from codeprm.rewards.rescore import read_bundles, rescore
 
     recorded = list(read_bundles(bundles))
     probabilities = None
