@@ -376,7 +376,8 @@ def start(
             return status
         if proc.poll() is not None:
             raise ServerCrashError(
-                f"the daemon exited at once (code {proc.returncode}); see {root / '.codeprm' / 'daemon.log'}"
+                f"the daemon exited at once (code {proc.returncode}); see "
+                f"{root / '.codeprm' / 'daemon.log'}"
             )
         time.sleep(0.05)
     proc.kill()

@@ -107,7 +107,10 @@ class HookOutcome:
         facts = self.bundle["facts"]
         introduced = facts["introduced"]
         tool = self.bundle["request"]["params"].get("tool", "edit")
-        head = f"codeprm: the {tool} of {self.path} scored a step reward of {self.reward:+.4f}, below the threshold {self.threshold:g}."
+        head = (
+            f"codeprm: the {tool} of {self.path} scored a step reward of {self.reward:+.4f}, "
+            f"below the threshold {self.threshold:g}."
+        )
         lines = [head]
         if introduced:
             lines.append(f"It introduced {len(introduced)} new diagnostic(s):")
@@ -120,7 +123,8 @@ class HookOutcome:
                     if line.strip()
                 )
                 lines.append(
-                    f"  {d['path']}:{d['range']['start']['line'] + 1}: {d['severity']}: {message}{code}{where}"
+                    f"  {d['path']}:{d['range']['start']['line'] + 1}: {d['severity']}: "
+                    f"{message}{code}{where}"
                 )
             if len(introduced) > MAX_LISTED:
                 lines.append(f"  ... and {len(introduced) - MAX_LISTED} more")
@@ -152,7 +156,8 @@ def parse_payload(text: str) -> HookEvent:
     event = data.get("hook_event_name")
     if event is not None and event != "PostToolUse":
         raise HookError(
-            f"codeprm hook claude-code handles PostToolUse events, not {event!r}: register it under PostToolUse"
+            f"codeprm hook claude-code handles PostToolUse events, not {event!r}: "
+            "register it under PostToolUse"
         )
     tool = data.get("tool_name")
     if not isinstance(tool, str) or not tool:
@@ -257,7 +262,8 @@ def reconstruct_before(event: HookEvent, after: str | None) -> Before:
     return Before(
         after,
         "unknown",
-        f"codeprm: could not rebuild {name} as it was before the {event.tool_name}; only the state after it was measured (reward 0)",
+        f"codeprm: could not rebuild {name} as it was before the {event.tool_name}; only "
+        "the state after it was measured (reward 0)",
     )
 
 

@@ -200,7 +200,10 @@ def tool_error_text(err: BaseException) -> str:
     """The text of a failed tool call: codeprm's one line and its exit code."""
     if isinstance(err, CodeprmError):
         return f"codeprm: error: {err.one_line()} (exit {err.exit_code})"
-    return f"codeprm: error: internal error: {type(err).__name__}: {' '.join(str(err).split())} (exit 1)"
+    return (
+        f"codeprm: error: internal error: {type(err).__name__}: {' '.join(str(err).split())} "
+        "(exit 1)"
+    )
 
 
 @contextmanager

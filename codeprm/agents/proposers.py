@@ -458,8 +458,10 @@ class LLMProposer:
             for start, end, qualname in suspicious_functions(text, obs.focus(path))[:3]:
                 snippet = text[start:end]
                 prompt = (
-                    f"The tests fail:\n{test_output[-1500:]}\n\nThis function in {path} may be wrong:\n```python\n{snippet}\n```\n"
-                    "Reply with the corrected function only, in one ```python block, same indentation."
+                    f"The tests fail:\n{test_output[-1500:]}\n\nThis function in {path} "
+                    f"may be wrong:\n```python\n{snippet}\n```\n"
+                    "Reply with the corrected function only, in one ```python block, "
+                    "same indentation."
                 )
                 for k in range(self.n):
                     reply = self._ask(prompt)

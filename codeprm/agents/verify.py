@@ -301,7 +301,8 @@ class Sandbox:
                 )
         if not loaded and paths and run.exit_code is not None:  # a killed run dumps nothing
             errors.append(
-                "no Python process of the test command loaded the call recorder (does it replace PYTHONPATH?)"
+                "no Python process of the test command loaded the call recorder (does it "
+                "replace PYTHONPATH?)"
             )
         if errors:
             message = "; ".join(errors)

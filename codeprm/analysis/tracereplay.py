@@ -36,7 +36,8 @@ def replay_invocation(
         root = Path(ws["root"])
         if not root.is_dir() or workspace_digest(root) != ws["digest"]:
             raise ReplayMismatchError(
-                f"invocation {inv.inv}: the workspace {root} changed since it was traced (digest mismatch)"
+                f"invocation {inv.inv}: the workspace {root} changed since it was traced "
+                "(digest mismatch)"
             )
     end = inv.end or {}
     cwd = inv.begin.get("cwd")
@@ -59,11 +60,13 @@ def replay_invocation(
             k for k in set(got) | set(expected) if got.get(k, ...) != expected.get(k, ...)
         )
         raise ReplayMismatchError(
-            f"invocation {inv.inv}: the end record differs from the replay in {', '.join(differing)}"
+            f"invocation {inv.inv}: the end record differs from the replay in "
+            f"{', '.join(differing)}"
         )
     if len(collector.bundles) != len(recorded):
         raise ReplayMismatchError(
-            f"invocation {inv.inv}: replay made {len(collector.bundles)} bundle(s), the trace has {len(recorded)}"
+            f"invocation {inv.inv}: replay made {len(collector.bundles)} bundle(s), the "
+            f"trace has {len(recorded)}"
         )
     out = []
     for n, (new, old) in enumerate(zip(collector.bundles, recorded, strict=True)):

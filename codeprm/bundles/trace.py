@@ -274,7 +274,8 @@ class Invocation:
         kinds = [r.get("type") for r in self.records]
         if not kinds or kinds[0] != "begin" or kinds.count("begin") != 1:
             raise ReplayMismatchError(
-                f"{where}: the trace does not start with its one begin record (the trace was modified)"
+                f"{where}: the trace does not start with its one begin record (the trace "
+                "was modified)"
             )
         if kinds[-1] != "end" or kinds.count("end") != 1:
             raise ReplayMismatchError(f"{where}: the trace is incomplete (no end record)")
@@ -283,11 +284,13 @@ class Invocation:
             raise ReplayMismatchError(f"{where}: unknown chain {chain!r} (the trace was modified)")
         if chain == KEYED and secret is None:
             raise UsageError(
-                f"{where} has a keyed chain ({KEYED}): give --trace-key FILE or set CODEPRM_TRACE_KEY to verify it"
+                f"{where} has a keyed chain ({KEYED}): give --trace-key FILE or set "
+                "CODEPRM_TRACE_KEY to verify it"
             )
         if chain == PLAIN and secret is not None:
             raise ReplayMismatchError(
-                f"{where}: the trace is not keyed (plain {PLAIN} chain), so anyone could have written it"
+                f"{where}: the trace is not keyed (plain {PLAIN} chain), so anyone could "
+                "have written it"
             )
         digest = _GENESIS
         for record in self.records:

@@ -173,7 +173,8 @@ def repair_cmd(
             echo(f"learned PRM not used: {why_not}", err=True)
         if result.fixed and result.fix is not None:
             echo(
-                f"fixed with {result.fix.id} (reward {result.fix_reward}) after {result.test_runs} test run(s), {result.candidates} candidate(s) scored"
+                f"fixed with {result.fix.id} (reward {result.fix_reward}) after "
+                f"{result.test_runs} test run(s), {result.candidates} candidate(s) scored"
             )
             current().out.write(fix_diff(root, result.fix) if not do_apply else "applied\n")
         else:

@@ -29,7 +29,10 @@ from codeprm.errors import UsageError
     "--call-budget",
     type=click.FloatRange(min=0.1),
     default=None,
-    help="Seconds one tool call may run (and wait for the one before it); past it, it is cancelled with exit 73. Default: 4x --timeout.",
+    help=(
+        "Seconds one tool call may run (and wait for the one before it); past it, it is "
+        "cancelled with exit 73. Default: 4x --timeout."
+    ),
 )
 @exec_option
 def mcp_cmd(

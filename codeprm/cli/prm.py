@@ -40,7 +40,9 @@ def prm_group() -> None:
     "--dest",
     type=CallPath(file_okay=False, path_type=Path),
     default=None,
-    help="Checkpoint directory (default: ~/.cache/codeprm/smollm2-135m-instruct, or $CODEPRM_CACHE).",
+    help=(
+        "Checkpoint directory (default: ~/.cache/codeprm/smollm2-135m-instruct, or $CODEPRM_CACHE)."
+    ),
 )
 @click.option(
     "--gguf",
@@ -109,7 +111,10 @@ def fetch_cmd(dest: Path | None, gguf: Path | None, force: bool, dtype: str, as_
     "--trajectories",
     type=CallPath(dir_okay=False, exists=True, path_type=Path),
     default=None,
-    help='JSONL of recorded trajectories {"steps": [{before, after, ...}], "outcome": 0..1} to label by outcome.',
+    help=(
+        'JSONL of recorded trajectories {"steps": [{before, after, ...}], "outcome": 0..1} '
+        "to label by outcome."
+    ),
 )
 @click.option(
     "--gamma",
@@ -134,12 +139,18 @@ def fetch_cmd(dest: Path | None, gguf: Path | None, force: bool, dtype: str, as_
 @click.option(
     "--label-by-tests",
     is_flag=True,
-    help="Relabel mined steps by running tests: the CPython test suite for stdlib modules, --test-cmd elsewhere.",
+    help=(
+        "Relabel mined steps by running tests: the CPython test suite for stdlib modules, "
+        "--test-cmd elsewhere."
+    ),
 )
 @click.option(
     "--test-cmd",
     default=None,
-    help="Test command run at the root of a copy of each --corpus directory (implies --label-by-tests).",
+    help=(
+        "Test command run at the root of a copy of each --corpus directory (implies "
+        "--label-by-tests)."
+    ),
 )
 @click.option(
     "--test-timeout",
@@ -215,7 +226,8 @@ def data_cmd(
         e = executed
         lines.append(
             f"labelled by tests: {e.steps_relabelled} steps of {e.bugs_relabelled} bugs "
-            f"({e.bugs_undetected} bugs the tests miss, {e.files_untestable}/{e.files} files untested; "
+            f"({e.bugs_undetected} bugs the tests miss, {e.files_untestable}/{e.files} "
+            "files untested; "
             f"{e.test_runs} test runs); differs from equivalence: {sum(e.disagreements.values())}"
         )
     _emit(data, as_json, lines)
@@ -285,16 +297,20 @@ def data_cmd(
     "--train-length",
     type=click.IntRange(min=16),
     default=None,
-    help="Crop training inputs to this many tokens (default: --max-length); scoring keeps "
-    "--max-length. Batches pad to their longest row, so this bounds the cost of a step.",
+    help=(
+        "Crop training inputs to this many tokens (default: --max-length); scoring keeps "
+        "--max-length. Batches pad to their longest row, so this bounds the cost of a step."
+    ),
 )
 @click.option(
     "--lora-rank",
     type=click.IntRange(min=0),
     default=0,
     show_default=True,
-    help="With --kind zero-shot: train only rank-N adapters and write a small delta "
-    "checkpoint over --model (0: fine-tune every weight, a full checkpoint).",
+    help=(
+        "With --kind zero-shot: train only rank-N adapters and write a small delta "
+        "checkpoint over --model (0: fine-tune every weight, a full checkpoint)."
+    ),
 )
 @click.option(
     "--lora-layers",
@@ -474,7 +490,10 @@ def eval_cmd(
     "--batch-size",
     type=click.IntRange(min=1),
     default=None,
-    help="Rows per forward pass (default: 1 on CPU, which keeps scores batch-independent; 16 on CUDA).",
+    help=(
+        "Rows per forward pass (default: 1 on CPU, which keeps scores batch-independent; 16 "
+        "on CUDA)."
+    ),
 )
 @device_option
 @json_option

@@ -42,7 +42,10 @@ from codeprm.cli.options import (
 @click.option(
     "--weights",
     default=None,
-    help="Reward weights as key=value pairs, e.g. a=0.5,a_w=0.1,x=0.5 (default: the PRM checkpoint's fitted weights, else the built-in ones).",
+    help=(
+        "Reward weights as key=value pairs, e.g. a=0.5,a_w=0.1,x=0.5 (default: the PRM "
+        "checkpoint's fitted weights, else the built-in ones)."
+    ),
 )
 @prm_form_option
 @exec_option

@@ -57,7 +57,8 @@ def render_symbols(bundle: dict[str, Any], convert: Convert | None = None) -> No
     def walk(symbols: list[dict[str, Any]], depth: int) -> None:
         for s in symbols:
             out.print(
-                f"{'  ' * depth}{s['kind']:<10} {s['name']}  [dim]{where(path, s['selectionRange']['start'], convert)}[/dim]"
+                f"{'  ' * depth}{s['kind']:<10} {s['name']}  "
+                f"[dim]{where(path, s['selectionRange']['start'], convert)}[/dim]"
             )
             walk(s["children"], depth + 1)
 
@@ -78,7 +79,8 @@ def render_diagnostics(bundle: dict[str, Any], convert: Convert | None = None) -
         out.print(code)
     c = facts["counts"]
     out.print(
-        f"{len(facts['files'])} file(s): {c['error']} error(s), {c['warning']} warning(s), {c['information']} information"
+        f"{len(facts['files'])} file(s): {c['error']} error(s), {c['warning']} "
+        f"warning(s), {c['information']} information"
     )
 
 
@@ -89,13 +91,15 @@ def render_step(bundle: dict[str, Any], *, applied: bool = False) -> None:
         for d in facts[kind]:
             sign = "+" if kind == "introduced" else "-"
             out.print(
-                f"[{style}]{sign} {d['severity']}[/{style}] {where(d['path'], d['range']['start'])}: ",
+                f"[{style}]{sign} {d['severity']}[/{style}] "
+                f"{where(d['path'], d['range']['start'])}: ",
                 end="",
             )
             out.print(d["message"], markup=False)
     b, a = facts["before"]["counts"], facts["after"]["counts"]
     out.print(
-        f"covered {len(facts['covered'])} file(s): errors {b['error']} -> {a['error']}, warnings {b['warning']} -> {a['warning']}"
+        f"covered {len(facts['covered'])} file(s): errors {b['error']} -> {a['error']}, "
+        f"warnings {b['warning']} -> {a['warning']}"
     )
     if not facts["safety"]["passed"]:
         out.print("[red]unsafe:[/red] ", end="")

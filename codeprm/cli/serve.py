@@ -20,7 +20,10 @@ from codeprm.errors import UsageError
     "allow",
     multiple=True,
     required=True,
-    help="A repository samples may name (local path or git URL); repeat for several. Nothing else is ever materialised.",
+    help=(
+        "A repository samples may name (local path or git URL); repeat for several. Nothing "
+        "else is ever materialised."
+    ),
 )
 @click.option(
     "--host",
@@ -115,7 +118,10 @@ from codeprm.errors import UsageError
     "--ray",
     "use_ray",
     is_flag=True,
-    help="Score on a pool of Ray actors (pip install 'codeprm[ray]'), samples routed by repository and commit; --workers and --max-benches are per actor.",
+    help=(
+        "Score on a pool of Ray actors (pip install 'codeprm[ray]'), samples routed by "
+        "repository and commit; --workers and --max-benches are per actor."
+    ),
 )
 @click.option(
     "--actors",
@@ -127,7 +133,10 @@ from codeprm.errors import UsageError
 @click.option(
     "--ray-address",
     default=None,
-    help="With --ray: the cluster to join (default: RAY_ADDRESS, else a local Ray started for this server).",
+    help=(
+        "With --ray: the cluster to join (default: RAY_ADDRESS, else a local Ray started for "
+        "this server)."
+    ),
 )
 @click.option(
     "--actor-cpus",

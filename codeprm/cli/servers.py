@@ -27,7 +27,8 @@ def list_cmd(as_json: bool) -> None:
         return
     for row in rows:
         echo(
-            f"{row['language']:<12} {row['server']:<14} {row['version'] or 'not installed':<24} {row['provider'] or ''}"
+            f"{row['language']:<12} {row['server']:<14} "
+            f"{row['version'] or 'not installed':<24} {row['provider'] or ''}"
         )
 
 
@@ -55,5 +56,6 @@ def install_cmd(language: str, force: bool, as_json: bool) -> None:
         echo(json.dumps(row, sort_keys=True))
     else:
         echo(
-            f"{'fetched' if done.fetched else 'cached'} typescript {done.version} ({done.integrity}) at {done.path}"
+            f"{'fetched' if done.fetched else 'cached'} typescript {done.version} "
+            f"({done.integrity}) at {done.path}"
         )

@@ -134,7 +134,9 @@ def list_cmd(
             echo(json.dumps(s, sort_keys=True))
         else:
             echo(
-                f"{s['inv']}  {s['status']:<10} exit {s['exitCode']!s:<4} {s['operation'] or '-':<8} bundles {s['bundles']:<3} frames {s['frames']:<5} {' '.join(s['argv'])}"
+                f"{s['inv']}  {s['status']:<10} exit {s['exitCode']!s:<4} "
+                f"{s['operation'] or '-':<8} bundles {s['bundles']:<3} frames "
+                f"{s['frames']:<5} {' '.join(s['argv'])}"
             )
 
 

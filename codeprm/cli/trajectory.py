@@ -40,7 +40,9 @@ def trajectory_group() -> None:
 @click.option(
     "--instance-id",
     default=None,
-    help="OpenHands evaluation output.jsonl: the record to import (required when it holds several).",
+    help=(
+        "OpenHands evaluation output.jsonl: the record to import (required when it holds several)."
+    ),
 )
 def import_cmd(
     source: Path,

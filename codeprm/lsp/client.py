@@ -73,7 +73,8 @@ class _TeeReader:
             if not value.isdigit() or len(value) > 12 or int(value) > MAX_FRAME_BYTES:
                 shown = value[:20].decode("ascii", "replace")
                 self._fault(
-                    f"the language server sent a bad header (Content-Length: {shown}; the limit is {MAX_FRAME_BYTES} bytes)"
+                    f"the language server sent a bad header (Content-Length: {shown}; "
+                    f"the limit is {MAX_FRAME_BYTES} bytes)"
                 )
                 return b""
         return line

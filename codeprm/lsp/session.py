@@ -617,7 +617,9 @@ class LspSession:
                     ]
                     if not after:
                         raise ServerTimeoutError(
-                            f"{self.spec.name} published no diagnostics for {self.mapper.rel(uri)} at version {doc.version} within {self.spec.settle_bound:g}s"
+                            f"{self.spec.name} published no diagnostics for "
+                            f"{self.mapper.rel(uri)} at version {doc.version} within "
+                            f"{self.spec.settle_bound:g}s"
                         )
                     out[uri] = after[-1][1]
                     self.unsettled.add(uri)

@@ -383,7 +383,8 @@ def realfix_checkpoint_dir() -> Path:
     )
     if meta is None or meta.delta.get("base_weights_sha256") != have:
         raise NotFoundError(
-            "the realfix delta was trained on another SmolLM2 conversion (run 'codeprm prm fetch --force' with the default dtype)"
+            "the realfix delta was trained on another SmolLM2 conversion (run 'codeprm "
+            "prm fetch --force' with the default dtype)"
         )
     return delta
 

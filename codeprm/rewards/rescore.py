@@ -71,13 +71,15 @@ def rescore(
         reward = bundle.get("processReward")
         if not reward:
             raise UsageError(
-                f"bundle {index} ({bundle.get('request', {}).get('operation')}) carries no process reward"
+                f"bundle {index} ({bundle.get('request', {}).get('operation')}) carries "
+                "no process reward"
             )
         if not isinstance(reward, dict) or not all(
             isinstance(reward.get(k), dict) for k in ("before", "after")
         ):
             raise UsageError(
-                f"bundle {index}: its process reward records no facts before and after (nothing to re-score)"
+                f"bundle {index}: its process reward records no facts before and after "
+                "(nothing to re-score)"
             )
         try:
             before, after = Facts.from_json(reward["before"]), Facts.from_json(reward["after"])

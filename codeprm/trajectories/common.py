@@ -135,7 +135,8 @@ def relative_path(raw: str, prefix: str, *, where: str) -> str:
     if path.startswith("/"):
         if not prefix or not path.startswith(prefix):
             raise UsageError(
-                f"{where}: {raw} is not under the sandbox prefix {prefix or '(none)'}; pass strip_prefix"
+                f"{where}: {raw} is not under the sandbox prefix {prefix or '(none)'}; "
+                "pass strip_prefix"
             )
         path = path[len(prefix) :]
     norm = posixpath.normpath(path)

@@ -134,7 +134,8 @@ def _load(traj: Path | str | Mapping[str, Any]) -> dict[str, Any]:
             data = json.loads(text)
         except json.JSONDecodeError as err:
             raise UsageError(
-                f"{path}: not a SWE-agent trajectory: invalid JSON ({err.msg} at line {err.lineno} column {err.colno})"
+                f"{path}: not a SWE-agent trajectory: invalid JSON ({err.msg} at line "
+                f"{err.lineno} column {err.colno})"
             ) from err
     if not isinstance(data, dict) or not isinstance(data.get("trajectory"), list):
         raise UsageError(

@@ -122,7 +122,8 @@ def _file_patch(pf: PatchedFile) -> FilePatch:
     is_git = bool(info) and info[0].startswith("diff --git ")
     if pf.is_binary_file:
         raise UnsupportedCapabilityError(
-            f"binary patch for {_strip_prefix(_unquote(pf.target_file), 'b/')} at diff line {line}; "
+            f"binary patch for {_strip_prefix(_unquote(pf.target_file), 'b/')} at diff "
+            f"line {line}; "
             "codeprm edits text files only (nothing was written)",
             details={"line": line, "reason": "binary"},
         )
@@ -190,7 +191,8 @@ def _hunk(h: UnidiffHunk) -> Hunk:
         if value > MAX_LINE:
             line = next((ln.diff_line_no for ln in h if ln.diff_line_no), 1) - 1
             raise UsageError(
-                f"malformed diff at line {line}: hunk position {value} is beyond any file ({str(h).split(chr(10), 1)[0]})",
+                f"malformed diff at line {line}: hunk position {value} is beyond any "
+                f"file ({str(h).split(chr(10), 1)[0]})",
                 details={"line": line, "reason": "hunk position out of range"},
             )
     entries: list[list[str]] = []

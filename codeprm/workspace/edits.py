@@ -83,7 +83,8 @@ class WorkspaceChange:
             source = next((e for e in ordered if e.path == edit.renamed_from), None)
             if source is None or source.new_text is not None:
                 raise UsageError(
-                    f"{edit.path} is renamed from {edit.renamed_from}, which the change does not delete"
+                    f"{edit.path} is renamed from {edit.renamed_from}, which the change "
+                    "does not delete"
                 )
         object.__setattr__(self, "edits", ordered)
 

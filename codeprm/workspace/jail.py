@@ -190,6 +190,7 @@ def check_case_collisions(
             raise denied(
                 paths[1],
                 "case-only-rename",
-                f"it differs from {paths[0]!r} only in case and the file system is case-insensitive",
+                f"it differs from {paths[0]!r} only in case and the file system is "
+                "case-insensitive",
                 paths=sorted(paths),
             )

@@ -486,7 +486,8 @@ def commit(
                 _finish(journal, txid, jfd, _roll_back(journal.root_fd, jfd, manifest))
             if isinstance(err, OSError):
                 raise WriteDeniedError(
-                    f"could not write {getattr(err, 'filename', None) or 'a file'}: {err.strerror or err}; "
+                    f"could not write {getattr(err, 'filename', None) or 'a file'}: "
+                    f"{err.strerror or err}; "
                     "nothing was changed",
                     details={"reason": "io", "errno": err.errno},
                 ) from err
