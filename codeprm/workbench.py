@@ -479,7 +479,8 @@ class Workbench:
 
 
 def candidates_from(rows: Sequence[Any]) -> list[Candidate]:
-    """Candidates given as objects ({"id", "new_text"} or {"id", "diff"}); a bad one gets its own error."""
+    """Candidates given as objects ({"id", "new_text"} or {"id", "diff"}); a bad one gets its own
+    error."""
     from codeprm.analysis.rank import candidate_from
 
     if not rows:

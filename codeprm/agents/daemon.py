@@ -307,7 +307,8 @@ def _forget(root: Path, pid: int | None) -> None:
 
 
 def _is_our_daemon(pid: int, root: Path) -> bool:
-    """Whether pid is a ``codeprm daemon serve`` of root (never signal a pid a record merely names)."""
+    """Whether pid is a ``codeprm daemon serve`` of root (never signal a pid a record merely
+    names)."""
     try:
         args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         owner = os.stat(f"/proc/{pid}").st_uid

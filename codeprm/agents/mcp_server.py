@@ -1,7 +1,8 @@
 """The MCP server: codeprm's diagnostics, selectors, step scoring, ranking and edits as tools.
 
 One ``Workbench`` (``codeprm.workbench``: one workspace, one warm Analyzer, the selector
-index, the learned PRM once loaded) serves the server's whole life: the language server starts on the first tool call and is
+index, the learned PRM once loaded) serves the server's whole life: the language server starts on
+the first tool call and is
 closed when the client hangs up. Before every call the documents the session holds are
 re-synced with the disk, so answers follow the edits an agent makes between calls.
 
@@ -38,7 +39,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("codeprm.mcp")
 T = TypeVar("T")
 
-#: () -> (scorer or None, why not); the CLI binds ``codeprm.analysis.learned.load_prm`` to its options.
+#: () -> (scorer or None, why not); the CLI binds ``codeprm.analysis.learned.load_prm`` to its
+#: options.
 PrmLoader = Callable[[], tuple[Any, str | None]]
 
 INSTRUCTIONS = """\
@@ -53,7 +55,8 @@ A step reward below 0 means the edit introduced errors or warnings; facts.introd
 
 
 class CandidateInput(TypedDict, total=False):
-    """One candidate edit of the file: exactly one of ``new_text`` (the whole new file) or ``diff``."""
+    """One candidate edit of the file: exactly one of ``new_text`` (the whole new file) or
+    ``diff``."""
 
     id: Required[str]
     new_text: str
@@ -62,11 +65,13 @@ class CandidateInput(TypedDict, total=False):
 
 @dataclass
 class Workbench(workbench.Workbench):
-    """The server's Workbench: every tool is one of its operations, bounded and serialised by a lock."""
+    """The server's Workbench: every tool is one of its operations, bounded and serialised by a
+    lock."""
 
     pooled: bool = True
     warm_index: bool = True
-    #: () -> (scorer or None, why not): how the PRM is loaded (the CLI binds ``--prm`` and ``--device``)
+    #: () -> (scorer or None, why not): how the PRM is loaded (the CLI binds ``--prm`` and
+    #: ``--device``)
     load_prm: PrmLoader | None = None
     #: execution facts for rank_edits and score_edit: "none", "doctest" or "tests"
     exec_mode: str = "doctest"
@@ -83,7 +88,8 @@ class Workbench(workbench.Workbench):
             self.budget = 4.0 * self.timeout
 
     def _call(self, tool: str, func: Callable[[], T], *, server: bool = True) -> T:
-        """One tool call: it waits at most ``budget`` seconds for the one before, then runs at most ``budget``.
+        """One tool call: it waits at most ``budget`` seconds for the one before, then runs at most
+        ``budget``.
 
         Before it runs, the documents the session holds are re-synced with the disk. A
         tool that asks no server (``server=False``: locate) takes the index's own lock, so

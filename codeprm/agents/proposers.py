@@ -324,7 +324,8 @@ class MutationRepairs:
             count = 0
             functions = suspicious_functions(text, obs.focus(path))[: self.max_functions]
             for n, (start, end, qualname) in enumerate(functions):
-                # the per-function bound leaves room for the next functions; the last has none to leave
+                # the per-function bound leaves room for the next functions; the last has none to
+                # leave
                 limit = self.max_per_function if n < len(functions) - 1 else self.max_per_file
                 snippet = text[start:end]
                 in_function = 0

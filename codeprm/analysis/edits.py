@@ -102,7 +102,8 @@ class EditPlanner:
         change: WorkspaceChange,
         renames: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
-        """Diagnostics the change introduces and fixes, measured in memory over its importers too."""
+        """Diagnostics the change introduces and fixes, measured in memory over its importers
+        too."""
         after = apply_to_texts(before, change)
         cover = self.engine.covered(before, after, change.paths)
         d = delta(self.engine.measure(before, cover), self.engine.measure(after, cover), renames)
@@ -181,7 +182,8 @@ class EditPlanner:
         return self._bundle("actions", WorkspaceChange(), before, facts, started, target)
 
     def edit(self, text: str) -> Planned:
-        """An arbitrary edit (unified diff or WorkspaceEdit), previewed with its diagnostics delta."""
+        """An arbitrary edit (unified diff or WorkspaceEdit), previewed with its diagnostics
+        delta."""
         from codeprm.analysis.step import plan_edit
 
         started = time.perf_counter()

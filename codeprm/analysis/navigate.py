@@ -68,11 +68,13 @@ class Analyzer:
     cwd: Path | None = None
     #: measured snapshots (texts digest, covered files) -> diagnostics; see StepEngine.measure
     measure_cache: dict[Any, Any] = field(default_factory=dict)
-    #: (path, text sha256, surfaces digest of the snapshot) -> that file's diagnostics; see StepEngine.measure
+    #: (path, text sha256, surfaces digest of the snapshot) -> that file's diagnostics; see
+    #: StepEngine.measure
     file_diagnostics: dict[Any, Any] = field(default_factory=dict)
     #: files the last workspace-wide walk left out, with the reason (a FIFO, too large ...)
     skipped: list[tuple[Path, str]] = field(default_factory=list)
-    #: the workspace a trace records when the server runs elsewhere (a commit range's scratch checkout)
+    #: the workspace a trace records when the server runs elsewhere (a commit range's scratch
+    #: checkout)
     traced_root: Path | None = None
     #: measure a state whose Python file set differs from the disk's in a scratch mirror
     #: (``for_state``); off where the server's disk already follows the states (a commit

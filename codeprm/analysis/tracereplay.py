@@ -1,7 +1,8 @@
 """Replaying a recorded invocation: its workspace unchanged, its bundles and end record the same.
 
 ``codeprm trace replay`` re-runs an invocation's command line over a Workbench whose
-session answers from the recorded frames (frame playback: ``lsp.playback.PlaybackServer``) and collects what it
+session answers from the recorded frames (frame playback: ``lsp.playback.PlaybackServer``) and
+collects what it
 records; this module checks everything around that run: the chain, the workspace
 digests, the exit code, the end record and every bundle (``meta`` aside: wall-clock
 facts no replay can re-measure). Any difference is a replay mismatch (76).
@@ -30,7 +31,8 @@ def _strip_meta(bundle: dict[str, Any]) -> dict[str, Any]:
 def replay_invocation(
     inv: trace.Invocation, rerun: Rerun, secret: bytes | None
 ) -> list[dict[str, Any]]:
-    """Re-run one recorded invocation against its frames; its bundles and end record must come out the same."""
+    """Re-run one recorded invocation against its frames; its bundles and end record must come out
+    the same."""
     inv.verify(secret)
     for ws in inv.of("workspace"):
         root = Path(ws["root"])

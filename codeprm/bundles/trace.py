@@ -67,7 +67,8 @@ def read_key_file(path: Path) -> bytes:
 
 
 def key(key_file: Path | None = None, env: Mapping[str, str] | None = None) -> bytes | None:
-    """The trace key of a call: ``--trace-key FILE``, else CODEPRM_TRACE_KEY (of ``env``), else None."""
+    """The trace key of a call: ``--trace-key FILE``, else CODEPRM_TRACE_KEY (of ``env``), else
+    None."""
     if key_file is not None:
         return read_key_file(key_file)
     value = (os.environ if env is None else env).get("CODEPRM_TRACE_KEY")
@@ -256,7 +257,8 @@ class Invocation:
         }
 
     def verify(self, secret: bytes | None = None) -> str:
-        """Check the structure and the chained digest; any edited, dropped or reordered record is 76.
+        """Check the structure and the chained digest; any edited, dropped or reordered record is
+        76.
 
         Returns the chain verified: ``sha256`` (integrity only) or ``hmac-sha256`` (keyed).
         With a key, a trace that is not keyed is refused (76): anyone could have written it.

@@ -121,7 +121,8 @@ def actions_cmd(
     index_io: str,
     verbose: bool,
 ) -> None:
-    """List the code actions (quick fixes, refactorings) at SELECTOR with their edits (-v: the diffs)."""
+    """List the code actions (quick fixes, refactorings) at SELECTOR with their edits (-v: the
+    diffs)."""
     with _workbench(workspace, python_path, timeout) as bench:
         bundle = bench.actions(selector, index_io)
     if as_json:
@@ -159,7 +160,8 @@ def apply_cmd(
     deny: tuple[str, ...],
     three_way: bool,
 ) -> None:
-    """Preview EDIT (a unified diff or an LSP WorkspaceEdit JSON file, '-' for stdin); --apply writes it."""
+    """Preview EDIT (a unified diff or an LSP WorkspaceEdit JSON file, '-' for stdin); --apply
+    writes it."""
     from codeprm.cli.step import read_edit
     from codeprm.workspace import ApplyOptions
 

@@ -1,6 +1,8 @@
-"""``codeprm locate SELECTOR``: where a selector points now, how sure codeprm is, and the alternatives.
+"""``codeprm locate SELECTOR``: where a selector points now, how sure codeprm is, and the
+alternatives.
 
-Thin: parse options, call ``Workbench.locate`` (``codeprm.selectors.resolve``), render. Positions are printed
+Thin: parse options, call ``Workbench.locate`` (``codeprm.selectors.resolve``), render. Positions
+are printed
 1-based in the ``--index-io`` unit (with ``-v`` also in utf-16 and codepoint); ``--json``
 prints a bundle envelope whose ``resolution`` is the Resolution (0-based utf-16 ranges).
 
@@ -47,7 +49,8 @@ def locate_cmd(
     Selectors (lines and columns 1-based, columns in --index-io units):
       src/app.py@L42:C7                 cursor
       src/app.py@R(42,7->44,1)          range (end exclusive)
-      py://pkg.mod#Class.method:sig     symbol (roles def|sig|body|doc; ?overload=N, ?accessor=setter)
+      py://pkg.mod#Class.method:sig     symbol (roles def|sig|body|doc;
+                                        ?overload=N, ?accessor=setter)
       ast://[module=pkg.mod]/[class=C]/[def=m]
       anchor://src/app.py#"def%20load_data("?ctx=24
     Any kind may end in ?v=<sha256 prefix> (or &v=...) of the text it was made against.

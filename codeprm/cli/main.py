@@ -87,7 +87,8 @@ def _fail(message: str, code: int, call: Call) -> int:
 
 
 def split_trace(argv: list[str]) -> tuple[list[str], str | None, str | None]:
-    """``--trace-file FILE`` and ``--trace-key KEYFILE`` are accepted on every command: take them out before click parses."""
+    """``--trace-file FILE`` and ``--trace-key KEYFILE`` are accepted on every command: take them
+    out before click parses."""
     args, options = _split_global(argv, ("--trace-file", "--trace-key"))
     return args, options.get("--trace-file"), options.get("--trace-key")
 

@@ -144,7 +144,8 @@ task_option = click.option(
 
 
 def reward_options(prm_default: str = "none") -> Callable[[F], F]:
-    """--weights, --formula, --prm, --prm-weight, --prm-form, --exec, --test-cmd, --task: how a step is rewarded."""
+    """--weights, --formula, --prm, --prm-weight, --prm-form, --exec, --test-cmd, --task: how a step
+    is rewarded."""
     options = (
         click.option(
             "--weights",

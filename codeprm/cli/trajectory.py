@@ -52,7 +52,8 @@ def import_cmd(
     strip_prefix: str | None,
     instance_id: str | None,
 ) -> None:
-    """Import SOURCE (a SWE-agent .traj, an OpenHands event stream or evaluation output.jsonl) as trajectory JSONL.
+    """Import SOURCE (a SWE-agent .traj, an OpenHands event stream or evaluation output.jsonl) as
+    trajectory JSONL.
 
     The workspace (-w) must hold the repository as it was when the run started: the files
     the run edits (of any type) are read from it. A SWE-agent run without per-turn diffs

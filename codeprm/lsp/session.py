@@ -52,7 +52,8 @@ class SessionConfig:
     timeout: float = 60.0
     spec: ServerSpec | None = None
     frame_sink: FrameSink | None = None
-    #: recorded (direction, body) frames answered by a PlaybackServer (frame playback) instead of a real server
+    #: recorded (direction, body) frames answered by a PlaybackServer (frame playback) instead of a
+    #: real server
     replay_frames: tuple[tuple[str, str], ...] | None = None
 
 
@@ -349,7 +350,8 @@ class LspSession:
     async def call(
         self, what: str, make: Callable[[CodeprmClient], Awaitable[T]], *, requests: int = 1
     ) -> T:
-        """Run one request (or ``requests`` sent together); on a crash restart the server and retry once.
+        """Run one request (or ``requests`` sent together); on a crash restart the server and retry
+        once.
 
         Requests sent together are answered one after the other, so they are bounded by
         ``requests`` times the timeout: the same worst case as sending them one by one.

@@ -1,4 +1,5 @@
-"""Import SWE-agent ``.traj`` files as trajectory steps; pure parsing and text rebuilding, no server.
+"""Import SWE-agent ``.traj`` files as trajectory steps; pure parsing and text rebuilding, no
+server.
 
 A ``.traj`` file is a JSON object whose ``"trajectory"`` list holds one entry per agent
 turn (``action``, ``observation``, ``thought``/``response``, ``state``). In SWE-agent 1.x

@@ -10,7 +10,8 @@ submodules).
 Hunks apply at their stated line or, failing that, at the nearest line where their
 old side matches exactly (like ``git apply`` without fuzz); a file whose line endings
 are all CRLF (or all LF) also accepts a hunk written with the other ending, and a diff
-saved with CRLF endings has the ``\r`` taken off its file names. A hunk that matches nowhere is an ApplyConflictError
+saved with CRLF endings has the ``\r`` taken off its file names. A hunk that matches nowhere is an
+ApplyConflictError
 (exit 70) carrying the hunk.
 """
 

@@ -31,7 +31,8 @@ def text_sha256(text: str | None) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class FileEdit:
-    """One file, from ``old_text`` to ``new_text`` (None = absent). Paths are workspace-relative POSIX."""
+    """One file, from ``old_text`` to ``new_text`` (None = absent). Paths are workspace-relative
+    POSIX."""
 
     path: str
     old_text: str | None
@@ -99,7 +100,8 @@ class WorkspaceChange:
         new: Mapping[str, str],
         renames: Mapping[str, str] | None = None,
     ) -> WorkspaceChange:
-        """The change turning the files ``old`` into ``new``; ``renames`` maps new path -> old path."""
+        """The change turning the files ``old`` into ``new``; ``renames`` maps new path -> old
+        path."""
         renames = renames or {}
         edits = []
         for path in sorted(set(old) | set(new)):
