@@ -173,6 +173,16 @@ def test_a_call_never_touches_the_process_directory_or_streams(
         pool,
     )
     assert hook == {"exit": 0, "stdout": "", "stderr": ""}
+    # batch reads its stdin as bytes (before: the daemon's StringIO stdin had no buffer, exit 1)
+    batch = serve_request(
+        {"argv": ["batch", "-"], "cwd": str(a), "stdin": '{"id": 7, "op": "nope"}\n'}, pool
+    )
+    assert batch["exit"] == 2 and batch["stderr"] == ""
+    assert json.loads(batch["stdout"]) == {
+        "id": 1,  # a request that fails its checks is named by its line
+        "exitCode": 2,
+        "error": "line 1: unknown op 'nope' (known: diag, def, refs, hover, symbols, step)",
+    }
     bad_hook = serve_request(
         {"argv": ["hook", "claude-code"], "cwd": str(a), "stdin": "not json"}, pool
     )
