@@ -51,11 +51,10 @@ COMMANDS: dict[str, str] = {
 }
 
 _EPILOG = (
-    "Every command also takes --trace-file FILE: append a replayable trace of "
-    "the\ninvocation (JSON-RPC frames, bundles) to FILE; see 'codeprm trace'. "
-    "--trace-key\nKEYFILE (or CODEPRM_TRACE_KEY) chains it with HMAC-SHA256 so that "
-    "edits are detectable.\n\nExit codes:\n\n\b\n"
-    + "\n".join(f"{c:>3}  {m}" for c, m in EXIT_CODES.items())
+    "Every command also takes --trace-file FILE: append a replayable trace of the\n"
+    "invocation (JSON-RPC frames, bundles) to FILE; see 'codeprm trace'. --trace-key\n"
+    "KEYFILE (or CODEPRM_TRACE_KEY) chains it with HMAC-SHA256 so that edits are detectable.\n"
+    "\nExit codes:\n\n\b\n" + "\n".join(f"{c:>3}  {m}" for c, m in EXIT_CODES.items())
 )
 
 
