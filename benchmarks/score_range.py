@@ -43,7 +43,7 @@ from codeprm.analysis.step import StepEngine
 from codeprm.analysis.trajectory import TrajectoryStep, score
 from codeprm.bundles import canonical_bytes
 from codeprm.rewards import Weights
-from codeprm.rewards.replay import read_bundles, rescore
+from codeprm.rewards.rescore import read_bundles, rescore
 from codeprm.workspace.history import commit_steps
 
 CACHE = Path.home() / ".cache" / "codeprm" / "bench"

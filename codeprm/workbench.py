@@ -79,6 +79,9 @@ class Workbench:
     prm_loader: PrmLoader = field(default=_default_loader, repr=False)
     #: the trace of the call in progress (set by ``call``)
     trace: TraceSink | None = field(default=None, repr=False)
+    #: the directory of the call in progress (set by ``call``): a file named relative to
+    #: neither the workspace nor it is not found; None: the process's
+    cwd: Path | None = field(default=None, repr=False)
     _analyzer: Analyzer | None = field(default=None, init=False, repr=False)
     _index: WorkspaceIndex | None = field(default=None, init=False, repr=False)
     _scorers: dict[tuple[str, str], Any] = field(default_factory=dict, init=False, repr=False)
@@ -107,6 +110,7 @@ class Workbench:
                 pooled=self.pooled,
                 trace=self.trace,
                 replay_frames=self.replay_frames,
+                cwd=self.cwd,
             )
         return self._analyzer
 
@@ -116,25 +120,29 @@ class Workbench:
         return self._analyzer is not None and self._analyzer._session is not None
 
     @contextmanager
-    def call(self, trace: TraceSink | None = None) -> Iterator[Workbench]:
-        """One call: re-sync a warm session with the disk, and record into ``trace`` meanwhile.
+    def call(
+        self, trace: TraceSink | None = None, *, cwd: Path | None = None, refresh: bool = True
+    ) -> Iterator[Workbench]:
+        """One call: re-sync a warm session with the disk (unless ``refresh`` is false), and
+        record into ``trace`` meanwhile; relative file names name files under ``cwd``.
 
         A trace that must replay needs every frame from the server's start: record it on
         a fresh Workbench (the CLI does; a warm one's frames start mid-conversation).
+        Calls of one Workbench run one at a time (they share its session).
         """
-        previous = self.trace
-        self._set_trace(trace)
+        previous = self.trace, self.cwd
+        self._set_call(trace, cwd)
         try:
-            if self.pooled:
+            if self.pooled and refresh:
                 self.refresh()
             yield self
         finally:
-            self._set_trace(previous)
+            self._set_call(*previous)
 
-    def _set_trace(self, trace: TraceSink | None) -> None:
-        self.trace = trace
+    def _set_call(self, trace: TraceSink | None, cwd: Path | None) -> None:
+        self.trace, self.cwd = trace, cwd
         if self._analyzer is not None:
-            self._analyzer.trace = trace
+            self._analyzer.trace, self._analyzer.cwd = trace, cwd
 
     def refresh(self) -> list[str]:
         """Re-sync the documents the session holds with the disk (an editor, git checkout)."""
@@ -471,7 +479,8 @@ class Workbench:
 
 
 def candidates_from(rows: Sequence[Any]) -> list[Candidate]:
-    """Candidates given as objects ({"id", "new_text"} or {"id", "diff"}); a bad one gets its own error."""
+    """Candidates given as objects ({"id", "new_text"} or {"id", "diff"}); a bad one gets its own
+    error."""
     from codeprm.analysis.rank import candidate_from
 
     if not rows:

@@ -141,7 +141,7 @@ def t_trajectory(ws: Workspace, text: str) -> None:
 def t_bundle(ws: Workspace, text: str) -> None:
     from codeprm.bundles.schema import validate_bundle
     from codeprm.rewards.functional import Weights
-    from codeprm.rewards.replay import rescore
+    from codeprm.rewards.rescore import rescore
 
     bundle = safejson.loads(text, what="bundle")
     validate_bundle(bundle)

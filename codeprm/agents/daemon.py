@@ -307,7 +307,8 @@ def _forget(root: Path, pid: int | None) -> None:
 
 
 def _is_our_daemon(pid: int, root: Path) -> bool:
-    """Whether pid is a ``codeprm daemon serve`` of root (never signal a pid a record merely names)."""
+    """Whether pid is a ``codeprm daemon serve`` of root (never signal a pid a record merely
+    names)."""
     try:
         args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         owner = os.stat(f"/proc/{pid}").st_uid
@@ -376,7 +377,8 @@ def start(
             return status
         if proc.poll() is not None:
             raise ServerCrashError(
-                f"the daemon exited at once (code {proc.returncode}); see {root / '.codeprm' / 'daemon.log'}"
+                f"the daemon exited at once (code {proc.returncode}); see "
+                f"{root / '.codeprm' / 'daemon.log'}"
             )
         time.sleep(0.05)
     proc.kill()

@@ -119,7 +119,8 @@ def socket_path(root: Path, create: bool = False) -> Path:
 
 
 def read_state(root: Path) -> dict[str, Any]:
-    """The verified record of root's daemon. NoDaemon when there is none, Untrusted when it fails a check."""
+    """The verified record of root's daemon. NoDaemon when there is none, Untrusted when it fails a
+    check."""
     state_dir = root / STATE_FILE.parent
     try:
         dst = os.lstat(state_dir)
@@ -217,7 +218,8 @@ def proof(secret: str, role: str, challenge: str) -> str:
 
 
 def connect(state: dict[str, Any], timeout: float = 5.0) -> tuple[socket.socket, str]:
-    """A socket to the daemon of ``state`` after its proof of the secret, and the client's proof to send.
+    """A socket to the daemon of ``state`` after its proof of the secret, and the client's proof to
+    send.
 
     NoDaemon when nothing listens; Untrusted when something answers without the secret.
     """

@@ -107,7 +107,10 @@ class HookOutcome:
         facts = self.bundle["facts"]
         introduced = facts["introduced"]
         tool = self.bundle["request"]["params"].get("tool", "edit")
-        head = f"codeprm: the {tool} of {self.path} scored a step reward of {self.reward:+.4f}, below the threshold {self.threshold:g}."
+        head = (
+            f"codeprm: the {tool} of {self.path} scored a step reward of {self.reward:+.4f}, "
+            f"below the threshold {self.threshold:g}."
+        )
         lines = [head]
         if introduced:
             lines.append(f"It introduced {len(introduced)} new diagnostic(s):")
@@ -120,7 +123,8 @@ class HookOutcome:
                     if line.strip()
                 )
                 lines.append(
-                    f"  {d['path']}:{d['range']['start']['line'] + 1}: {d['severity']}: {message}{code}{where}"
+                    f"  {d['path']}:{d['range']['start']['line'] + 1}: {d['severity']}: "
+                    f"{message}{code}{where}"
                 )
             if len(introduced) > MAX_LISTED:
                 lines.append(f"  ... and {len(introduced) - MAX_LISTED} more")
@@ -152,7 +156,8 @@ def parse_payload(text: str) -> HookEvent:
     event = data.get("hook_event_name")
     if event is not None and event != "PostToolUse":
         raise HookError(
-            f"codeprm hook claude-code handles PostToolUse events, not {event!r}: register it under PostToolUse"
+            f"codeprm hook claude-code handles PostToolUse events, not {event!r}: "
+            "register it under PostToolUse"
         )
     tool = data.get("tool_name")
     if not isinstance(tool, str) or not tool:
@@ -257,25 +262,41 @@ def reconstruct_before(event: HookEvent, after: str | None) -> Before:
     return Before(
         after,
         "unknown",
-        f"codeprm: could not rebuild {name} as it was before the {event.tool_name}; only the state after it was measured (reward 0)",
+        f"codeprm: could not rebuild {name} as it was before the {event.tool_name}; only "
+        "the state after it was measured (reward 0)",
     )
 
 
 # -- scoring ------------------------------------------------------------------------------------
-def workspace_for(event: HookEvent, explicit: Path | None = None) -> Path:
-    """The workspace: explicit, else the git top level (or the session's cwd) holding the file."""
+def workspace_for(event: HookEvent, explicit: Path | None = None, cwd: Path | None = None) -> Path:
+    """The workspace: explicit, else the git top level (or the session's cwd) holding the file.
+
+    ``cwd``: the directory of the hook's own call (relative paths the payload does not
+    place; None: the process's).
+    """
     from codeprm.analysis.files import find_root
 
     assert event.file_path is not None
-    path = (
-        event.file_path
-        if event.file_path.is_absolute()
-        else (event.cwd or Path.cwd()) / event.file_path
-    )
+    path = _edited_path(event, cwd)
     start = path.parent
-    if event.cwd is not None and event.cwd.is_dir() and _inside(path, event.cwd):
-        start = event.cwd
-    return find_root(start, explicit)
+    session = _session_dir(event, cwd)
+    if session is not None and session.is_dir() and _inside(path, session):
+        start = session
+    return find_root(start, explicit, cwd)
+
+
+def _session_dir(event: HookEvent, cwd: Path | None) -> Path | None:
+    """The payload's cwd (the agent's session), relative to the call's directory if relative."""
+    if event.cwd is None or cwd is None:
+        return event.cwd
+    return cwd / event.cwd
+
+
+def _edited_path(event: HookEvent, cwd: Path | None) -> Path:
+    assert event.file_path is not None
+    if event.file_path.is_absolute():
+        return event.file_path
+    return (_session_dir(event, cwd) or cwd or Path.cwd()) / event.file_path
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -286,18 +307,14 @@ def _inside(path: Path, root: Path) -> bool:
     return True
 
 
-def file_of(event: HookEvent, root: Path) -> tuple[Path, str] | None:
+def file_of(event: HookEvent, root: Path, cwd: Path | None = None) -> tuple[Path, str] | None:
     """The edited file and its workspace-relative path; None when it is not a source file
     (of a language with a server: ``codeprm.languages``) of the workspace."""
     from codeprm.languages import language_of
 
     if not event.is_edit or event.file_path is None:
         return None
-    path = (
-        event.file_path
-        if event.file_path.is_absolute()
-        else (event.cwd or Path.cwd()) / event.file_path
-    )
+    path = _edited_path(event, cwd)
     if language_of(path.name) is None or not _inside(path, root):
         return None
     return path, path.resolve().relative_to(root.resolve()).as_posix()

@@ -164,7 +164,8 @@ class RepairLoop:
                     if result.test_runs >= self.budget:
                         break
                     if deterministic is not None and deterministic < self.min_reward:
-                        continue  # early rejection: the language server says this step breaks something
+                        # early rejection: the language server says this step breaks something
+                        continue
                     candidate_texts = {**state, proposal.path: proposal.new_text}
                     self.sandbox.set_texts(candidate_texts)
                     run = self.sandbox.run()

@@ -1,7 +1,8 @@
 """The MCP server: codeprm's diagnostics, selectors, step scoring, ranking and edits as tools.
 
 One ``Workbench`` (``codeprm.workbench``: one workspace, one warm Analyzer, the selector
-index, the learned PRM once loaded) serves the server's whole life: the language server starts on the first tool call and is
+index, the learned PRM once loaded) serves the server's whole life: the language server starts on
+the first tool call and is
 closed when the client hangs up. Before every call the documents the session holds are
 re-synced with the disk, so answers follow the edits an agent makes between calls.
 
@@ -38,7 +39,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("codeprm.mcp")
 T = TypeVar("T")
 
-#: () -> (scorer or None, why not); the CLI binds ``codeprm.analysis.learned.load_prm`` to its options.
+#: () -> (scorer or None, why not); the CLI binds ``codeprm.analysis.learned.load_prm`` to its
+#: options.
 PrmLoader = Callable[[], tuple[Any, str | None]]
 
 INSTRUCTIONS = """\
@@ -53,7 +55,8 @@ A step reward below 0 means the edit introduced errors or warnings; facts.introd
 
 
 class CandidateInput(TypedDict, total=False):
-    """One candidate edit of the file: exactly one of ``new_text`` (the whole new file) or ``diff``."""
+    """One candidate edit of the file: exactly one of ``new_text`` (the whole new file) or
+    ``diff``."""
 
     id: Required[str]
     new_text: str
@@ -62,11 +65,13 @@ class CandidateInput(TypedDict, total=False):
 
 @dataclass
 class Workbench(workbench.Workbench):
-    """The server's Workbench: every tool is one of its operations, bounded and serialised by a lock."""
+    """The server's Workbench: every tool is one of its operations, bounded and serialised by a
+    lock."""
 
     pooled: bool = True
     warm_index: bool = True
-    #: () -> (scorer or None, why not): how the PRM is loaded (the CLI binds ``--prm`` and ``--device``)
+    #: () -> (scorer or None, why not): how the PRM is loaded (the CLI binds ``--prm`` and
+    #: ``--device``)
     load_prm: PrmLoader | None = None
     #: execution facts for rank_edits and score_edit: "none", "doctest" or "tests"
     exec_mode: str = "doctest"
@@ -204,7 +209,10 @@ def tool_error_text(err: BaseException) -> str:
     """The text of a failed tool call: codeprm's one line and its exit code."""
     if isinstance(err, CodeprmError):
         return f"codeprm: error: {err.one_line()} (exit {err.exit_code})"
-    return f"codeprm: error: internal error: {type(err).__name__}: {' '.join(str(err).split())} (exit 1)"
+    return (
+        f"codeprm: error: internal error: {type(err).__name__}: {' '.join(str(err).split())} "
+        "(exit 1)"
+    )
 
 
 @contextmanager
@@ -235,35 +243,70 @@ def build_server(bench: Workbench) -> MCPServer[Any]:
         read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
     )
 
-    @server.tool(annotations=read_only)
+    @server.tool(
+        annotations=read_only,
+        description=(
+            "Errors, warnings and information of the given Python files (workspace-relative "
+            "paths), or of the whole workspace when none are given. Returns a diagnostics "
+            "bundle: facts.diagnostics, facts.counts."
+        ),
+    )
     def diagnostics(files: list[str] = []) -> dict[str, Any]:  # noqa: B006 (the SDK copies defaults)
-        """Errors, warnings and information of the given Python files (workspace-relative paths), or of the whole workspace when none are given. Returns a diagnostics bundle: facts.diagnostics, facts.counts."""
         with _as_tool_errors("diagnostics"):
             return bench.diagnostics(files)
 
-    @server.tool(annotations=read_only)
+    @server.tool(
+        annotations=read_only,
+        description=(
+            "Resolve a selector to a file and a 0-based UTF-16 range, with a confidence in [0, "
+            "1] and the alternatives considered. Selectors: path@L6:C23 (cursor), "
+            "path@R(6,12->6,20) (range), py://pkg.mod#Class.method[:def|sig|body|doc] (symbol), "
+            'ast://[module=pkg.mod]/[class=C]/[def=m], anchor://path#"text".'
+        ),
+    )
     def locate(selector: str) -> dict[str, Any]:
-        """Resolve a selector to a file and a 0-based UTF-16 range, with a confidence in [0, 1] and the alternatives considered. Selectors: path@L6:C23 (cursor), path@R(6,12->6,20) (range), py://pkg.mod#Class.method[:def|sig|body|doc] (symbol), ast://[module=pkg.mod]/[class=C]/[def=m], anchor://path#"text"."""
         with _as_tool_errors("locate"):
             return bench.locate_tool(selector)
 
-    @server.tool(annotations=read_only)
+    @server.tool(
+        annotations=read_only,
+        description=(
+            "Rank candidate edits of one file, best first, by the step reward (deterministic, "
+            'plus the learned PRM when available). Each candidate is {"id", "new_text"} (the '
+            'whole new file) or {"id", "diff"} (a unified diff); all start from the file as it '
+            "is on disk; nothing is written. Returns the list codeprm rank --json prints: {id, "
+            "reward, components, bundleId, introduced, fixed}; a candidate that cannot be scored "
+            "has reward null and an error."
+        ),
+    )
     def rank_edits(
         file: str, candidates: list[CandidateInput], task: str = ""
     ) -> list[dict[str, Any]]:
-        """Rank candidate edits of one file, best first, by the step reward (deterministic, plus the learned PRM when available). Each candidate is {"id", "new_text"} (the whole new file) or {"id", "diff"} (a unified diff); all start from the file as it is on disk; nothing is written. Returns the list codeprm rank --json prints: {id, reward, components, bundleId, introduced, fixed}; a candidate that cannot be scored has reward null and an error."""
         with _as_tool_errors("rank_edits"):
             return bench.rank_edits(file, [dict(c) for c in candidates], task)
 
-    @server.tool(annotations=read_only)
+    @server.tool(
+        annotations=read_only,
+        description=(
+            "Score one edit (a unified diff, or an LSP WorkspaceEdit as JSON text) as a step, in "
+            "memory: diagnostics before and after over the edited files and their importers, "
+            "what it introduced and fixed, and the reward (processReward.total; negative means "
+            "it made things worse). Nothing is written."
+        ),
+    )
     def score_edit(edit: str) -> dict[str, Any]:
-        """Score one edit (a unified diff, or an LSP WorkspaceEdit as JSON text) as a step, in memory: diagnostics before and after over the edited files and their importers, what it introduced and fixed, and the reward (processReward.total; negative means it made things worse). Nothing is written."""
         with _as_tool_errors("score_edit"):
             return bench.score_edit(edit)
 
-    @server.tool(annotations=read_only)
+    @server.tool(
+        annotations=read_only,
+        description=(
+            "Plan renaming the symbol at a selector to new_name everywhere in the workspace (the "
+            "language server's rename, refused when it would clash or introduce diagnostics). "
+            "Returns {diff, bundle}; nothing is written (apply the diff with apply_edit)."
+        ),
+    )
     def preview_rename(selector: str, new_name: str) -> dict[str, Any]:
-        """Plan renaming the symbol at a selector to new_name everywhere in the workspace (the language server's rename, refused when it would clash or introduce diagnostics). Returns {diff, bundle}; nothing is written (apply the diff with apply_edit)."""
         with _as_tool_errors("preview_rename"):
             return bench.preview_rename(selector, new_name)
 
@@ -273,10 +316,15 @@ def build_server(bench: Workbench) -> MCPServer[Any]:
             destructive_hint=True,
             idempotent_hint=False,
             open_world_hint=False,
-        )
+        ),
+        description=(
+            "Write an edit (a unified diff, or an LSP WorkspaceEdit as JSON text) "
+            "atomically inside "
+            "the workspace. Refused on a git worktree with uncommitted changes unless allow_dirty. "
+            "Returns {written: {txid, files}, diff, bundle (with facts.introduced / facts.fixed)}."
+        ),
     )
     def apply_edit(edit: str, allow_dirty: bool = False) -> dict[str, Any]:
-        """Write an edit (a unified diff, or an LSP WorkspaceEdit as JSON text) atomically inside the workspace. Refused on a git worktree with uncommitted changes unless allow_dirty. Returns {written: {txid, files}, diff, bundle (with facts.introduced / facts.fixed)}."""
         with _as_tool_errors("apply_edit"):
             return bench.apply_edit(edit, allow_dirty)
 

@@ -324,7 +324,8 @@ class MutationRepairs:
             count = 0
             functions = suspicious_functions(text, obs.focus(path))[: self.max_functions]
             for n, (start, end, qualname) in enumerate(functions):
-                # the per-function bound leaves room for the next functions; the last has none to leave
+                # the per-function bound leaves room for the next functions; the last has none to
+                # leave
                 limit = self.max_per_function if n < len(functions) - 1 else self.max_per_file
                 snippet = text[start:end]
                 in_function = 0
@@ -458,8 +459,10 @@ class LLMProposer:
             for start, end, qualname in suspicious_functions(text, obs.focus(path))[:3]:
                 snippet = text[start:end]
                 prompt = (
-                    f"The tests fail:\n{test_output[-1500:]}\n\nThis function in {path} may be wrong:\n```python\n{snippet}\n```\n"
-                    "Reply with the corrected function only, in one ```python block, same indentation."
+                    f"The tests fail:\n{test_output[-1500:]}\n\nThis function in {path} "
+                    f"may be wrong:\n```python\n{snippet}\n```\n"
+                    "Reply with the corrected function only, in one ```python block, "
+                    "same indentation."
                 )
                 for k in range(self.n):
                     reply = self._ask(prompt)

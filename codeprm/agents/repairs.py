@@ -12,7 +12,8 @@ applied as a character-offset edit, so formatting and comments survive:
 * ``condition``: a ``not`` dropped or added, an ``and``/``or`` operand dropped, a guard
   added (``x and ...``, ``x is not None and ...``) for a name the condition uses;
 * ``call``: ``x`` -> ``x()`` when the file calls it so, ``x()`` -> ``x``, ``len(x)`` for a bound;
-* ``argument``: an extra argument or tuple element dropped; ``min`` <-> ``max``, ``startswith`` <-> ``endswith``...;
+* ``argument``: an extra argument or tuple element dropped; ``min`` <-> ``max``, ``startswith`` <->
+  ``endswith``...;
 * ``operator-swap``: the inverses of injected operator swaps that mutate's own swaps lack;
 * ``receiver``: ``self.`` added to a name the class uses as an attribute, ``a.b.c`` -> ``a.c``;
 * ``missing-statement``: ``return`` before a block's last expression, ``return x`` after the
@@ -195,7 +196,8 @@ class _Finder:
             self.add(kind, s[0], s[1], replacement, rank)
 
     def line_at(self, at: int, line: str) -> str:
-        """``line`` as a new line inserted at ``at`` (a line start, or the end of a text without a final newline)."""
+        """``line`` as a new line inserted at ``at`` (a line start, or the end of a text without a
+        final newline)."""
         return line + "\n" if at == 0 or self.text[at - 1] == "\n" else "\n" + line
 
     # kinds -------------------------------------------------------------------------
@@ -578,7 +580,8 @@ def _in_loop_body(node: ast.AST, loop: ast.AST, parents: Mapping[int, ast.AST]) 
 
 
 def enumerate_repairs(text: str, context: FileContext | None = None) -> list[Repair]:
-    """Every repair of ``text`` (a function, possibly indented) whose result parses, deduplicated."""
+    """Every repair of ``text`` (a function, possibly indented) whose result parses,
+    deduplicated."""
     parsed = parse_snippet(text)
     if parsed is None:
         return []

@@ -38,7 +38,8 @@ def _hook(frame, event, arg):
     if event == "call":
         code = frame.f_code
         if code.co_flags & 1 and code.co_filename in _targets:  # CO_OPTIMIZED: functions only
-            _calls.setdefault(_current[0], set()).add((code.co_filename, code.co_firstlineno, getattr(code, "co_qualname", code.co_name)))
+            name = getattr(code, "co_qualname", code.co_name)
+            _calls.setdefault(_current[0], set()).add((code.co_filename, code.co_firstlineno, name))
 def _patch_unittest(case):
     # attribute calls to the unittest test that made them, and remember its outcome
     original = case.TestCase.run
@@ -49,7 +50,8 @@ def _patch_unittest(case):
             return original(self, result)
         finally:
             if result is not None:
-                _outcome[self.id()] = "pass" if (len(result.failures), len(result.errors)) == counts else "fail"
+                after = (len(result.failures), len(result.errors))
+                _outcome[self.id()] = "pass" if after == counts else "fail"
             _current[0] = "-"
     case.TestCase.run = run
 class _PatchOnImport:
@@ -94,7 +96,8 @@ def _shadowed(name):
     # a module of the workspace's own (top-level file or package) with this name
     top = name.partition(".")[0]
     for base in filter(None, os.environ.get("CODEPRM_LOCALIZE_ROOTS", "").split(os.pathsep)):
-        if os.path.isfile(os.path.join(base, top + ".py")) or os.path.isdir(os.path.join(base, top)):
+        path = os.path.join(base, top)
+        if os.path.isfile(path + ".py") or os.path.isdir(path):
             return True
     return False
 if _targets:
@@ -301,7 +304,8 @@ class Sandbox:
                 )
         if not loaded and paths and run.exit_code is not None:  # a killed run dumps nothing
             errors.append(
-                "no Python process of the test command loaded the call recorder (does it replace PYTHONPATH?)"
+                "no Python process of the test command loaded the call recorder (does it "
+                "replace PYTHONPATH?)"
             )
         if errors:
             message = "; ".join(errors)

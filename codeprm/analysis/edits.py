@@ -102,7 +102,8 @@ class EditPlanner:
         change: WorkspaceChange,
         renames: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
-        """Diagnostics the change introduces and fixes, measured in memory over its importers too."""
+        """Diagnostics the change introduces and fixes, measured in memory over its importers
+        too."""
         after = apply_to_texts(before, change)
         cover = self.engine.covered(before, after, change.paths)
         d = delta(self.engine.measure(before, cover), self.engine.measure(after, cover), renames)
@@ -135,7 +136,8 @@ class EditPlanner:
             and _defined_in_scope(text, qualname, new_name)
         ):
             raise ApplyConflictError(
-                f"renaming {old_name} to {new_name} clashes with an existing definition of {new_name} in the same scope"
+                f"renaming {old_name} to {new_name} clashes with an existing definition "
+                f"of {new_name} in the same scope"
             )
         edit = self.analyzer.session.rename(target.path, where, new_name)
         if not edit:
@@ -145,7 +147,10 @@ class EditPlanner:
         if problems["introduced"]:
             first = problems["introduced"][0]
             raise ApplyConflictError(
-                f"renaming {old_name} to {new_name} introduces {len(problems['introduced'])} new diagnostic(s), first: {first['path']}:{first['range']['start']['line'] + 1}: {first['message']}",
+                f"renaming {old_name} to {new_name} introduces "
+                f"{len(problems['introduced'])} new diagnostic(s), first: "
+                f"{first['path']}:{first['range']['start']['line'] + 1}: "
+                f"{first['message']}",
                 details=problems,
             )
         facts = {
@@ -177,7 +182,8 @@ class EditPlanner:
         return self._bundle("actions", WorkspaceChange(), before, facts, started, target)
 
     def edit(self, text: str) -> Planned:
-        """An arbitrary edit (unified diff or WorkspaceEdit), previewed with its diagnostics delta."""
+        """An arbitrary edit (unified diff or WorkspaceEdit), previewed with its diagnostics
+        delta."""
         from codeprm.analysis.step import plan_edit
 
         started = time.perf_counter()
@@ -198,7 +204,8 @@ class EditPlanner:
         """Write a planned change atomically, then sync the session with the new texts."""
         if target_confidence is not None and target_confidence < 1.0 and not allow_ambiguous:
             raise AmbiguousError(
-                f"refusing to apply: the selector resolved with confidence {target_confidence:.3f} < 1 (use --allow-ambiguous)"
+                "refusing to apply: the selector resolved with confidence "
+                f"{target_confidence:.3f} < 1 (use --allow-ambiguous)"
             )
         result = apply_change(self.root, planned.change, options=options)
         for e in planned.change.edits:

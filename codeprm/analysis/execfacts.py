@@ -14,7 +14,8 @@ pass), each selected test id one test, the user's ``--test-cmd`` one test (exit 
 0), unless it only names tests (``pytest a.py::T::t ...``, ``python -m unittest -q
 pkg.mod.T.t ...``, one or more such commands joined by ``&&``, ``;`` or newlines:
 ``command_tests``): then each named test is one test, run on its own by the command's
-interpreter (``/env/bin/python -m pytest ...`` runs under ``/env/bin/python``). Only ``passed`` counts as passed; ``failed``, ``timeout``, ``crashed`` (the process
+interpreter (``/env/bin/python -m pytest ...`` runs under ``/env/bin/python``). Only ``passed``
+counts as passed; ``failed``, ``timeout``, ``crashed`` (the process
 died without a verdict: ``os._exit``, a segfault, the memory cap), ``forked`` (a process
 it started was still alive when it ended), ``error`` (the module does not import),
 ``missing`` (the definition, its examples or the test is absent in this state) and
@@ -568,7 +569,8 @@ def measure(
     ``texts`` maps workspace-relative POSIX paths to their text in this state (None:
     absent); every other file comes from ``root``. Each item runs in its own process
     under ``timeout`` seconds and ``memory_mb`` of address space, with ``python``
-    (default: the selection's own, else this interpreter), in fresh namespaces when ``isolate`` and the kernel allows
+    (default: the selection's own, else this interpreter), in fresh namespaces when ``isolate`` and
+    the kernel allows
     (``ExecFacts.isolation`` says which). ``sandbox`` reuses an existing scratch copy (its texts
     are replaced); ``memo``, keyed by ``snapshot_key``, makes measuring a state twice free.
     The user's workspace is only read.
@@ -638,7 +640,8 @@ def record_coverage(
     timeout: float = 120.0,
     memory_mb: int = 4096,
 ) -> dict[str, tuple[str, ...]]:
-    """Run ``test_cmd`` once in a scratch copy; per unittest test id, the ``path::qualname`` it called in ``paths``.
+    """Run ``test_cmd`` once in a scratch copy; per unittest test id, the ``path::qualname`` it
+    called in ``paths``.
 
     This is the repair loop's localizer (``Sandbox.trace_calls``); calls made outside a
     unittest test are not attributed to any test and left out.

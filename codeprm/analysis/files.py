@@ -23,12 +23,18 @@ if TYPE_CHECKING:
 SKIP_DIRS = pyfiles.SKIP_DIRS
 
 
-def find_root(start: Path, explicit: Path | None = None) -> Path:
-    """The workspace root: explicit, else the nearest directory with .git, else ``start``."""
+def find_root(start: Path, explicit: Path | None = None, cwd: Path | None = None) -> Path:
+    """The workspace root: explicit, else the nearest directory with .git, else ``start``.
+
+    Relative paths are relative to ``cwd`` (the caller's directory; None: the process's),
+    which is also the root when it holds ``start`` and no .git is found.
+    """
     if explicit is not None:
-        if not explicit.is_dir():
+        explicit_path = explicit if cwd is None else cwd / explicit
+        if not explicit_path.is_dir():
             raise NotFoundError(f"workspace {explicit} is not a directory")
-        return explicit.resolve()
+        return explicit_path.resolve()
+    start = start if cwd is None else cwd / start
     try:
         here = start.resolve()
     except (OSError, RuntimeError, ValueError):  # a loop, a too-long or NUL name: judged later
@@ -38,7 +44,8 @@ def find_root(start: Path, explicit: Path | None = None) -> Path:
     for candidate in (here, *here.parents):
         if _exists(candidate / ".git"):
             return candidate
-    return Path.cwd().resolve() if Path.cwd().resolve() in (here, *here.parents) else here
+    top = (cwd if cwd is not None else Path.cwd()).resolve()
+    return top if top in (here, *here.parents) else here
 
 
 def _exists(path: Path) -> bool:

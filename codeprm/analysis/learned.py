@@ -54,7 +54,8 @@ def prm_key(choice: str, device: str) -> tuple[str, str]:
 def reward_weights(
     scorer: Any, weights: str | None, prm_weight: float | None, prm_form: str = "potential-v1"
 ) -> tuple[Weights, float]:
-    """The reward's weights: what the user gave, else the checkpoint's fitted combiner, else the built-in defaults.
+    """The reward's weights: what the user gave, else the checkpoint's fitted combiner, else the
+    built-in defaults.
 
     ``weights`` (``--weights``) and ``prm_weight`` (``--prm-weight``) each win over the
     checkpoint when given (None: not given). The combiner (``CheckpointMeta.combiner``) is

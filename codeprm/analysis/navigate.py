@@ -63,13 +63,18 @@ class Analyzer:
     trace: TraceSink | None = None
     #: recorded frames to answer from instead of starting a server (``codeprm trace replay``)
     replay_frames: tuple[tuple[str, str], ...] | None = None
+    #: the current call's directory, where a relative file name not in the workspace is
+    #: looked up (``file``); None: the process's
+    cwd: Path | None = None
     #: measured snapshots (texts digest, covered files) -> diagnostics; see StepEngine.measure
     measure_cache: dict[Any, Any] = field(default_factory=dict)
-    #: (path, text sha256, surfaces digest of the snapshot) -> that file's diagnostics; see StepEngine.measure
+    #: (path, text sha256, surfaces digest of the snapshot) -> that file's diagnostics; see
+    #: StepEngine.measure
     file_diagnostics: dict[Any, Any] = field(default_factory=dict)
     #: files the last workspace-wide walk left out, with the reason (a FIFO, too large ...)
     skipped: list[tuple[Path, str]] = field(default_factory=list)
-    #: the workspace a trace records when the server runs elsewhere (a commit range's scratch checkout)
+    #: the workspace a trace records when the server runs elsewhere (a commit range's scratch
+    #: checkout)
     traced_root: Path | None = None
     #: measure a state whose Python file set differs from the disk's in a scratch mirror
     #: (``for_state``); off where the server's disk already follows the states (a commit
@@ -233,9 +238,11 @@ class Analyzer:
 
     # -- targets -----------------------------------------------------------------------------
     def file(self, given: str | Path) -> Path:
-        """A file named on the command line: workspace-relative first, then cwd-relative."""
+        """A file named on the command line: workspace-relative first, then relative to the
+        call's directory (``cwd``)."""
         p = Path(given)
-        candidates = [p] if p.is_absolute() else [self.root / p, Path.cwd() / p]
+        here = self.cwd if self.cwd is not None else Path.cwd()
+        candidates = [p] if p.is_absolute() else [self.root / p, here / p]
         for c in candidates:
             found = safeio.problem(c)  # names a FIFO, a loop, a long name, a huge file
             if isinstance(found, NotFoundError):

@@ -98,11 +98,13 @@ def range_analyzer(
     trace: TraceSink | None = None,
     replay_frames: tuple[tuple[str, str], ...] | None = None,
 ) -> Iterator[tuple[Analyzer, Callable[[int], None]]]:
-    """An analyzer rooted in a scratch checkout of the range's base, and the ``on_state`` that moves it."""
+    """An analyzer rooted in a scratch checkout of the range's base, and the ``on_state`` that moves
+    it."""
     from codeprm.lsp.servers import find_target_python
 
     interpreter = find_target_python(root, python)
-    key = f"{Path(root).resolve()}\0{history.base_sha}\0{history.steps[-1].sha if history.steps else ''}"
+    head = history.steps[-1].sha if history.steps else ""
+    key = f"{Path(root).resolve()}\0{history.base_sha}\0{head}"
     with (
         ScratchCheckout(history.git_dir, history.base_tree, key) as checkout,
         Analyzer(

@@ -482,7 +482,8 @@ class StepEngine:
     def prm_record(
         self, before: Mapping[str, str], after: Mapping[str, str], change: WorkspaceChange
     ) -> dict[str, Any] | None:
-        """The PRM part of a step's reward: what it read and what it said (None: no Python change)."""
+        """The PRM part of a step's reward: what it read and what it said (None: no Python
+        change)."""
         record: dict[str, Any] = {
             "weight": self.prm_weight,
             "checkpoint": getattr(self.scorer, "checkpoint_hash", None),

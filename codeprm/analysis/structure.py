@@ -22,8 +22,10 @@ from codeprm.types import Position
 _IMPORT_QUERY = """
 (import_statement name: [(dotted_name) @module (aliased_import name: (dotted_name) @module)])
 (import_from_statement module_name: [(dotted_name) @from (relative_import) @relative])
-(import_from_statement module_name: (relative_import) @base name: [(dotted_name) @member (aliased_import name: (dotted_name) @member)])
-(import_from_statement module_name: (dotted_name) @base name: [(dotted_name) @member (aliased_import name: (dotted_name) @member)])
+(import_from_statement module_name: (relative_import) @base
+  name: [(dotted_name) @member (aliased_import name: (dotted_name) @member)])
+(import_from_statement module_name: (dotted_name) @base
+  name: [(dotted_name) @member (aliased_import name: (dotted_name) @member)])
 """
 
 

@@ -1,7 +1,8 @@
 """Replaying a recorded invocation: its workspace unchanged, its bundles and end record the same.
 
 ``codeprm trace replay`` re-runs an invocation's command line over a Workbench whose
-session answers from the recorded frames (a ``ReplayServer``) and collects what it
+session answers from the recorded frames (frame playback: ``lsp.playback.PlaybackServer``) and
+collects what it
 records; this module checks everything around that run: the chain, the workspace
 digests, the exit code, the end record and every bundle (``meta`` aside: wall-clock
 facts no replay can re-measure). Any difference is a replay mismatch (76).
@@ -30,13 +31,15 @@ def _strip_meta(bundle: dict[str, Any]) -> dict[str, Any]:
 def replay_invocation(
     inv: trace.Invocation, rerun: Rerun, secret: bytes | None
 ) -> list[dict[str, Any]]:
-    """Re-run one recorded invocation against its frames; its bundles and end record must come out the same."""
+    """Re-run one recorded invocation against its frames; its bundles and end record must come out
+    the same."""
     inv.verify(secret)
     for ws in inv.of("workspace"):
         root = Path(ws["root"])
         if not root.is_dir() or workspace_digest(root) != ws["digest"]:
             raise ReplayMismatchError(
-                f"invocation {inv.inv}: the workspace {root} changed since it was traced (digest mismatch)"
+                f"invocation {inv.inv}: the workspace {root} changed since it was traced "
+                "(digest mismatch)"
             )
     end = inv.end or {}
     cwd = inv.begin.get("cwd")
@@ -59,11 +62,13 @@ def replay_invocation(
             k for k in set(got) | set(expected) if got.get(k, ...) != expected.get(k, ...)
         )
         raise ReplayMismatchError(
-            f"invocation {inv.inv}: the end record differs from the replay in {', '.join(differing)}"
+            f"invocation {inv.inv}: the end record differs from the replay in "
+            f"{', '.join(differing)}"
         )
     if len(collector.bundles) != len(recorded):
         raise ReplayMismatchError(
-            f"invocation {inv.inv}: replay made {len(collector.bundles)} bundle(s), the trace has {len(recorded)}"
+            f"invocation {inv.inv}: replay made {len(collector.bundles)} bundle(s), the "
+            f"trace has {len(recorded)}"
         )
     out = []
     for n, (new, old) in enumerate(zip(collector.bundles, recorded, strict=True)):

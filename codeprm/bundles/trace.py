@@ -69,7 +69,8 @@ def read_key_file(path: Path) -> bytes:
 
 
 def key(key_file: Path | None = None, env: Mapping[str, str] | None = None) -> bytes | None:
-    """The trace key of a call: ``--trace-key FILE``, else CODEPRM_TRACE_KEY (of ``env``), else None."""
+    """The trace key of a call: ``--trace-key FILE``, else CODEPRM_TRACE_KEY (of ``env``), else
+    None."""
     if key_file is not None:
         return read_key_file(key_file)
     value = (os.environ if env is None else env).get("CODEPRM_TRACE_KEY")
@@ -258,7 +259,8 @@ class Invocation:
         }
 
     def verify(self, secret: bytes | None = None) -> str:
-        """Check the structure and the chained digest; any edited, dropped or reordered record is 76.
+        """Check the structure and the chained digest; any edited, dropped or reordered record is
+        76.
 
         Returns the chain verified: ``sha256`` (integrity only) or ``hmac-sha256`` (keyed).
         With a key, a trace that is not keyed is refused (76): anyone could have written it.
@@ -276,7 +278,8 @@ class Invocation:
         kinds = [r.get("type") for r in self.records]
         if not kinds or kinds[0] != "begin" or kinds.count("begin") != 1:
             raise ReplayMismatchError(
-                f"{where}: the trace does not start with its one begin record (the trace was modified)"
+                f"{where}: the trace does not start with its one begin record (the trace "
+                "was modified)"
             )
         if kinds[-1] != "end" or kinds.count("end") != 1:
             raise ReplayMismatchError(f"{where}: the trace is incomplete (no end record)")
@@ -285,11 +288,13 @@ class Invocation:
             raise ReplayMismatchError(f"{where}: unknown chain {chain!r} (the trace was modified)")
         if chain == KEYED and secret is None:
             raise UsageError(
-                f"{where} has a keyed chain ({KEYED}): give --trace-key FILE or set CODEPRM_TRACE_KEY to verify it"
+                f"{where} has a keyed chain ({KEYED}): give --trace-key FILE or set "
+                "CODEPRM_TRACE_KEY to verify it"
             )
         if chain == PLAIN and secret is not None:
             raise ReplayMismatchError(
-                f"{where}: the trace is not keyed (plain {PLAIN} chain), so anyone could have written it"
+                f"{where}: the trace is not keyed (plain {PLAIN} chain), so anyone could "
+                "have written it"
             )
         digest = _GENESIS
         for record in self.records:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
 
+from codeprm.cli.call import CallPath, echo
 from codeprm.cli.options import (
     exec_option,
     json_option,
@@ -84,7 +84,7 @@ def agent_group() -> None:
 @click.option(
     "--trajectory",
     "trajectory_out",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=CallPath(dir_okay=False, path_type=Path),
     default=None,
     help="Record every scored candidate and test run as JSONL.",
 )
@@ -128,12 +128,11 @@ def repair_cmd(
     the workspace changes unless --apply is given.
     """
     from codeprm.agents.loop import fix_diff
-    from codeprm.analysis.files import find_root
     from codeprm.analysis.learned import reward_weights
-    from codeprm.cli.call import workbench
+    from codeprm.cli.call import current, workbench, workspace_root
     from codeprm.workspace import ApplyOptions
 
-    root = find_root(Path.cwd(), workspace)
+    root = workspace_root(workspace)
     with workbench(root, python_path, timeout) as bench:
         scorer, why_not = (
             bench.prm(prm, "auto")
@@ -159,7 +158,7 @@ def repair_cmd(
             write=ApplyOptions(allow_dirty=allow_dirty) if do_apply else None,
         )
     if as_json:
-        click.echo(
+        echo(
             json.dumps(
                 {
                     **result.to_json(),
@@ -171,14 +170,15 @@ def repair_cmd(
         )
     else:
         if why_not and order == "reward" and prm == "auto":
-            click.echo(f"learned PRM not used: {why_not}", err=True)
+            echo(f"learned PRM not used: {why_not}", err=True)
         if result.fixed and result.fix is not None:
-            click.echo(
-                f"fixed with {result.fix.id} (reward {result.fix_reward}) after {result.test_runs} test run(s), {result.candidates} candidate(s) scored"
+            echo(
+                f"fixed with {result.fix.id} (reward {result.fix_reward}) after "
+                f"{result.test_runs} test run(s), {result.candidates} candidate(s) scored"
             )
-            sys.stdout.write(fix_diff(root, result.fix) if not do_apply else "applied\n")
+            current().out.write(fix_diff(root, result.fix) if not do_apply else "applied\n")
         else:
-            click.echo(
+            echo(
                 f"no fix found: {result.test_runs} test run(s), {result.candidates} candidate(s); "
                 + "; ".join(result.errors)
             )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -102,12 +101,12 @@ def batch_cmd(
     soon as it is ready: {"id", "exitCode", "bundle"} or {"id", "exitCode", "error"}.
     A failing request does not stop the others; the exit code is the first failure's.
     """
-    from codeprm.analysis.files import find_root
-    from codeprm.cli.call import workbench
+    from codeprm.cli.call import current, workbench, workspace_root
 
-    source = sys.stdin.buffer if requests == "-" else _open(requests)
+    call = current()
+    source = call.input.buffer if requests == "-" else _open(requests)
     first_failure = 0
-    with workbench(find_root(Path.cwd(), workspace), python_path, timeout) as bench:
+    with workbench(workspace_root(workspace), python_path, timeout) as bench:
         for number, raw in enumerate(source, 1):
             rid: Any = None
             try:
@@ -134,14 +133,16 @@ def batch_cmd(
                     "error": f"internal error: {type(err).__name__}: {err}",
                 }
                 first_failure = first_failure or 1
-            sys.stdout.write(json.dumps(result, sort_keys=True, ensure_ascii=False) + "\n")
-            sys.stdout.flush()
+            call.out.write(json.dumps(result, sort_keys=True, ensure_ascii=False) + "\n")
+            call.out.flush()
     if first_failure:
         raise click.exceptions.Exit(first_failure)
 
 
 def _open(path: str) -> Any:
+    from codeprm.cli.call import here
+
     try:
-        return open(path, "rb")
+        return open(here(Path(path)), "rb")
     except OSError as err:
         raise UsageError(f"{path}: cannot read: {err.strerror or err}") from err

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from codeprm.cli.call import echo
 from codeprm.cli.options import json_option, workspace_option
 
 _memory = click.option(
@@ -26,9 +27,9 @@ _idle = click.option(
 
 
 def _root(workspace: Path | None) -> Path:
-    from codeprm.analysis.files import find_root
+    from codeprm.cli.call import workspace_root
 
-    return find_root(Path.cwd(), workspace)
+    return workspace_root(workspace)
 
 
 @click.group(name="daemon")
@@ -47,9 +48,9 @@ def daemon_group() -> None:
 
 def _show(data: dict[str, object], as_json: bool, verb: str) -> None:
     if as_json:
-        click.echo(json.dumps(data, sort_keys=True))
+        echo(json.dumps(data, sort_keys=True))
     else:
-        click.echo(
+        echo(
             f"daemon {verb}: pid {data.get('pid')}"
             + (f", served {data['served']}" if "served" in data else "")
         )

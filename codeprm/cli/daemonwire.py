@@ -1,4 +1,5 @@
-"""Moved to ``codeprm.agents.daemonwire`` (the daemon is library code); this name stays for callers."""
+"""Moved to ``codeprm.agents.daemonwire`` (the daemon is library code); this name stays for
+callers."""
 
 from __future__ import annotations
 

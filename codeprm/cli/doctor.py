@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from codeprm.cli.call import echo
 from codeprm.cli.options import json_option, python_option, timeout_option, workspace_option
 from codeprm.errors import ServerCrashError
 
@@ -21,12 +22,12 @@ def doctor_cmd(
 ) -> None:
     """Check that everything codeprm needs is installed and that the server starts."""
     from codeprm.analysis import doctor
-    from codeprm.analysis.files import find_root
+    from codeprm.cli.call import workspace_root
 
-    root = find_root(Path.cwd(), workspace)
+    root = workspace_root(workspace)
     checks, server = doctor.run(root, python_path, timeout)
     if as_json:
-        click.echo(
+        echo(
             json.dumps(
                 {"workspace": str(root), "server": server, "checks": [c.to_json() for c in checks]},
                 sort_keys=True,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -10,6 +9,7 @@ from typing import Any, TypeVar
 import click
 
 from codeprm.cli import render
+from codeprm.cli.call import current, echo
 from codeprm.cli.options import server_options, verbose_option
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -50,19 +50,19 @@ def write_options(func: F) -> F:
 
 
 def _workbench(workspace: Path | None, python_path: Path | None, timeout: float) -> Any:
-    from codeprm.analysis.files import find_root
-    from codeprm.cli.call import workbench
+    from codeprm.cli.call import workbench, workspace_root
 
-    return workbench(find_root(Path.cwd(), workspace), python_path, timeout)
+    return workbench(workspace_root(workspace), python_path, timeout)
 
 
 def _show(planned: Any, as_json: bool, applied: bool) -> None:
     if as_json:
         render.emit_json(planned.bundle)
         return
-    sys.stdout.write(planned.diff)
-    sys.stdout.flush()
-    click.echo(
+    out = current().out
+    out.write(planned.diff)
+    out.flush()
+    echo(
         ("applied: " if applied else "preview only, nothing written (use --apply): ")
         + f"{len(planned.change)} file(s)",
         err=True,
@@ -121,7 +121,8 @@ def actions_cmd(
     index_io: str,
     verbose: bool,
 ) -> None:
-    """List the code actions (quick fixes, refactorings) at SELECTOR with their edits (-v: the diffs)."""
+    """List the code actions (quick fixes, refactorings) at SELECTOR with their edits (-v: the
+    diffs)."""
     with _workbench(workspace, python_path, timeout) as bench:
         bundle = bench.actions(selector, index_io)
     if as_json:
@@ -129,11 +130,11 @@ def actions_cmd(
         return
     actions = bundle["facts"]["actions"]
     if not actions:
-        click.echo("no code actions")
+        echo("no code actions")
     for n, action in enumerate(actions):
-        click.echo(f"[{n}] {action['kind'] or '-'}: {action['title']}")
+        echo(f"[{n}] {action['kind'] or '-'}: {action['title']}")
         if verbose and action.get("diff"):
-            click.echo(action["diff"])
+            echo(action["diff"])
 
 
 @click.command(name="apply")
@@ -159,7 +160,8 @@ def apply_cmd(
     deny: tuple[str, ...],
     three_way: bool,
 ) -> None:
-    """Preview EDIT (a unified diff or an LSP WorkspaceEdit JSON file, '-' for stdin); --apply writes it."""
+    """Preview EDIT (a unified diff or an LSP WorkspaceEdit JSON file, '-' for stdin); --apply
+    writes it."""
     from codeprm.cli.step import read_edit
     from codeprm.workspace import ApplyOptions
 
@@ -170,7 +172,7 @@ def apply_cmd(
             if not do_apply:
                 raise click.UsageError("--git-3way merges into the worktree: give --apply too")
             result = bench.apply_three_way(text, options)
-            click.echo(f"applied through git apply --3way: {len(result.change)} file(s)", err=True)
+            echo(f"applied through git apply --3way: {len(result.change)} file(s)", err=True)
             return
         planned, _ = bench.apply(text, write=options if do_apply else None)
         _show(planned, as_json, do_apply)

@@ -80,8 +80,12 @@ def _needs_stdin(argv: list[str]) -> bool:
     return command in ("step", "apply") and "-" in argv[1:]
 
 
-def try_daemon(argv: list[str]) -> int | None:
-    """The exit code of the command run by the daemon, or None to run it here."""
+def try_daemon(argv: list[str], unread: list[str] | None = None) -> int | None:
+    """The exit code of the command run by the daemon, or None to run it here.
+
+    A command the daemon did not run after its stdin was read appends that input to
+    ``unread`` (the command here reads it instead of the process's stdin).
+    """
     if (
         not argv
         or argv[0] not in DAEMON_COMMANDS
@@ -124,10 +128,8 @@ def try_daemon(argv: list[str]) -> int | None:
             reply = None
     if reply is None or reply.get("busy"):
         _note("the daemon " + ("is busy" if reply else "hung up"))
-        if stdin is not None:  # the command here still needs what the daemon never used
-            import io
-
-            sys.stdin = io.StringIO(stdin)
+        if stdin is not None and unread is not None:  # the command here still needs it
+            unread.append(stdin)
         return None
     sys.stdout.buffer.write(str(reply.get("stdout", "")).encode("utf-8", "surrogateescape"))
     sys.stdout.flush()
@@ -138,9 +140,19 @@ def try_daemon(argv: list[str]) -> int | None:
 
 def main() -> None:
     argv = sys.argv[1:]
-    code = try_daemon(argv)
+    unread: list[str] = []
+    code = try_daemon(argv, unread)
     if code is None:
+        from codeprm.cli.call import Call
         from codeprm.cli.main import run
 
-        code = run(argv)
+        call = Call()
+        if unread:
+            import io
+
+            data = unread[0].encode("utf-8", "surrogateescape")
+            call.stdin = io.TextIOWrapper(
+                io.BytesIO(data), encoding="utf-8", errors="surrogateescape", newline=""
+            )
+        code = run(argv, call=call)
     sys.exit(code)

@@ -11,13 +11,13 @@ set-up never blocks the model; server timeouts and crashes keep their codes (64,
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
 from codeprm.cli import render
+from codeprm.cli.call import current, echo
 from codeprm.cli.options import json_option, python_option, timeout_option, workspace_option
 from codeprm.errors import CodeprmError
 
@@ -62,9 +62,10 @@ def hook_group() -> None:
 
 
 def _read_stdin() -> str:
-    buffer = getattr(sys.stdin, "buffer", None)
-    if buffer is None:  # a replaced stdin (tests, the daemon) is text already
-        return sys.stdin.read()
+    stdin = current().input
+    buffer = getattr(stdin, "buffer", None)
+    if buffer is None:  # a replaced stdin (tests) is text already
+        return stdin.read()
     data = buffer.read()
     try:
         return data.decode("utf-8")
@@ -111,8 +112,9 @@ def claude_code_cmd(
         event = hooks.parse_payload(_read_stdin())
         if not event.is_edit:
             return
-        root = hooks.workspace_for(event, workspace)
-        target = hooks.file_of(event, root)
+        cwd = current().cwd
+        root = hooks.workspace_for(event, workspace, cwd)
+        target = hooks.file_of(event, root, cwd)
         if target is None:
             return
         from codeprm.cli.call import workbench
@@ -126,7 +128,7 @@ def claude_code_cmd(
     if as_json:
         render.emit_json(outcome.bundle)
     elif outcome.note():
-        click.echo(json.dumps({"systemMessage": outcome.note()}))
+        echo(json.dumps({"systemMessage": outcome.note()}))
     if outcome.blocked:
-        click.echo(outcome.reason(), err=True)
+        echo(outcome.reason(), err=True)
         ctx.exit(2)

@@ -1,6 +1,8 @@
-"""``codeprm locate SELECTOR``: where a selector points now, how sure codeprm is, and the alternatives.
+"""``codeprm locate SELECTOR``: where a selector points now, how sure codeprm is, and the
+alternatives.
 
-Thin: parse options, call ``Workbench.locate`` (``codeprm.selectors.resolve``), render. Positions are printed
+Thin: parse options, call ``Workbench.locate`` (``codeprm.selectors.resolve``), render. Positions
+are printed
 1-based in the ``--index-io`` unit (with ``-v`` also in utf-16 and codepoint); ``--json``
 prints a bundle envelope whose ``resolution`` is the Resolution (0-based utf-16 ranges).
 
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import click
 
+from codeprm.cli.call import echo
 from codeprm.cli.options import index_io_option, json_option, verbose_option, workspace_option
 from codeprm.selectors import format_range, preview
 from codeprm.selectors.position_encoding import INDEX_IO, IndexIO
@@ -46,14 +49,16 @@ def locate_cmd(
     Selectors (lines and columns 1-based, columns in --index-io units):
       src/app.py@L42:C7                 cursor
       src/app.py@R(42,7->44,1)          range (end exclusive)
-      py://pkg.mod#Class.method:sig     symbol (roles def|sig|body|doc; ?overload=N, ?accessor=setter)
+      py://pkg.mod#Class.method:sig     symbol (roles def|sig|body|doc;
+                                        ?overload=N, ?accessor=setter)
       ast://[module=pkg.mod]/[class=C]/[def=m]
       anchor://src/app.py#"def%20load_data("?ctx=24
     Any kind may end in ?v=<sha256 prefix> (or &v=...) of the text it was made against.
     """
-    from codeprm.cli.call import workbench
+    from codeprm.cli.call import current, workbench
 
-    root = workspace if workspace is not None else default_root()
+    call = current()
+    root = workspace if workspace is not None else default_root(call.directory())
     # lazy: an exact selector reads only its own file; relocation walks the workspace
     with workbench(root, server=False) as bench:
         located = bench.locate(selector, index_io, bundle=as_json)
@@ -66,26 +71,24 @@ def locate_cmd(
         assert located.bundle is not None
         emit_json(located.bundle)
         return
-    click.echo(f"{res.path}:{format_range(f.lines, res.range, index_io)}  ({index_io}, 1-based)")
+    echo(f"{res.path}:{format_range(f.lines, res.range, index_io)}  ({index_io}, 1-based)")
     if verbose:
         for unit in INDEX_IO:
             if unit != index_io:
-                click.echo(f"  {unit}: {format_range(f.lines, res.range, unit)}")
-    click.echo(f"{res.kind}  confidence {res.confidence:.3f}  docVersion {res.version_check}")
+                echo(f"  {unit}: {format_range(f.lines, res.range, unit)}")
+    echo(f"{res.kind}  confidence {res.confidence:.3f}  docVersion {res.version_check}")
     if res.symbol_id:
-        click.echo(f"symbolId {res.symbol_id}")
-    click.echo(preview(index, res, context_lines=1))
+        echo(f"symbolId {res.symbol_id}")
+    echo(preview(index, res, context_lines=1))
     alternatives = [c for c in res.candidates if (c.path, c.range) != (res.path, res.range)]
     if verbose and res.candidates:
         weights = ", ".join(f"{k} {w}" for k, w in res.weights.items())
-        click.echo(f"weights: {weights}  threshold {res.threshold}")
+        echo(f"weights: {weights}  threshold {res.threshold}")
         top = res.candidates[0]
-        click.echo(
-            "features: " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(top.features.items()))
-        )
+        echo("features: " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(top.features.items())))
     if alternatives:
-        click.echo("alternatives:")
+        echo("alternatives:")
         for c in alternatives:
             other = index.file(c.path)
             where = format_range(other.lines, c.range, index_io) if other is not None else ""
-            click.echo(f"  {c.score:.3f}  {c.label or c.path}  {c.path}:{where}")
+            echo(f"  {c.score:.3f}  {c.label or c.path}  {c.path}:{where}")

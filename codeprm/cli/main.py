@@ -33,7 +33,7 @@ COMMANDS: dict[str, str] = {
     "prm": "codeprm.cli.prm:prm_group",
     "step": "codeprm.cli.step:step_cmd",
     "score": "codeprm.cli.score:score_cmd",
-    "replay": "codeprm.cli.replay:replay_cmd",
+    "replay": "codeprm.cli.rescore:rescore_cmd",
     "trace": "codeprm.cli.trace:trace_group",
     "batch": "codeprm.cli.batch:batch_cmd",
     "rename": "codeprm.cli.edit:rename_cmd",
@@ -51,8 +51,10 @@ COMMANDS: dict[str, str] = {
 }
 
 _EPILOG = (
-    "Every command also takes --trace-file FILE: append a replayable trace of the\ninvocation (JSON-RPC frames, bundles) to FILE; see 'codeprm trace'. --trace-key\nKEYFILE (or CODEPRM_TRACE_KEY) chains it with HMAC-SHA256 so that edits are detectable.\n\nExit codes:\n\n\b\n"
-    + "\n".join(f"{c:>3}  {m}" for c, m in EXIT_CODES.items())
+    "Every command also takes --trace-file FILE: append a replayable trace of the\n"
+    "invocation (JSON-RPC frames, bundles) to FILE; see 'codeprm trace'. --trace-key\n"
+    "KEYFILE (or CODEPRM_TRACE_KEY) chains it with HMAC-SHA256 so that edits are detectable.\n"
+    "\nExit codes:\n\n\b\n" + "\n".join(f"{c:>3}  {m}" for c, m in EXIT_CODES.items())
 )
 
 
@@ -76,16 +78,16 @@ def cli() -> None:
     """codeprm: machine-checked, step-by-step rewards for coding agents' edits."""
 
 
-def _fail(message: str, code: int, call: Call | None = None) -> int:
+def _fail(message: str, code: int, call: Call) -> int:
     line = " ".join(message.split())
-    if call is not None:
-        call.error = line
-    click.echo(f"codeprm: error: {line}", err=True)
+    call.error = line
+    click.echo(f"codeprm: error: {line}", file=call.stderr, err=True)
     return code
 
 
 def split_trace(argv: list[str]) -> tuple[list[str], str | None, str | None]:
-    """``--trace-file FILE`` and ``--trace-key KEYFILE`` are accepted on every command: take them out before click parses."""
+    """``--trace-file FILE`` and ``--trace-key KEYFILE`` are accepted on every command: take them
+    out before click parses."""
     args, options = _split_global(argv, ("--trace-file", "--trace-key"))
     return args, options.get("--trace-file"), options.get("--trace-key")
 
@@ -118,14 +120,18 @@ def run(
     pool: WorkbenchPool | None = None,
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
+    call: Call | None = None,
 ) -> int:
     """Run the CLI (recording a trace when asked) and return its exit code.
 
     ``pool``: the daemon's warm Workbenches; ``env``: where CODEPRM_TRACE_KEY is read
-    (the client's, for a daemon); ``cwd``: the directory the trace records.
+    (the client's, for a daemon); ``cwd``: the directory the trace records (default: the
+    call's); ``call``: the invocation's context (its directory and streams), which
+    ``pool`` and ``env`` are set on.
     """
     args, trace_file, key_file = split_trace(list(sys.argv[1:] if argv is None else argv))
-    call = Call(pool=pool, env=env)
+    call = call if call is not None else Call()
+    call.pool, call.env = pool, env
     if trace_file is None and key_file is None:
         return run_call(args, call)
     from pathlib import Path
@@ -134,11 +140,13 @@ def run(
 
     try:
         if key_file is not None:
-            call.key_file = Path(key_file)
+            call.key_file = call.path(Path(key_file))
         secret = call.trace_key()  # an unreadable or empty key file fails here, before the command
         if trace_file is None:
             return run_call(args, call)
-        recorder = trace.Recorder(Path(trace_file), args, secret, cwd)
+        if cwd is None and call.cwd is not None:
+            cwd = str(call.cwd)
+        recorder = trace.Recorder(call.path(Path(trace_file)), args, secret, cwd)
     except CodeprmError as err:
         return _fail(err.one_line(), err.exit_code, call)
     call.trace = recorder
@@ -157,7 +165,7 @@ def run_call(argv: list[str], call: Call) -> int:
     except CodeprmError as err:
         return _fail(err.one_line(), err.exit_code, call)
     except click.exceptions.NoArgsIsHelpError as err:
-        click.echo(err.format_message())
+        click.echo(err.format_message(), file=call.stdout)
         return 2
     except click.UsageError as err:
         hint = ""
@@ -189,33 +197,35 @@ def run_call(argv: list[str], call: Call) -> int:
 def serve_request(payload: Mapping[str, Any], pool: WorkbenchPool) -> dict[str, Any]:
     """One daemon request: the client's command line, run against the daemon's warm pool.
 
-    The command runs as it would in the client's process: its working directory, its
-    stdin, its trace key (a traced call records its own trace, on a fresh Workbench).
-    click commands print to the process's streams, so they are pointed at buffers for
-    the call (the daemon runs one command at a time) and the reply carries what was
-    written.
+    The command runs as it would in the client's process: in its working directory,
+    with its stdin and its trace key (a traced call records its own trace, on a fresh
+    Workbench). The call's ``Call`` carries the directory and streams (buffers whose
+    contents the reply carries); the process's working directory and ``sys`` streams are
+    never touched, so calls from different directories may run side by side.
     """
     import io
+    from pathlib import Path
 
     argv = [str(a) for a in payload.get("argv") or []]
     env = {"CODEPRM_TRACE_KEY": str(payload["traceKey"])} if payload.get("traceKey") else {}
-    out, err = io.BytesIO(), io.StringIO()
-    wrapper = io.TextIOWrapper(out, encoding="utf-8", write_through=True)
-    saved = sys.stdin, sys.stdout, sys.stderr, os.getcwd()
-    sys.stdin, sys.stdout, sys.stderr = io.StringIO(payload.get("stdin") or ""), wrapper, err
-    try:
-        os.chdir(str(payload.get("cwd") or saved[3]))
-        code = run(argv, pool=pool, env=env)
-    finally:
-        wrapper.flush()
-        sys.stdin, sys.stdout, sys.stderr = saved[0], saved[1], saved[2]
-        os.chdir(saved[3])
-    data = out.getvalue()
-    wrapper.detach()  # dropping the wrapper must not close the buffer under us
+    cwd = Path(str(payload["cwd"])) if payload.get("cwd") else None
+    stdin = str(payload.get("stdin") or "").encode("utf-8", "surrogateescape")
+    call = Call(
+        cwd=cwd,
+        stdin=io.TextIOWrapper(
+            io.BytesIO(stdin), encoding="utf-8", errors="surrogateescape", newline=""
+        ),
+        stdout=io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True),
+        stderr=io.StringIO(),
+    )
+    assert call.stdout is not None and call.stderr is not None
+    code = run(argv, pool=pool, env=env, call=call)
+    call.stdout.flush()
+    data = call.stdout.buffer.getvalue()  # type: ignore[attr-defined]
     return {
         "exit": code,
         "stdout": data.decode("utf-8", "surrogateescape"),
-        "stderr": err.getvalue(),
+        "stderr": call.stderr.getvalue(),  # type: ignore[attr-defined]
     }
 
 

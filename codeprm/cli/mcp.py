@@ -29,7 +29,10 @@ from codeprm.errors import UsageError
     "--call-budget",
     type=click.FloatRange(min=0.1),
     default=None,
-    help="Seconds one tool call may run (and wait for the one before it); past it, it is cancelled with exit 73. Default: 4x --timeout.",
+    help=(
+        "Seconds one tool call may run (and wait for the one before it); past it, it is "
+        "cancelled with exit 73. Default: 4x --timeout."
+    ),
 )
 @exec_option
 def mcp_cmd(
@@ -55,10 +58,10 @@ def mcp_cmd(
     if importlib.util.find_spec("mcp") is None:
         raise UsageError("codeprm mcp needs the MCP Python SDK: pip install 'mcp>=2.3,<3'")
     from codeprm.agents.mcp_server import Workbench, serve
-    from codeprm.analysis.files import find_root
     from codeprm.analysis.learned import load_prm
+    from codeprm.cli.call import workspace_root
 
-    root = find_root(Path.cwd(), workspace)
+    root = workspace_root(workspace)
     serve(
         Workbench(
             root=root,

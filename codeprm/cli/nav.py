@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from codeprm.cli import render
+from codeprm.cli.call import echo
 from codeprm.cli.options import server_options
 
 SELECTOR_HELP = (
@@ -20,13 +21,10 @@ SELECTOR_HELP = (
 def _workbench(
     workspace: Path | None, target: str, python_path: Path | None, timeout: float
 ) -> Any:
-    from codeprm.analysis.files import find_root
-    from codeprm.cli.call import workbench
+    from codeprm.cli.call import workbench, workspace_root
 
     path_part = target.split("@", 1)[0] if "://" not in target else "."
-    return workbench(
-        find_root(Path(path_part) if path_part else Path.cwd(), workspace), python_path, timeout
-    )
+    return workbench(workspace_root(workspace, Path(path_part or ".")), python_path, timeout)
 
 
 def _converter(root: Path, index_io: str) -> render.Convert | None:
@@ -103,7 +101,7 @@ def diag_cmd(
     with _workbench(workspace, files[0] if files else ".", python_path, timeout) as bench:
         bundle = bench.diag(files)
         for _path, reason in bench.skipped():
-            click.echo(f"codeprm: skipped {reason}", err=True)
+            echo(f"codeprm: skipped {reason}", err=True)
         render.emit_json(bundle) if as_json else render.render_diagnostics(
             bundle, _converter(bench.root, index_io)
         )

@@ -8,15 +8,20 @@ from typing import Any, TypeVar
 
 import click
 
+from codeprm.cli.call import CallPath
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 workspace_option = click.option(
     "-w",
     "--workspace",
     "workspace",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=CallPath(file_okay=False, path_type=Path),
     default=None,
-    help="Workspace root (default: the git top level containing the target, else the current directory).",
+    help=(
+        "Workspace root (default: the git top level containing the target, else the current "
+        "directory)."
+    ),
 )
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print the analysis bundle as canonical JSON."
@@ -33,14 +38,20 @@ index_io_option = click.option(
     type=click.Choice(["utf-16", "utf-8", "codepoint"]),
     default="utf-16",
     show_default=True,
-    help="Unit of the columns in selectors given and positions printed (lines and columns are 1-based).",
+    help=(
+        "Unit of the columns in selectors given and positions printed (lines and columns are "
+        "1-based)."
+    ),
 )
 python_option = click.option(
     "--python",
     "python_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=CallPath(dir_okay=False, path_type=Path),
     default=None,
-    help="Python interpreter of the target environment (default: the workspace's .venv if any, else this one).",
+    help=(
+        "Python interpreter of the target environment (default: the workspace's .venv if "
+        "any, else this one)."
+    ),
 )
 verbose_option = click.option("-v", "--verbose", is_flag=True, help="Show more detail.")
 
@@ -50,7 +61,10 @@ prm_form_option = click.option(
     type=click.Choice(["potential-v1", "step-v1"]),
     default="potential-v1",
     show_default=True,
-    help="How the learned PRM enters the reward: the change of its potential (w/4 * (V(after) - V(before))), or the old per-step w * (p - 0.5).",
+    help=(
+        "How the learned PRM enters the reward: the change of its potential (w/4 * (V(after) "
+        "- V(before))), or the old per-step w * (p - 0.5)."
+    ),
 )
 
 
@@ -60,13 +74,20 @@ exec_option = click.option(
     type=click.Choice(["none", "doctest", "tests"]),
     default="doctest",
     show_default=True,
-    help="Execution facts: run the edited definitions' doctests (doctest), also the tests that exercise the edited code (tests, with --test-cmd), before and after, in a capped sandbox.",
+    help=(
+        "Execution facts: run the edited definitions' doctests (doctest), also the tests "
+        "that exercise the edited code (tests, with --test-cmd), before and after, in a "
+        "capped sandbox."
+    ),
 )
 exec_test_cmd_option = click.option(
     "--test-cmd",
     "exec_test_cmd",
     default=None,
-    help="With --exec tests: the project's test command (unittest tests are selected by recorded call coverage).",
+    help=(
+        "With --exec tests: the project's test command (unittest tests are selected by "
+        "recorded call coverage)."
+    ),
 )
 
 
@@ -86,7 +107,10 @@ def prm_choice(default: str = "auto") -> Callable[[F], F]:
         "prm",
         default=default,
         show_default=True,
-        help="The learned PRM: auto | default | realfix (the shipped fine-tuned delta) | none | PATH to a checkpoint.",
+        help=(
+            "The learned PRM: auto | default | realfix (the shipped fine-tuned delta) | none "
+            "| PATH to a checkpoint."
+        ),
     )
 
 
@@ -95,7 +119,10 @@ prm_weight_option = click.option(
     "--prm-weight",
     type=click.FloatRange(min=0.0),
     default=None,
-    help="w: the weight of the learned term (w/4 * dV, or w * (p - 0.5) with --prm-form step-v1) [default: the PRM checkpoint's fitted weight, else 1.0].",
+    help=(
+        "w: the weight of the learned term (w/4 * dV, or w * (p - 0.5) with --prm-form "
+        "step-v1) [default: the PRM checkpoint's fitted weight, else 1.0]."
+    ),
 )
 device_option = click.option(
     "--device",
@@ -107,7 +134,7 @@ device_option = click.option(
 model_option = click.option(
     "--model",
     "model_path",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=CallPath(file_okay=False, path_type=Path),
     default=None,
     help="PRM checkpoint directory (default: the fetched SmolLM2-135M checkpoint).",
 )
@@ -117,19 +144,26 @@ task_option = click.option(
 
 
 def reward_options(prm_default: str = "none") -> Callable[[F], F]:
-    """--weights, --formula, --prm, --prm-weight, --prm-form, --exec, --test-cmd, --task: how a step is rewarded."""
+    """--weights, --formula, --prm, --prm-weight, --prm-form, --exec, --test-cmd, --task: how a step
+    is rewarded."""
     options = (
         click.option(
             "--weights",
             default=None,
-            help="Reward weights as key=value pairs, e.g. a=0.5,a_w=0.1,b=0.4,g=0.1,x=0.5 (default: the PRM checkpoint's fitted weights, else these).",
+            help=(
+                "Reward weights as key=value pairs, e.g. a=0.5,a_w=0.1,b=0.4,g=0.1,x=0.5 "
+                "(default: the PRM checkpoint's fitted weights, else these)."
+            ),
         ),
         click.option(
             "--formula",
             type=click.Choice(["potential-v2", "potential-v1", "published-v1"]),
             default="potential-v2",
             show_default=True,
-            help="The deterministic reward (potential-v2 counts hidden diagnostics and failing tests).",
+            help=(
+                "The deterministic reward (potential-v2 counts hidden diagnostics and "
+                "failing tests)."
+            ),
         ),
         prm_choice(prm_default),
         prm_weight_option,

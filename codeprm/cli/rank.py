@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from codeprm.cli.call import CallPath, echo
 from codeprm.cli.options import (
     device_option,
     exec_option,
@@ -23,12 +24,12 @@ from codeprm.cli.options import (
 
 
 @click.command(name="rank")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=CallPath(dir_okay=False, path_type=Path))
 @click.option(
     "--candidates",
     "candidates_file",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=CallPath(dir_okay=False, path_type=Path),
     help='JSONL, one candidate per line: {"id": ..., "new_text": ...} or {"id": ..., "diff": ...}.',
 )
 @workspace_option
@@ -41,7 +42,10 @@ from codeprm.cli.options import (
 @click.option(
     "--weights",
     default=None,
-    help="Reward weights as key=value pairs, e.g. a=0.5,a_w=0.1,x=0.5 (default: the PRM checkpoint's fitted weights, else the built-in ones).",
+    help=(
+        "Reward weights as key=value pairs, e.g. a=0.5,a_w=0.1,x=0.5 (default: the PRM "
+        "checkpoint's fitted weights, else the built-in ones)."
+    ),
 )
 @prm_form_option
 @exec_option
@@ -69,14 +73,13 @@ def rank_cmd(
     best first, of {"id", "reward", "components", ...}; a candidate that cannot be
     scored has "reward": null and an "error", and the others are still ranked.
     """
-    from codeprm.analysis.files import find_root
     from codeprm.analysis.learned import reward_weights
     from codeprm.analysis.rank import read_candidates
-    from codeprm.cli.call import workbench
+    from codeprm.cli.call import workbench, workspace_root
     from codeprm.rewards import Weights
 
     candidates = read_candidates(candidates_file)
-    root = find_root(file if file.is_absolute() else Path.cwd() / file, workspace)
+    root = workspace_root(workspace, file)
     Weights.parse(weights)  # a bad --weights fails before the model loads
     with workbench(root, python_path, timeout) as bench:
         scorer, why_not = bench.prm(prm, device)
@@ -93,13 +96,13 @@ def rank_cmd(
             test_cmd=exec_test_cmd,
         )
     if as_json:
-        click.echo(json.dumps([r.to_json() for r in ranked], sort_keys=True))
+        echo(json.dumps([r.to_json() for r in ranked], sort_keys=True))
         return
     if why_not and prm == "auto":
-        click.echo(f"learned PRM not used: {why_not}", err=True)
+        echo(f"learned PRM not used: {why_not}", err=True)
     for n, r in enumerate(ranked, 1):
         if r.reward is None:
-            click.echo(f"  -  {r.id}: error: {r.error.one_line() if r.error else '?'}")
+            echo(f"  -  {r.id}: error: {r.error.one_line() if r.error else '?'}")
             continue
         prm_part = r.components.get("prm")
         extra = ""
@@ -112,4 +115,4 @@ def rank_cmd(
             extra = f"  (deterministic {r.components['deterministic']:+g}, PRM {said})"
         if "guard" in r.components:
             extra += f"  [caught: {', '.join(r.components['guard']['detected'])}]"
-        click.echo(f"{n:>3}. {r.id}: {r.reward:+.4f}{extra}")
+        echo(f"{n:>3}. {r.id}: {r.reward:+.4f}{extra}")

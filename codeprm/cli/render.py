@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import Any
 
 from codeprm.bundles import encode
+from codeprm.cli import call
 
 Convert = Callable[[str, dict[str, int]], tuple[int, int]]
 
 
 def emit_json(bundle: dict[str, Any]) -> None:
-    sys.stdout.buffer.write(encode(bundle) + b"\n")
-    sys.stdout.flush()
+    """The bundle as canonical JSON, one line on the invocation's stdout."""
+    call.emit_bytes(encode(bundle) + b"\n")
 
 
 def console() -> Any:
-    from rich.console import Console
-
-    return Console(highlight=False, soft_wrap=True)
+    """A rich Console on the invocation's stdout."""
+    return call.console(highlight=False, soft_wrap=True)
 
 
 def _utf16(path: str, pos: dict[str, int]) -> tuple[int, int]:
@@ -58,7 +57,8 @@ def render_symbols(bundle: dict[str, Any], convert: Convert | None = None) -> No
     def walk(symbols: list[dict[str, Any]], depth: int) -> None:
         for s in symbols:
             out.print(
-                f"{'  ' * depth}{s['kind']:<10} {s['name']}  [dim]{where(path, s['selectionRange']['start'], convert)}[/dim]"
+                f"{'  ' * depth}{s['kind']:<10} {s['name']}  "
+                f"[dim]{where(path, s['selectionRange']['start'], convert)}[/dim]"
             )
             walk(s["children"], depth + 1)
 
@@ -79,7 +79,8 @@ def render_diagnostics(bundle: dict[str, Any], convert: Convert | None = None) -
         out.print(code)
     c = facts["counts"]
     out.print(
-        f"{len(facts['files'])} file(s): {c['error']} error(s), {c['warning']} warning(s), {c['information']} information"
+        f"{len(facts['files'])} file(s): {c['error']} error(s), {c['warning']} "
+        f"warning(s), {c['information']} information"
     )
 
 
@@ -90,13 +91,15 @@ def render_step(bundle: dict[str, Any], *, applied: bool = False) -> None:
         for d in facts[kind]:
             sign = "+" if kind == "introduced" else "-"
             out.print(
-                f"[{style}]{sign} {d['severity']}[/{style}] {where(d['path'], d['range']['start'])}: ",
+                f"[{style}]{sign} {d['severity']}[/{style}] "
+                f"{where(d['path'], d['range']['start'])}: ",
                 end="",
             )
             out.print(d["message"], markup=False)
     b, a = facts["before"]["counts"], facts["after"]["counts"]
     out.print(
-        f"covered {len(facts['covered'])} file(s): errors {b['error']} -> {a['error']}, warnings {b['warning']} -> {a['warning']}"
+        f"covered {len(facts['covered'])} file(s): errors {b['error']} -> {a['error']}, "
+        f"warnings {b['warning']} -> {a['warning']}"
     )
     if not facts["safety"]["passed"]:
         out.print("[red]unsafe:[/red] ", end="")

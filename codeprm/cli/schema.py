@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from codeprm import safejson
+from codeprm.cli.call import CallPath, echo
 from codeprm.errors import UsageError
 
 
@@ -16,17 +17,17 @@ def schema_group() -> None:
 
 
 @schema_group.command(name="export")
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("directory", type=CallPath(file_okay=False, path_type=Path))
 def export_cmd(directory: Path) -> None:
     """Write every published schema into DIRECTORY."""
     from codeprm.bundles.schema import export
 
     for path in export(directory):
-        click.echo(str(path))
+        echo(str(path))
 
 
 @schema_group.command(name="validate")
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=CallPath(dir_okay=False, path_type=Path))
 def validate_cmd(files: tuple[Path, ...]) -> None:
     """Validate bundle FILES (JSON, or JSONL with one bundle per line) and their ids."""
     from codeprm.bundles.schema import validate_bundle
@@ -45,4 +46,4 @@ def validate_cmd(files: tuple[Path, ...]) -> None:
             bundle = safejson.loads(chunk, what=where)
             validate_bundle(bundle, where=where)
             count += 1
-    click.echo(f"{count} bundle(s) valid")
+    echo(f"{count} bundle(s) valid")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
+from codeprm.cli.call import CallPath, current, echo
 from codeprm.cli.options import (
     json_option,
     python_option,
@@ -20,7 +20,7 @@ from codeprm.errors import UsageError
 
 
 @click.command(name="score")
-@click.argument("trajectory", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("trajectory", required=False, type=CallPath(dir_okay=False, path_type=Path))
 @click.option(
     "--rev-range", help="Score each commit of BASE..HEAD (first parent, oldest first) as one step."
 )
@@ -32,19 +32,19 @@ from codeprm.errors import UsageError
 @click.option(
     "--bundles",
     "bundles_out",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=CallPath(dir_okay=False, path_type=Path),
     help="Write every step bundle to this JSONL file as it is produced.",
 )
 @click.option(
     "--sarif",
     "sarif_out",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=CallPath(dir_okay=False, path_type=Path),
     help="Write SARIF 2.1.0 (one result per introduced diagnostic).",
 )
 @click.option(
     "--markdown",
     "markdown_out",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=CallPath(dir_okay=False, path_type=Path),
     help="Write a Markdown summary.",
 )
 @click.option(
@@ -85,17 +85,16 @@ def score_cmd(
     Nothing on disk changes: every state is rebuilt in memory (from git objects for a
     rev range). Prints a table; --bundles keeps every step's bundle as it is scored.
     """
-    from codeprm.analysis.files import find_root
     from codeprm.analysis.learned import reward_weights
     from codeprm.analysis.trajectory import check_gates, load_steps, summary
     from codeprm.bundles import encode
-    from codeprm.cli.call import workbench
+    from codeprm.cli.call import workbench, workspace_root
     from codeprm.rewards import Weights
 
     if (trajectory is None) == (rev_range is None):
         raise UsageError("give either a TRAJECTORY file or --rev-range BASE..HEAD")
     w = Weights.parse(weights)
-    root = find_root(Path.cwd(), workspace)
+    root = workspace_root(workspace)
     sink = bundles_out.open("wb") if bundles_out else None
 
     def keep(bundle: dict[str, Any]) -> None:
@@ -146,24 +145,25 @@ def score_cmd(
     _reports(bundles, sarif_out, markdown_out, annotations)
     result = summary(bundles)
     if as_json:
-        click.echo(json.dumps(result, sort_keys=True))
+        echo(json.dumps(result, sort_keys=True))
     else:
         _table(bundles, result["total"])
     check_gates(bundles, fail_under=fail_under, fail_on_new_errors=fail_on_new_errors)
 
 
 def _with_progress(run: Any, total: int, label: str) -> Any:
-    if not sys.stderr.isatty():
+    if not current().err.isatty():
         return run(None)
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from codeprm.cli.call import console
 
     with Progress(
         TextColumn("scoring"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=Console(stderr=True),
+        console=console(stderr=True),
         transient=True,
     ) as bar:
         task = bar.add_task(label, total=total)
@@ -234,4 +234,4 @@ def _reports(
         from codeprm.reports.annotations import to_github_annotations
 
         for line in to_github_annotations(bundles):
-            click.echo(line)
+            echo(line)

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from codeprm.cli.call import CallPath, echo
 from codeprm.cli.options import reward_options
 from codeprm.errors import UsageError
 
@@ -19,7 +20,10 @@ from codeprm.errors import UsageError
     "allow",
     multiple=True,
     required=True,
-    help="A repository samples may name (local path or git URL); repeat for several. Nothing else is ever materialised.",
+    help=(
+        "A repository samples may name (local path or git URL); repeat for several. Nothing "
+        "else is ever materialised."
+    ),
 )
 @click.option(
     "--host",
@@ -36,14 +40,14 @@ from codeprm.errors import UsageError
 )
 @click.option(
     "--token-file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=CallPath(exists=True, dir_okay=False, path_type=Path),
     default=None,
     help="A file holding the bearer token every request must carry.",
 )
 @click.option(
     "--cache",
     "cache_dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=CallPath(file_okay=False, path_type=Path),
     default=None,
     help="Where worktrees are materialised (default: <codeprm cache>/workspaces).",
 )
@@ -114,7 +118,10 @@ from codeprm.errors import UsageError
     "--ray",
     "use_ray",
     is_flag=True,
-    help="Score on a pool of Ray actors (pip install 'codeprm[ray]'), samples routed by repository and commit; --workers and --max-benches are per actor.",
+    help=(
+        "Score on a pool of Ray actors (pip install 'codeprm[ray]'), samples routed by "
+        "repository and commit; --workers and --max-benches are per actor."
+    ),
 )
 @click.option(
     "--actors",
@@ -126,7 +133,10 @@ from codeprm.errors import UsageError
 @click.option(
     "--ray-address",
     default=None,
-    help="With --ray: the cluster to join (default: RAY_ADDRESS, else a local Ray started for this server).",
+    help=(
+        "With --ray: the cluster to join (default: RAY_ADDRESS, else a local Ray started for "
+        "this server)."
+    ),
 )
 @click.option(
     "--actor-cpus",
@@ -244,7 +254,7 @@ def serve_cmd(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     server.start()
-    click.echo(
+    echo(
         f"codeprm serve: listening on http://{host}:{server.server_address[1]}"
         + (f" ({actors} Ray actors)" if use_ray else ""),
         err=True,

@@ -6,6 +6,7 @@ import json
 
 import click
 
+from codeprm.cli.call import echo
 from codeprm.cli.options import json_option
 
 
@@ -22,11 +23,12 @@ def list_cmd(as_json: bool) -> None:
 
     rows = status()
     if as_json:
-        click.echo(json.dumps(rows, sort_keys=True))
+        echo(json.dumps(rows, sort_keys=True))
         return
     for row in rows:
-        click.echo(
-            f"{row['language']:<12} {row['server']:<14} {row['version'] or 'not installed':<24} {row['provider'] or ''}"
+        echo(
+            f"{row['language']:<12} {row['server']:<14} "
+            f"{row['version'] or 'not installed':<24} {row['provider'] or ''}"
         )
 
 
@@ -51,8 +53,9 @@ def install_cmd(language: str, force: bool, as_json: bool) -> None:
         "fetched": done.fetched,
     }
     if as_json:
-        click.echo(json.dumps(row, sort_keys=True))
+        echo(json.dumps(row, sort_keys=True))
     else:
-        click.echo(
-            f"{'fetched' if done.fetched else 'cached'} typescript {done.version} ({done.integrity}) at {done.path}"
+        echo(
+            f"{'fetched' if done.fetched else 'cached'} typescript {done.version} "
+            f"({done.integrity}) at {done.path}"
         )

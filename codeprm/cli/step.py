@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -19,9 +18,14 @@ from codeprm.errors import UsageError
 
 
 def read_edit(source: str) -> str:
+    """The edit named on the command line: a file (relative to the invocation's directory),
+    or '-' for the invocation's stdin."""
+    from codeprm.cli.call import current
+
+    call = current()
     if source == "-":
-        return sys.stdin.read()
-    path = Path(source)
+        return call.input.read()
+    path = call.path(Path(source))
     try:
         return path.read_text("utf-8")
     except FileNotFoundError as err:
@@ -80,15 +84,14 @@ def step_cmd(
     Nothing on disk changes unless --apply is given: the reward comes from the language
     server's facts before and after the edit, held in memory.
     """
-    from codeprm.analysis.files import find_root
     from codeprm.analysis.learned import reward_weights
-    from codeprm.cli.call import workbench
+    from codeprm.cli.call import workbench, workspace_root
     from codeprm.rewards import Weights
     from codeprm.workspace import ApplyOptions
 
     text = read_edit(edit)
     w = Weights.parse(weights)
-    with workbench(find_root(Path.cwd(), workspace), python_path, timeout) as bench:
+    with workbench(workspace_root(workspace), python_path, timeout) as bench:
         scorer, _ = bench.prm(prm, "auto")
         w, prm_weight = reward_weights(scorer, weights, prm_weight, prm_form)
         write = ApplyOptions(allow_dirty=allow_dirty) if do_apply else None

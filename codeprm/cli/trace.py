@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
+from codeprm.cli.call import CallPath, echo, emit_bytes
 from codeprm.errors import NotFoundError, UsageError
 
 _filters = [
@@ -117,7 +116,7 @@ def trace_group() -> None:
 
 
 @trace_group.command(name="list")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=CallPath(dir_okay=False, path_type=Path))
 @_with_filters
 @click.option("--json", "as_json", is_flag=True)
 def list_cmd(
@@ -132,15 +131,17 @@ def list_cmd(
     for inv in _selected(file, operation, selector, status, exit_code):
         s = inv.summary()
         if as_json:
-            click.echo(json.dumps(s, sort_keys=True))
+            echo(json.dumps(s, sort_keys=True))
         else:
-            click.echo(
-                f"{s['inv']}  {s['status']:<10} exit {s['exitCode']!s:<4} {s['operation'] or '-':<8} bundles {s['bundles']:<3} frames {s['frames']:<5} {' '.join(s['argv'])}"
+            echo(
+                f"{s['inv']}  {s['status']:<10} exit {s['exitCode']!s:<4} "
+                f"{s['operation'] or '-':<8} bundles {s['bundles']:<3} frames "
+                f"{s['frames']:<5} {' '.join(s['argv'])}"
             )
 
 
 @trace_group.command(name="show")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=CallPath(dir_okay=False, path_type=Path))
 @click.argument("inv", required=False)
 @_with_filters
 @click.option("--frames", is_flag=True, help="Also print every JSON-RPC frame.")
@@ -164,12 +165,11 @@ def show_cmd(
     if not chosen:
         raise NotFoundError(f"no invocation in {file} matches")
     for i in chosen:
-        click.echo(json.dumps(i.summary(), sort_keys=True))
+        echo(json.dumps(i.summary(), sort_keys=True))
         for direction, body in i.frames if frames else []:
-            click.echo(f"{'->' if direction == 'send' else '<-'} {body}")
+            echo(f"{'->' if direction == 'send' else '<-'} {body}")
         for bundle in i.bundles:
-            sys.stdout.buffer.write(encode(bundle) + b"\n")
-            sys.stdout.flush()
+            emit_bytes(encode(bundle) + b"\n")
 
 
 def _rerun(
@@ -177,35 +177,32 @@ def _rerun(
 ) -> tuple[int, str | None]:
     """Run a recorded command line again, over a Workbench answering from ``frames``.
 
-    Its output is not ours to print: stdout and stderr go nowhere, and relative paths
-    resolve against the directory it was recorded in.
+    Its output is not ours to print: its stdout and stderr are buffers dropped after, and
+    relative paths name files in the directory it was recorded in (the call's directory:
+    the process's is never changed).
     """
     from codeprm.cli.call import Call
     from codeprm.cli.main import run_call
 
-    call = Call(trace=collector, replay_frames=frames)
-    buffer = io.BytesIO()
-    stdout, stderr, here = sys.stdout, sys.stderr, os.getcwd()
-    wrapper = io.TextIOWrapper(buffer, encoding="utf-8", write_through=True)
-    sys.stdout, sys.stderr = wrapper, io.StringIO()
-    try:
-        os.chdir(cwd)
-        code = run_call(argv, call)
-    finally:
-        os.chdir(here)
-        sys.stdout, sys.stderr = stdout, stderr
-        wrapper.detach()
+    call = Call(
+        trace=collector,
+        replay_frames=frames,
+        cwd=Path(cwd),
+        stdout=io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True),
+        stderr=io.StringIO(),
+    )
+    code = run_call(argv, call)
     return code, call.error
 
 
 @trace_group.command(name="replay")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=CallPath(dir_okay=False, path_type=Path))
 @click.argument("inv", required=False)
 @_with_filters
 @click.option(
     "--out",
     "out_file",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=CallPath(dir_okay=False, path_type=Path),
     help="Write the regenerated bundles (JSONL).",
 )
 def replay_cmd(
@@ -246,6 +243,6 @@ def replay_cmd(
             if i.chain == trace.KEYED
             else "integrity-only chain: not proof against forgery, use --trace-key"
         )
-        click.echo(f"{i.inv}: {len(bundles)} bundle(s) identical ({' '.join(i.argv)}) [{chain}]")
+        echo(f"{i.inv}: {len(bundles)} bundle(s) identical ({' '.join(i.argv)}) [{chain}]")
     if out_file is not None:
         out_file.write_bytes(b"".join(regenerated))

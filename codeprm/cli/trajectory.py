@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
+from codeprm.cli.call import CallPath, current, echo
 from codeprm.cli.options import workspace_option
 
 
@@ -16,7 +16,7 @@ def trajectory_group() -> None:
 
 
 @trajectory_group.command(name="import")
-@click.argument("source", type=click.Path(exists=False, path_type=Path))
+@click.argument("source", type=CallPath(exists=False, path_type=Path))
 @click.option(
     "--from",
     "kind",
@@ -28,7 +28,7 @@ def trajectory_group() -> None:
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=CallPath(dir_okay=False, path_type=Path),
     default=None,
     help="Write here (default: stdout).",
 )
@@ -40,7 +40,9 @@ def trajectory_group() -> None:
 @click.option(
     "--instance-id",
     default=None,
-    help="OpenHands evaluation output.jsonl: the record to import (required when it holds several).",
+    help=(
+        "OpenHands evaluation output.jsonl: the record to import (required when it holds several)."
+    ),
 )
 def import_cmd(
     source: Path,
@@ -50,21 +52,22 @@ def import_cmd(
     strip_prefix: str | None,
     instance_id: str | None,
 ) -> None:
-    """Import SOURCE (a SWE-agent .traj, an OpenHands event stream or evaluation output.jsonl) as trajectory JSONL.
+    """Import SOURCE (a SWE-agent .traj, an OpenHands event stream or evaluation output.jsonl) as
+    trajectory JSONL.
 
     The workspace (-w) must hold the repository as it was when the run started: the files
     the run edits (of any type) are read from it. A SWE-agent run without per-turn diffs
     (0.x) is replayed one step per edit turn; a run whose replay does not end at its
     submitted patch gets one closing step that does (source.from names the patch).
     """
-    from codeprm.analysis.files import find_root
+    from codeprm.cli.call import workspace_root
     from codeprm.errors import NotFoundError, UsageError
     from codeprm.trajectories import write_jsonl
     from codeprm.trajectories.common import WorkspaceFiles
 
     if not source.exists():
         raise NotFoundError(f"{source}: no such file or directory")
-    base = WorkspaceFiles(find_root(Path.cwd(), workspace))
+    base = WorkspaceFiles(workspace_root(workspace))
     if kind == "swe-agent":
         from codeprm.trajectories.swe_agent import import_swe_agent
 
@@ -76,8 +79,8 @@ def import_cmd(
 
         steps = import_openhands(source, base, strip_prefix=strip_prefix, instance_id=instance_id)
     if output is None:
-        n = write_jsonl(steps, sys.stdout)
+        n = write_jsonl(steps, current().out)
     else:
         with output.open("w", encoding="utf-8") as out:
             n = write_jsonl(steps, out)
-    click.echo(f"{n} step(s) imported", err=True)
+    echo(f"{n} step(s) imported", err=True)

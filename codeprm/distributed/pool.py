@@ -91,7 +91,8 @@ class RewardPool:
     ) -> None:
         if actors < 1 or max_restarts < 0 or max_retries < 0 or (chunk is not None and chunk < 1):
             raise UsageError(
-                "a reward pool needs actors >= 1, max_restarts >= 0, max_retries >= 0 and chunk >= 1"
+                "a reward pool needs actors >= 1, max_restarts >= 0, max_retries >= 0 "
+                "and chunk >= 1"
             )
         unknown = set(failure_rewards or {}) - set(FAILURE_REWARDS)
         if unknown:

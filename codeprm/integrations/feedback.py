@@ -9,12 +9,15 @@ from typing import Any
 def observation(result: Mapping[str, Any]) -> str:
     """What the model is told after a turn."""
     if result.get("status") != "ok":
-        return f"codeprm: the edit was not scored ({result.get('status')}): {result.get('error', '')}".strip()
+        return (
+            f"codeprm: the edit was not scored ({result.get('status')}): {result.get('error', '')}"
+        ).strip()
     bundle = result.get("bundle") or {}
     facts = bundle.get("facts", {})
     introduced, fixed = facts.get("introduced", []), facts.get("fixed", [])
     lines = [
-        f"codeprm: reward {float(result['reward']):+.3f}; {len(fixed)} diagnostic(s) fixed, {len(introduced)} introduced."
+        f"codeprm: reward {float(result['reward']):+.3f}; {len(fixed)} diagnostic(s) "
+        f"fixed, {len(introduced)} introduced."
     ]
     for d in introduced[:5]:
         diag = d.get("diagnostic", d)

@@ -171,7 +171,8 @@ class RewardService:
         unknown = set(failure_rewards or {}) - set(FAILURE_REWARDS)
         if unknown:
             raise UsageError(
-                f"unknown failure kind(s): {', '.join(sorted(unknown))} (known: {', '.join(FAILURE_REWARDS)})"
+                f"unknown failure kind(s): {', '.join(sorted(unknown))} (known: "
+                f"{', '.join(FAILURE_REWARDS)})"
             )
         if sample_timeout <= 0 or max_benches < 1 or workers < 1:
             raise UsageError(

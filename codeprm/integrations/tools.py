@@ -66,7 +66,8 @@ class EditTool:
         if opened.get("episode") is None:
             return (
                 instance_id,
-                f"codeprm: no workspace ({opened.get('status')}): {opened.get('error', '')}".strip(),
+                f"codeprm: no workspace ({opened.get('status')}): "
+                f"{opened.get('error', '')}".strip(),
             )
         return instance_id, ""
 

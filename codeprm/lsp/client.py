@@ -19,7 +19,7 @@ from lsprotocol import types as lsp
 from pygls.lsp.client import LanguageClient
 
 from codeprm import __version__
-from codeprm.lsp import replay
+from codeprm.lsp import playback
 
 if not os.environ.get("CODEPRM_DEBUG"):
     # pygls logs warnings for benign events (unknown notifications); keep stderr ours.
@@ -73,7 +73,8 @@ class _TeeReader:
             if not value.isdigit() or len(value) > 12 or int(value) > MAX_FRAME_BYTES:
                 shown = value[:20].decode("ascii", "replace")
                 self._fault(
-                    f"the language server sent a bad header (Content-Length: {shown}; the limit is {MAX_FRAME_BYTES} bytes)"
+                    f"the language server sent a bad header (Content-Length: {shown}; "
+                    f"the limit is {MAX_FRAME_BYTES} bytes)"
                 )
                 return b""
         return line
@@ -130,7 +131,7 @@ class CodeprmClient(LanguageClient):
         self.published_event = asyncio.Event()
         self.exited = asyncio.Event()
         self.process: asyncio.subprocess.Process | None = None
-        self.replay_server: replay.ReplayServer | None = None
+        self.playback: playback.PlaybackServer | None = None
         self._configuration = configuration
         self._folders = workspace_folders
         #: why the connection became unusable (a framing fault), None while it is fine
@@ -143,19 +144,19 @@ class CodeprmClient(LanguageClient):
         """Start the server over stdio, tee its frames, and drain its stderr.
 
         When the client was given recorded frames (``codeprm trace replay``) no process
-        starts: a ReplayServer answers from the recording instead.
+        starts: a PlaybackServer answers from the recording instead.
         """
         from pygls.io_ import run_async
 
         frames = self.replay_frames
         if frames is not None:
-            self.replay_server = replay.ReplayServer(frames)
-            self.protocol.set_writer(self.replay_server)
+            self.playback = playback.PlaybackServer(frames)
+            self.protocol.set_writer(self.playback)
             self._async_tasks.append(
                 asyncio.create_task(
                     run_async(
                         stop_event=self._stop_event,
-                        reader=self.replay_server.reader,
+                        reader=self.playback.reader,
                         protocol=self.protocol,
                         logger=logging.getLogger("pygls.client"),
                         error_handler=self.report_server_error,

@@ -34,11 +34,26 @@ from codeprm.errors import ServerCrashError
 TYPESCRIPT_VERSION = "7.0.2"
 #: npm integrity (sha512 of the tarball) of each platform package of TYPESCRIPT_VERSION
 TYPESCRIPT_INTEGRITY = {
-    "linux-x64": "sha512-EYdf2cNg7rgCWJnxCdJ+F3V39O8ihb37eHAu1LK8oAFizgTQbPOK7zHHXbPt8rX24COqODXeI3sIf0fCXG7H/A==",
-    "linux-arm64": "sha512-Qh4eU4/y3yDjnfjjyPYihMj5/ODIlmt+Bzu17OI+fiSRDW57QmU5SiN63exPRNJPKUzcc1INa1NXdrJ+MqHjUQ==",
-    "darwin-x64": "sha512-SZ9xZInqApNlNGc9s0W1VSsktYSOe9cFqNOIqmN1Gs8SmkjKZYFt017G4VwPxASInODuAdbTW7sXiFUf893RgA==",
-    "darwin-arm64": "sha512-gowzar9MwS/aRWp6f3a4KUqzRjAZjOsmGNCM6LcTgXum+dBfgsBVMN+AgvOCCbguXyick6LJhpBszxMebJ8syA==",
-    "win32-x64": "sha512-0BQ3HkAHHlKLSp1qRvf3SUhGpGsDuhB/jgFw75guyqbxJqEaS0Cw/VFO8i2nHglJUzQCRtMMR/IBAKE3ETMC4g==",
+    "linux-x64": (
+        "sha512-EYdf2cNg7rgCWJnxCdJ+F3V39O8ihb37eHAu1LK8"
+        "oAFizgTQbPOK7zHHXbPt8rX24COqODXeI3sIf0fCXG7H/A=="
+    ),
+    "linux-arm64": (
+        "sha512-Qh4eU4/y3yDjnfjjyPYihMj5/ODIlmt+Bzu17OI+"
+        "fiSRDW57QmU5SiN63exPRNJPKUzcc1INa1NXdrJ+MqHjUQ=="
+    ),
+    "darwin-x64": (
+        "sha512-SZ9xZInqApNlNGc9s0W1VSsktYSOe9cFqNOIqmN1"
+        "Gs8SmkjKZYFt017G4VwPxASInODuAdbTW7sXiFUf893RgA=="
+    ),
+    "darwin-arm64": (
+        "sha512-gowzar9MwS/aRWp6f3a4KUqzRjAZjOsmGNCM6LcT"
+        "gXum+dBfgsBVMN+AgvOCCbguXyick6LJhpBszxMebJ8syA=="
+    ),
+    "win32-x64": (
+        "sha512-0BQ3HkAHHlKLSp1qRvf3SUhGpGsDuhB/jgFw75gu"
+        "yqbxJqEaS0Cw/VFO8i2nHglJUzQCRtMMR/IBAKE3ETMC4g=="
+    ),
 }
 #: set to 1 to never fetch a server on first use (use what is cached or installed)
 OFFLINE_ENV = "CODEPRM_OFFLINE"
@@ -46,7 +61,8 @@ _MARKER = ".codeprm-integrity"
 
 
 def cache_root() -> Path:
-    """``$CODEPRM_CACHE`` or ``$XDG_CACHE_HOME/codeprm`` or ``~/.cache/codeprm`` (as ``prm fetch``)."""
+    """``$CODEPRM_CACHE`` or ``$XDG_CACHE_HOME/codeprm`` or ``~/.cache/codeprm`` (as ``prm
+    fetch``)."""
     if os.environ.get("CODEPRM_CACHE"):
         return Path(os.environ["CODEPRM_CACHE"]).expanduser()
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "codeprm"

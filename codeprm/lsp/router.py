@@ -216,7 +216,8 @@ class SessionRouter:
         s = self.for_path(path)
         if not s.info.capabilities.get(capability, False):
             raise UnsupportedCapabilityError(
-                f"{s.info.name} {s.info.version} does not offer {method} ({language_name(path)} files)"
+                f"{s.info.name} {s.info.version} does not offer {method} "
+                f"({language_name(path)} files)"
             )
         return s
 

@@ -35,7 +35,7 @@ from codeprm.errors import (
 )
 from codeprm.lsp import convert
 from codeprm.lsp.client import CodeprmClient, FrameSink
-from codeprm.lsp.replay import REPLAY_MISMATCH_CODE
+from codeprm.lsp.playback import PLAYBACK_MISMATCH_CODE
 from codeprm.lsp.servers import ServerSpec, basedpyright_spec, config_digest, find_target_python
 from codeprm.types import Diagnostic, Hover, Location, Position, Range, Symbol
 
@@ -52,7 +52,8 @@ class SessionConfig:
     timeout: float = 60.0
     spec: ServerSpec | None = None
     frame_sink: FrameSink | None = None
-    #: recorded (direction, body) frames answered by a ReplayServer instead of a real server
+    #: recorded (direction, body) frames answered by a PlaybackServer (frame playback) instead of a
+    #: real server
     replay_frames: tuple[tuple[str, str], ...] | None = None
 
 
@@ -254,7 +255,7 @@ class LspSession:
         client = self._client
         if client is None:
             return
-        if client.replay_server is not None or (
+        if client.playback is not None or (
             client.process is not None and client.process.returncode is None
         ):
             try:
@@ -274,8 +275,8 @@ class LspSession:
         client, self._client = self._client, None
         if client is None:
             return
-        if client.replay_server is not None:
-            client.replay_server.close()
+        if client.playback is not None:
+            client.playback.close()
         proc = client.process
         if proc is not None and proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
@@ -349,7 +350,8 @@ class LspSession:
     async def call(
         self, what: str, make: Callable[[CodeprmClient], Awaitable[T]], *, requests: int = 1
     ) -> T:
-        """Run one request (or ``requests`` sent together); on a crash restart the server and retry once.
+        """Run one request (or ``requests`` sent together); on a crash restart the server and retry
+        once.
 
         Requests sent together are answered one after the other, so they are bounded by
         ``requests`` times the timeout: the same worst case as sending them one by one.
@@ -617,7 +619,9 @@ class LspSession:
                     ]
                     if not after:
                         raise ServerTimeoutError(
-                            f"{self.spec.name} published no diagnostics for {self.mapper.rel(uri)} at version {doc.version} within {self.spec.settle_bound:g}s"
+                            f"{self.spec.name} published no diagnostics for "
+                            f"{self.mapper.rel(uri)} at version {doc.version} within "
+                            f"{self.spec.settle_bound:g}s"
                         )
                     out[uri] = after[-1][1]
                     self.unsettled.add(uri)
@@ -729,6 +733,6 @@ def _rpc_error(what: str, err: JsonRpcException) -> CodeprmError:
         return CancelledError(message)
     if code == lsp.ErrorCodes.MethodNotFound:
         return UnsupportedCapabilityError(message)
-    if code == REPLAY_MISMATCH_CODE:
+    if code == PLAYBACK_MISMATCH_CODE:
         return ReplayMismatchError(f"replay: {getattr(err, 'message', None) or err}")
     return ServerCrashError(f"the language server failed {message}")

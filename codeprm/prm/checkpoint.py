@@ -2,7 +2,8 @@
 
 A checkpoint directory holds the model (``config.json`` + safetensors), its tokenizer, and
 codeprm's metadata: schema version, kind, calibration, input format, data recipe, metrics,
-training config, the fitted reward weights (``combiner``, optional) and ``weights_sha256`` (sha256 over the safetensors files, sorted by name),
+training config, the fitted reward weights (``combiner``, optional) and ``weights_sha256`` (sha256
+over the safetensors files, sorted by name),
 which callers record next to every reward. Reading the metadata needs no torch; loading
 the model does. A plain HF directory without metadata loads as an uncalibrated zero-shot
 causal LM.

@@ -398,7 +398,8 @@ def summarize(records: Sequence[StepRecord]) -> dict[str, Any]:
 
 
 def trajectory_records(path: Path, config: MiningConfig, *, gamma: float = 1.0) -> list[StepRecord]:
-    """Records of the recorded trajectories in a JSONL file ({"id", "task", "steps", "outcome"} rows).
+    """Records of the recorded trajectories in a JSONL file ({"id", "task", "steps", "outcome"}
+    rows).
 
     Each step is labelled from its trajectory's final outcome (``outcome_records``); a row
     without steps or outcome is a usage error (2).

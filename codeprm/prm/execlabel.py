@@ -82,7 +82,10 @@ def stdlib_plan(path: Path, stdlib: Path = STDLIB) -> TestPlan | None:
     module = stdlib_test_module(name, stdlib)
     if module is None or not name.isidentifier():
         return None
-    command = f"PYTHONPATH=.${{PYTHONPATH:+:$PYTHONPATH}} {shlex.quote(sys.executable)} -m unittest -q {module}"
+    command = (
+        f"PYTHONPATH=.${{PYTHONPATH:+:$PYTHONPATH}} {shlex.quote(sys.executable)} -m "
+        f"unittest -q {module}"
+    )
     return TestPlan(stdlib / top, top, Path(*parts).as_posix(), command)
 
 

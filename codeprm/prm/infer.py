@@ -2,7 +2,8 @@
 
 ``load_scorer(path, device)`` returns a ``Scorer`` whose ``score(steps)`` gives calibrated
 probabilities that each step is good. On CPU a plain Llama checkpoint (SmolLM2, the
-default) is loaded by ``prm.llama`` without transformers: the same bits, a faster cold start. Deterministic: eval mode, no dropout, deterministic
+default) is loaded by ``prm.llama`` without transformers: the same bits, a faster cold start.
+Deterministic: eval mode, no dropout, deterministic
 kernels, float32 on CPU. On CPU the default batch size is 1, so that a row's floating-point
 result depends on that row alone: a step's score is then bit-identical whatever it was
 scored with (padded batches change the last bits). On two cores batch 1 is also the
@@ -311,7 +312,8 @@ class Scorer:
         return [results[k] for k in keys]
 
     def _zero_shot_rows(self, steps: Sequence[StepInput]) -> list[tuple[float, ...]]:
-        """Each (prefix, code) row scored whole: batched, or one at a time on the context's cache."""
+        """Each (prefix, code) row scored whole: batched, or one at a time on the context's
+        cache."""
         from codeprm.prm.model import code_logprob, lm_rows, supports_prefix_cache
 
         pairs: list[tuple[str, str]] = []
@@ -383,7 +385,8 @@ def realfix_checkpoint_dir() -> Path:
     )
     if meta is None or meta.delta.get("base_weights_sha256") != have:
         raise NotFoundError(
-            "the realfix delta was trained on another SmolLM2 conversion (run 'codeprm prm fetch --force' with the default dtype)"
+            "the realfix delta was trained on another SmolLM2 conversion (run 'codeprm "
+            "prm fetch --force' with the default dtype)"
         )
     return delta
 
@@ -395,7 +398,8 @@ def load_scorer(
     batch_size: int | None = None,
     cache_size: int = 4096,
 ) -> Scorer:
-    """A scorer from a local checkpoint directory (None: the default, ``default_checkpoint_dir``)."""
+    """A scorer from a local checkpoint directory (None: the default,
+    ``default_checkpoint_dir``)."""
     if path is None:
         path = default_checkpoint_dir()  # the fetched base when it is missing
         if not (Path(path) / "config.json").is_file() and not is_delta_checkpoint(Path(path)):

@@ -434,7 +434,8 @@ class LlamaForScoring(nn.Module):
 def load(
     directory: Path, device: str = "cpu", *, delta: tuple[Any, Any] | None = None
 ) -> tuple[LlamaForScoring, Tokenizer]:
-    """(model in eval mode, float32, on ``device``; tokenizer) from a checkpoint ``supported`` accepts.
+    """(model in eval mode, float32, on ``device``; tokenizer) from a checkpoint ``supported``
+    accepts.
 
     ``delta``: (adapters, ``lora.LoraSpec``) merged into the float32 weights first
     (``lora.merge_state``: the same bits as merging into the transformers model)."""

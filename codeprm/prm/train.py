@@ -99,7 +99,8 @@ class TrainResult:
 
 
 def train_tokenizer(texts: Sequence[str], vocab_size: int = 4096) -> Any:
-    """A byte-level BPE tokenizer trained on ``texts`` (no download), as a transformers tokenizer."""
+    """A byte-level BPE tokenizer trained on ``texts`` (no download), as a transformers
+    tokenizer."""
     require_transformers()
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast

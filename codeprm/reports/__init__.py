@@ -1,4 +1,5 @@
-"""CI reports of scored steps: SARIF 2.1.0, a Markdown summary, GitHub annotations; pure functions of bundles."""
+"""CI reports of scored steps: SARIF 2.1.0, a Markdown summary, GitHub annotations; pure functions
+of bundles."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Render step bundles as GitHub Actions workflow commands, one annotation per introduced diagnostic.
+"""Render step bundles as GitHub Actions workflow commands, one annotation per introduced
+diagnostic.
 
 ``::error file=pkg/a.py,line=3,col=5,endLine=3,endColumn=9,title=...::message``;
 warnings become ``::warning`` and information ``::notice``. Lines and columns are

@@ -39,7 +39,8 @@ class ReportDiagnostic:
 
     @property
     def rule_id(self) -> str:
-        """``<source>/<code>`` (e.g. ``basedpyright/reportAttributeAccessIssue``), else ``codeprm/<severity>``."""
+        """``<source>/<code>`` (e.g. ``basedpyright/reportAttributeAccessIssue``), else
+        ``codeprm/<severity>``."""
         if self.code:
             return f"{self.source or 'codeprm'}/{self.code}"
         return f"codeprm/{self.severity}"
@@ -98,7 +99,8 @@ class StepFacts:
 
 
 def read_steps(bundles: Iterable[Mapping[str, Any]]) -> list[StepFacts]:
-    """The facts of each bundle, in the given order. Malformed bundles are a UsageError naming them."""
+    """The facts of each bundle, in the given order. Malformed bundles are a UsageError naming
+    them."""
     return [_step(index, bundle) for index, bundle in enumerate(bundles)]
 
 

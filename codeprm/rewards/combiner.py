@@ -92,7 +92,8 @@ class Combiner:
             raise UsageError(f"combiner version {data.get('version')} is not {COMBINER_VERSION}")
         if data.get("prm_form", "potential-v1") != "potential-v1":
             raise UsageError(
-                f"combiner fitted for PRM form {data.get('prm_form')!r}, only potential-v1 is supported"
+                f"combiner fitted for PRM form {data.get('prm_form')!r}, only "
+                "potential-v1 is supported"
             )
         weight = float(data["prm_weight"])
         if not (weight >= 0.0 and weight != float("inf")):

@@ -439,7 +439,8 @@ def format_selector(spec: PositionSpec) -> str:
     if isinstance(spec, AnchorSpec):
         ctx = spec.ctx if spec.ctx != DEFAULT_CTX else None
         return (
-            f'anchor://{_escape(spec.path, _path_fmt_ok)}#"{_escape(spec.snippet, _snippet_fmt_ok)}"'
+            f"anchor://{_escape(spec.path, _path_fmt_ok)}#"
+            f'"{_escape(spec.snippet, _snippet_fmt_ok)}"'
             + _query([("ctx", ctx), ("v", spec.version)])
         )
     raise TypeError(f"not a PositionSpec: {type(spec).__name__}")

@@ -1,7 +1,8 @@
 """WorkspaceIndex: every Python file of a workspace, parsed once per content hash.
 
 The only IO of ``codeprm.selectors``. ``WorkspaceIndex(root)`` walks the workspace
-(by ``codeprm.pyfiles``, the rules ``codeprm.analysis.files`` walks by too), reads each ``.py``/``.pyi`` file, and parses it with tree-sitter into an
+(by ``codeprm.pyfiles``, the rules ``codeprm.analysis.files`` walks by too), reads each
+``.py``/``.pyi`` file, and parses it with tree-sitter into an
 ``Outline``. ``refresh()`` re-walks: files whose (mtime, size, inode) did not change are
 not even read, files whose sha256 did not change are not re-parsed, and outlines are
 cached by content hash, so a renamed or reverted file is not parsed again either.
@@ -403,7 +404,8 @@ class WorkspaceIndex:
             self._push_history(path, sha, text)
 
     def versions(self, version: str, path: str | None = None) -> list[tuple[str, str, str]]:
-        """``(path, sha256, text)`` of current and remembered texts whose hash starts with ``version``."""
+        """``(path, sha256, text)`` of current and remembered texts whose hash starts with
+        ``version``."""
         out: list[tuple[str, str, str]] = []
         for p, entry in sorted(self._files.items()):
             if (path is None or p == path) and entry.sha256.startswith(version):

@@ -1,7 +1,8 @@
 """PositionSpec: the structured form of a selector, a tagged union of frozen dataclasses.
 
 Every spec round-trips with its canonical selector string (``codeprm.selectors.grammar``:
-``parse_selector``/``format_selector``) and with JSON (``to_json``/``from_json``), whose JSON Schema is
+``parse_selector``/``format_selector``) and with JSON (``to_json``/``from_json``), whose JSON Schema
+is
 ``spec_json_schema()``. Numbers keep the selector's convention: lines and columns are
 1-based and columns count in the ``--index-io`` unit chosen when resolving; ``overload``
 is 1-based too. ``version`` (JSON ``docVersion``) is a lowercase hex prefix (8..64
@@ -363,7 +364,9 @@ def spec_from_json(data: Any) -> PositionSpec:
 def spec_json_schema() -> dict[str, Any]:
     """JSON Schema (draft 2020-12) of ``PositionSpec.to_json()``."""
     version = {
-        "description": "Hex prefix (8..64) of the sha256 of the file text the selector was made against.",
+        "description": (
+            "Hex prefix (8..64) of the sha256 of the file text the selector was made against."
+        ),
         "anyOf": [{"type": "string", "pattern": "^[0-9a-f]{8,64}$"}, {"type": "null"}],
     }
     number = {"type": "integer", "minimum": 1, "maximum": MAX_NUMBER}

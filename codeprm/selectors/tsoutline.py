@@ -213,7 +213,8 @@ def _import_query(grammar: str) -> tree_sitter.Query:
 
 
 def import_specifiers(source: bytes, path: str) -> list[str]:
-    """Module specifiers a file imports: ``import``/``export ... from``, ``require()``, ``import()``."""
+    """Module specifiers a file imports: ``import``/``export ... from``, ``require()``,
+    ``import()``."""
     grammar = grammar_of(path)
     tree = new_parser(path).parse(source)
     out = []

@@ -130,12 +130,14 @@ def _common_dir(paths: list[str]) -> str:
 
 
 def relative_path(raw: str, prefix: str, *, where: str) -> str:
-    """``raw`` (absolute in the sandbox, or relative) as a repository path; UsageError outside it."""
+    """``raw`` (absolute in the sandbox, or relative) as a repository path; UsageError outside
+    it."""
     path = raw
     if path.startswith("/"):
         if not prefix or not path.startswith(prefix):
             raise UsageError(
-                f"{where}: {raw} is not under the sandbox prefix {prefix or '(none)'}; pass strip_prefix"
+                f"{where}: {raw} is not under the sandbox prefix {prefix or '(none)'}; "
+                "pass strip_prefix"
             )
         path = path[len(prefix) :]
     norm = posixpath.normpath(path)
@@ -145,7 +147,8 @@ def relative_path(raw: str, prefix: str, *, where: str) -> str:
 
 
 def submitted_state(base: Mapping[str, str], patch: str) -> dict[str, str]:
-    """The files after applying the submitted ``patch`` to ``base`` (ApplyConflictError when it does not fit)."""
+    """The files after applying the submitted ``patch`` to ``base`` (ApplyConflictError when it does
+    not fit)."""
     if not patch.strip():
         return dict(base)
     text = patch if patch.endswith("\n") else patch + "\n"

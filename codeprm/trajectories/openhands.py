@@ -121,7 +121,8 @@ def import_openhands(
         except ContentModifiedError as err:
             if current is None and edit.path not in running:
                 raise NotFoundError(
-                    f"event {edit.event_id}: {edit.path} is not in the workspace, but the run edits it: the "
+                    f"event {edit.event_id}: {edit.path} is not in the workspace, but "
+                    "the run edits it: the "
                     "workspace must hold the repository at the run's base commit",
                     details={"event": edit.event_id, "path": edit.path},
                 ) from err
@@ -157,7 +158,8 @@ def import_openhands(
                 "kind": "openhands",
                 "event": None,
                 "from": "test_result.git_patch",
-                "reason": "the submitted patch differs from the replayed edits (changes made outside the editor)",
+                "reason": "the submitted patch differs from the replayed edits (changes made "
+                "outside the editor)",
                 **meta,
             }
             steps.append(Step(index=len(steps), change=final, task=task, source=source))
@@ -316,7 +318,8 @@ def _parse_text(text: str, where: str) -> list[dict[str, Any]]:
                 out.append(json.loads(line))
             except json.JSONDecodeError as err:
                 raise UsageError(
-                    f"{where}:{number}: not an OpenHands event stream: invalid JSON ({err.msg} at column {err.colno})"
+                    f"{where}:{number}: not an OpenHands event stream: invalid JSON "
+                    f"({err.msg} at column {err.colno})"
                 ) from err
         if len(out) == 1 and isinstance(out[0], dict) and isinstance(out[0].get("history"), list):
             return _check_events(out[0]["history"], where)
@@ -359,13 +362,15 @@ def _edit_observations(events: list[dict[str, Any]]) -> list[_Edit]:
             value = event.get(key)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, str))):
                 raise UsageError(
-                    f'event {position}: "{key}" must be an integer or a string, got {type(value).__name__}',
+                    f'event {position}: "{key}" must be an integer or a string, got '
+                    f"{type(value).__name__}",
                     details={"event": position, "key": key},
                 )
         for key in ("action", "observation", "source"):
             if event.get(key) is not None and not isinstance(event.get(key), str):
                 raise UsageError(
-                    f'event {event.get("id", position)}: "{key}" must be a string, got {type(event.get(key)).__name__}',
+                    f'event {event.get("id", position)}: "{key}" must be a string, got '
+                    f"{type(event.get(key)).__name__}",
                     details={"event": event.get("id", position), "key": key},
                 )
     actions = {e.get("id"): e for e in events if "action" in e and e.get("id") is not None}
@@ -423,7 +428,8 @@ def _with_path(edit: _Edit, prefix: str) -> _Edit:
     if raw.startswith("/"):
         if not prefix or not raw.startswith(prefix):
             raise UsageError(
-                f"event {edit.event_id}: {raw} is not under the sandbox prefix {prefix or '(none)'}; pass strip_prefix",
+                f"event {edit.event_id}: {raw} is not under the sandbox prefix "
+                f"{prefix or '(none)'}; pass strip_prefix",
                 details={"event": edit.event_id, "path": raw, "prefix": prefix},
             )
         raw = raw[len(prefix) :]
@@ -477,7 +483,8 @@ def _resolve(edit: _Edit, current: object, *, strict: bool) -> tuple[str | None,
             return whole
         else:
             raise UsageError(
-                f"event {edit.event_id}: cannot rebuild {edit.sandbox_path}: the oh_aci observation carries only "
+                f"event {edit.event_id}: cannot rebuild {edit.sandbox_path}: the oh_aci "
+                "observation carries only "
                 "the edited snippet and the file's text is unknown; pass base_texts",
                 details={"event": edit.event_id, "path": edit.path},
             )
@@ -611,7 +618,8 @@ def _lossy_hunks(diff: str) -> list[tuple[int, int, list[tuple[str, str]]]]:
 def _modified(edit: _Edit, current: object, expected: str | None) -> ContentModifiedError:
     actual = current if isinstance(current, str) else None
     return ContentModifiedError(
-        f"event {edit.event_id}: {edit.path} is not what the edit expects: the file changed outside "
+        f"event {edit.event_id}: {edit.path} is not what the edit expects: the file "
+        "changed outside "
         "the recorded edits (or base_texts is not the stream's starting point)",
         details={
             "event": edit.event_id,

@@ -1,4 +1,5 @@
-"""Import SWE-agent ``.traj`` files as trajectory steps; pure parsing and text rebuilding, no server.
+"""Import SWE-agent ``.traj`` files as trajectory steps; pure parsing and text rebuilding, no
+server.
 
 A ``.traj`` file is a JSON object whose ``"trajectory"`` list holds one entry per agent
 turn (``action``, ``observation``, ``thought``/``response``, ``state``). In SWE-agent 1.x
@@ -134,7 +135,8 @@ def _load(traj: Path | str | Mapping[str, Any]) -> dict[str, Any]:
             data = json.loads(text)
         except json.JSONDecodeError as err:
             raise UsageError(
-                f"{path}: not a SWE-agent trajectory: invalid JSON ({err.msg} at line {err.lineno} column {err.colno})"
+                f"{path}: not a SWE-agent trajectory: invalid JSON ({err.msg} at line "
+                f"{err.lineno} column {err.colno})"
             ) from err
     if not isinstance(data, dict) or not isinstance(data.get("trajectory"), list):
         raise UsageError(

@@ -105,7 +105,8 @@ def _read_texts(jail: Jail, paths: Iterable[str]) -> dict[str, str]:
 def read_texts(
     root: str | os.PathLike[str], paths: Iterable[str], *, options: ApplyOptions = DEFAULT_OPTIONS
 ) -> dict[str, str]:
-    """The current texts of ``paths`` through the jail (absent files are left out). Writes nothing."""
+    """The current texts of ``paths`` through the jail (absent files are left out). Writes
+    nothing."""
     jail = Jail.at(root, options.allow, options.deny)
     return _read_texts(jail, paths)
 
@@ -113,7 +114,8 @@ def read_texts(
 def plan_diff(
     root: str | os.PathLike[str], diff: str, *, options: ApplyOptions = DEFAULT_OPTIONS
 ) -> WorkspaceChange:
-    """The change a unified diff would make to the workspace now (recovers first, writes nothing else)."""
+    """The change a unified diff would make to the workspace now (recovers first, writes nothing
+    else)."""
     jail = Jail.at(root, options.allow, options.deny)
     with workspace_lock(jail.root):
         recover_locked(jail.root, writing=False)
@@ -160,7 +162,8 @@ def apply_diff(
     options: ApplyOptions = DEFAULT_OPTIONS,
     three_way: bool = False,
 ) -> ApplyResult:
-    """Apply a unified diff; ``three_way`` merges through ``git apply --3way`` (see ``threeway``)."""
+    """Apply a unified diff; ``three_way`` merges through ``git apply --3way`` (see
+    ``threeway``)."""
     if three_way:
         from codeprm.workspace.threeway import apply_diff_3way
 

@@ -251,7 +251,8 @@ def step_trial(root: Path, kill_at: int, *, recovery_kill_at: int | None = None)
 
 
 def timer_trial(root: Path, delay_s: float, *, step_delay_s: float = 0.002) -> Trial:
-    """A child toggles A<->B in a loop, slowed at each step; SIGKILL it ``delay_s`` after it starts."""
+    """A child toggles A<->B in a loop, slowed at each step; SIGKILL it ``delay_s`` after it
+    starts."""
     before = state_of(root)
     if before is None:
         return Trial("timer", delay_s, None, False, "broken", "bad start state")

@@ -10,7 +10,8 @@ submodules).
 Hunks apply at their stated line or, failing that, at the nearest line where their
 old side matches exactly (like ``git apply`` without fuzz); a file whose line endings
 are all CRLF (or all LF) also accepts a hunk written with the other ending, and a diff
-saved with CRLF endings has the ``\r`` taken off its file names. A hunk that matches nowhere is an ApplyConflictError
+saved with CRLF endings has the ``\r`` taken off its file names. A hunk that matches nowhere is an
+ApplyConflictError
 (exit 70) carrying the hunk.
 """
 
@@ -122,7 +123,8 @@ def _file_patch(pf: PatchedFile) -> FilePatch:
     is_git = bool(info) and info[0].startswith("diff --git ")
     if pf.is_binary_file:
         raise UnsupportedCapabilityError(
-            f"binary patch for {_strip_prefix(_unquote(pf.target_file), 'b/')} at diff line {line}; "
+            f"binary patch for {_strip_prefix(_unquote(pf.target_file), 'b/')} at diff "
+            f"line {line}; "
             "codeprm edits text files only (nothing was written)",
             details={"line": line, "reason": "binary"},
         )
@@ -190,7 +192,8 @@ def _hunk(h: UnidiffHunk) -> Hunk:
         if value > MAX_LINE:
             line = next((ln.diff_line_no for ln in h if ln.diff_line_no), 1) - 1
             raise UsageError(
-                f"malformed diff at line {line}: hunk position {value} is beyond any file ({str(h).split(chr(10), 1)[0]})",
+                f"malformed diff at line {line}: hunk position {value} is beyond any "
+                f"file ({str(h).split(chr(10), 1)[0]})",
                 details={"line": line, "reason": "hunk position out of range"},
             )
     entries: list[list[str]] = []

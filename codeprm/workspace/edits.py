@@ -31,7 +31,8 @@ def text_sha256(text: str | None) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class FileEdit:
-    """One file, from ``old_text`` to ``new_text`` (None = absent). Paths are workspace-relative POSIX."""
+    """One file, from ``old_text`` to ``new_text`` (None = absent). Paths are workspace-relative
+    POSIX."""
 
     path: str
     old_text: str | None
@@ -83,7 +84,8 @@ class WorkspaceChange:
             source = next((e for e in ordered if e.path == edit.renamed_from), None)
             if source is None or source.new_text is not None:
                 raise UsageError(
-                    f"{edit.path} is renamed from {edit.renamed_from}, which the change does not delete"
+                    f"{edit.path} is renamed from {edit.renamed_from}, which the change "
+                    "does not delete"
                 )
         object.__setattr__(self, "edits", ordered)
 
@@ -98,7 +100,8 @@ class WorkspaceChange:
         new: Mapping[str, str],
         renames: Mapping[str, str] | None = None,
     ) -> WorkspaceChange:
-        """The change turning the files ``old`` into ``new``; ``renames`` maps new path -> old path."""
+        """The change turning the files ``old`` into ``new``; ``renames`` maps new path -> old
+        path."""
         renames = renames or {}
         edits = []
         for path in sorted(set(old) | set(new)):

@@ -38,7 +38,8 @@ SYMLINK, SUBMODULE = "120000", "160000"
 
 @dataclass(frozen=True)
 class Entry:
-    """One tree entry: its git mode (``100644``, ``100755``, ``120000``, ``160000``) and object id."""
+    """One tree entry: its git mode (``100644``, ``100755``, ``120000``, ``160000``) and object
+    id."""
 
     mode: str
     oid: str

@@ -59,7 +59,8 @@ class Jail:
         return cls(real, tuple(allow), tuple(deny))
 
     def normalise(self, path: str) -> str:
-        """The canonical relative form of ``path``, or WriteDeniedError if it can never be written."""
+        """The canonical relative form of ``path``, or WriteDeniedError if it can never be
+        written."""
         if not isinstance(path, str) or not path:
             raise denied(str(path), "empty", "empty path")
         if "\x00" in path:
@@ -92,7 +93,8 @@ class Jail:
             raise denied(path, "state-dir", f"{STATE_DIR}/ belongs to codeprm")
 
     def resolve(self, path: str) -> Path:
-        """The real absolute path ``path`` writes to; WriteDeniedError unless it is inside the jail."""
+        """The real absolute path ``path`` writes to; WriteDeniedError unless it is inside the
+        jail."""
         rel = self.normalise(path)
         lexical = self.root / rel
         try:
@@ -190,6 +192,7 @@ def check_case_collisions(
             raise denied(
                 paths[1],
                 "case-only-rename",
-                f"it differs from {paths[0]!r} only in case and the file system is case-insensitive",
+                f"it differs from {paths[0]!r} only in case and the file system is "
+                "case-insensitive",
                 paths=sorted(paths),
             )

@@ -78,7 +78,8 @@ def _units(ch: str, encoding: PositionEncoding) -> int:
 
 def _stale(path: str, pos: Position, reason: str) -> ContentModifiedError:
     return ContentModifiedError(
-        f"position {pos.line}:{pos.character} in {path or 'the document'} is not in its text: {reason}",
+        f"position {pos.line}:{pos.character} in {path or 'the document'} is not in its "
+        f"text: {reason}",
         details={"path": path, "position": pos.to_json(), "reason": reason},
     )
 

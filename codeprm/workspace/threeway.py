@@ -108,7 +108,8 @@ def _decode_like(data: bytes, state: FileState, path: str) -> str:
 def apply_diff_3way(
     root: str | os.PathLike[str], diff: str, *, options: ApplyOptions = DEFAULT_OPTIONS
 ) -> ApplyResult:
-    """Merge ``diff`` into the workspace with ``git apply --3way``; conflicts raise ApplyConflictError."""
+    """Merge ``diff`` into the workspace with ``git apply --3way``; conflicts raise
+    ApplyConflictError."""
     jail = Jail.at(root, options.allow, options.deny)
     with workspace_lock(jail.root):
         recovery = recover_locked(jail.root)

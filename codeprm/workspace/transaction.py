@@ -486,7 +486,8 @@ def commit(
                 _finish(journal, txid, jfd, _roll_back(journal.root_fd, jfd, manifest))
             if isinstance(err, OSError):
                 raise WriteDeniedError(
-                    f"could not write {getattr(err, 'filename', None) or 'a file'}: {err.strerror or err}; "
+                    f"could not write {getattr(err, 'filename', None) or 'a file'}: "
+                    f"{err.strerror or err}; "
                     "nothing was changed",
                     details={"reason": "io", "errno": err.errno},
                 ) from err
@@ -662,7 +663,8 @@ _ENTRY_KEYS = frozenset({"path", "display", "old", "new", "old_mode", "backup", 
 
 
 def _confined(rel: object) -> bool:
-    """A workspace-relative POSIX path that cannot leave the workspace or name git's or our state."""
+    """A workspace-relative POSIX path that cannot leave the workspace or name git's or our
+    state."""
     if not isinstance(rel, str) or not rel or "\x00" in rel or "\\" in rel:
         return False
     parts = rel.split("/")
@@ -678,7 +680,8 @@ def _is_sha(value: object) -> bool:
 
 
 def manifest_problem(manifest: object, txid: str) -> str | None:
-    """Why ``manifest`` (decoded, MAC already checked) must not be acted on; None when it is sound."""
+    """Why ``manifest`` (decoded, MAC already checked) must not be acted on; None when it is
+    sound."""
     if not isinstance(manifest, dict) or manifest.get("version") != MANIFEST_VERSION:
         return "unknown manifest version"
     if manifest.get("txid") != txid:

@@ -277,7 +277,8 @@ def _apply_op(
             )
         if versions is not None and op.version is not None and versions.get(op.path) != op.version:
             raise _modified(
-                f"{op.path} is at version {versions.get(op.path)} but the edit was made for version {op.version}",
+                f"{op.path} is at version {versions.get(op.path)} but the edit was made "
+                    f"for version {op.version}",
                 path=op.path, expected_version=op.version, actual_version=versions.get(op.path),
             )  # fmt: skip
         tree.write(

@@ -387,3 +387,56 @@ def test_a_trace_recorded_through_the_daemon_has_in_process_ids_and_replays_byte
         canonical_bytes(rec["bundle"]) + b"\n" for rec in records if rec["type"] == "bundle"
     )
     assert replayed.read_bytes() == recorded
+
+
+def test_clients_in_two_directories_get_their_own_answers_side_by_side(ws: Path) -> None:
+    """The daemon runs each call in its client's directory with its client's stdin: two
+    clients in different directories, naming files relatively, interleaved, each get the
+    bundle their command gets in-process (no chdir or stream swap in the daemon)."""
+    import subprocess
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.conftest import REPO
+
+    (ws / "other").mkdir()
+    (ws / "other" / "app.py").write_text("count: int = 'three'\n")  # not pkg/app.py's facts
+    diffs = [d.read_text() for d in edits(ws, 2)]
+    # (client directory, argv, stdin): the same relative names, different files
+    calls = [
+        (ws / "pkg", ["diag", "app.py", "-w", "..", "--json"], None),
+        (ws / "other", ["diag", "app.py", "-w", "..", "--json"], None),
+        (ws / "pkg", ["step", "-", "-w", "..", "--json"], diffs[0]),
+        (ws / "other", ["step", "-", "-w", "..", "--json"], diffs[1]),
+    ]
+
+    def call(cwd: Path, argv: list[str], stdin: str | None, env: dict[str, str]) -> str:
+        proc = subprocess.run(
+            [sys.executable, "-m", "codeprm", *argv],
+            cwd=cwd,
+            input=stdin or "",
+            env={**os.environ, "PYTHONPATH": str(REPO), **env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stderr == ""
+        return check_bundle(json.loads(proc.stdout))["bundleId"]
+
+    expected = [call(*c, env={"CODEPRM_NO_DAEMON": "1"}) for c in calls]
+    assert len(set(expected)) == len(calls)  # four different answers
+    assert run_cli("daemon", "start", "-w", str(ws), "--json", "--idle-timeout", "300").code == 0
+    rounds = 3
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [
+            pool.submit(call, *calls[i], env={})
+            for _ in range(rounds)
+            for pair in ((0, 1), (2, 3))
+            for i in pair
+        ]
+        got = [f.result() for f in futures]
+    assert got == [expected[i] for _ in range(rounds) for pair in ((0, 1), (2, 3)) for i in pair]
+    status = json.loads(run_cli("daemon", "status", "-w", str(ws), "--json").out)
+    assert status["served"] == rounds * len(calls)  # every call ran in the daemon
+    assert len(status["servers"]) == 1  # one warm Workbench: -w .. named the same workspace

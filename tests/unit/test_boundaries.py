@@ -264,3 +264,51 @@ def test_no_module_level_warm_state() -> None:
     state = {(rel, name) for rel, _, tree in modules() for name in module_state(tree)}
     assert sorted(state - set(PROCESS_STATE)) == []
     assert sorted(set(PROCESS_STATE) - state) == []  # the list stays honest
+
+
+_REDIRECTS = ("redirect_stdout", "redirect_stderr")
+#: the known exceptions, each with the reason it is not a call's business
+PROCESS_CONTEXT = {
+    # `prm fetch --gguf` (never run by the daemon, run once per machine) silences the
+    # progress bars transformers' GGUF loader draws on stderr whatever its settings
+    "prm/fetch.py": ["redirect"],
+}
+
+
+def process_context_changes(tree: ast.Module) -> list[str]:
+    """Calls that change the process's working directory, and rebindings of its streams."""
+    found = []
+    streams = {"stdin", "stdout", "stderr"}
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("chdir", "fchdir")
+        ):
+            found.append(node.func.attr)
+        elif isinstance(node, ast.Call) and (
+            (isinstance(node.func, ast.Name) and node.func.id in _REDIRECTS)
+            or (isinstance(node.func, ast.Attribute) and node.func.attr in _REDIRECTS)
+        ):
+            found.append("redirect")
+        elif isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                for t in ast.walk(target):
+                    if (
+                        isinstance(t, ast.Attribute)
+                        and t.attr in streams
+                        and isinstance(t.value, ast.Name)
+                        and t.value.id == "sys"
+                    ):
+                        found.append(f"sys.{t.attr} =")
+    return found
+
+
+def test_no_call_changes_the_process_directory_or_streams() -> None:
+    """A call's directory and streams travel in its context (``cli.call.Call``): the daemon
+    and ``trace replay`` run calls inside one process, side by side, so no module chdirs or
+    rebinds ``sys.stdin`` / ``sys.stdout`` / ``sys.stderr`` (``tests/unit/test_call_context.py``
+    checks the same at run time)."""
+    found = {rel: f for rel, _, tree in modules() if (f := process_context_changes(tree))}
+    assert found == PROCESS_CONTEXT

@@ -159,7 +159,7 @@ def test_the_committed_combiner_is_valid_and_fetch_writes_it(tmp_path: Path) -> 
 def test_replay_keeps_each_bundles_recorded_weights_unless_given() -> None:
     from codeprm.rewards.combined import combine
     from codeprm.rewards.functional import Facts, step_reward
-    from codeprm.rewards.replay import rescore
+    from codeprm.rewards.rescore import rescore
 
     w = FITTED.weights
     reward = combine(

@@ -1,5 +1,8 @@
 """Counterfactual re-scoring: recompute step rewards from recorded bundles, no server.
 
+What ``codeprm replay`` runs (not to be confused with ``codeprm trace replay``, which
+re-runs recorded invocations over frame playback: ``lsp.playback``).
+
 Each step bundle records the facts of the states before and after it
 (``processReward.before`` / ``after``); any other weights or formula is a pure function
 of those. Bundles are checked first: a bundle whose id does not match its content is a
@@ -68,13 +71,15 @@ def rescore(
         reward = bundle.get("processReward")
         if not reward:
             raise UsageError(
-                f"bundle {index} ({bundle.get('request', {}).get('operation')}) carries no process reward"
+                f"bundle {index} ({bundle.get('request', {}).get('operation')}) carries "
+                "no process reward"
             )
         if not isinstance(reward, dict) or not all(
             isinstance(reward.get(k), dict) for k in ("before", "after")
         ):
             raise UsageError(
-                f"bundle {index}: its process reward records no facts before and after (nothing to re-score)"
+                f"bundle {index}: its process reward records no facts before and after "
+                "(nothing to re-score)"
             )
         try:
             before, after = Facts.from_json(reward["before"]), Facts.from_json(reward["after"])

@@ -1,13 +1,15 @@
-"""An in-process stand-in for the server that answers from recorded JSON-RPC frames.
+"""Frame playback: an in-process stand-in for the server that answers from recorded
+JSON-RPC frames.
 
 ``codeprm trace replay`` gives the frames of a recorded invocation to the session
-(``SessionConfig.replay_frames``), which then talks to a ``ReplayServer`` instead of
+(``SessionConfig.replay_frames``), which then talks to a ``PlaybackServer`` instead of
 starting a process. Each message the client sends
 is matched, in order, with the next recorded message of the same method and the same
 params (``initialize`` excepted: it carries the process id); what the server sent after
 that message in the recording is fed back, with response ids mapped to the new request
 ids. A message that does not match is a replay mismatch: the pending request fails
-with exit code 76 instead of guessing.
+with exit code 76 instead of guessing. (Not to be confused with re-scoring recorded
+bundles, ``codeprm replay``: ``rewards.rescore``.)
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-#: JSON-RPC error code the replay server answers with on a mismatch.
-REPLAY_MISMATCH_CODE = -32099
+#: JSON-RPC error code the playback server answers with on a mismatch.
+PLAYBACK_MISMATCH_CODE = -32099
 
 
 @dataclass
@@ -33,7 +35,7 @@ def _frame(message: dict[str, Any]) -> bytes:
     return b"Content-Length: %d\r\n\r\n" % len(body) + body
 
 
-class ReplayServer:
+class PlaybackServer:
     """Reads what the client writes; writes what the recorded server said."""
 
     def __init__(self, frames: Sequence[tuple[str, str]]) -> None:
@@ -58,7 +60,7 @@ class ReplayServer:
                     {
                         "jsonrpc": "2.0",
                         "id": message["id"],
-                        "error": {"code": REPLAY_MISMATCH_CODE, "message": self.mismatch},
+                        "error": {"code": PLAYBACK_MISMATCH_CODE, "message": self.mismatch},
                     }
                 )
             )

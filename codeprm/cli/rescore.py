@@ -1,4 +1,8 @@
-"""``codeprm replay``: recompute a scored trajectory's rewards under other settings, offline."""
+"""``codeprm replay``: recompute a scored trajectory's rewards under other settings, offline.
+
+(The command keeps its name; the module and the library's ``rewards.rescore`` say what it
+does, apart from ``codeprm trace replay``'s frame playback.)
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,12 @@ from pathlib import Path
 
 import click
 
+from codeprm.cli.call import CallPath, echo
 from codeprm.cli.options import json_option
 
 
 @click.command(name="replay")
-@click.argument("bundles", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("bundles", type=CallPath(dir_okay=False, path_type=Path))
 @click.option(
     "--weights",
     default=None,
@@ -36,7 +41,7 @@ from codeprm.cli.options import json_option
     help="Re-score the recorded PRM inputs with this checkpoint (PATH or 'default').",
 )
 @json_option
-def replay_cmd(
+def rescore_cmd(
     bundles: Path,
     weights: str | None,
     formula: str,
@@ -51,7 +56,7 @@ def replay_cmd(
     re-score their recorded inputs with.
     """
     from codeprm.rewards import Weights
-    from codeprm.rewards.replay import read_bundles, rescore
+    from codeprm.rewards.rescore import read_bundles, rescore
 
     recorded = list(read_bundles(bundles))
     probabilities = None
@@ -72,7 +77,7 @@ def replay_cmd(
     rows = rescore(recorded, given, formula, prm_weight=prm_weight, probabilities=probabilities)
     total = round(sum(r.reward["total"] for r in rows), 12)
     if as_json:
-        click.echo(
+        echo(
             json.dumps(
                 {
                     "formula": formula,
@@ -85,5 +90,5 @@ def replay_cmd(
         )
         return
     for r in rows:
-        click.echo(f"step {r.index}: {r.original:+g} -> {r.reward['total']:+g}")
-    click.echo(f"total {total:+g} over {len(rows)} step(s)")
+        echo(f"step {r.index}: {r.original:+g} -> {r.reward['total']:+g}")
+    echo(f"total {total:+g} over {len(rows)} step(s)")
