@@ -179,7 +179,9 @@ class WorkspaceIndex:
         self.generation = 0
         if self._root is not None:
             if not self._root.is_dir():
-                raise NotADirectoryError(f"workspace root is not a directory: {self._root}")
+                from codeprm.errors import NotFoundError
+
+                raise NotFoundError(f"workspace {self._root} is not a directory")
             if scan:
                 _ = self.refresh()
 

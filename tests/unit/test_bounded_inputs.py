@@ -353,3 +353,10 @@ def test_unbalanced_quote_in_server_command_is_65(
         "diag", "pkg/m.py", "-w", str(ws), env={"CODEPRM_SERVER_COMMAND": "python 'x"}, cwd=ws
     )
     assert_clean_error(result, 65, "cannot be parsed")
+
+
+@pytest.mark.parametrize("command", [("locate", "py://pkg.m#f"), ("diag",)])
+def test_a_missing_workspace_is_a_clean_not_found(tmp_path: Path, command: tuple[str, ...]) -> None:
+    """``locate -w MISSING`` was an internal error (exit 1, NotADirectoryError)."""
+    missing = tmp_path / "no" / "such" / "dir"
+    assert_clean_error(run_cli(*command, "-w", str(missing), timeout=60), 3, "is not a directory")
