@@ -80,7 +80,15 @@ def iter_source_files(root: Path, skipped: list[tuple[Path, str]] | None = None)
     exactly what ``iter_python_files`` walks."""
     from codeprm.languages import detected
 
-    suffixes = tuple(s for lang in detected(root) for s in lang.suffixes)
+    yield from iter_files_of(
+        root, tuple(s for lang in detected(root) for s in lang.suffixes), skipped
+    )
+
+
+def iter_files_of(
+    root: Path, suffixes: tuple[str, ...], skipped: list[tuple[Path, str]] | None = None
+) -> Iterator[Path]:
+    """The walk's sources with these suffixes (Python's alone: ``iter_python_files``)."""
     if suffixes == pyfiles.SUFFIXES:
         yield from iter_python_files(root, skipped)
         return
@@ -197,19 +205,9 @@ class SourceFileSet:
                     stamps[dirpath] = os.stat(dirpath).st_mtime_ns
                 except OSError:
                     continue
-            self._files = frozenset(relative(self.root, p) for p in self._walk())
+            self._files = frozenset(
+                relative(self.root, p) for p in iter_files_of(self.root, self.suffixes)
+            )
             self._stamps = stamps
             self._recent = any(stamp > walked - 2_000_000_000 for stamp in stamps.values())
         return self._files
-
-    def _walk(self) -> Iterator[Path]:
-        if self.suffixes == pyfiles.SUFFIXES:
-            yield from iter_python_files(self.root)
-            return
-        for dirpath, dirnames, filenames in os.walk(self.root):
-            dirnames[:] = sorted(d for d in dirnames if pyfiles.walks_dir(d))
-            for name in sorted(filenames):
-                if name.endswith(self.suffixes) and not name.startswith("."):
-                    path = Path(dirpath) / name
-                    if safeio.problem(path) is None:
-                        yield path
