@@ -249,8 +249,10 @@ class Workbench:
         **options: Any,
     ) -> StepOutcome:
         """Score one edit in memory; with ``write``, then write it (refused when unsafe)."""
+        from codeprm.analysis import stages
         from codeprm.analysis.step import plan_edit, score_edit
 
+        stages.reset()
         outcome = score_edit(self.engine(scorer, **options), edit, confidence=confidence)
         if write is not None:
             bundle = outcome.bundle
@@ -280,6 +282,9 @@ class Workbench:
         **options: Any,
     ) -> dict[str, Any]:
         """Score one step of an episode from the state its earlier steps left; its bundle."""
+        from codeprm.analysis import stages
+
+        stages.reset()
         return episode.advance(self.engine(scorer, **options), edit, confidence=confidence)
 
     def score_trajectory(
@@ -292,8 +297,10 @@ class Workbench:
         **options: Any,
     ) -> list[dict[str, Any]]:
         """Score a trajectory's steps from the state it first saw; bundles in order."""
+        from codeprm.analysis import stages
         from codeprm.analysis.trajectory import score, seed_base
 
+        stages.reset()
         engine = self.engine(scorer, **options)
         return score(
             engine,
@@ -317,9 +324,11 @@ class Workbench:
         The server runs in a scratch checkout that moves commit by commit (its own
         session, recorded into this call's trace), not in the warm one.
         """
+        from codeprm.analysis import stages
         from codeprm.analysis.revrange import score_range
         from codeprm.analysis.step import StepEngine
 
+        stages.reset()
         return score_range(
             self.root,
             history,

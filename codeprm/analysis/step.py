@@ -20,6 +20,7 @@ from typing import Any
 
 from codeprm.analysis import files, structure
 from codeprm.analysis.navigate import Analyzer
+from codeprm.analysis.stages import as_ms, take, timed
 from codeprm.bundles import make_bundle
 from codeprm.errors import CodeprmError
 from codeprm.languages import language_of
@@ -138,6 +139,7 @@ class StepEngine:
         )
         return sorted(cover)
 
+    @timed("diagnostics")
     def measure(self, texts: Mapping[str, str], covered: Iterable[str]) -> list[Located]:
         """Diagnostics of the covered files in the snapshot, each with its enclosing symbol.
 
@@ -258,11 +260,14 @@ class StepEngine:
         state before is taken as safe with confidence 1.
         """
         started = time.perf_counter()
-        after = (
-            dict(before) if change is None or not safety.passed else apply_to_texts(before, change)
-        )
-        changed = list(change.paths) if change is not None else []
-        cover = self.covered(before, after, changed)
+        with timed("apply"):
+            after = (
+                dict(before)
+                if change is None or not safety.passed
+                else apply_to_texts(before, change)
+            )
+            changed = list(change.paths) if change is not None else []
+            cover = self.covered(before, after, changed)
         located_before = self.measure(before, cover)
         c = counts(located_before)
         selection = self.exec_selection(before, after, changed) if safety.passed else None
@@ -283,6 +288,7 @@ class StepEngine:
             exec_before=exec_before,
         )
 
+    @timed("exec")
     def exec_selection(
         self, before: Mapping[str, str], after: Mapping[str, str], changed: Iterable[str]
     ) -> Any:
@@ -311,6 +317,7 @@ class StepEngine:
         )
         return None if selection.empty else selection
 
+    @timed("exec")
     def run_exec(self, texts: Mapping[str, str], selection: Any) -> Any:
         """The execution facts of one state (memoised per snapshot and selection)."""
         from codeprm.analysis.execfacts import measure
@@ -421,6 +428,8 @@ class StepEngine:
                 capabilities=self.analyzer.capabilities(cover),
                 meta={
                     **self.analyzer.meta(started),
+                    # seconds per stage since the last bundle on this thread (analysis.stages)
+                    "stagesMs": as_ms(take()),
                     **request.get("meta", {}),
                     **(
                         {"execSeconds": round(exec_after.seconds, 3)}
@@ -434,6 +443,7 @@ class StepEngine:
             bundle=bundle, texts=dict(after), facts=facts_after, located=located_after, guard=guard
         )
 
+    @timed("guard")
     def guard(
         self,
         before: Mapping[str, str],
@@ -477,6 +487,7 @@ class StepEngine:
             definition_spans=definition_spans,
         )
 
+    @timed("prm")
     def prm_record(
         self, before: Mapping[str, str], after: Mapping[str, str], change: WorkspaceChange
     ) -> dict[str, Any] | None:
@@ -630,17 +641,18 @@ def score_edit(engine: StepEngine, text: str, *, confidence: float = 1.0) -> Ste
     """
     from codeprm.errors import WriteDeniedError
 
-    before = engine.workspace_texts()
     checks: dict[str, bool] = {}
     reasons: dict[str, str] = {}
     change: WorkspaceChange | None
-    try:
-        change = plan_edit(engine.root, text)
-        checks["jail"] = True
-    except WriteDeniedError as err:
-        change = None
-        checks["jail"] = False
-        reasons["jail"] = err.one_line()
+    with timed("apply"):
+        before = engine.workspace_texts()
+        try:
+            change = plan_edit(engine.root, text)
+            checks["jail"] = True
+        except WriteDeniedError as err:
+            change = None
+            checks["jail"] = False
+            reasons["jail"] = err.one_line()
     if change is not None:
         before = {**before, **change.old_texts()}
         checks["cleanApply"] = True  # plan_edit raised otherwise
