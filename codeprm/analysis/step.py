@@ -111,6 +111,18 @@ class StepEngine:
     #: reuse what the server already checked (per-file memo keyed by surfaces); False re-checks
     #: every covered file of every state (the reference the fast path is tested against)
     reuse: bool = True
+    #: diagnostics of states measured elsewhere (``measure_key`` -> what ``measure`` would
+    #: answer), e.g. by Ray actors measuring a trajectory's states in parallel
+    measured: dict[tuple[str, tuple[str, ...]], list[Located]] = field(
+        default_factory=dict, repr=False
+    )
+
+    @staticmethod
+    def measure_key(
+        texts: Mapping[str, str], covered: Iterable[str]
+    ) -> tuple[str, tuple[str, ...]]:
+        """What identifies a measurement: the snapshot's digest and the covered files."""
+        return texts_digest(texts), tuple(sorted(set(covered)))
 
     @property
     def root(self) -> Path:
@@ -156,8 +168,10 @@ class StepEngine:
         differs from it is re-synced (or closed when the snapshot lacks it), so no text of
         another state can leak into cross-file facts. The pulls are sent together.
         """
-        cover = sorted(set(covered))
-        key = (texts_digest(texts), tuple(cover))
+        key = self.measure_key(texts, covered)
+        cover = list(key[1])
+        if key in self.measured:
+            return list(self.measured[key])
         memo = self.analyzer.measure_cache
         if self.reuse and key in memo:
             return list(memo[key])
