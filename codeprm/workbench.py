@@ -252,10 +252,8 @@ class Workbench:
         **options: Any,
     ) -> StepOutcome:
         """Score one edit in memory; with ``write``, then write it (refused when unsafe)."""
-        from codeprm.analysis import stages
         from codeprm.analysis.step import plan_edit, score_edit
 
-        stages.reset()
         outcome = score_edit(self.engine(scorer, **options), edit, confidence=confidence)
         if write is not None:
             bundle = outcome.bundle
@@ -285,9 +283,6 @@ class Workbench:
         **options: Any,
     ) -> dict[str, Any]:
         """Score one step of an episode from the state its earlier steps left; its bundle."""
-        from codeprm.analysis import stages
-
-        stages.reset()
         return episode.advance(self.engine(scorer, **options), edit, confidence=confidence)
 
     def score_trajectory(
@@ -306,10 +301,8 @@ class Workbench:
         actors, in parallel: ``distributed.states``) and answers the diagnostics per state
         and the execution facts by memo key; scoring then combines them here, so the
         bundles are the ones measuring here would give."""
-        from codeprm.analysis import stages
         from codeprm.analysis.trajectory import plan, scope, score, seed_base, states
 
-        stages.reset()
         engine = self.engine(scorer, **options)
         base = seed_base(engine.workspace_texts(), steps)
         if premeasure is not None:
@@ -344,11 +337,9 @@ class Workbench:
         The server runs in a scratch checkout that moves commit by commit (its own
         session, recorded into this call's trace), not in the warm one.
         """
-        from codeprm.analysis import stages
         from codeprm.analysis.revrange import score_range
         from codeprm.analysis.step import StepEngine
 
-        stages.reset()
         return score_range(
             self.root,
             history,

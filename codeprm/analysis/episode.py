@@ -21,7 +21,6 @@ import hashlib
 import time
 from typing import Any
 
-from codeprm.analysis.stages import timed
 from codeprm.analysis.step import Safety, StepEngine, parse_edit
 from codeprm.errors import CodeprmError, UsageError, WriteDeniedError
 from codeprm.rewards import Facts
@@ -91,7 +90,7 @@ class Episode:
         step's bundle. An edit that is malformed or does not apply raises (the state is
         unchanged); one that leaves the jail is scored unsafe and changes nothing."""
         started = time.perf_counter()
-        with timed("apply"):
+        with engine.clock.timed("apply"):
             kind, payload = parse_edit(edit)
             if kind != "diff":
                 raise UsageError("an episode step is a unified diff")

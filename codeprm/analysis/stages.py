@@ -3,68 +3,66 @@
 A step's work falls into stages: ``apply`` (parsing the edit, resolving it against the
 texts, applying it in memory), ``diagnostics`` (the language server's pulls),
 ``exec`` (choosing and running tests and doctests), ``guard`` (the reward-hacking checks)
-and ``prm`` (the learned model). Code marks its stage with ``timed(name)`` (a context
-manager or decorator); the time is exclusive (a stage nested in another is counted once,
-in the inner one) and accumulates per thread until ``take()`` hands it over, which the
-step engine does when it builds a bundle (``meta.stagesMs``). ``reset()`` at the start of
-a call drops what an earlier call on this thread left behind (one that raised before
-making a bundle). Timings never enter a bundle id.
+and ``prm`` (the learned model). Each step engine owns a ``StageClock`` (an engine scores
+on one thread at a time, and a Workbench makes one per call): code marks its stage with
+``clock.timed(name)``, or a method of the engine with ``@stage(name)``. The time is
+exclusive (a stage nested in another is counted once, in the inner one) and accumulates
+until ``take()`` hands it over, which the engine does when it builds a bundle
+(``meta.stagesMs``). Timings never enter a bundle id.
 """
 
 from __future__ import annotations
 
-import threading
+import functools
 import time
-from contextlib import ContextDecorator
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
 STAGES = ("apply", "diagnostics", "exec", "guard", "prm")
 
-_local = threading.local()
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _state() -> tuple[dict[str, float], list[list[Any]]]:
-    acc = getattr(_local, "acc", None)
-    if acc is None:
-        acc = _local.acc = {}
-        _local.stack = []
-    return acc, _local.stack
+class StageClock:
+    """Seconds per stage since the last ``take``."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._open: list[list[Any]] = []  # [stage, began, seconds of the stages nested in it]
+
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        """Count the time inside as ``stage`` (less the time of stages nested inside)."""
+        frame: list[Any] = [stage, time.perf_counter(), 0.0]
+        self._open.append(frame)
+        try:
+            yield
+        finally:
+            spent = time.perf_counter() - frame[1]
+            self._open.pop()
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + spent - frame[2]
+            if self._open:
+                self._open[-1][2] += spent
+
+    def take(self) -> dict[str, float]:
+        """The seconds per stage so far, and start again (open stages keep counting)."""
+        out, self.seconds = self.seconds, {}
+        return out
 
 
-class timed(ContextDecorator):  # lower case: used like a function, ``with timed("prm"):``
-    """Count the time inside as ``stage`` (less the time of stages nested inside)."""
+def stage(name: str) -> Callable[[F], F]:
+    """Time a method of an object with a ``clock`` (a StageClock) as stage ``name``."""
 
-    def __init__(self, stage: str) -> None:
-        self.stage = stage
+    def wrap(method: F) -> F:
+        @functools.wraps(method)
+        def timed(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with self.clock.timed(name):
+                return method(self, *args, **kwargs)
 
-    def __enter__(self) -> timed:
-        _, stack = _state()
-        stack.append([self.stage, time.perf_counter(), 0.0])
-        return self
+        return timed  # type: ignore[return-value]
 
-    def __exit__(self, *exc: object) -> None:
-        acc, stack = _state()
-        if not stack:  # reset() ran inside this stage: nothing to close
-            return
-        stage, began, nested = stack.pop()
-        spent = time.perf_counter() - began
-        acc[stage] = acc.get(stage, 0.0) + spent - nested
-        if stack:
-            stack[-1][2] += spent
-
-
-def take() -> dict[str, float]:
-    """The seconds per stage since the last ``take`` or ``reset`` on this thread, and
-    start again (stages still open keep counting into the next)."""
-    acc, _ = _state()
-    _local.acc = {}
-    return acc
-
-
-def reset() -> None:
-    """Forget what this thread accumulated (and any stage left open by an exception)."""
-    _local.acc = {}
-    _local.stack = []
+    return wrap
 
 
 def as_ms(seconds: dict[str, float]) -> dict[str, float]:

@@ -20,7 +20,7 @@ from typing import Any
 
 from codeprm.analysis import files, structure
 from codeprm.analysis.navigate import Analyzer
-from codeprm.analysis.stages import as_ms, take, timed
+from codeprm.analysis.stages import StageClock, as_ms, stage
 from codeprm.bundles import make_bundle
 from codeprm.errors import CodeprmError
 from codeprm.languages import language_of
@@ -116,6 +116,8 @@ class StepEngine:
     measured: dict[tuple[str, tuple[str, ...]], list[Located]] = field(
         default_factory=dict, repr=False
     )
+    #: seconds per stage since the last bundle (``meta.stagesMs``)
+    clock: StageClock = field(default_factory=StageClock, repr=False)
 
     @staticmethod
     def measure_key(
@@ -151,7 +153,7 @@ class StepEngine:
         )
         return sorted(cover)
 
-    @timed("diagnostics")
+    @stage("diagnostics")
     def measure(self, texts: Mapping[str, str], covered: Iterable[str]) -> list[Located]:
         """Diagnostics of the covered files in the snapshot, each with its enclosing symbol.
 
@@ -274,7 +276,7 @@ class StepEngine:
         state before is taken as safe with confidence 1.
         """
         started = time.perf_counter()
-        with timed("apply"):
+        with self.clock.timed("apply"):
             after = (
                 dict(before)
                 if change is None or not safety.passed
@@ -302,7 +304,7 @@ class StepEngine:
             exec_before=exec_before,
         )
 
-    @timed("exec")
+    @stage("exec")
     def exec_selection(
         self, before: Mapping[str, str], after: Mapping[str, str], changed: Iterable[str]
     ) -> Any:
@@ -331,7 +333,7 @@ class StepEngine:
         )
         return None if selection.empty else selection
 
-    @timed("exec")
+    @stage("exec")
     def run_exec(self, texts: Mapping[str, str], selection: Any) -> Any:
         """The execution facts of one state (memoised per snapshot and selection)."""
         from codeprm.analysis.execfacts import measure
@@ -442,8 +444,8 @@ class StepEngine:
                 capabilities=self.analyzer.capabilities(cover),
                 meta={
                     **self.analyzer.meta(started),
-                    # seconds per stage since the last bundle on this thread (analysis.stages)
-                    "stagesMs": as_ms(take()),
+                    # seconds per stage since the engine's last bundle (analysis.stages)
+                    "stagesMs": as_ms(self.clock.take()),
                     **request.get("meta", {}),
                     **(
                         {"execSeconds": round(exec_after.seconds, 3)}
@@ -457,7 +459,7 @@ class StepEngine:
             bundle=bundle, texts=dict(after), facts=facts_after, located=located_after, guard=guard
         )
 
-    @timed("guard")
+    @stage("guard")
     def guard(
         self,
         before: Mapping[str, str],
@@ -501,7 +503,7 @@ class StepEngine:
             definition_spans=definition_spans,
         )
 
-    @timed("prm")
+    @stage("prm")
     def prm_record(
         self, before: Mapping[str, str], after: Mapping[str, str], change: WorkspaceChange
     ) -> dict[str, Any] | None:
@@ -658,7 +660,7 @@ def score_edit(engine: StepEngine, text: str, *, confidence: float = 1.0) -> Ste
     checks: dict[str, bool] = {}
     reasons: dict[str, str] = {}
     change: WorkspaceChange | None
-    with timed("apply"):
+    with engine.clock.timed("apply"):
         before = engine.workspace_texts()
         try:
             change = plan_edit(engine.root, text)

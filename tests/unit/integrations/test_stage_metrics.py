@@ -1,53 +1,42 @@
-"""Per-stage timings: exclusive nesting per thread, and their Prometheus histograms."""
+"""Per-stage timings: exclusive nesting, and their Prometheus histograms."""
 
 from __future__ import annotations
 
 import re
-import threading
 import time
 
-from codeprm.analysis import stages
+from codeprm.analysis.stages import StageClock, stage
 from codeprm.integrations.service import Metrics, Outcome
 
 
-def test_stages_are_exclusive_per_thread_and_taken_once() -> None:
-    stages.reset()
-    with stages.timed("apply"):
+def test_stages_are_exclusive_and_taken_once() -> None:
+    clock = StageClock()
+    with clock.timed("apply"):
         time.sleep(0.05)
-        with stages.timed("diagnostics"):
+        with clock.timed("diagnostics"):
             time.sleep(0.1)
 
-    @stages.timed("prm")
-    def model() -> None:
-        time.sleep(0.02)
+    class Engine:
+        def __init__(self) -> None:
+            self.clock = clock
 
-    model()
-    other: dict[str, float] = {}
+        @stage("prm")
+        def model(self) -> int:
+            time.sleep(0.02)
+            return 7
 
-    def elsewhere() -> None:  # another thread's stages are its own
-        with stages.timed("exec"):
-            time.sleep(0.01)
-        other.update(stages.take())
-
-    t = threading.Thread(target=elsewhere)
-    t.start()
-    t.join()
-    got = stages.take()
-    assert set(got) == {"apply", "diagnostics", "prm"} and set(other) == {"exec"}
-    assert 0.1 <= got["diagnostics"] < 0.2
-    assert 0.05 <= got["apply"] < 0.1  # the nested diagnostics are not counted twice
-    assert stages.take() == {}  # taken: the next bundle starts from nothing
-
-
-def test_reset_drops_what_a_failed_call_left_open() -> None:
-    stages.reset()
+    assert Engine().model() == 7
     try:
-        with stages.timed("apply"):
-            stages.reset()  # a new call starts while an old stage is still open
-            raise ValueError
+        with clock.timed("exec"):
+            raise ValueError  # a stage that raises still counts, and closes
     except ValueError:
         pass
-    assert stages.take() == {}
+    got = clock.take()
+    assert set(got) == {"apply", "diagnostics", "prm", "exec"}
+    assert 0.1 <= got["diagnostics"] < 0.2
+    assert 0.05 <= got["apply"] < 0.1  # the nested diagnostics are not counted twice
+    assert got["prm"] >= 0.02
+    assert clock.take() == {}  # taken: the next bundle starts from nothing
 
 
 def test_metrics_text_holds_a_histogram_per_stage() -> None:
