@@ -44,6 +44,9 @@ if TYPE_CHECKING:
 
 #: (choice, device) -> (scorer or None, why not): how ``--prm`` is loaded
 PrmLoader = Callable[[str, str], tuple[Any, str | None]]
+#: (states, covered files, execution selection or None) -> (each state's diagnostics,
+#: execution facts by memo key): a trajectory's states measured elsewhere
+Premeasure = Callable[[list[Any], list[str], Any], tuple[list[Any], dict[str, Any]]]
 
 
 def _default_loader(choice: str, device: str) -> tuple[Any, str | None]:
@@ -297,15 +300,32 @@ class Workbench:
         scorer: Any = None,
         on_bundle: Callable[[dict[str, Any]], None] | None = None,
         on_progress: Callable[[int, int], None] | None = None,
+        premeasure: Premeasure | None = None,
         **options: Any,
     ) -> list[dict[str, Any]]:
-        """Score a trajectory's steps from the state it first saw; bundles in order."""
-        from codeprm.analysis.trajectory import score, seed_base
+        """Score a trajectory's steps from the state it first saw; bundles in order.
+
+        ``premeasure(states, covered, selection)`` measures every state elsewhere (Ray
+        actors, in parallel: ``distributed.states``) and answers the diagnostics per state
+        and the execution facts by memo key; scoring then combines them here, so the
+        bundles are the ones measuring here would give."""
+        from codeprm.analysis.trajectory import plan, scope, score, seed_base, states
 
         engine = self.engine(scorer, **options)
+        base = seed_base(engine.workspace_texts(), steps)
+        if premeasure is not None:
+            planned = plan(engine.root, base, steps)
+            covered, selection = scope(engine, planned)
+            todo = states(base, planned)
+            located, exec_facts = premeasure(todo, covered, selection)
+            engine.measured.update(
+                (engine.measure_key(t, covered), list(loc))
+                for t, loc in zip(todo, located, strict=True)
+            )
+            engine.exec_memo = {**exec_facts}  # unbounded: every state's facts are kept
         return score(
             engine,
-            seed_base(engine.workspace_texts(), steps),
+            base,
             steps,
             on_bundle=on_bundle,
             on_progress=on_progress,

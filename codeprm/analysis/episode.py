@@ -90,29 +90,30 @@ class Episode:
         step's bundle. An edit that is malformed or does not apply raises (the state is
         unchanged); one that leaves the jail is scored unsafe and changes nothing."""
         started = time.perf_counter()
-        kind, payload = parse_edit(edit)
-        if kind != "diff":
-            raise UsageError("an episode step is a unified diff")
-        patch = parse_unified_diff(payload)
-        paths = sorted({p for fp in patch.files for p in (fp.old_path, fp.new_path) if p})
-        checks, reasons = {"jail": True, "cleanApply": True}, {}
-        change: WorkspaceChange | None = None
-        before: dict[str, str] = self.texts
-        try:
-            jail = Jail.at(engine.root)
-            for path in paths:
-                jail.normalise(path)
-        except WriteDeniedError as err:
-            checks["jail"], reasons["jail"] = False, err.one_line()
-        if checks["jail"]:
-            before = self._read_missing(engine, paths)
-            change = resolve_patch(
-                patch, before
-            )  # ApplyConflictError / ContentModifiedError: nothing moves
-        after = apply_to_texts(before, change) if change is not None else before
-        cover = sorted(
-            set(self.cover) | {p for p in after if is_python_path(p) and p not in self.texts}
-        )
+        with engine.clock.timed("apply"):
+            kind, payload = parse_edit(edit)
+            if kind != "diff":
+                raise UsageError("an episode step is a unified diff")
+            patch = parse_unified_diff(payload)
+            paths = sorted({p for fp in patch.files for p in (fp.old_path, fp.new_path) if p})
+            checks, reasons = {"jail": True, "cleanApply": True}, {}
+            change: WorkspaceChange | None = None
+            before: dict[str, str] = self.texts
+            try:
+                jail = Jail.at(engine.root)
+                for path in paths:
+                    jail.normalise(path)
+            except WriteDeniedError as err:
+                checks["jail"], reasons["jail"] = False, err.one_line()
+            if checks["jail"]:
+                before = self._read_missing(engine, paths)
+                change = resolve_patch(
+                    patch, before
+                )  # ApplyConflictError / ContentModifiedError: nothing moves
+            after = apply_to_texts(before, change) if change is not None else before
+            cover = sorted(
+                set(self.cover) | {p for p in after if is_python_path(p) and p not in self.texts}
+            )
         exec_selection = exec_before = None
         facts_before = self.facts
         if change is not None and engine.exec_mode != "none":

@@ -20,6 +20,7 @@ from typing import Any
 
 from codeprm.analysis import files, structure
 from codeprm.analysis.navigate import Analyzer
+from codeprm.analysis.stages import StageClock, as_ms, stage
 from codeprm.bundles import make_bundle
 from codeprm.errors import CodeprmError
 from codeprm.languages import language_of
@@ -110,6 +111,20 @@ class StepEngine:
     #: reuse what the server already checked (per-file memo keyed by surfaces); False re-checks
     #: every covered file of every state (the reference the fast path is tested against)
     reuse: bool = True
+    #: diagnostics of states measured elsewhere (``measure_key`` -> what ``measure`` would
+    #: answer), e.g. by Ray actors measuring a trajectory's states in parallel
+    measured: dict[tuple[str, tuple[str, ...]], list[Located]] = field(
+        default_factory=dict, repr=False
+    )
+    #: seconds per stage since the last bundle (``meta.stagesMs``)
+    clock: StageClock = field(default_factory=StageClock, repr=False)
+
+    @staticmethod
+    def measure_key(
+        texts: Mapping[str, str], covered: Iterable[str]
+    ) -> tuple[str, tuple[str, ...]]:
+        """What identifies a measurement: the snapshot's digest and the covered files."""
+        return texts_digest(texts), tuple(sorted(set(covered)))
 
     @property
     def root(self) -> Path:
@@ -138,6 +153,7 @@ class StepEngine:
         )
         return sorted(cover)
 
+    @stage("diagnostics")
     def measure(self, texts: Mapping[str, str], covered: Iterable[str]) -> list[Located]:
         """Diagnostics of the covered files in the snapshot, each with its enclosing symbol.
 
@@ -154,8 +170,10 @@ class StepEngine:
         differs from it is re-synced (or closed when the snapshot lacks it), so no text of
         another state can leak into cross-file facts. The pulls are sent together.
         """
-        cover = sorted(set(covered))
-        key = (texts_digest(texts), tuple(cover))
+        key = self.measure_key(texts, covered)
+        cover = list(key[1])
+        if key in self.measured:
+            return list(self.measured[key])
         memo = self.analyzer.measure_cache
         if self.reuse and key in memo:
             return list(memo[key])
@@ -259,11 +277,14 @@ class StepEngine:
         state before is taken as safe with confidence 1.
         """
         started = time.perf_counter()
-        after = (
-            dict(before) if change is None or not safety.passed else apply_to_texts(before, change)
-        )
-        changed = list(change.paths) if change is not None else []
-        cover = self.covered(before, after, changed)
+        with self.clock.timed("apply"):
+            after = (
+                dict(before)
+                if change is None or not safety.passed
+                else apply_to_texts(before, change)
+            )
+            changed = list(change.paths) if change is not None else []
+            cover = self.covered(before, after, changed)
         located_before = self.measure(before, cover)
         c = counts(located_before)
         selection = self.exec_selection(before, after, changed) if safety.passed else None
@@ -284,6 +305,7 @@ class StepEngine:
             exec_before=exec_before,
         )
 
+    @stage("exec")
     def exec_selection(
         self, before: Mapping[str, str], after: Mapping[str, str], changed: Iterable[str]
     ) -> Any:
@@ -312,6 +334,7 @@ class StepEngine:
         )
         return None if selection.empty else selection
 
+    @stage("exec")
     def run_exec(self, texts: Mapping[str, str], selection: Any) -> Any:
         """The execution facts of one state (memoised per snapshot and selection)."""
         from codeprm.analysis.execfacts import measure
@@ -422,6 +445,8 @@ class StepEngine:
                 capabilities=self.analyzer.capabilities(cover),
                 meta={
                     **self.analyzer.meta(started),
+                    # seconds per stage since the engine's last bundle (analysis.stages)
+                    "stagesMs": as_ms(self.clock.take()),
                     **request.get("meta", {}),
                     **(
                         {"execSeconds": round(exec_after.seconds, 3)}
@@ -435,6 +460,7 @@ class StepEngine:
             bundle=bundle, texts=dict(after), facts=facts_after, located=located_after, guard=guard
         )
 
+    @stage("guard")
     def guard(
         self,
         before: Mapping[str, str],
@@ -479,6 +505,7 @@ class StepEngine:
             definition_spans=definition_spans,
         )
 
+    @stage("prm")
     def prm_record(
         self, before: Mapping[str, str], after: Mapping[str, str], change: WorkspaceChange
     ) -> dict[str, Any] | None:
@@ -633,17 +660,18 @@ def score_edit(engine: StepEngine, text: str, *, confidence: float = 1.0) -> Ste
     """
     from codeprm.errors import WriteDeniedError
 
-    before = engine.workspace_texts()
     checks: dict[str, bool] = {}
     reasons: dict[str, str] = {}
     change: WorkspaceChange | None
-    try:
-        change = plan_edit(engine.root, text)
-        checks["jail"] = True
-    except WriteDeniedError as err:
-        change = None
-        checks["jail"] = False
-        reasons["jail"] = err.one_line()
+    with engine.clock.timed("apply"):
+        before = engine.workspace_texts()
+        try:
+            change = plan_edit(engine.root, text)
+            checks["jail"] = True
+        except WriteDeniedError as err:
+            change = None
+            checks["jail"] = False
+            reasons["jail"] = err.one_line()
     if change is not None:
         before = {**before, **change.old_texts()}
         checks["cleanApply"] = True  # plan_edit raised otherwise

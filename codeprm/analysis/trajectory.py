@@ -143,6 +143,35 @@ def check_gates(
         raise RewardGateError(f"total reward {total:g} is below --fail-under {fail_under:g}")
 
 
+def scope(
+    engine: StepEngine, planned: Sequence[Planned], cover: Iterable[str] | None = None
+) -> tuple[list[str], Any]:
+    """What is measured in every state of a trajectory: the covered files (``cover``, or
+    the union of each step's edited files and their importers) and the execution
+    selection (one for every state, so that execution facts telescope too; None: none)."""
+    if cover is None:
+        union: set[str] = set()
+        for p in planned:
+            union.update(engine.covered(p.before, p.after, p.change.paths if p.change else ()))
+        cover = union
+    selection = (
+        union_selection(
+            engine.exec_selection(p.before, p.after, p.change.paths)
+            for p in planned
+            if p.change is not None and p.safety.passed
+        )
+        if engine.exec_mode != "none"
+        else None
+    )
+    return sorted(set(cover)), selection
+
+
+def states(base: Mapping[str, str], planned: Sequence[Planned]) -> list[Mapping[str, str]]:
+    """Every state a trajectory's scoring measures, in order: its start, then each step's
+    state after (a refused step's is the state before it)."""
+    return [base, *(p.after for p in planned)]
+
+
 def score(
     engine: StepEngine,
     base: Mapping[str, str],
@@ -162,26 +191,11 @@ def score(
     scratch checkout moves there so the server's disk view matches the state.
     """
     planned = plan(engine.root, base, steps)
-    if cover is None:
-        union: set[str] = set()
-        for p in planned:
-            union.update(engine.covered(p.before, p.after, p.change.paths if p.change else ()))
-        cover = union
-    covered = sorted(set(cover))
+    covered, selection = scope(engine, planned, cover)
     if on_state is not None:
         on_state(0)
     located = engine.measure(base, covered)
     c = counts(located)
-    # execution facts: one selection for every state, so that they telescope too
-    selection = (
-        union_selection(
-            engine.exec_selection(p.before, p.after, p.change.paths)
-            for p in planned
-            if p.change is not None and p.safety.passed
-        )
-        if engine.exec_mode != "none"
-        else None
-    )
     exec_facts = engine.run_exec(base, selection) if selection is not None else None
     facts = Facts(
         c["error"],

@@ -58,6 +58,21 @@ from codeprm.errors import UsageError
 @click.option(
     "--fail-on-new-errors", is_flag=True, help="Exit 78 when any step introduced an error."
 )
+@click.option(
+    "--ray",
+    "ray_address",
+    metavar="ADDRESS",
+    help="Measure the trajectory's states in parallel on Ray actors (pip install "
+    "'codeprm[ray]'); 'auto' joins RAY_ADDRESS when set, else starts a local Ray. The "
+    "bundles are the ones one process gives.",
+)
+@click.option(
+    "--actors",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="With --ray: actors measuring states.",
+)
 def score_cmd(
     trajectory: Path | None,
     rev_range: str | None,
@@ -79,6 +94,8 @@ def score_cmd(
     annotations: bool,
     fail_under: float | None,
     fail_on_new_errors: bool,
+    ray_address: str | None,
+    actors: int,
 ) -> None:
     """Score TRAJECTORY (codeprm JSONL) or --rev-range BASE..HEAD step by step.
 
@@ -93,6 +110,8 @@ def score_cmd(
 
     if (trajectory is None) == (rev_range is None):
         raise UsageError("give either a TRAJECTORY file or --rev-range BASE..HEAD")
+    if ray_address is not None and rev_range is not None:
+        raise UsageError("--ray scores a TRAJECTORY file, not a --rev-range")
     w = Weights.parse(weights)
     root = workspace_root(workspace)
     sink = bundles_out.open("wb") if bundles_out else None
@@ -132,9 +151,25 @@ def score_cmd(
                 assert trajectory is not None
                 steps = load_steps(trajectory)
                 label = f"{trajectory} ({len(steps)} steps)"
+                premeasure = None
+                if ray_address is not None:
+                    from codeprm.distributed.states import RayMeasure
+
+                    premeasure = RayMeasure(
+                        root,
+                        actors=actors,
+                        address=ray_address,
+                        python=python_path,
+                        timeout=timeout,
+                        exec_options={"exec_mode": exec_mode, "test_cmd": exec_test_cmd},
+                    )
                 bundles = _with_progress(
                     lambda progress: bench.score_trajectory(
-                        steps, on_bundle=keep, on_progress=progress, **options
+                        steps,
+                        on_bundle=keep,
+                        on_progress=progress,
+                        premeasure=premeasure,
+                        **options,
                     ),
                     len(steps),
                     label,

@@ -94,6 +94,7 @@ def outcome_from_json(obj: Mapping[str, Any]) -> Outcome:
         obj.get("bundle"),
         obj.get("error"),
         float(obj.get("seconds", 0.0)),
+        {str(k): float(v) for k, v in (obj.get("stages") or {}).items()},
     )
 
 

@@ -17,7 +17,9 @@ Endpoints:
   ``POST /v1/episodes/<id>/step`` with ``{"edit": ...}`` or ``{"completion": ...}``
   scores one turn from the state the earlier turns left (an Outcome, with its bundle);
   ``DELETE /v1/episodes/<id>`` closes it (idle episodes expire by themselves).
-* ``GET /health`` - ``{"status": "ok", "version": ...}``; ``GET /metrics`` - Prometheus text.
+* ``GET /health`` - ``{"status": "ok", "version": ...}``; ``GET /metrics`` - Prometheus text:
+  samples by outcome, warm benches, and a histogram of seconds per stage
+  (``codeprm_stage_seconds{stage=...}``: ``service.STAGE_NAMES`` and ``total``).
 
 Safety: binds 127.0.0.1 unless told otherwise; an optional bearer token (compared in
 constant time); request bodies over ``max_body`` bytes get 413; a client that sends

@@ -25,6 +25,7 @@ the other failures are not the agent's doing and must not teach it anything.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 import time
 from collections import Counter, OrderedDict
@@ -35,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from codeprm.analysis.stages import STAGES
 from codeprm.errors import (
     ApplyConflictError,
     CodeprmError,
@@ -55,6 +57,12 @@ FAILURE_REWARDS: dict[str, float] = {
     "error": 0.0,
 }
 STATUSES = ("ok", *FAILURE_REWARDS)
+#: the stages a sample's time is split into, in the order they happen: waiting for a
+#: worker thread, getting a warm bench of its commit (materialising the tree and starting
+#: a language server when cold), then the step's own (``analysis.stages``)
+STAGE_NAMES = ("queue", "workspace", *STAGES)
+#: the upper bounds (seconds) of the stage-time histogram's buckets
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 #: seconds a fresh bench's first use waits for another's to finish (see ``_bench``)
 FIRST_USE_WAIT = 5.0
 
@@ -80,6 +88,9 @@ class Outcome:
     bundle: dict[str, Any] | None = None
     error: str | None = None
     seconds: float = 0.0
+    #: seconds per stage (``STAGE_NAMES``): the service's own (waiting for a worker, getting
+    #: a warm bench) and the step's (``analysis.stages``, from the bundle's meta)
+    stages: Mapping[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -87,6 +98,8 @@ class Outcome:
             "reward": self.reward,
             "seconds": round(self.seconds, 3),
         }
+        if self.stages:
+            out["stages"] = {k: round(v, 6) for k, v in sorted(self.stages.items())}
         if self.error is not None:
             out["error"] = self.error
         if self.bundle is not None:
@@ -125,17 +138,53 @@ class _Open:
 
 
 @dataclass
+class Histogram:
+    """A Prometheus histogram's state: cumulative counts per bucket, the sum and count."""
+
+    counts: list[int] = field(default_factory=lambda: [0] * len(BUCKETS))
+    total: float = 0.0
+    n: int = 0
+
+    def observe(self, seconds: float) -> None:
+        for i, bound in enumerate(BUCKETS):
+            if seconds <= bound:
+                self.counts[i] += 1
+        self.total += seconds
+        self.n += 1
+
+    def lines(self, name: str, labels: str) -> list[str]:
+        out = [
+            f'{name}_bucket{{{labels},le="{bound:g}"}} {count}'
+            for bound, count in zip(BUCKETS, self.counts, strict=True)
+        ]
+        return [
+            *out,
+            f'{name}_bucket{{{labels},le="+Inf"}} {self.n}',
+            f"{name}_sum{{{labels}}} {self.total:.6f}",
+            f"{name}_count{{{labels}}} {self.n}",
+        ]
+
+
+@dataclass
 class Metrics:
-    """Counters the metrics endpoint exposes (Prometheus text format)."""
+    """Counters the metrics endpoint exposes (Prometheus text format): samples by outcome,
+    and a histogram of seconds per stage (``STAGE_NAMES``, and ``total``: each sample's
+    whole time, whatever its outcome)."""
 
     samples: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
+    stages: dict[str, Histogram] = field(
+        default_factory=lambda: {s: Histogram() for s in (*STAGE_NAMES, "total")}
+    )
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, outcome: Outcome) -> None:
         with self.lock:
             self.samples[outcome.status] += 1
             self.seconds += outcome.seconds
+            self.stages["total"].observe(outcome.seconds)
+            for stage, seconds in outcome.stages.items():
+                self.stages.setdefault(stage, Histogram()).observe(seconds)
 
     def text(self, benches: int) -> str:
         with self.lock:
@@ -149,6 +198,13 @@ class Metrics:
                 "# HELP codeprm_warm_benches Warm workspaces held.",
                 "# TYPE codeprm_warm_benches gauge",
                 f"codeprm_warm_benches {benches}",
+                "# HELP codeprm_stage_seconds Seconds a sample spent per stage (total: all of it).",
+                "# TYPE codeprm_stage_seconds histogram",
+                *(
+                    line
+                    for stage, hist in self.stages.items()
+                    for line in hist.lines("codeprm_stage_seconds", f'stage="{stage}"')
+                ),
             ]
         return "\n".join(lines) + "\n"
 
@@ -202,7 +258,7 @@ class RewardService:
         """Score ``(sample, completion)`` pairs; the completion is read only when the
         sample carries no edit. Every sample gets an Outcome within its timeout."""
         started = time.monotonic()
-        futures = [self._executor.submit(self._one, s, c) for s, c in samples]
+        futures = [self._executor.submit(self._one, s, c, started) for s, c in samples]
         out = []
         for future in futures:
             remaining = self.sample_timeout - (time.monotonic() - started)
@@ -276,14 +332,14 @@ class RewardService:
 
         def run() -> Outcome:
             t0 = time.monotonic()
+            stages: dict[str, float] = {}
             try:
                 with open_.lock, self._bench(open_.sample.repo, open_.sample.commit) as bench:
+                    stages["workspace"] = time.monotonic() - t0
                     bundle = bench.advance(open_.episode, text, open_.sample.task)
             except Exception as err:
-                return self._classify(err, t0)
-            return Outcome(
-                "ok", float(bundle["processReward"]["total"]), bundle, None, time.monotonic() - t0
-            )
+                return dataclasses.replace(self._classify(err, t0), stages=stages)
+            return self._scored(bundle, t0, stages)
 
         return self._bounded(run)
 
@@ -317,22 +373,43 @@ class RewardService:
             "error", f"internal error: {type(err).__name__}: {err}{_where(err)}", seconds
         )
 
-    def _failure(self, status: str, error: str, seconds: float) -> Outcome:
-        return Outcome(status, self.failure_rewards[status], None, error, seconds)
+    def _failure(
+        self, status: str, error: str, seconds: float, stages: Mapping[str, float] | None = None
+    ) -> Outcome:
+        return Outcome(status, self.failure_rewards[status], None, error, seconds, stages or {})
 
-    def _one(self, sample: Sample, completion: str | None) -> Outcome:
+    @staticmethod
+    def _scored(bundle: dict[str, Any], t0: float, stages: dict[str, float]) -> Outcome:
+        """An ok outcome; its stages are the service's and the step's (the bundle's meta)."""
+        step = bundle.get("meta", {}).get("stagesMs", {})
+        stages.update({k: float(v) / 1000 for k, v in step.items()})
+        return Outcome(
+            "ok",
+            float(bundle["processReward"]["total"]),
+            bundle,
+            None,
+            time.monotonic() - t0,
+            stages,
+        )
+
+    def _one(
+        self, sample: Sample, completion: str | None, submitted: float | None = None
+    ) -> Outcome:
         t0 = time.monotonic()
+        stages = {"queue": t0 - submitted} if submitted is not None else {}
         edit = sample.edit if sample.edit is not None else extract_edit(completion or "")
         if edit is None:
-            return self._failure("no-edit", "the completion holds no edit", time.monotonic() - t0)
+            return self._failure(
+                "no-edit", "the completion holds no edit", time.monotonic() - t0, stages
+            )
         try:
             with self._bench(sample.repo, sample.commit) as bench:
+                stages["workspace"] = time.monotonic() - t0
                 bundle = bench.step(edit, sample.task)
         except Exception as err:
-            return self._classify(err, t0)
-        return Outcome(
-            "ok", float(bundle["processReward"]["total"]), bundle, None, time.monotonic() - t0
-        )
+            outcome = self._classify(err, t0)
+            return dataclasses.replace(outcome, stages=stages)
+        return self._scored(bundle, t0, stages)
 
     @contextlib.contextmanager
     def _bench(self, repo: str, commit: str) -> Iterator[Bench]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -187,6 +188,12 @@ def test_the_http_server_serves_a_pool(
         assert step["status"] == "ok" and step["bundle"]["bundleId"] != ""
         status, text = call(srv, "/metrics")
         assert status == 200 and 'codeprm_samples_total{status="denied"} 1' in text
+        # the per-stage timings travel back from the actors with each outcome
+        assert step["stages"]["diagnostics"] >= 0 and "workspace" in step["stages"]
+        scored = re.search(
+            r'^codeprm_stage_seconds_count\{stage="diagnostics"\} (\d+)$', text, re.M
+        )
+        assert scored and int(scored.group(1)) >= 3  # native, OpenRLHF and episode samples
     finally:
         srv.shutdown()
         srv.server_close()

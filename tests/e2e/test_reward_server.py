@@ -404,3 +404,44 @@ def test_the_edit_tool_gives_a_reward_per_call(
     assert total == pytest.approx(0.5)  # the return equals going straight to the fix
     assert "needs an 'edit'" in refusals and "no open workspace" in refusals
     assert TOOL_SCHEMA["function"]["parameters"]["required"] == ["edit"]
+
+
+def _histogram(text: str, stage: str) -> tuple[int, float]:
+    """The count and sum of ``codeprm_stage_seconds`` for one stage, from Prometheus text."""
+    import re
+
+    count = re.search(rf'^codeprm_stage_seconds_count\{{stage="{stage}"\}} (\S+)$', text, re.M)
+    total = re.search(rf'^codeprm_stage_seconds_sum\{{stage="{stage}"\}} (\S+)$', text, re.M)
+    assert count and total, f"no histogram for stage {stage}"
+    return int(count.group(1)), float(total.group(1))
+
+
+def test_metrics_carry_per_stage_timings(server: RewardHTTPServer, repo: tuple[Path, str]) -> None:
+    before = call(server, "/metrics")[1]
+    stages = ("queue", "workspace", "apply", "diagnostics", "total")
+    counts = {s: _histogram(before, s) for s in stages}
+    status, body = call(
+        server,
+        "/v1/score",
+        {"samples": [label(repo, edit=FIX), label(repo, edit="not a diff at all")]},
+    )
+    assert status == 200
+    ok, invalid = body["results"]
+    assert ok["status"] == "ok" and invalid["status"] == "invalid"
+    # the step's own stages are in its bundle's meta (never in its id), and in the result
+    step = ok["bundle"]["meta"]["stagesMs"]
+    assert {"apply", "diagnostics"} <= set(step) and step["diagnostics"] > 0
+    assert sum(step.values()) <= ok["seconds"] * 1000 + 1  # (seconds are rounded to ms)
+    assert set(ok["stages"]) >= {"queue", "workspace", "apply", "diagnostics"}
+    assert ok["stages"]["diagnostics"] == pytest.approx(step["diagnostics"] / 1000, abs=1e-6)
+    assert sum(ok["stages"].values()) <= ok["seconds"] + ok["stages"]["queue"] + 2e-3
+    after = call(server, "/metrics")[1]
+    assert "# TYPE codeprm_stage_seconds histogram" in after
+    grown = {s: _histogram(after, s)[0] - counts[s][0] for s in stages}
+    # both samples waited for a worker, got a bench and count in total; only the scored
+    # one reached the step's stages (the other failed in apply, before any bundle)
+    assert grown == {"queue": 2, "workspace": 2, "apply": 1, "diagnostics": 1, "total": 2}
+    assert _histogram(after, "diagnostics")[1] > counts["diagnostics"][1]
+    assert (
+        f'codeprm_stage_seconds_bucket{{stage="total",le="+Inf"}} {counts["total"][0] + 2}' in after
+    )
