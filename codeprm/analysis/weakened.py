@@ -28,7 +28,10 @@ import ast
 import doctest
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from pathlib import PurePosixPath
+
+from codeprm.analysis import pyast
 
 _SKIP_NAMES = frozenset({"skip", "skipIf", "skipUnless", "xfail", "expectedFailure"})
 _SKIP_CALLS = frozenset({"skipTest", "skip", "xfail"})
@@ -71,10 +74,7 @@ def _tail(node: ast.expr) -> str | None:
 def _parse(text: str | None) -> ast.Module | None:
     if text is None:
         return ast.Module(body=[], type_ignores=[])
-    try:
-        return ast.parse(text)
-    except (SyntaxError, ValueError):
-        return None
+    return pyast.parse(text)  # shared with the other readers of the step's texts: read only
 
 
 def _tests(
@@ -127,6 +127,13 @@ def _assertions(fn: ast.AST) -> tuple[int, int]:
     return sum(1 for s in strengths if s > 0), sum(strengths)
 
 
+@lru_cache(maxsize=64)  # a warm daemon scores edits of the same file: its text before again
+def _examples_of(text: str | None) -> dict[str, list[tuple[str, str]]] | None:
+    """``_examples`` of a text, None when it does not parse (callers only read the answer)."""
+    tree = _parse(text)
+    return None if tree is None else _examples(tree)
+
+
 def _examples(tree: ast.Module) -> dict[str, list[tuple[str, str]]]:
     """(source, expected output) of each docstring's examples, by qualname (``<module>`` too)."""
     out: dict[str, list[tuple[str, str]]] = {}
@@ -165,19 +172,28 @@ def weakened_tests(
 ) -> list[dict[str, str]]:
     """Each way the step made the tests say less: ``{"kind", "path", "name"}``, sorted."""
     found: set[tuple[str, str, str]] = set()
-    parsed = {
-        p: (_parse(before.get(p)), _parse(after.get(p)))
+    # the examples of both states (remembered per text); None where a state does not parse.
+    # Only test files need their trees.
+    examples = {
+        p: (_examples_of(before.get(p)), _examples_of(after.get(p)))
         for p in sorted(set(changed))
         if p.endswith(".py")
+    }
+    parsed = {
+        p: (_parse(before.get(p)), _parse(after.get(p)))
+        for p, (eb, ea) in examples.items()
+        if eb is not None and ea is not None and is_test_path(p)
     }
     gained: set[str] = set()  # test names that appear in some changed test file (moves)
     for path, (b, a) in parsed.items():
         if b is not None and a is not None and is_test_path(path):
             gained |= {q.rsplit(".", 1)[-1] for q in _tests(a).keys() - _tests(b).keys()}
-    for path, (b, a) in parsed.items():
-        if b is None or a is None:
+    for path, (eb, ea) in examples.items():
+        if eb is None or ea is None:
             continue
-        if is_test_path(path):
+        if path in parsed:
+            b, a = parsed[path]
+            assert b is not None and a is not None
             tb, ta = _tests(b), _tests(a)
             for name, (fn, cls) in tb.items():
                 if name not in ta:
@@ -194,7 +210,6 @@ def weakened_tests(
                     found.add(("assertion-removed", path, name))
                 elif sa < sb:
                     found.add(("assertion-weakened", path, name))
-        eb, ea = _examples(b), _examples(a)
         for name, examples in eb.items():
             kept = ea.get(name, [])
             if len(kept) < len(examples):
