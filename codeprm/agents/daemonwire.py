@@ -19,13 +19,17 @@ import hashlib
 import hmac
 import json
 import os
-import secrets
 import socket
 import stat
 import struct
-import tempfile
 from pathlib import Path
-from typing import Any
+
+# What a client imports costs every call it hands to the daemon: typing (annotations
+# only), secrets (os.urandom is its source) and tempfile (only without a usable
+# XDG_RUNTIME_DIR) are left out of it.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 STATE_FILE = Path(".codeprm") / "daemon.json"
 PROTOCOL = "codeprm-daemon/2"
@@ -93,6 +97,8 @@ def private_dir(create: bool = False) -> Path:
     if runtime and os.path.isabs(runtime) and _private_ok(Path(runtime)):
         base = Path(runtime) / "codeprm"
     else:
+        import tempfile
+
         base = Path(tempfile.gettempdir()) / f"codeprm-{os.getuid()}"
     if create:
         try:
@@ -229,7 +235,7 @@ def connect(state: dict[str, Any], timeout: float = 5.0) -> tuple[socket.socket,
         except (FileNotFoundError, ConnectionRefusedError) as err:
             raise NoDaemon from err
         _check_peer(sock)
-        challenge = secrets.token_hex(32)
+        challenge = os.urandom(32).hex()  # secrets.token_hex(32)
         send(sock, {"hello": PROTOCOL, "challenge": challenge})
         reply = receive(sock)
         if reply is None:

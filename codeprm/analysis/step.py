@@ -232,8 +232,8 @@ class StepEngine:
             return {}
         session = an.session
         self.mirror(texts, an)
-        for path in present:  # sync the whole snapshot first: cross-file facts need it
-            session.sync(an.root / path, texts[path])
+        # sync the whole snapshot first: cross-file facts need it
+        session.sync_many([(an.root / path, texts[path]) for path in present])
         out = {}
         for path, diags in zip(
             paths, session.diagnostics_many([an.root / p for p in paths]), strict=True

@@ -198,6 +198,24 @@ def importers(texts: Mapping[str, str], changed: Iterable[str]) -> set[str]:
     an importer is not followed (as for Python: the server checks what the cover holds).
     """
     changed = list(changed)
+    # a pure function of the snapshot and the paths: a step asks it three times (the cover
+    # before and after, the guard), a warm daemon the same snapshot before again
+    key = (tuple(sorted((p, _sha(t)) for p, t in texts.items())), tuple(changed))
+    known = _IMPORTERS.get(key)
+    if known is None:
+        known = frozenset(_importers(texts, changed))
+        with _IMPORTERS_LOCK:
+            if len(_IMPORTERS) >= 32:
+                _IMPORTERS.pop(next(iter(_IMPORTERS)), None)
+            _IMPORTERS[key] = known
+    return set(known)
+
+
+_IMPORTERS: dict[tuple[tuple[tuple[str, str], ...], tuple[str, ...]], frozenset[str]] = {}
+_IMPORTERS_LOCK = threading.Lock()
+
+
+def _importers(texts: Mapping[str, str], changed: list[str]) -> set[str]:
     out = _foreign_importers(texts, [p for p in changed if not p.endswith((".py", ".pyi"))])
     targets = {m for m in (module_name(p) for p in changed) if m}
     if not targets:
