@@ -15,13 +15,12 @@ Wire format (both directions): a 4-byte big-endian length, then a JSON object.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
 import json
 import os
 import socket
 import stat
 import struct
+from _operator import _compare_digest as compare_digest  # what hmac.compare_digest falls back to
 from pathlib import Path
 
 # What a client imports costs every call it hands to the daemon: typing (annotations
@@ -30,6 +29,19 @@ from pathlib import Path
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+# Nor OpenSSL (hashlib, hmac): SHA-256 and HMAC-SHA256 come from the interpreter's own
+# module where it has one (``proof`` is HMAC as RFC 2104 defines it, what hmac.new gives).
+try:
+    from _sha256 import sha256 as _sha256  # Python 3.11
+except ImportError:  # pragma: no cover - other versions and builds
+    try:
+        from _sha2 import sha256 as _sha256  # type: ignore[no-redef]  # Python 3.12+
+    except ImportError:
+        from hashlib import sha256 as _sha256  # type: ignore[assignment]
+
+_BLOCK = 64  # SHA-256's block size
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+_IPAD = bytes(x ^ 0x36 for x in range(256))
 
 STATE_FILE = Path(".codeprm") / "daemon.json"
 PROTOCOL = "codeprm-daemon/2"
@@ -117,7 +129,7 @@ def private_dir(create: bool = False) -> Path:
 
 
 def socket_path(root: Path, create: bool = False) -> Path:
-    digest = hashlib.sha256(str(root).encode("utf-8", "surrogateescape")).hexdigest()[:24]
+    digest = _sha256(str(root).encode("utf-8", "surrogateescape")).hexdigest()[:24]
     return private_dir(create) / f"{digest}.sock"
 
 
@@ -217,9 +229,16 @@ def open_state_dir(root: Path) -> int:
 
 
 def proof(secret: str, role: str, challenge: str) -> str:
-    return hmac.new(
-        secret.encode(), f"{PROTOCOL}|{role}|{challenge}".encode(), hashlib.sha256
-    ).hexdigest()
+    return hmac_sha256(secret.encode(), f"{PROTOCOL}|{role}|{challenge}".encode())
+
+
+def hmac_sha256(key: bytes, message: bytes) -> str:
+    """``hmac.new(key, message, hashlib.sha256).hexdigest()`` (RFC 2104)."""
+    if len(key) > _BLOCK:
+        key = _sha256(key).digest()
+    key = key.ljust(_BLOCK, b"\0")
+    inner = _sha256(key.translate(_IPAD) + message).digest()
+    return _sha256(key.translate(_OPAD) + inner).hexdigest()
 
 
 def connect(state: dict[str, Any], timeout: float = 5.0) -> tuple[socket.socket, str]:
@@ -241,7 +260,7 @@ def connect(state: dict[str, Any], timeout: float = 5.0) -> tuple[socket.socket,
         if reply is None:
             raise Untrusted("the daemon hung up during the handshake")
         answer = reply.get("proof")
-        if not isinstance(answer, str) or not hmac.compare_digest(
+        if not isinstance(answer, str) or not compare_digest(
             answer.encode("utf-8", "surrogatepass"),
             proof(state["secret"], "daemon", challenge).encode(),
         ):

@@ -82,3 +82,27 @@ def test_a_request_budget_is_four_times_its_timeout() -> None:
     assert wire.request_budget(["step", "x.diff", "--timeout", "0.5"]) == 2
     assert wire.request_budget(["step", "--timeout=2"]) == 8
     assert wire.request_budget(["step", "--timeout", "nonsense"]) == 240
+
+
+def test_the_proof_is_hmac_sha256_as_the_standard_library_computes_it() -> None:
+    import hashlib
+    import hmac
+
+    for key in (
+        b"",
+        b"k",
+        os.urandom(32).hex().encode(),
+        os.urandom(64),
+        os.urandom(65),
+        os.urandom(200),
+    ):
+        for message in (b"", b"codeprm-daemon/2|client|" + os.urandom(32).hex().encode()):
+            assert (
+                wire.hmac_sha256(key, message) == hmac.new(key, message, hashlib.sha256).hexdigest()
+            )
+    secret, challenge = "ab" * 32, os.urandom(32).hex()
+    expected = hmac.new(
+        secret.encode(), f"{wire.PROTOCOL}|daemon|{challenge}".encode(), hashlib.sha256
+    ).hexdigest()
+    assert wire.proof(secret, "daemon", challenge) == expected
+    assert wire.proof(secret, "client", challenge) != expected
