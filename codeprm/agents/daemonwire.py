@@ -100,18 +100,21 @@ def _private_ok(path: Path) -> bool:
     return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and st.st_mode & 0o077 == 0
 
 
-def private_dir(create: bool = False) -> Path:
+def private_dir(create: bool = False, temp: str | None = None) -> Path:
     """The user's private directory for daemon sockets; Untrusted when it is not private.
 
-    Without ``create``, NoDaemon when it does not exist.
+    Without ``create``, NoDaemon when it does not exist. ``temp``: the temporary directory
+    to use instead of ``tempfile.gettempdir()`` (see ``_first_temp_candidate``).
     """
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     if runtime and os.path.isabs(runtime) and _private_ok(Path(runtime)):
         base = Path(runtime) / "codeprm"
     else:
-        import tempfile
+        if temp is None:
+            import tempfile
 
-        base = Path(tempfile.gettempdir()) / f"codeprm-{os.getuid()}"
+            temp = tempfile.gettempdir()
+        base = Path(temp) / f"codeprm-{os.getuid()}"
     if create:
         try:
             os.mkdir(base, 0o700)
@@ -128,9 +131,23 @@ def private_dir(create: bool = False) -> Path:
     return base
 
 
-def socket_path(root: Path, create: bool = False) -> Path:
+def socket_path(root: Path, create: bool = False, temp: str | None = None) -> Path:
     digest = _sha256(str(root).encode("utf-8", "surrogateescape")).hexdigest()[:24]
-    return private_dir(create) / f"{digest}.sock"
+    return private_dir(create, temp) / f"{digest}.sock"
+
+
+def _first_temp_candidate() -> str:
+    """The directory ``tempfile.gettempdir()`` tries first (TMPDIR, TEMP, TMP, then /tmp).
+
+    gettempdir() takes the first candidate it can write a file in: asking it costs the
+    tempfile import and a file written and removed. A record whose socket lies in the
+    first candidate's private directory is checked against that directly.
+    """
+    for name in ("TMPDIR", "TEMP", "TMP"):
+        value = os.environ.get(name)
+        if value:
+            return os.path.abspath(value)
+    return "/tmp"
 
 
 # -- daemon.json -----------------------------------------------------------------------------
@@ -179,6 +196,11 @@ def read_state(root: Path) -> dict[str, Any]:
         or not isinstance(pid, int)
     ):
         raise Untrusted(f"{path} is not a daemon record")
+    try:  # the usual case first: the private directory in the first temp candidate
+        if Path(sock) == socket_path(root, temp=_first_temp_candidate()):
+            return state
+    except (NoDaemon, Untrusted):
+        pass
     expected = socket_path(root)
     if Path(sock) != expected:
         raise Untrusted(f"{path} names the socket {sock}, not {expected} in the private directory")
