@@ -19,9 +19,12 @@ run and interleaved (the first two alternate which goes first):
 
 Before timing, the daemon scores one edit of every module (its first call starts its
 server): the warm state of an agent working on the project. Prints medians and the
-ratios warm/server (target <= 1.5x) and cold/warm.
+ratios warm/server (target <= 1.5x) and cold/warm; "same files" compares each edit with
+the server's re-check of the files the warm step re-checks (body: the edited file,
+surface: every covered file).
 
-Run: python benchmarks/cli_latency.py [--edits N] [--cold-every K]
+Run: python benchmarks/cli_latency.py [--edits N] [--cold-every K] [--click DIR]
+(DIR: the click package to copy, e.g. src/click of a clone of pallets/click)
 """
 
 from __future__ import annotations
@@ -143,12 +146,19 @@ def main() -> None:
         help="also time N cold `codeprm rank` runs of the README demo with and without the PRM (benchmarks/cold_rank.py)",
     )
     parser.add_argument("--only-cold-rank", action="store_true", help="only the cold rank rows")
+    parser.add_argument(
+        "--click",
+        type=Path,
+        default=None,
+        help="the click package to copy (e.g. src/click of a clone of pallets/click; default: the installed one)",
+    )
     args = parser.parse_args()
     if args.only_cold_rank:
         run_cold_rank(args.cold_rank or 5)
         return
     spec = importlib.util.find_spec("click")
     assert spec and spec.origin
+    source = args.click.resolve() if args.click else Path(spec.origin).parent
     rows: dict[str, list[float]] = {
         "warm": [],
         "server edited": [],
@@ -161,9 +171,7 @@ def main() -> None:
     kinds: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "ws"
-        shutil.copytree(
-            Path(spec.origin).parent, root / "click", ignore=shutil.ignore_patterns("__pycache__")
-        )
+        shutil.copytree(source, root / "click", ignore=shutil.ignore_patterns("__pycache__"))
         modules = sorted(p for p in (root / "click").glob("*.py") if p.name != "__init__.py")
         jobs = []
         for i in range(args.edits):
@@ -257,7 +265,7 @@ def main() -> None:
         )
 
     print(
-        f"workspace: click sources; {args.edits} edits, one module in turn ({kinds.count('body')} body, {kinds.count('surface')} surface)"
+        f"workspace: click sources ({source}); {args.edits} edits, one module in turn ({kinds.count('body')} body, {kinds.count('surface')} surface)"
     )
     for name in ("warm", "warm serverMs", "server edited", "server covered", "baseline warm"):
         if not rows[name]:
@@ -276,7 +284,18 @@ def main() -> None:
     print(
         f"ratio warm/server covered = {paired('warm', 'server covered'):.2f}x (body {paired('warm', 'server covered', 'body'):.2f}x, surface {paired('warm', 'server covered', 'surface'):.2f}x)"
     )
+    # the same files: a body edit re-checks the edited file, a surface edit also its importers
+    rows["server same"] = [
+        e if k == "body" else c
+        for e, c, k in zip(rows["server edited"], rows["server covered"], kinds, strict=True)
+    ]
+    print(
+        f"ratio warm/server same files = {paired('warm', 'server same'):.2f}x (body: edited, surface: covered)"
+    )
     if rows["baseline warm"]:
+        print(
+            f"ratio baseline/server edited = {paired('baseline warm', 'server edited'):.2f}x (body {paired('baseline warm', 'server edited', 'body'):.2f}x, surface {paired('baseline warm', 'server edited', 'surface'):.2f}x); same files {paired('baseline warm', 'server same'):.2f}x"
+        )
         print(
             f"ratio baseline/warm = {paired('baseline warm', 'warm'):.2f}x median of paired ratios (body {paired('baseline warm', 'warm', 'body'):.2f}x, surface {paired('baseline warm', 'warm', 'surface'):.2f}x)"
         )

@@ -15,17 +15,33 @@ Wire format (both directions): a 4-byte big-endian length, then a JSON object.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
 import json
 import os
-import secrets
 import socket
 import stat
 import struct
-import tempfile
+from _operator import _compare_digest as compare_digest  # what hmac.compare_digest falls back to
 from pathlib import Path
-from typing import Any
+
+# What a client imports costs every call it hands to the daemon: typing (annotations
+# only), secrets (os.urandom is its source) and tempfile (only without a usable
+# XDG_RUNTIME_DIR) are left out of it.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+# Nor OpenSSL (hashlib, hmac): SHA-256 and HMAC-SHA256 come from the interpreter's own
+# module where it has one (``proof`` is HMAC as RFC 2104 defines it, what hmac.new gives).
+try:
+    from _sha256 import sha256 as _sha256  # Python 3.11
+except ImportError:  # pragma: no cover - other versions and builds
+    try:
+        from _sha2 import sha256 as _sha256  # type: ignore[no-redef]  # Python 3.12+
+    except ImportError:
+        from hashlib import sha256 as _sha256  # type: ignore[assignment]
+
+_BLOCK = 64  # SHA-256's block size
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+_IPAD = bytes(x ^ 0x36 for x in range(256))
 
 STATE_FILE = Path(".codeprm") / "daemon.json"
 PROTOCOL = "codeprm-daemon/2"
@@ -84,16 +100,21 @@ def _private_ok(path: Path) -> bool:
     return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and st.st_mode & 0o077 == 0
 
 
-def private_dir(create: bool = False) -> Path:
+def private_dir(create: bool = False, temp: str | None = None) -> Path:
     """The user's private directory for daemon sockets; Untrusted when it is not private.
 
-    Without ``create``, NoDaemon when it does not exist.
+    Without ``create``, NoDaemon when it does not exist. ``temp``: the temporary directory
+    to use instead of ``tempfile.gettempdir()`` (see ``_first_temp_candidate``).
     """
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     if runtime and os.path.isabs(runtime) and _private_ok(Path(runtime)):
         base = Path(runtime) / "codeprm"
     else:
-        base = Path(tempfile.gettempdir()) / f"codeprm-{os.getuid()}"
+        if temp is None:
+            import tempfile
+
+            temp = tempfile.gettempdir()
+        base = Path(temp) / f"codeprm-{os.getuid()}"
     if create:
         try:
             os.mkdir(base, 0o700)
@@ -110,9 +131,23 @@ def private_dir(create: bool = False) -> Path:
     return base
 
 
-def socket_path(root: Path, create: bool = False) -> Path:
-    digest = hashlib.sha256(str(root).encode("utf-8", "surrogateescape")).hexdigest()[:24]
-    return private_dir(create) / f"{digest}.sock"
+def socket_path(root: Path, create: bool = False, temp: str | None = None) -> Path:
+    digest = _sha256(str(root).encode("utf-8", "surrogateescape")).hexdigest()[:24]
+    return private_dir(create, temp) / f"{digest}.sock"
+
+
+def _first_temp_candidate() -> str:
+    """The directory ``tempfile.gettempdir()`` tries first (TMPDIR, TEMP, TMP, then /tmp).
+
+    gettempdir() takes the first candidate it can write a file in: asking it costs the
+    tempfile import and a file written and removed. A record whose socket lies in the
+    first candidate's private directory is checked against that directly.
+    """
+    for name in ("TMPDIR", "TEMP", "TMP"):
+        value = os.environ.get(name)
+        if value:
+            return os.path.abspath(value)
+    return "/tmp"
 
 
 # -- daemon.json -----------------------------------------------------------------------------
@@ -162,6 +197,11 @@ def read_state(root: Path) -> dict[str, Any]:
         or not isinstance(pid, int)
     ):
         raise Untrusted(f"{path} is not a daemon record")
+    try:  # the usual case first: the private directory in the first temp candidate
+        if Path(sock) == socket_path(root, temp=_first_temp_candidate()):
+            return state
+    except (NoDaemon, Untrusted):
+        pass
     expected = socket_path(root)
     if Path(sock) != expected:
         raise Untrusted(f"{path} names the socket {sock}, not {expected} in the private directory")
@@ -212,9 +252,16 @@ def open_state_dir(root: Path) -> int:
 
 
 def proof(secret: str, role: str, challenge: str) -> str:
-    return hmac.new(
-        secret.encode(), f"{PROTOCOL}|{role}|{challenge}".encode(), hashlib.sha256
-    ).hexdigest()
+    return hmac_sha256(secret.encode(), f"{PROTOCOL}|{role}|{challenge}".encode())
+
+
+def hmac_sha256(key: bytes, message: bytes) -> str:
+    """``hmac.new(key, message, hashlib.sha256).hexdigest()`` (RFC 2104)."""
+    if len(key) > _BLOCK:
+        key = _sha256(key).digest()
+    key = key.ljust(_BLOCK, b"\0")
+    inner = _sha256(key.translate(_IPAD) + message).digest()
+    return _sha256(key.translate(_OPAD) + inner).hexdigest()
 
 
 def connect(state: dict[str, Any], timeout: float = 5.0) -> tuple[socket.socket, str]:
@@ -231,13 +278,13 @@ def connect(state: dict[str, Any], timeout: float = 5.0) -> tuple[socket.socket,
         except (FileNotFoundError, ConnectionRefusedError) as err:
             raise NoDaemon from err
         _check_peer(sock)
-        challenge = secrets.token_hex(32)
+        challenge = os.urandom(32).hex()  # secrets.token_hex(32)
         send(sock, {"hello": PROTOCOL, "challenge": challenge})
         reply = receive(sock)
         if reply is None:
             raise Untrusted("the daemon hung up during the handshake")
         answer = reply.get("proof")
-        if not isinstance(answer, str) or not hmac.compare_digest(
+        if not isinstance(answer, str) or not compare_digest(
             answer.encode("utf-8", "surrogatepass"),
             proof(state["secret"], "daemon", challenge).encode(),
         ):

@@ -40,6 +40,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from codeprm.agents.verify import Sandbox
+from codeprm.analysis import pyast
 from codeprm.errors import UsageError
 
 MODES = ("none", "doctest", "tests")
@@ -99,7 +101,17 @@ def _has_examples(node: ast.AST) -> bool:
     import doctest
 
     doc = ast.get_docstring(node, clean=True)  # type: ignore[arg-type]
-    return bool(doc) and bool(doctest.DocTestParser().get_examples(doc))
+    try:
+        return bool(doc) and bool(doctest.DocTestParser().get_examples(doc))
+    except ValueError:  # a malformed example (bad indentation): doctest cannot run it either
+        return False
+
+
+#: a definition's _Def by its kind and lines (``pyast.statement_lines``), which determine it:
+#: an edit recomputes only the definitions whose lines it touched
+_DEFS: dict[tuple[str, str], _Def] = {}
+_DEFS_CAPACITY = 8192
+_DEFS_LOCK = threading.Lock()
 
 
 @functools.lru_cache(
@@ -112,24 +124,41 @@ def _definitions(text: str | None) -> dict[str, _Def]:
     """
     if text is None:
         return {}
-    try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError):
+    tree = pyast.parse(text)
+    if tree is None:
         return {}
+    lines = pyast.source_lines(text)
     out: dict[str, _Def] = {}
+
+    def known(kind: str, node: ast.stmt) -> tuple[tuple[str, str], _Def | None]:
+        key = (kind, pyast.statement_lines(lines, node))
+        return key, _DEFS.get(key)
+
+    def remember(key: tuple[str, str], value: _Def) -> _Def:
+        with _DEFS_LOCK:
+            if len(_DEFS) >= _DEFS_CAPACITY:
+                _DEFS.pop(next(iter(_DEFS)), None)
+            _DEFS[key] = value
+        return value
 
     def walk(body: list[ast.stmt], prefix: str) -> None:
         for node in body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                out[prefix + node.name] = _Def(ast.dump(node), _has_examples(node))
+                key, value = known("def", node)
+                out[prefix + node.name] = value or remember(
+                    key, _Def(ast.dump(node), _has_examples(node))
+                )
             elif isinstance(node, ast.ClassDef):
-                shell = copy.copy(node)
-                shell.body = [
-                    s
-                    for s in node.body
-                    if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-                ]
-                out[prefix + node.name] = _Def(ast.dump(shell), _has_examples(node))
+                key, value = known("class", node)
+                if value is None:
+                    shell = copy.copy(node)  # the tree is shared: never change its nodes
+                    shell.body = [
+                        s
+                        for s in node.body
+                        if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                    ]
+                    value = remember(key, _Def(ast.dump(shell), _has_examples(node)))
+                out[prefix + node.name] = value
                 walk(node.body, prefix + node.name + ".")
 
     walk(tree.body, "")
@@ -140,9 +169,8 @@ def _module_residue(text: str | None) -> str | None:
     """The module's own statements (not its definitions), position-free; None if unparsable."""
     if text is None:
         return ""
-    try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError):
+    tree = pyast.parse(text)
+    if tree is None:
         return None
     return "\n".join(
         ast.dump(s)

@@ -36,14 +36,14 @@ FILE_MEMO_CAPACITY = 4096
 
 
 def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return structure.sha256_text(text)
 
 
 def texts_digest(texts: Mapping[str, str]) -> str:
     """sha256 over (path, sha256(text)) of a snapshot held in memory, in path order."""
     h = hashlib.sha256()
     for path in sorted(texts):
-        content = hashlib.sha256(texts[path].encode("utf-8", "surrogatepass")).hexdigest()
+        content = structure.sha256_text(texts[path])
         h.update(f"{path}\0{content}\n".encode())
     return "sha256:" + h.hexdigest()
 
@@ -251,8 +251,8 @@ class StepEngine:
             return {}
         session = an.session
         self.mirror(texts, an)
-        for path in present:  # sync the whole snapshot first: cross-file facts need it
-            session.sync(an.root / path, texts[path])
+        # sync the whole snapshot first: cross-file facts need it
+        session.sync_many([(an.root / path, texts[path]) for path in present])
         out = {}
         for path, diags in zip(
             paths, session.diagnostics_many([an.root / p for p in paths]), strict=True

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -29,8 +30,34 @@ _IMPORT_QUERY = """
 """
 
 
+@lru_cache(maxsize=1024)  # a step hashes each text of the snapshot several times
 def _sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def sha256_text(text: str) -> str:
+    """The hex sha256 of text's UTF-8 (surrogates passed), remembered for recent texts."""
+    return _sha(text)
+
+
+_TREES = threading.local()
+
+
+def _python_tree(sha: str, data: bytes) -> tree_sitter.Tree:
+    """The tree-sitter parse of Python ``data`` (whose sha256 is sha).
+
+    The outline, imports and surface of a new text (the state after a step) are each
+    computed once, in one thread, one after the other: they share its parse. The last few
+    trees are kept per thread (a tree is not to be read by two threads at once).
+    """
+    trees: dict[str, tree_sitter.Tree] = _TREES.__dict__.setdefault("trees", {})
+    tree = trees.get(sha)
+    if tree is None:
+        tree = new_parser().parse(data)
+        if len(trees) >= 4:
+            trees.pop(next(iter(trees)))
+        trees[sha] = tree
+    return tree
 
 
 @dataclass(frozen=True)
@@ -48,7 +75,7 @@ class Def:
 def _outline(sha: str, text: str, grammar: str = "python") -> tuple[Def, ...]:
     data = text.encode("utf-8", "surrogatepass")
     if grammar == "python":
-        outline = outline_of(data, new_parser())
+        outline = outline_of(data, new_parser(), _python_tree(sha, data))
     elif grammar in ("typescript", "tsx", "javascript"):
         from codeprm.selectors.tsoutline import outline_of_ts
 
@@ -126,7 +153,7 @@ def _resolve_relative(dots: int, tail: str, importer: str, is_package: bool) -> 
 
 @lru_cache(maxsize=4096)
 def _imports(sha: str, text: str, path: str) -> frozenset[str]:
-    tree = new_parser().parse(text.encode("utf-8", "surrogatepass"))
+    tree = _python_tree(sha, text.encode("utf-8", "surrogatepass"))
     query = tree_sitter.Query(python_language(), _IMPORT_QUERY)
     me = module_name(path) or ""
     is_package = path.endswith(("__init__.py", "__init__.pyi"))
@@ -173,6 +200,24 @@ def importers(texts: Mapping[str, str], changed: Iterable[str]) -> set[str]:
     an importer is not followed (as for Python: the server checks what the cover holds).
     """
     changed = list(changed)
+    # a pure function of the snapshot and the paths: a step asks it three times (the cover
+    # before and after, the guard), a warm daemon the same snapshot before again
+    key = (tuple(sorted((p, _sha(t)) for p, t in texts.items())), tuple(changed))
+    known = _IMPORTERS.get(key)
+    if known is None:
+        known = frozenset(_importers(texts, changed))
+        with _IMPORTERS_LOCK:
+            if len(_IMPORTERS) >= 32:
+                _IMPORTERS.pop(next(iter(_IMPORTERS)), None)
+            _IMPORTERS[key] = known
+    return set(known)
+
+
+_IMPORTERS: dict[tuple[tuple[tuple[str, str], ...], tuple[str, ...]], frozenset[str]] = {}
+_IMPORTERS_LOCK = threading.Lock()
+
+
+def _importers(texts: Mapping[str, str], changed: list[str]) -> set[str]:
     out = _foreign_importers(texts, [p for p in changed if not p.endswith((".py", ".pyi"))])
     targets = {m for m in (module_name(p) for p in changed) if m}
     if not targets:
@@ -261,7 +306,7 @@ def _opaque(body: tree_sitter.Node, method: bool) -> bool:
 @lru_cache(maxsize=4096)
 def _surface(sha: str, text: str) -> str:
     data = text.encode("utf-8", "surrogatepass")
-    tree = new_parser().parse(data)
+    tree = _python_tree(sha, data)
     if tree.root_node.has_error:  # a half-finished edit: no claim about what it hides
         return text
     cuts: list[tuple[int, int]] = []

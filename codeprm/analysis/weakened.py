@@ -40,8 +40,10 @@ import doctest
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from pathlib import PurePosixPath
 
+from codeprm.analysis import pyast
 from codeprm.rewards.reachability import unreachable_lines
 
 _TEST_CONFIG = frozenset(
@@ -90,10 +92,7 @@ def _tail(node: ast.expr) -> str | None:
 def _parse(text: str | None) -> ast.Module | None:
     if text is None:
         return ast.Module(body=[], type_ignores=[])
-    try:
-        return ast.parse(text)
-    except (SyntaxError, ValueError):
-        return None
+    return pyast.parse(text)  # shared with the other readers of the step's texts: read only
 
 
 def _tests(
@@ -196,6 +195,13 @@ def _constants(fn: ast.AST) -> Counter[str]:
     )
 
 
+@lru_cache(maxsize=64)  # a warm daemon scores edits of the same file: its text before again
+def _examples_of(text: str | None) -> dict[str, list[tuple[str, str]]] | None:
+    """``_examples`` of a text, None when it does not parse (callers only read the answer)."""
+    tree = _parse(text)
+    return None if tree is None else _examples(tree)
+
+
 def _examples(tree: ast.Module) -> dict[str, list[tuple[str, str]]]:
     """(source, expected output) of each docstring's examples, by qualname (``<module>`` too)."""
     out: dict[str, list[tuple[str, str]]] = {}
@@ -257,19 +263,28 @@ def weakened_tests(
     for path in sorted(set(changed)):
         if _test_config_changed(path, before.get(path), after.get(path)):
             found.add(("test-config-changed", path, PurePosixPath(path).name))
-    parsed = {
-        p: (_parse(before.get(p)), _parse(after.get(p)))
+    # the examples of both states (remembered per text); None where a state does not parse.
+    # Only test files need their trees.
+    examples = {
+        p: (_examples_of(before.get(p)), _examples_of(after.get(p)))
         for p in sorted(set(changed))
         if p.endswith(".py")
+    }
+    parsed = {
+        p: (_parse(before.get(p)), _parse(after.get(p)))
+        for p, (eb, ea) in examples.items()
+        if eb is not None and ea is not None and is_test_path(p)
     }
     gained: set[str] = set()  # test names that appear in some changed test file (moves)
     for path, (b, a) in parsed.items():
         if b is not None and a is not None and is_test_path(path):
             gained |= {q.rsplit(".", 1)[-1] for q in _tests(a).keys() - _tests(b).keys()}
-    for path, (b, a) in parsed.items():
-        if b is None or a is None:
+    for path, (eb, ea) in examples.items():
+        if eb is None or ea is None:
             continue
-        if is_test_path(path):
+        if path in parsed:
+            b, a = parsed[path]
+            assert b is not None and a is not None
             tb, ta = _tests(b), _tests(a)
             dead_b = unreachable_lines(before.get(path) or "")
             dead_a = unreachable_lines(after.get(path) or "")
@@ -290,7 +305,6 @@ def weakened_tests(
                     found.add(("assertion-weakened", path, name))
                 elif _constants(fn) - _constants(fn2):
                     found.add(("assertion-changed", path, name))
-        eb, ea = _examples(b), _examples(a)
         for name, examples in eb.items():
             kept = ea.get(name, [])
             if len(kept) < len(examples):

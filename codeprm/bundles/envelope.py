@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from codeprm.bundles.canonical import bundle_id, canonical_bytes
+from codeprm.bundles.canonical import VOLATILE_ENVIRONMENT_KEYS, bundle_id, canonical_bytes
 
 #: Schema version of the envelope. Changing a field changes this and the JSON Schema.
 BUNDLE_VERSION = "codeprm.bundle/1"
@@ -46,9 +46,12 @@ def make_bundle(
     }
     bundle = copy.deepcopy(bundle)  # a bundle never aliases its caller's data
     # round-trip through the canonical encoder now: a value that cannot be encoded is a
-    # bug here, not a surprise for whoever reads the bundle later
-    canonical_bytes({k: v for k, v in bundle.items() if k != "meta"})
+    # bug here, not a surprise for whoever reads the bundle later. The id encodes all but
+    # meta and the machine-specific environment entries: those are encoded on their own.
     bundle["bundleId"] = bundle_id(bundle)
+    env = bundle["environment"]
+    if isinstance(env, dict):
+        canonical_bytes({k: v for k, v in env.items() if k in VOLATILE_ENVIRONMENT_KEYS})
     return bundle
 
 

@@ -83,6 +83,13 @@ class SyncSession:
     def sync(self, path: Path, text: str) -> int:
         return self._run(self.session.sync(path, text))
 
+    def sync_many(self, documents: list[tuple[Path, str]]) -> list[int]:
+        """``sync`` of each (path, text) in turn, in one trip to the session's thread."""
+        return self._run(self._sync_many(documents))
+
+    async def _sync_many(self, documents: list[tuple[Path, str]]) -> list[int]:
+        return [await self.session.sync(path, text) for path, text in documents]
+
     def close_document(self, path: Path) -> None:
         self._run(self.session.close_document(path))
 

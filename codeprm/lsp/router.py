@@ -157,6 +157,15 @@ class SessionRouter:
     def sync(self, path: Path, text: str) -> int:
         return self.for_path(path).sync(path, text)
 
+    def sync_many(self, documents: list[tuple[Path, str]]) -> None:
+        """``sync`` of each (path, text): each server gets its documents in the given order,
+        all of them in one trip to its session's thread."""
+        groups: dict[str, list[tuple[Path, str]]] = defaultdict(list)
+        for path, text in documents:
+            groups[language_name(path)].append((path, text))
+        for name in order(list(groups)):
+            self.for_language(name).sync_many(groups[name])
+
     def close_document(self, path: Path) -> None:
         s = self._sessions.get(language_name(path))
         if s is not None:

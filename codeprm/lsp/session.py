@@ -481,7 +481,8 @@ class LspSession:
 
         The server answers them in turn; pipelining saves a round trip per document.
         """
-        uris = [path.resolve().as_uri() for path in paths]
+        resolved = [path.resolve() for path in paths]
+        uris = [path.as_uri() for path in resolved]
         if not uris:
             return []
 
@@ -496,7 +497,34 @@ class LspSession:
                 for uri, items in zip(uris, pushed, strict=True)
             ]
 
-        async def pull(client: CodeprmClient) -> list[Any]:
+        def send(client: CodeprmClient) -> asyncio.Future[Any]:
+            """The requests sent now (what ``text_document_diagnostic_async`` sends), their
+            answers gathered (one request: its own future, one hop less): no task stands
+            between the call and the wire. A failure is the returned future's; the requests
+            still pending then are cancelled."""
+            try:
+                if client.stopped:
+                    raise RuntimeError("Client has been stopped.")
+                pending = [
+                    client.protocol.send_request_async(
+                        "textDocument/diagnostic",
+                        lsp.DocumentDiagnosticParams(
+                            text_document=lsp.TextDocumentIdentifier(uri=uri)
+                        ),
+                    )
+                    for uri in uris
+                ]
+            except Exception as err:
+                failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+                failed.set_exception(err)
+                return failed
+            if len(pending) == 1:
+                return pending[0]
+            gathered = asyncio.gather(*pending)
+            gathered.add_done_callback(lambda _: [future.cancel() for future in pending])
+            return gathered
+
+        async def pull(client: CodeprmClient) -> Any:
             try:
                 if not client.diagnostic_registered.is_set():
                     await asyncio.wait_for(
@@ -506,29 +534,30 @@ class LspSession:
                 raise UnsupportedCapabilityError(
                     f"{self.spec.name} did not offer pull diagnostics (textDocument/diagnostic)"
                 ) from err
-            pending = [
-                asyncio.ensure_future(
-                    client.text_document_diagnostic_async(
-                        lsp.DocumentDiagnosticParams(
-                            text_document=lsp.TextDocumentIdentifier(uri=uri)
-                        )
-                    )
-                )
-                for uri in uris
-            ]
-            try:
-                return list(await asyncio.gather(*pending))
-            finally:
-                for task in pending:
-                    task.cancel()
+            return await send(client)  # listed by the caller, as the fast path's answer
 
-        reports = await self.call("textDocument/diagnostic", pull, requests=len(uris))
+        def make(client: CodeprmClient) -> Awaitable[Any]:
+            # registered (the usual case): sent at once, not on the loop's next turn
+            return send(client) if client.diagnostic_registered.is_set() else pull(client)
+
+        reports = _listed(
+            await self.call("textDocument/diagnostic", make, requests=len(uris)), len(uris)
+        )
         return [
             self._portable(
-                convert.diagnostics(self.mapper.rel(uri), getattr(report, "items", None) or [])
+                convert.diagnostics(self._rel(uri, path), getattr(report, "items", None) or [])
             )
-            for uri, report in zip(uris, reports, strict=True)
+            for uri, path, report in zip(uris, resolved, reports, strict=True)
         ]
+
+    def _rel(self, uri: str, resolved: Path) -> str:
+        """``mapper.rel(uri)`` for the uri of a resolved path, without resolving it again."""
+        if convert.uri_to_path(uri) != resolved:
+            return self.mapper.rel(uri)
+        try:
+            return resolved.relative_to(self.mapper.root).as_posix()
+        except ValueError:
+            return uri
 
     def _portable(self, diags: list[Diagnostic]) -> list[Diagnostic]:
         """Messages that name workspace files by absolute path (clangd's notes do) name them
@@ -722,6 +751,11 @@ class LspSession:
     def _unstructure(self, value: Any) -> Any:
         assert self._client is not None
         return self._client.protocol._converter.unstructure(value)
+
+
+def _listed(answer: Any, requests: int) -> list[Any]:
+    """The answers of ``requests`` pulls: a gathered list, or one request's own answer."""
+    return list(answer) if requests > 1 else [answer]
 
 
 def _rpc_error(what: str, err: JsonRpcException) -> CodeprmError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import keyword
 import re
+import threading
 import tokenize
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -129,14 +130,27 @@ def renamed_identifiers(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
 
     found: dict[str, str | None] = {}
     for old, new in pairs:
-        a, b = _tokens(old), _tokens(new)
-        if a is None or b is None:
+        sa, sb = _segment_tokens(old), _segment_tokens(new)
+        if sa is None or sb is None:
             continue
-        head = 0  # the common ends first: the matcher is quadratic in what remains
+        a, b = _flat(sa), _flat(sb)
+        # the common ends first: the matcher is quadratic in what remains. Equal leading
+        # (trailing) segments are equal runs of tokens: they are skipped whole, then the
+        # comparison goes on token by token, so the ends are exactly the token-wise ones.
+        head = 0
+        for x, y in zip(sa, sb, strict=False):
+            if x is not y and x != y:
+                break
+            head += len(x)
         while head < min(len(a), len(b)) and a[head] == b[head]:
             head += 1
+        bound = min(len(a), len(b)) - head
         tail = 0
-        while tail < min(len(a), len(b)) - head and a[-1 - tail] == b[-1 - tail]:
+        for x, y in zip(reversed(sa), reversed(sb), strict=False):
+            if (x is not y and x != y) or tail + len(x) > bound:
+                break
+            tail += len(x)
+        while tail < bound and a[-1 - tail] == b[-1 - tail]:
             tail += 1
         a, b = a[head : len(a) - tail], b[head : len(b) - tail]
         matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
@@ -157,7 +171,12 @@ def renamed_identifiers(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
     return {k: v for k, v in found.items() if v is not None}
 
 
-def _tokens(text: str) -> list[tuple[int, str]] | None:
+Token = tuple[int, str]
+
+
+def _tokens(text: str) -> list[Token] | None:
+    """The (type, string) tokens of text (no NL, COMMENT or ENCODING); None if it does not
+    tokenize."""
     import io
 
     try:
@@ -168,6 +187,72 @@ def _tokens(text: str) -> list[tuple[int, str]] | None:
         ]
     except (tokenize.TokenError, SyntaxError, ValueError):
         return None
+
+
+def _flat(segments: list[tuple[Token, ...]]) -> list[Token]:
+    out: list[Token] = []
+    for segment in segments:
+        out.extend(segment)
+    return out
+
+
+#: a line that starts with one of these cannot start a new top-level statement
+_NOT_TOP = frozenset(" \t\f#\r\n")
+#: token runs of recently seen top-level segments, by their text (see ``_segment_tokens``)
+_SEGMENTS: dict[str, tuple[Token, ...]] = {}
+_SEGMENTS_CAPACITY = 4096
+_SEGMENTS_LOCK = threading.Lock()
+#: segments joined in a row before the whole text is tokenized instead (an unclosed bracket)
+_MAX_JOINS = 8
+
+
+def _segment_tokens(text: str) -> list[tuple[Token, ...]] | None:
+    """``_tokens(text)`` in runs, one per top-level segment; the same tokens, mostly memoised.
+
+    A segment starts at a line whose first character starts a statement at column 0. A
+    segment that tokenizes on its own ends where the tokenizer's state is clean (no open
+    bracket, string or continuation: those end in TokenError at its end), and the next
+    one's first line then pops every indentation level, so the whole text's tokens are
+    each segment's own in turn: its closing DEDENTs are the ones the next line emits, and
+    only the last ENDMARKER is kept. A segment that does not end clean (a docstring whose
+    lines start at column 0) is joined with the next; any other failure is answered by
+    tokenizing the whole text, as ``_tokens`` does. An edit re-tokenizes only the
+    segments it touched.
+    """
+    import io
+
+    lines = io.StringIO(text).readlines()
+    cuts = [i for i in range(1, len(lines)) if lines[i][0] not in _NOT_TOP]
+    out: list[tuple[Token, ...]] = []
+    start = joined = 0
+    for end in [*cuts, len(lines)]:
+        chunk = "".join(lines[start:end])
+        tokens = _SEGMENTS.get(chunk)
+        if tokens is None:
+            try:
+                tokens = tuple(
+                    (t.type, t.string)
+                    for t in tokenize.generate_tokens(io.StringIO(chunk).readline)
+                    if t.type not in _IGNORED and t.type != tokenize.ENDMARKER
+                )
+            except tokenize.TokenError:
+                joined += 1
+                if end < len(lines) and joined <= _MAX_JOINS:
+                    continue  # not clean at its end: one segment with the next
+                tokens = None
+            except (SyntaxError, ValueError):
+                tokens = None
+            if tokens is None:
+                whole = _tokens(text)
+                return None if whole is None else [tuple(whole)]
+            with _SEGMENTS_LOCK:
+                if len(_SEGMENTS) >= _SEGMENTS_CAPACITY:
+                    _SEGMENTS.pop(next(iter(_SEGMENTS)), None)
+                _SEGMENTS[chunk] = tokens
+        out.append(tokens)
+        start, joined = end, 0
+    out.append(((tokenize.ENDMARKER, ""),))
+    return out
 
 
 _IGNORED = frozenset({tokenize.NL, tokenize.COMMENT, tokenize.ENCODING})

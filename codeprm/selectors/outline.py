@@ -153,9 +153,12 @@ def _header_end(node: tree_sitter.Node, body: tree_sitter.Node | None) -> int:
     return end
 
 
-def outline_of(source: bytes, parser: tree_sitter.Parser) -> Outline:
-    """The Outline of UTF-8 ``source``."""
-    tree = parser.parse(source)
+def outline_of(
+    source: bytes, parser: tree_sitter.Parser, tree: tree_sitter.Tree | None = None
+) -> Outline:
+    """The Outline of UTF-8 ``source`` (``tree``: its parse, when the caller has it)."""
+    if tree is None:
+        tree = parser.parse(source)
     root = tree.root_node
     nodes = tree_sitter.QueryCursor(_definition_query()).captures(root).get("d", [])
     nodes.sort(key=lambda n: (n.start_byte, -n.end_byte))

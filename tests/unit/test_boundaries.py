@@ -205,6 +205,11 @@ PROCESS_STATE = {
         "workspace/transaction.py",
         "_steps",
     ): "the fault-injection step counter, per process by design (crash tests)",
+    # content-keyed memos of pure functions (bounded, mutated under a lock), like the
+    # lru_caches: they hold no workspace's state, only answers for texts seen before
+    ("analysis/execfacts.py", "_DEFS"): "definitions per (text, definition) digest",
+    ("analysis/structure.py", "_IMPORTERS"): "importers per (snapshot digest, paths)",
+    ("rewards/identity.py", "_SEGMENTS"): "tokens per top-level segment text",
 }
 _MUTATORS = {
     "append",

@@ -82,3 +82,60 @@ def test_a_request_budget_is_four_times_its_timeout() -> None:
     assert wire.request_budget(["step", "x.diff", "--timeout", "0.5"]) == 2
     assert wire.request_budget(["step", "--timeout=2"]) == 8
     assert wire.request_budget(["step", "--timeout", "nonsense"]) == 240
+
+
+def test_the_proof_is_hmac_sha256_as_the_standard_library_computes_it() -> None:
+    import hashlib
+    import hmac
+
+    for key in (
+        b"",
+        b"k",
+        os.urandom(32).hex().encode(),
+        os.urandom(64),
+        os.urandom(65),
+        os.urandom(200),
+    ):
+        for message in (b"", b"codeprm-daemon/2|client|" + os.urandom(32).hex().encode()):
+            assert (
+                wire.hmac_sha256(key, message) == hmac.new(key, message, hashlib.sha256).hexdigest()
+            )
+    secret, challenge = "ab" * 32, os.urandom(32).hex()
+    expected = hmac.new(
+        secret.encode(), f"{wire.PROTOCOL}|daemon|{challenge}".encode(), hashlib.sha256
+    ).hexdigest()
+    assert wire.proof(secret, "daemon", challenge) == expected
+    assert wire.proof(secret, "client", challenge) != expected
+
+
+def test_a_record_in_the_first_temp_candidate_is_checked_without_tempfile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    first, other = tmp_path / "first", tmp_path / "other"
+    first.mkdir()
+    other.mkdir()
+    monkeypatch.setenv("TMPDIR", str(first))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # gettempdir() picks TMPDIR again
+    root = tmp_path / "ws"
+    root.mkdir()
+    sock = wire.socket_path(root, create=True)
+    assert sock.parent == first / f"codeprm-{os.getuid()}"
+    good = {"pid": 1, "socket": str(sock), "secret": "ab" * 32}
+    wire.write_state(root, good)
+
+    def no_tempfile() -> str:
+        raise AssertionError("tempfile.gettempdir() asked")
+
+    monkeypatch.setattr(tempfile, "gettempdir", no_tempfile)
+    assert wire.read_state(root)["socket"] == str(sock)
+    monkeypatch.undo()
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    monkeypatch.setenv("TMPDIR", str(first))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    # a private directory of ours elsewhere is neither the first candidate nor gettempdir's
+    elsewhere = other / f"codeprm-{os.getuid()}"
+    elsewhere.mkdir(mode=0o700)
+    wire.write_state(root, {**good, "socket": str(elsewhere / sock.name)})
+    with pytest.raises(wire.Untrusted, match="private directory"):
+        wire.read_state(root)

@@ -544,3 +544,12 @@ def test_pytest_style_tests_run_the_command_as_one_test(tmp_path: Path) -> None:
     assert selection.test_cmd == cmd and selection.tests == ()
     assert dict(measure(root, before, selection).outcomes)[f"cmd:{cmd}"] == "failed"
     assert dict(measure(root, after, selection).outcomes)[f"cmd:{cmd}"] == "passed"
+
+
+def test_a_malformed_doctest_is_no_doctest_not_a_crash() -> None:
+    """doctest's parser raises ValueError on an example whose output is indented less than
+    its prompt; the selection raised with it (a step on such a file failed)."""
+    bad = 'def f(x: int) -> int:\n    """Double.\n\n        >>> f(2)\n    4\n    """\n    return x * 2\n'
+    fixed = bad.replace("x * 2", "x + x")
+    selection = select({"m.py": bad}, {"m.py": fixed}, ["m.py"], "doctest")
+    assert selection.doctests == ()
