@@ -6,12 +6,14 @@ Grammar (``parse_selector`` accepts it; ``format_selector`` writes its canonical
     cursor   := PATH "@L" N ":C" N                    query(v)
     range    := PATH "@R(" N "," N "->" N "," N ")"   query(v)
     symbol   := "py://" DOTTED [ "#" DOTTED ] [ ":" ROLE ] query(overload, accessor, v)
-    ast      := "ast://" "[module=" DOTTED "]" { "/[" ("class"|"def") "=" NAME "]" } query(v)
+    ast      := "ast://" "[module=" MODULE "]" { "/[" ("class"|"def") "=" NAME "]" } query(v)
     anchor   := "anchor://" PATH "#" '"' SNIPPET '"'  query(ctx, v)
     query    := [ "?" KEY "=" VALUE { "&" KEY "=" VALUE } ]
     ROLE     := "def" | "sig" | "body" | "doc"          (default def)
     N        := [1-9][0-9]*        (1-based: lines, columns, overload numbers)
     DOTTED   := NAME { "." NAME }
+    MODULE   := DOTTED | PATH   (a PATH when it contains '/' or ends in .ts, .tsx, .mts,
+                                 .cts, .js, .jsx, .mjs or .cjs: ``spec.module_is_path``)
 
 Conventions:
 
@@ -29,7 +31,8 @@ Conventions:
 * Percent-escapes (``%XX``, UTF-8 bytes, uppercase hex in canonical form) may appear in
   every path, name and snippet. Canonical form escapes ``%``, ``"``, ``#``, ``?``, space
   and every non-printable character everywhere; ``@`` in paths; ``&``, ``=``, ``.``,
-  ``:``, ``/``, ``[`` and ``]`` in names. Literal spaces are accepted in paths and
+  ``:``, ``/``, ``[`` and ``]`` in names (an AST module path keeps ``/`` and ``.``
+  literal and escapes what names escape). Literal spaces are accepted in paths and
   snippets, and literal ``#``/``?`` inside the quoted snippet, when parsing.
 
 Errors: every malformed input raises ``SelectorSyntaxError`` with a 1-based ``column``
@@ -58,6 +61,7 @@ from codeprm.selectors.spec import (
     Role,
     SymbolSpec,
     check_path,
+    module_is_path,
 )
 
 MAX_SELECTOR_LENGTH = 8192
@@ -81,6 +85,10 @@ def _name_ok(c: str) -> bool:
 
 def _snippet_ok(c: str) -> bool:
     return c.isprintable() and c not in _SNIPPET_RESERVED
+
+
+def _module_path_ok(c: str) -> bool:
+    return c in "/." or _name_ok(c)
 
 
 def _path_fmt_ok(c: str) -> bool:
@@ -195,6 +203,15 @@ class _Parser:
             self.i += 1
             parts.append(self.name(what))
         return ".".join(parts)
+
+    def module(self) -> str:
+        """An AST module step: a file path (``module_is_path``), else a dotted Python name."""
+        start = self.i
+        value = self.component(_module_path_ok)
+        if module_is_path(value):
+            return value
+        self.i = start
+        return self.dotted("module name")
 
     def query(self, allowed: tuple[str, ...]) -> dict[str, str | int]:
         if self.at_end():
@@ -341,7 +358,7 @@ class _Parser:
             if kind is None:
                 self.fail(f"unexpected AST step kind {word!r}", " or ".join(allowed), at=kstart)
             self.eat("=")
-            name = self.dotted("module name") if kind == "module" else self.name(f"{kind} name")
+            name = self.module() if kind == "module" else self.name(f"{kind} name")
             self.eat("]")
             steps.append(AstStep(kind, name))
             if self.peek() != "/":
@@ -405,6 +422,14 @@ def _dotted(name: str) -> str:
     return ".".join(_escape(seg, _name_ok) for seg in name.split("."))
 
 
+def _ast_step_name(step: AstStep) -> str:
+    if step.kind != "module":
+        return _escape(step.name, _name_ok)
+    if module_is_path(step.name):
+        return _escape(step.name, _module_path_ok)
+    return _dotted(step.name)
+
+
 def _query(pairs: list[tuple[str, object]]) -> str:
     kept = [f"{k}={v}" for k, v in pairs if v is not None]
     return "?" + "&".join(kept) if kept else ""
@@ -431,10 +456,7 @@ def format_selector(spec: PositionSpec) -> str:
             [("overload", spec.overload), ("accessor", spec.accessor), ("v", spec.version)]
         )
     if isinstance(spec, AstPathSpec):
-        steps = "/".join(
-            f"[{s.kind}={_dotted(s.name) if s.kind == 'module' else _escape(s.name, _name_ok)}]"
-            for s in spec.steps
-        )
+        steps = "/".join(f"[{s.kind}={_ast_step_name(s)}]" for s in spec.steps)
         return "ast://" + steps + _query([("v", spec.version)])
     if isinstance(spec, AnchorSpec):
         ctx = spec.ctx if spec.ctx != DEFAULT_CTX else None

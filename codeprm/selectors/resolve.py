@@ -6,8 +6,9 @@ inside a character, or a missing file is ``NotFoundError``). With an older docVe
 the index remembers, their lines are carried through a line diff when those lines are
 unchanged; otherwise they cannot be honoured (``VersionSkewError``).
 
-Symbol and AST selectors go to ``codeprm.selectors.symbols``; anchors are matched
-exactly, then relocated (``codeprm.selectors.relocate``) and scored
+Symbol and AST selectors go to ``codeprm.selectors.symbols`` (an AST path whose module
+is a file path, ``ast://[module=src/a.ts]/...``, to ``codeprm.selectors.pathsymbols``);
+anchors are matched exactly, then relocated (``codeprm.selectors.relocate``) and scored
 (``codeprm.selectors.scoring``). Pure: reads only the index, never the disk directly
 (a lazy index, or a non-Python file, may be read by the index on first use).
 """
@@ -31,7 +32,14 @@ from codeprm.selectors.position_encoding import (
 from codeprm.selectors.relocate import context_window, exact_occurrences, fuzzy_regions
 from codeprm.selectors.result import Resolution
 from codeprm.selectors.scoring import TOP_K, Candidate, Reference, decide, exact, rank
-from codeprm.selectors.spec import AnchorSpec, CursorSpec, PositionSpec, RangeSpec
+from codeprm.selectors.spec import (
+    AnchorSpec,
+    AstPathSpec,
+    CursorSpec,
+    PositionSpec,
+    RangeSpec,
+    module_is_path,
+)
 from codeprm.selectors.symbols import resolve_definition, target_of
 from codeprm.selectors.tokens import leading_kind, token_set
 from codeprm.selectors.versions import VersionState, honour, version_state
@@ -60,6 +68,14 @@ def resolve(
         return _resolve_position(spec, index, index_io, selector)
     if isinstance(spec, AnchorSpec):
         return _resolve_anchor(spec, index, selector)
+    if (
+        isinstance(spec, AstPathSpec)
+        and module_is_path(spec.module)
+        and ("/" in spec.module or index.file(spec.module) is not None)
+    ):
+        from codeprm.selectors.pathsymbols import resolve_ast_path
+
+        return resolve_ast_path(spec, index, selector)
     t = target_of(spec)
     files = index.files_for_module(t.module)
     ver = version_state(index, t.version, [f.path for f in files], module=t.module)

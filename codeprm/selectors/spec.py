@@ -74,6 +74,26 @@ def check_dotted(dotted: str, what: str) -> None:
         check_name(seg, f"{what} segment")
 
 
+#: Suffixes that make an AST path's ``[module=...]`` a workspace-relative file path by
+#: themselves (a name with a '/' is a path too): TypeScript and JavaScript files.
+MODULE_PATH_SUFFIXES = (".ts", ".tsx", ".mts", ".cts", ".js", ".jsx", ".mjs", ".cjs")
+
+
+def module_is_path(name: str) -> bool:
+    """Whether an AST path's module step names a file by path (``src/api/client.ts``).
+
+    True for a valid workspace-relative path that contains '/' or ends in a TS/JS suffix;
+    everything else is a dotted Python module name, as before paths were allowed.
+    """
+    if not isinstance(name, str) or ("/" not in name and not name.endswith(MODULE_PATH_SUFFIXES)):
+        return False
+    try:
+        check_path(name)
+    except ValueError:
+        return False
+    return True
+
+
 def _check_number(value: int, what: str, *, low: int = 1, high: int = MAX_NUMBER) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise ValueError(f"{what} must be an integer in {low}..{high}")
@@ -208,7 +228,8 @@ class AstStep:
         if self.kind not in AST_KINDS:
             raise ValueError(f"AST step kind must be one of {', '.join(AST_KINDS)}")
         if self.kind == "module":
-            check_dotted(self.name, "module")
+            if not module_is_path(self.name):
+                check_dotted(self.name, "module")
         else:
             check_name(self.name, f"{self.kind} name")
 
@@ -218,7 +239,11 @@ class AstStep:
 
 @dataclass(frozen=True, slots=True)
 class AstPathSpec:
-    """``ast://[module=m]/[class=C]/[def=f]``: a module then nested class/def steps."""
+    """``ast://[module=m]/[class=C]/[def=f]``: a module then nested class/def steps.
+
+    The module is a dotted Python name, or a workspace-relative file path
+    (``module_is_path``: ``src/api/client.ts``) resolved through that file's outline.
+    """
 
     steps: tuple[AstStep, ...]
     version: str | None = None
@@ -445,7 +470,10 @@ def spec_json_schema() -> dict[str, Any]:
                         "prefixItems": [
                             {
                                 "type": "object",
-                                "properties": {"kind": {"const": "module"}, "name": dotted},
+                                "properties": {
+                                    "kind": {"const": "module"},
+                                    "name": {"anyOf": [dotted, path]},
+                                },
                                 "required": ["kind", "name"],
                                 "additionalProperties": False,
                             }
