@@ -71,9 +71,18 @@ def to_lsp_diagnostic(d: Diagnostic) -> lsp.Diagnostic:
         range=to_lsp_range(d.range),
         message=d.message,
         severity=lsp.DiagnosticSeverity(_SEVERITY_BACK[d.severity]),
-        code=d.code,
+        code=_wire_code(d.code),
         source=d.source,
     )
+
+
+def _wire_code(code: str | None) -> int | str | None:
+    """A diagnostic code as the server sent it: ``diagnostic`` keeps codes as strings, but
+    LSP codes are ``integer | string`` and servers match their own fixes by value (the
+    TypeScript server offers no quick fix for code "2304", only for 2304)."""
+    if code is not None and code.isascii() and code.isdigit() and str(int(code)) == code:
+        return int(code)
+    return code
 
 
 def prepare_rename_range(result: Any, pos: Position) -> Range | None:
