@@ -44,11 +44,12 @@ T = TypeVar("T")
 PrmLoader = Callable[[], tuple[Any, str | None]]
 
 INSTRUCTIONS = """\
-codeprm checks Python code with a real language server (basedpyright) and scores edits.
+codeprm checks code with real language servers (basedpyright for Python; TypeScript's
+native server for TS/JS; clangd for C/C++) and scores edits.
 Positions in results are 0-based (line, character in UTF-16 code units); selectors use
 1-based lines and columns: pkg/app.py@L6:C23, pkg/app.py@R(6,12->6,20),
 py://pkg.geometry#Point.norm:body, ast://[module=pkg.geometry]/[class=Point]/[def=norm],
-anchor://pkg/app.py#"area(".
+ts://src/money.ts#add, ast://[module=src/money.ts]/[def=add], anchor://pkg/app.py#"area(".
 Score an edit before writing it (score_edit, rank_edits, preview_rename); apply_edit writes.
 A step reward below 0 means the edit introduced errors or warnings; facts.introduced lists them.
 """
