@@ -74,3 +74,21 @@ def test_a_command_that_never_loads_the_recorder_is_reported(tmp_path: Path) -> 
         run, rows = box.trace_calls(["m.py"])
     assert run.passed and rows == []
     assert run.localizer_error is not None and "PYTHONPATH" in run.localizer_error
+
+
+def test_unittest_cases_run_by_pytest_keep_their_own_outcome(tmp_path: Path) -> None:
+    """pytest runs a TestCase with a result object of its own (no ``failures`` list): the
+    recorder must not turn such a test into an error (it made every luigi test fail)."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "m.py").write_text("def f():\n    return 1\n", "utf-8")
+    (ws / "test_m.py").write_text(
+        "import unittest\n\nimport m\n\n\nclass T(unittest.TestCase):\n"
+        "    def test_f(self):\n        self.assertEqual(m.f(), 1)\n",
+        "utf-8",
+    )
+    with Sandbox(ws, "python -m pytest -q -p no:cacheprovider test_m.py", timeout=60) as box:
+        run, rows = box.trace_calls(["m.py"])
+    assert run.passed, run.output_tail
+    assert run.localizer_error is None
+    assert [(path, name) for _, _, path, _, name in rows] == [("m.py", "f")]
