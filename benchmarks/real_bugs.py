@@ -628,6 +628,17 @@ def bug_test_command(bugsinpy: Path, bug: Bug, python: str | None) -> str | None
     return "\n".join(lines) or None
 
 
+def bug_python(envs: Path | None, bug: Bug) -> Path | None:
+    """The interpreter that runs a bug's tests: ``ENVS/<project>-<n>/bin/python`` (a bug whose
+    BugsInPy pins differ, e.g. an older pytest), else ``ENVS/<project>/bin/python``; None: neither."""
+    if envs is None:
+        return None
+    for env in (envs / f"{bug.project}-{bug.number}", envs / bug.project):
+        if (env / "bin" / "python").exists():
+            return env / "bin" / "python"
+    return None
+
+
 def _deltas(bundle: dict[str, Any]) -> dict[str, float]:
     """The candidate's component deltas from the start state (``rewards.combiner``'s features)."""
     pr = bundle["processReward"]
@@ -1021,15 +1032,7 @@ def main() -> int:
                 ):
                     print(f"time budget spent: stopping before {name}", file=sys.stderr)
                     break
-                # DIR/<project>-<n> (a bug whose BugsInPy pins differ, e.g. an older pytest), else DIR/<project>
-                envs = (
-                    [args.envs / f"{project}-{bug.number}", args.envs / project]
-                    if args.envs
-                    else []
-                )
-                python = next(
-                    (e / "bin" / "python" for e in envs if (e / "bin" / "python").exists()), None
-                )
+                python = bug_python(args.envs, bug)
                 if args.exec_mode == "tests" and python is None:
                     print(
                         f"{name}: no environment in {args.envs}: scored without execution facts",

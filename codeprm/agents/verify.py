@@ -40,18 +40,24 @@ def _hook(frame, event, arg):
         if code.co_flags & 1 and code.co_filename in _targets:  # CO_OPTIMIZED: functions only
             name = getattr(code, "co_qualname", code.co_name)
             _calls.setdefault(_current[0], set()).add((code.co_filename, code.co_firstlineno, name))
+def _counts(result):
+    # failures and errors so far, where the result keeps them (unittest's TestResult); pytest
+    # runs a TestCase with its own result object, which does not: no outcome, never an error
+    failures, errors = getattr(result, "failures", None), getattr(result, "errors", None)
+    if isinstance(failures, list) and isinstance(errors, list):
+        return len(failures), len(errors)
+    return None
 def _patch_unittest(case):
     # attribute calls to the unittest test that made them, and remember its outcome
     original = case.TestCase.run
     def run(self, result=None):
         _current[0] = self.id()
-        counts = (len(result.failures), len(result.errors)) if result is not None else None
+        counts = _counts(result)
         try:
             return original(self, result)
         finally:
-            if result is not None:
-                after = (len(result.failures), len(result.errors))
-                _outcome[self.id()] = "pass" if after == counts else "fail"
+            if counts is not None:
+                _outcome[self.id()] = "pass" if _counts(result) == counts else "fail"
             _current[0] = "-"
     case.TestCase.run = run
 class _PatchOnImport:
@@ -331,8 +337,11 @@ class Sandbox:
                 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
             _die_with_parent()
 
+        # a command of several lines passes only when every line does (the shell alone
+        # would report the last line's status)
+        command = f"set -e\n{self.test_cmd}" if "\n" in self.test_cmd.strip() else self.test_cmd
         proc = subprocess.Popen(
-            self.test_cmd,
+            command,
             shell=True,
             cwd=self.copy,
             env=env,

@@ -74,3 +74,31 @@ def test_a_command_that_never_loads_the_recorder_is_reported(tmp_path: Path) -> 
         run, rows = box.trace_calls(["m.py"])
     assert run.passed and rows == []
     assert run.localizer_error is not None and "PYTHONPATH" in run.localizer_error
+
+
+def test_unittest_cases_run_by_pytest_keep_their_own_outcome(tmp_path: Path) -> None:
+    """pytest runs a TestCase with a result object of its own (no ``failures`` list): the
+    recorder must not turn such a test into an error (it made every luigi test fail)."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "m.py").write_text("def f():\n    return 1\n", "utf-8")
+    (ws / "test_m.py").write_text(
+        "import unittest\n\nimport m\n\n\nclass T(unittest.TestCase):\n"
+        "    def test_f(self):\n        self.assertEqual(m.f(), 1)\n",
+        "utf-8",
+    )
+    with Sandbox(ws, "python -m pytest -q -p no:cacheprovider test_m.py", timeout=60) as box:
+        run, rows = box.trace_calls(["m.py"])
+    assert run.passed, run.output_tail
+    assert run.localizer_error is None
+    assert [(path, name) for _, _, path, _, name in rows] == [("m.py", "f")]
+
+
+def test_a_command_of_several_lines_passes_only_when_every_line_does(tmp_path: Path) -> None:
+    """The shell reports the last line's status: a failing first test line was a pass."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    with Sandbox(ws, "python -c 'raise SystemExit(1)'\npython -c 'pass'", timeout=60) as box:
+        assert not box.run().passed
+    with Sandbox(ws, "python -c 'pass'\npython -c 'pass'\n", timeout=60) as box:
+        assert box.run().passed

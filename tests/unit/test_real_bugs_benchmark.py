@@ -170,3 +170,14 @@ def test_bug_test_command_runs_run_test_sh_under_the_env(rb: ModuleType, tmp_pat
     )
     (bug_dir / "run_test.sh").write_text("make test\n")
     assert rb.bug_test_command(tmp_path, bug, "/e/python") is None
+
+
+def test_bug_python_prefers_the_bugs_own_env(rb: ModuleType, tmp_path: Path) -> None:
+    bug3, bug4 = rb.Bug("p", 3, "p/a.py", "b", "f", ""), rb.Bug("p", 4, "p/a.py", "b", "f", "")
+    assert rb.bug_python(None, bug3) is None
+    assert rb.bug_python(tmp_path, bug3) is None  # no env at all
+    for env in ("p", "p-3"):
+        (tmp_path / env / "bin").mkdir(parents=True)
+        (tmp_path / env / "bin" / "python").write_text("")
+    assert rb.bug_python(tmp_path, bug3) == tmp_path / "p-3" / "bin" / "python"
+    assert rb.bug_python(tmp_path, bug4) == tmp_path / "p" / "bin" / "python"
