@@ -44,6 +44,7 @@ from functools import lru_cache
 from pathlib import PurePosixPath
 
 from codeprm.analysis import pyast
+from codeprm.rewards.guard import config_sections
 from codeprm.rewards.reachability import unreachable_lines
 
 _TEST_CONFIG = frozenset(
@@ -235,22 +236,12 @@ def _safe_examples(parser: doctest.DocTestParser, doc: str) -> list[doctest.Exam
         return []
 
 
-def _pytest_sections(text: str | None) -> list[str]:
-    if not text:
-        return []
-    out = []
-    for m in _TEST_SECTION.finditer(text):
-        nxt = re.search(r"^[ \t]*\[", text[m.end() :], re.MULTILINE)
-        out.append((text[m.start() : m.end() + nxt.start()] if nxt else text[m.start() :]).strip())
-    return out
-
-
 def _test_config_changed(path: str, old: str | None, new: str | None) -> bool:
     name = PurePosixPath(path).name
     if name in _TEST_CONFIG:
         return old != new
     if name in _SHARED_CONFIG:
-        return _pytest_sections(old) != _pytest_sections(new)
+        return config_sections(old, _TEST_SECTION) != config_sections(new, _TEST_SECTION)
     return False
 
 

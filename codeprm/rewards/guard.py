@@ -304,22 +304,24 @@ def _any_by_definition(
     }
 
 
+def config_sections(text: str | None, header: re.Pattern[str]) -> list[str]:
+    """The sections of an INI/TOML text whose header matches, each up to the next header."""
+    if not text:
+        return []
+    out = []
+    for m in header.finditer(text):
+        nxt = re.search(r"^[ \t]*\[", text[m.end() :], re.MULTILINE)
+        out.append((text[m.start() : m.end() + nxt.start()] if nxt else text[m.start() :]).strip())
+    return out
+
+
 def _is_checker_config(path: str, old: str | None, new: str | None) -> bool:
     name = PurePosixPath(path).name
     if name not in CHECKER_FILES:
         return False
     if name in ("setup.cfg", "tox.ini", "pyproject.toml"):
         # only the checkers' own sections matter in shared files
-        def sections(text: str | None) -> list[str]:
-            if not text:
-                return []
-            out = []
-            for m in _CHECKER_SECTION.finditer(text):
-                nxt = re.search(r"^[ \t]*\[", text[m.end() :], re.MULTILINE)
-                out.append(text[m.start() : m.end() + nxt.start()] if nxt else text[m.start() :])
-            return [part.strip() for part in out]
-
-        return sections(old) != sections(new)
+        return config_sections(old, _CHECKER_SECTION) != config_sections(new, _CHECKER_SECTION)
     return old != new
 
 
