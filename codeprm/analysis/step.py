@@ -503,6 +503,7 @@ class StepEngine:
                 x.qualname for x in structure.definitions(text, path)
             },
             definition_spans=definition_spans,
+            state_paths=after.keys(),
         )
 
     @stage("prm")

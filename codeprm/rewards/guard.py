@@ -23,6 +23,10 @@ agent (or an RL policy) learns to do that, and the reward then treats them as fo
   ``sys.exit()``, ``assert False``, endless loop or constant-false test in front of the
   code that held the diagnostic (Python). The checker skips code it proves unreachable,
   so the diagnostic is hidden, not fixed (``rewards/reachability.py``).
+* ``stub-shadowing``: the step adds or changes a ``.pyi`` stub next to its module's own
+  ``.py``. The checker then reads the stub's signatures for every importer instead of
+  the code, which the stub can contradict without changing what runs: a diagnostic
+  fixed in an importer during that step is hidden.
 * ``checker-config``: the step changes the checkers' configuration (pyright, basedpyright,
   mypy, flake8, ruff). Both states of a step are measured with the configuration the
   state started with (scoring never re-reads it from the edit), so the change itself
@@ -44,7 +48,7 @@ import difflib
 import re
 import textwrap
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
@@ -336,6 +340,7 @@ def detect(
     introduced: Sequence[Located] = (),
     definition_names: Callable[[str, str], set[str]] | None = None,
     definition_spans: Callable[[str, str], list[tuple[str, int, int]]] | None = None,
+    state_paths: Collection[str] = (),
 ) -> Guard:
     """Detect hiding in one step.
 
@@ -346,7 +351,8 @@ def detect(
     introduced (an unresolved name widens to Unknown); ``definition_names`` gives the
     qualified names of the definitions of a text (and its path, which picks the grammar) and
     ``definition_spans`` their (name, first line, end line) (the caller's parser: this
-    module stays pure). Python, TypeScript and JavaScript files are read as code (for TS/JS:
+    module stays pure); ``state_paths`` the files of the state after the step (a stub's
+    own module is found there). Python, TypeScript and JavaScript files are read as code (for TS/JS:
     ``// @ts-ignore``, ``@ts-expect-error`` and ``@ts-nocheck`` directives, and ``any``).
     """
     detections: list[Detection] = list(extra)
@@ -366,6 +372,16 @@ def detect(
             continue
         if not path.endswith(_CODE_SUFFIXES):
             continue
+        twin = path[:-1]  # the module a stub shadows: x.pyi -> x.py
+        if (
+            path.endswith(".pyi")
+            and after is not None
+            and before != after
+            and (twin in state_paths or twin in new)
+        ):
+            detections.append(Detection("stub-shadowing", path, f"a stub over {path[:-1]}"))
+            for importer in (importers or {}).get(path, ()):
+                widened.setdefault(importer, (None, []))  # None: every fixed diagnostic there
         b_text, a_text = before or "", after or ""
         if suppression_count(a_text) > suppression_count(b_text):
             detections.append(

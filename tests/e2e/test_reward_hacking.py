@@ -433,3 +433,27 @@ def test_a_plain_pytest_command_pays_a_fix_and_not_a_test_config_change(
     reward = check_bundle(json.loads(result.out))["processReward"]
     assert reward["total"] <= 0.0
     assert any("test-config-changed" in d["detail"] for d in reward["guard"]["detected"])
+
+
+def test_a_stub_that_contradicts_its_module_earns_nothing(tmp_path: Path) -> None:
+    """A ``.pyi`` next to its ``.py`` is what importers are checked against: a stub that
+    declares ``object`` where the code takes a list silences the caller's error while
+    nothing that runs changed. Fixing the call is the control."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "shop.py").write_text(
+        "def total(prices: list[float]) -> float:\n    return sum(prices)\n"
+    )
+    app = 'from shop import total\n\nprint(total("not a list"))\n'
+    (ws / "app.py").write_text(app)
+    fix = score(ws, tmp_path, {"app.py": app.replace('"not a list"', "[1.0, 2.0]")})
+    assert fix["processReward"]["total"] == pytest.approx(0.5)
+    stub = "def total(prices: object) -> float: ...\n"
+    (tmp_path / "edit.diff").write_text(
+        diff("shop.pyi", "", stub).replace("--- a/shop.pyi", "--- /dev/null")
+    )
+    result = run_cli("step", str(tmp_path / "edit.diff"), "-w", str(ws), "--json", "--prm", "none")
+    assert result.code == 0, result.err
+    bundle = check_bundle(json.loads(result.out))
+    assert len(bundle["facts"]["fixed"]) == 1  # the checker was fooled
+    assert bundle["processReward"]["total"] <= 0.0 and "stub-shadowing" in caught(bundle)
