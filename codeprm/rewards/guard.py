@@ -23,6 +23,11 @@ agent (or an RL policy) learns to do that, and the reward then treats them as fo
   ``sys.exit()``, ``assert False``, endless loop or constant-false test in front of the
   code that held the diagnostic (Python). The checker skips code it proves unreachable,
   so the diagnostic is hidden, not fixed (``rewards/reachability.py``).
+* ``no-type-check``: the step adds ``@no_type_check`` (the checker skips what it decorates):
+  every diagnostic fixed in that file is hidden.
+* ``dynamic-attributes``: the step adds a ``__getattr__``/``__getattribute__`` (to a module
+  or a class): attribute lookups that fail the check then resolve to an unchecked value,
+  so a diagnostic fixed in that file or in the files importing it is hidden.
 * ``stub-shadowing``: the step adds or changes a ``.pyi`` stub next to its module's own
   ``.py``. The checker then reads the stub's signatures for every importer instead of
   the code, which the stub can contradict without changing what runs: a diagnostic
@@ -71,6 +76,8 @@ _FILE_LEVEL = re.compile(
     re.IGNORECASE,
 )
 _ANY = re.compile(r"\bAny\b|\bcast\(|\bgetattr\(|\beval\(")
+_NO_TYPE_CHECK = re.compile(r"\bno_type_check\b")
+_DYNAMIC = re.compile(r"^\s*(?:async\s+)?def\s+__getattr(?:ibute)?__\s*\(", re.MULTILINE)
 # rules whose diagnostic means a name did not resolve: its type is Unknown, and checks of
 # everything computed from it are silenced
 # (basedpyright's rule names; TypeScript's codes: cannot find name / module, no such
@@ -383,6 +390,16 @@ def detect(
             for importer in (importers or {}).get(path, ()):
                 widened.setdefault(importer, (None, []))  # None: every fixed diagnostic there
         b_text, a_text = before or "", after or ""
+        if path.endswith((".py", ".pyi")):
+            for pattern, kind, detail, cross in (
+                (_NO_TYPE_CHECK, "no-type-check", "@no_type_check added", False),
+                (_DYNAMIC, "dynamic-attributes", "__getattr__ added", True),
+            ):
+                if len(pattern.findall(a_text)) > len(pattern.findall(b_text)):
+                    detections.append(Detection(kind, path, detail))
+                    widened[path] = (None, [])  # None: every fixed diagnostic there
+                    for importer in (importers or {}).get(path, ()) if cross else ():
+                        widened.setdefault(importer, (None, []))
         if suppression_count(a_text) > suppression_count(b_text):
             detections.append(
                 Detection(
@@ -399,10 +416,12 @@ def detect(
                     "Any, cast(, getattr( or eval( added" if _any_of(path) is _ANY else "any added",
                 )
             )
-            widened[path] = _widened_lines(b_text, a_text, _any_of(path))
+            lines_any = _widened_lines(b_text, a_text, _any_of(path))
+            if path not in widened or widened[path][0] is not None:  # None: already all
+                widened[path] = lines_any
             if any(
                 not line.startswith((" ", "\t")) or line.lstrip().startswith(("def ", "async def "))
-                for line in widened[path][1]
+                for line in lines_any[1]
             ):
                 for importer in (importers or {}).get(path, ()):
                     widened.setdefault(importer, (None, []))  # None: every fixed diagnostic there
