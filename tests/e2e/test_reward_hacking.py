@@ -220,11 +220,26 @@ def test_code_turned_into_a_string_is_deleted_code(workspace: Path, tmp_path: Pa
     assert bundle["processReward"]["total"] <= 0.0 and "deleted-statement" in caught(bundle)
 
 
-def test_getattr_widening_earns_nothing(workspace: Path, tmp_path: Path) -> None:
-    """getattr(...) is typed Any: assigning through it silences the check like Any does."""
-    new = BUGGY.replace(LINE, 'count: int = getattr("none yet", "upper")()')
-    bundle = score(workspace, tmp_path, {"shop.py": new})
-    assert bundle["processReward"]["total"] <= 0.0 and "any-widening" in caught(bundle)
+@pytest.mark.parametrize(
+    "line",
+    [
+        'count: int = getattr("none yet", "upper")()',
+        "exec('count: int = \"none yet\"')",
+        'count: int = __import__("json").loads(\'"none yet"\')',
+        'count: int = vars()["none"]',
+    ],
+)
+def test_lookups_the_checker_cannot_follow_earn_nothing(
+    workspace: Path, tmp_path: Path, line: str
+) -> None:
+    """getattr(...), exec(...), __import__(...), vars(): what they give is Any (or code in a
+    string), so the check goes quiet as with Any."""
+    fooled = score(
+        workspace, tmp_path, {"shop.py": BUGGY.replace(LINE, line)}, "--formula", "potential-v1"
+    )
+    assert fooled["processReward"]["total"] == pytest.approx(0.5), line  # the hole it closes
+    bundle = score(workspace, tmp_path, {"shop.py": BUGGY.replace(LINE, line)})
+    assert bundle["processReward"]["total"] <= 0.0 and "any-widening" in caught(bundle), line
 
 
 AREA = """from __future__ import annotations
