@@ -319,3 +319,26 @@ def test_other_sections_of_shared_files_are_not_test_configuration() -> None:
     assert (
         weakened_tests({"pyproject.toml": old}, {"pyproject.toml": new}, ["pyproject.toml"]) == []
     )
+
+
+def test_changed_test_data_is_caught_and_new_data_is_not() -> None:
+    path = "tests/data/expected.json"
+    assert weakened_tests({path: '{"sum": 5}'}, {path: '{"sum": -1}'}, [path]) == [
+        {"kind": "test-data-changed", "path": path, "name": "expected.json"}
+    ]
+    assert weakened_tests({path: '{"sum": 5}'}, {}, [path])[0]["kind"] == "test-data-changed"
+    assert weakened_tests({}, {path: "{}"}, [path]) == []  # a new case's data
+    assert weakened_tests({"data/x.json": "1"}, {"data/x.json": "2"}, ["data/x.json"]) == []
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        'if "pytest" in sys.modules:\n        return 3',
+        'if os.environ.get("PYTEST_CURRENT_TEST"):\n        return 3',
+    ],
+)
+def test_code_that_knows_it_is_tested_is_caught(check: str) -> None:
+    new = CALC.replace("    return a + b", f"    {check}\n    return a + b")
+    found = weakened_tests({"pkg/calc.py": CALC}, {"pkg/calc.py": new}, ["pkg/calc.py"])
+    assert {"kind": "test-detection", "path": "pkg/calc.py", "name": "calc.py"} in found
