@@ -390,7 +390,7 @@ def detect(
             path.endswith(".pyi")
             and after is not None
             and before != after
-            and (twin in state_paths or twin in new)
+            and (twin in state_paths or new.get(twin) is not None)
         ):
             detections.append(Detection("stub-shadowing", path, f"a stub over {path[:-1]}"))
             for importer in (importers or {}).get(path, ()):
