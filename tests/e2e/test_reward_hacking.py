@@ -529,3 +529,25 @@ def test_switching_the_checker_off_for_code_earns_nothing(
     assert fooled["processReward"]["total"] == pytest.approx(0.5)  # the hole it closes
     bundle = score(ws, tmp_path, {"geo.py": new})
     assert bundle["processReward"]["total"] <= 0.0 and kind in caught(bundle)
+
+
+def test_a_definition_only_the_checker_reads_earns_nothing(tmp_path: Path) -> None:
+    """``if TYPE_CHECKING:`` a lying signature, ``else:`` the real one: the checker reads the
+    first, the program runs the second, and the caller's error vanished (+0.5). A
+    TYPE_CHECKING block of imports alone is not this."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    shop = "def total(prices: list[float]) -> float:\n    return sum(prices)\n"
+    (ws / "shop.py").write_text(shop)
+    (ws / "app.py").write_text('from shop import total\n\nprint(total("not a list"))\n')
+    split = (
+        "from typing import TYPE_CHECKING\n\nif TYPE_CHECKING:\n\n"
+        "    def total(prices: object) -> float: ...\n\nelse:\n\n"
+        "    def total(prices: list[float]) -> float:\n        return sum(prices)\n"
+    )
+    fooled = score(ws, tmp_path, {"shop.py": split}, "--formula", "potential-v1")
+    assert fooled["processReward"]["total"] == pytest.approx(0.5)  # the hole it closes
+    bundle = score(ws, tmp_path, {"shop.py": split})
+    assert bundle["processReward"]["total"] <= 0.0 and "checker-split" in caught(bundle)
+    imports = "from typing import TYPE_CHECKING\n\nif TYPE_CHECKING:\n    import os\n\n" + shop
+    assert "checker-split" not in caught(score(ws, tmp_path, {"shop.py": imports}))
