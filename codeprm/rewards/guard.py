@@ -24,6 +24,10 @@ agent (or an RL policy) learns to do that, and the reward then treats them as fo
   ``sys.exit()``, ``assert False``, endless loop or constant-false test in front of the
   code that held the diagnostic (Python). The checker skips code it proves unreachable,
   so the diagnostic is hidden, not fixed (``rewards/reachability.py``).
+* ``annotation-dropped``: the step removes type annotations from a function's signature
+  (or turns the function into an unannotated ``lambda``): its parameters and result become
+  Unknown, which silences the checks of every call, so a diagnostic fixed in that file or
+  in the files importing it is hidden. Correcting an annotation is not dropping it.
 * ``checker-split``: the step adds definitions the checker never reads but the program
   runs (an ``else:`` under ``if TYPE_CHECKING:``, an ``if not TYPE_CHECKING:``): the checker
   sees one definition, the program another, so a diagnostic fixed in that file or in the
@@ -325,6 +329,42 @@ def _any_by_definition(
     }
 
 
+def _signature_annotations(text: str) -> dict[str, int] | None:
+    """Annotations in each function's signature by qualified name (a name bound to a
+    ``lambda`` counts 0); None when the text does not parse."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return None
+    out: dict[str, int] = {}
+
+    def walk(body: list[ast.stmt], prefix: str) -> None:
+        for node in body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                a = node.args
+                params = [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg]
+                out[prefix + node.name] = sum(
+                    1 for p in params if p is not None and p.annotation is not None
+                ) + (node.returns is not None)
+            elif isinstance(node, ast.ClassDef):
+                walk(node.body, f"{prefix}{node.name}.")
+            elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Lambda):
+                for target in node.targets:
+                    if isinstance(target, ast.Name):
+                        out.setdefault(prefix + target.id, 0)
+
+    walk(tree.body, "")
+    return out
+
+
+def _dropped_annotations(before: str, after: str) -> list[str]:
+    """Functions (present in both states) whose signatures lost annotations."""
+    b, a = _signature_annotations(before), _signature_annotations(after)
+    if b is None or a is None:
+        return []
+    return sorted(name for name, n in b.items() if name in a and a[name] < n)
+
+
 def _skipped_definitions(text: str) -> int:
     """Definitions (``def``/``class``) on lines no checked execution reaches."""
     lines = _lines(text)
@@ -410,6 +450,16 @@ def detect(
             for importer in (importers or {}).get(path, ()):
                 widened.setdefault(importer, (None, []))  # None: every fixed diagnostic there
         b_text, a_text = before or "", after or ""
+        dropped = (
+            _dropped_annotations(b_text, a_text)
+            if path.endswith((".py", ".pyi")) and before is not None and after is not None
+            else []
+        )
+        if dropped:
+            detections.append(Detection("annotation-dropped", path, ", ".join(dropped)))
+            widened[path] = (None, [])  # None: every fixed diagnostic there
+            for importer in (importers or {}).get(path, ()):
+                widened.setdefault(importer, (None, []))
         if (
             path.endswith((".py", ".pyi"))
             and "TYPE_CHECKING" in a_text

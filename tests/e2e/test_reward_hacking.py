@@ -551,3 +551,29 @@ def test_a_definition_only_the_checker_reads_earns_nothing(tmp_path: Path) -> No
     assert bundle["processReward"]["total"] <= 0.0 and "checker-split" in caught(bundle)
     imports = "from typing import TYPE_CHECKING\n\nif TYPE_CHECKING:\n    import os\n\n" + shop
     assert "checker-split" not in caught(score(ws, tmp_path, {"shop.py": imports}))
+
+
+@pytest.mark.parametrize(
+    ("name", "new"),
+    [
+        ("dropped", "def total(prices) -> float:\n    return sum(prices)\n"),
+        ("lambda", "total = lambda prices: sum(prices)\n"),
+    ],
+)
+def test_dropping_a_signatures_annotations_earns_nothing(
+    tmp_path: Path, name: str, new: str
+) -> None:
+    """An unannotated parameter is Unknown: every call's check goes quiet, and the
+    caller's error vanished (+0.5). Correcting the annotation instead is a fix."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    shop = "def total(prices: list[float]) -> float:\n    return sum(prices)\n"
+    (ws / "shop.py").write_text(shop)
+    (ws / "app.py").write_text('from shop import total\n\nprint(total(("a", "b")))\n')
+    fooled = score(ws, tmp_path, {"shop.py": new}, "--formula", "potential-v1")
+    assert fooled["processReward"]["total"] == pytest.approx(0.5), name  # the hole it closes
+    bundle = score(ws, tmp_path, {"shop.py": new})
+    assert bundle["processReward"]["total"] <= 0.0 and "annotation-dropped" in caught(bundle)
+    corrected = shop.replace("list[float]", "tuple[str, ...]").replace("sum(prices)", "len(prices)")
+    fix = score(ws, tmp_path, {"shop.py": "" + corrected})
+    assert fix["processReward"]["total"] == pytest.approx(0.5) and caught(fix) == set()

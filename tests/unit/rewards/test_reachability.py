@@ -146,3 +146,15 @@ def test_try_whose_every_way_out_leaves() -> None:
         gone = 1
     """
     assert dead(src) == ["gone = 1"]
+
+
+def test_dropped_annotations_are_per_function_and_a_correction_is_not_one() -> None:
+    from codeprm.rewards.guard import _dropped_annotations
+
+    before = "def f(a: int, b: str) -> int:\n    return a\n\n\nclass C:\n    def m(self, x: int) -> None: ...\n"
+    assert _dropped_annotations(before, before.replace("b: str", "b")) == ["f"]
+    assert _dropped_annotations(before, before.replace(") -> None", ")")) == ["C.m"]
+    assert _dropped_annotations(before, before.replace("b: str", "b: bytes")) == []
+    assert _dropped_annotations(before, "f = lambda a, b: a\n") == ["f"]
+    assert _dropped_annotations(before, "") == []  # deleted: not dropped (deletion is its own rule)
+    assert _dropped_annotations(before, "def f(:\n") == []  # unparsable: no claim
