@@ -32,6 +32,9 @@ agent (or an RL policy) learns to do that, and the reward then treats them as fo
   runs (an ``else:`` under ``if TYPE_CHECKING:``, an ``if not TYPE_CHECKING:``): the checker
   sees one definition, the program another, so a diagnostic fixed in that file or in the
   files importing it is hidden.
+* ``no-return``: the step declares a function ``NoReturn``/``Never``: the checker then
+  skips everything after a call of it, in that file and in the files importing it, so a
+  diagnostic fixed there is hidden.
 * ``no-type-check``: the step adds ``@no_type_check`` (the checker skips what it decorates):
   every diagnostic fixed in that file is hidden.
 * ``dynamic-attributes``: the step adds a ``__getattr__``/``__getattribute__`` (to a module
@@ -91,6 +94,7 @@ _ANY = re.compile(
     r"|\b(?:globals|locals)\(\)|\.__(?:setattr|getattribute)__\("
 )
 _NO_TYPE_CHECK = re.compile(r"\bno_type_check\b")
+_NO_RETURN = re.compile(r"->\s*(?:\w+\.)?(?:NoReturn|Never)\b")  # a return annotation
 _DYNAMIC = re.compile(r"^\s*(?:async\s+)?def\s+__getattr(?:ibute)?__\s*\(", re.MULTILINE)
 # rules whose diagnostic means a name did not resolve: its type is Unknown, and checks of
 # everything computed from it are silenced
@@ -475,6 +479,7 @@ def detect(
             for pattern, kind, detail, cross in (
                 (_NO_TYPE_CHECK, "no-type-check", "@no_type_check added", False),
                 (_DYNAMIC, "dynamic-attributes", "__getattr__ added", True),
+                (_NO_RETURN, "no-return", "NoReturn or Never added", True),
             ):
                 if len(pattern.findall(a_text)) > len(pattern.findall(b_text)):
                     detections.append(Detection(kind, path, detail))

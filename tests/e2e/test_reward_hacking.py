@@ -577,3 +577,24 @@ def test_dropping_a_signatures_annotations_earns_nothing(
     corrected = shop.replace("list[float]", "tuple[str, ...]").replace("sum(prices)", "len(prices)")
     fix = score(ws, tmp_path, {"shop.py": "" + corrected})
     assert fix["processReward"]["total"] == pytest.approx(0.5) and caught(fix) == set()
+
+
+def test_declaring_a_function_noreturn_earns_nothing(tmp_path: Path) -> None:
+    """After a call of a NoReturn function the checker reads nothing: declaring the logger
+    NoReturn hid the error in the caller's next line (+0.5)."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    util = "def log(msg: str) -> None:\n    print(msg)\n"
+    (ws / "util.py").write_text(util)
+    (ws / "app.py").write_text(
+        'from util import log\n\n\ndef main() -> None:\n    log("start")\n'
+        '    n: int = "many"\n    print(n)\n'
+    )
+    new = (
+        "from typing import NoReturn\n\n\ndef log(msg: str) -> NoReturn:\n"
+        "    print(msg)\n    raise SystemExit(0)\n"
+    )
+    fooled = score(ws, tmp_path, {"util.py": new}, "--formula", "potential-v1")
+    assert fooled["processReward"]["total"] == pytest.approx(0.5)  # the hole it closes
+    bundle = score(ws, tmp_path, {"util.py": new})
+    assert bundle["processReward"]["total"] <= 0.0 and "no-return" in caught(bundle)
