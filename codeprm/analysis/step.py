@@ -504,7 +504,18 @@ class StepEngine:
             },
             definition_spans=definition_spans,
             state_paths=after.keys(),
+            python_version=self.target_version(),
         )
+
+    def target_version(self) -> tuple[int, int] | None:
+        """The target interpreter's (major, minor), as the bundles record it."""
+        from codeprm.bundles.environment import python_version
+
+        found = python_version(str(self.analyzer.session.session.python)).split(".")
+        try:
+            return int(found[0]), int(found[1])
+        except (IndexError, ValueError):  # "unknown"
+            return None
 
     @stage("prm")
     def prm_record(

@@ -412,6 +412,7 @@ def detect(
     definition_names: Callable[[str, str], set[str]] | None = None,
     definition_spans: Callable[[str, str], list[tuple[str, int, int]]] | None = None,
     state_paths: Collection[str] = (),
+    python_version: tuple[int, int] | None = None,
 ) -> Guard:
     """Detect hiding in one step.
 
@@ -423,8 +424,10 @@ def detect(
     qualified names of the definitions of a text (and its path, which picks the grammar) and
     ``definition_spans`` their (name, first line, end line) (the caller's parser: this
     module stays pure); ``state_paths`` the files of the state after the step (a stub's
-    own module is found there). Python, TypeScript and JavaScript files are read as code (for TS/JS:
-    ``// @ts-ignore``, ``@ts-expect-error`` and ``@ts-nocheck`` directives, and ``any``).
+    own module is found there); ``python_version`` the target interpreter's (major, minor),
+    against which ``sys.version_info`` tests are read as the checker reads them. Python,
+    TypeScript and JavaScript files are read as code (for TS/JS: ``// @ts-ignore``,
+    ``@ts-expect-error`` and ``@ts-nocheck`` directives, and ``any``).
     """
     detections: list[Detection] = list(extra)
     hidden: list[Located] = []
@@ -546,8 +549,8 @@ def detect(
         directed = _ts_next_line_hidden(b_text, a_text) if path.endswith(_TS_SUFFIXES) else set()
         names_after = definition_names(a_text, path) if definition_names is not None else None
         python = path.endswith((".py", ".pyi"))
-        dead_after = unreachable_lines(a_text) if python else frozenset()
-        dead_before = unreachable_lines(b_text) if dead_after else frozenset()
+        dead_after = unreachable_lines(a_text, python_version) if python else frozenset()
+        dead_before = unreachable_lines(b_text, python_version) if dead_after else frozenset()
         moved = _after_lines(b_text, a_text) if dead_after else {}
         names_before_any = (
             _any_by_definition(b_text, path, definition_spans) if path in widened else {}

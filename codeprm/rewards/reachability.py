@@ -9,9 +9,10 @@ The analysis is deliberately conservative: it claims a line unreachable only whe
 path reaches it whatever the values (a statement after one that always leaves the block,
 the body of a constant-false test, what follows an endless loop without ``break``).
 ``with`` blocks are never called terminating (a context manager may swallow the
-exception), nor are ``try`` statements unless every way out terminates. Conditions that
-depend on the target interpreter (``sys.version_info``, ``sys.platform``) are not read:
-they differ between environments, and a bundle must not.
+exception), nor are ``try`` statements unless every way out terminates. A
+``sys.version_info`` test is read against the target interpreter's version when the
+caller gives it (the checker reads it against the same one, and bundles record it), and
+not read otherwise; ``sys.platform`` tests are not read.
 """
 
 from __future__ import annotations
@@ -42,13 +43,52 @@ def _dotted(node: ast.expr) -> str | None:
     return None
 
 
-def _truth(test: ast.expr) -> bool | None:
+_COMPARE = {
+    ast.Lt: lambda a, b: a < b,
+    ast.LtE: lambda a, b: a <= b,
+    ast.Gt: lambda a, b: a > b,
+    ast.GtE: lambda a, b: a >= b,
+    ast.Eq: lambda a, b: a == b,
+    ast.NotEq: lambda a, b: a != b,
+}
+
+
+def _version_test(test: ast.Compare, version: tuple[int, int]) -> bool | None:
+    """``sys.version_info <op> (3, 8)`` / ``sys.version_info[0] <op> 3`` for the version."""
+    if len(test.ops) != 1 or type(test.ops[0]) not in _COMPARE:
+        return None
+    left, right = test.left, test.comparators[0]
+    ours: tuple[int, ...] | int
+    if _dotted(left) == "sys.version_info" and isinstance(right, ast.Tuple):
+        values = [e.value for e in right.elts if isinstance(e, ast.Constant)]
+        if not values or len(values) != len(right.elts) or len(values) > 2:
+            return None
+        if not all(type(v) is int for v in values):
+            return None
+        ours, theirs = version[: len(values)], tuple(values)
+    elif (
+        isinstance(left, ast.Subscript)
+        and _dotted(left.value) == "sys.version_info"
+        and isinstance(left.slice, ast.Constant)
+        and left.slice.value in (0, 1)
+        and isinstance(right, ast.Constant)
+        and type(right.value) is int
+    ):
+        ours, theirs = version[left.slice.value], right.value
+    else:
+        return None
+    return bool(_COMPARE[type(test.ops[0])](ours, theirs))
+
+
+def _truth(test: ast.expr, version: tuple[int, int] | None = None) -> bool | None:
     """The constant truth of a condition, or None when it depends on values."""
     if isinstance(test, ast.Constant):
         return bool(test.value)
     if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
-        inner = _truth(test.operand)
+        inner = _truth(test.operand, version)
         return None if inner is None else not inner
+    if version is not None and isinstance(test, ast.Compare):
+        return _version_test(test, version)
     if _dotted(test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
         return True  # the checker reads TYPE_CHECKING as true
     return None
@@ -74,8 +114,9 @@ def _breaks(body: list[ast.stmt]) -> bool:
 
 
 class _Walker:
-    def __init__(self) -> None:
+    def __init__(self, version: tuple[int, int] | None = None) -> None:
         self.lines: set[int] = set()
+        self.version = version
 
     def dead(self, stmts: list[ast.stmt]) -> None:
         for s in stmts:
@@ -96,9 +137,9 @@ class _Walker:
         if isinstance(s, ast.Expr) and isinstance(s.value, ast.Call):
             return _dotted(s.value.func) in _EXITS
         if isinstance(s, ast.Assert):
-            return _truth(s.test) is False
+            return _truth(s.test, self.version) is False
         if isinstance(s, ast.If):
-            truth = _truth(s.test)
+            truth = _truth(s.test, self.version)
             if truth is False:
                 self.dead(s.body)
                 return self.block(s.orelse)
@@ -108,7 +149,7 @@ class _Walker:
             body, orelse = self.block(s.body), self.block(s.orelse)
             return body and orelse and bool(s.orelse)
         if isinstance(s, ast.While):
-            truth = _truth(s.test)
+            truth = _truth(s.test, self.version)
             if truth is False:
                 self.dead(s.body)
                 return self.block(s.orelse)
@@ -141,13 +182,13 @@ class _Walker:
         return False
 
 
-def unreachable_lines(text: str) -> frozenset[int]:
+def unreachable_lines(text: str, version: tuple[int, int] | None = None) -> frozenset[int]:
     """0-based lines of ``text`` that hold only code no execution reaches; empty when the
     text does not parse (a half-finished edit: no claim)."""
     try:
         tree = ast.parse(text)
     except (SyntaxError, ValueError):
         return frozenset()
-    walker = _Walker()
+    walker = _Walker(version)
     walker.block(tree.body)
     return frozenset(walker.lines)

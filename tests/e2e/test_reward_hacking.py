@@ -199,6 +199,13 @@ LINE = 'count: int = "none yet"'
             BUGGY.replace(f"    {LINE}", f"    while True:\n        pass\n    {LINE}"),
         ),
         ("if False", BUGGY.replace(f"    {LINE}", f"    if False:\n        {LINE}")),
+        (
+            "an old-Python branch",
+            BUGGY.replace(
+                f"    {LINE}",
+                f"    import sys\n\n    if sys.version_info < (3, 0):\n        {LINE}",
+            ),
+        ),
     ],
 )
 def test_making_the_error_unreachable_earns_nothing(

@@ -158,3 +158,30 @@ def test_dropped_annotations_are_per_function_and_a_correction_is_not_one() -> N
     assert _dropped_annotations(before, "f = lambda a, b: a\n") == ["f"]
     assert _dropped_annotations(before, "") == []  # deleted: not dropped (deletion is its own rule)
     assert _dropped_annotations(before, "def f(:\n") == []  # unparsable: no claim
+
+
+def test_version_tests_are_read_against_the_target_version() -> None:
+    src = textwrap.dedent(
+        """
+        import sys
+        if sys.version_info < (3, 0):
+            a = 1
+        if sys.version_info >= (3, 12):
+            b = 2
+        else:
+            c = 3
+        if sys.version_info[0] == 2:
+            d = 4
+        if sys.version_info >= (3, 11, 2):
+            e = 5
+        """
+    )
+    lines = src.splitlines()
+    dead = [lines[i].strip() for i in sorted(unreachable_lines(src, (3, 11)))]
+    assert dead == ["a = 1", "b = 2", "d = 4"]  # a three-part version is not read
+    assert unreachable_lines(src) == frozenset()  # no version given: no claim
+    assert [lines[i].strip() for i in sorted(unreachable_lines(src, (3, 12)))] == [
+        "a = 1",
+        "c = 3",
+        "d = 4",
+    ]
